@@ -1,0 +1,116 @@
+// The one argument checker of the bindings. Every binding validates its arguments with these
+// helpers before taking a pointer; errors name the argument and the shapes seen and become
+// ValueError (ArgumentError), TypeError (pybind11 conversion) or OverflowError (sizes).
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "fastdl/common.h"
+
+namespace fastdl {
+namespace bind {
+namespace py = pybind11;
+
+// Inputs: any array-like is converted to float32 C-contiguous (a copy when needed).
+using FArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+// Integer inputs (class targets, token ids, indices).
+using IArray = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+// Buffers written in place (running stats, optimizer state, out=). Bind with .noconvert()
+// so a wrong dtype/layout raises instead of writing into a temporary copy.
+using FOut = py::array_t<float, py::array::c_style>;
+
+inline std::string shape_str(const py::array& a) {
+  std::ostringstream s;
+  s << "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s << (i ? ", " : "") << a.shape(i);
+  if (a.ndim() == 1) s << ",";
+  s << ")";
+  return s.str();
+}
+
+inline std::string shape_str(const std::vector<int64_t>& shape) {
+  std::ostringstream s;
+  s << "(";
+  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
+  if (shape.size() == 1) s << ",";
+  s << ")";
+  return s.str();
+}
+
+[[noreturn]] inline void fail(const std::string& msg) { throw ArgumentError(msg); }
+
+// a.ndim must be one of `allowed`.
+inline void check_ndim(const py::array& a, const char* name, std::initializer_list<int> allowed) {
+  for (int d : allowed)
+    if (a.ndim() == d) return;
+  std::ostringstream s;
+  s << name << ": expected ";
+  bool first = true;
+  for (int d : allowed) {
+    s << (first ? "" : " or ") << d << "-D";
+    first = false;
+  }
+  s << " array, got shape " << shape_str(a);
+  fail(s.str());
+}
+
+// Exact shape; -1 in `expected` accepts any size in that dimension.
+inline void check_shape(const py::array& a, const char* name, const std::vector<int64_t>& expected) {
+  bool ok = a.ndim() == static_cast<py::ssize_t>(expected.size());
+  for (size_t i = 0; ok && i < expected.size(); ++i)
+    if (expected[i] >= 0 && a.shape(i) != expected[i]) ok = false;
+  if (!ok) {
+    std::vector<int64_t> e(expected);
+    std::ostringstream s;
+    s << name << ": expected shape " << shape_str(e) << " (-1 = any), got " << shape_str(a);
+    fail(s.str());
+  }
+}
+
+inline void check_same_shape(const py::array& a, const char* an, const py::array& b, const char* bn) {
+  bool ok = a.ndim() == b.ndim();
+  for (py::ssize_t i = 0; ok && i < a.ndim(); ++i) ok = a.shape(i) == b.shape(i);
+  if (!ok) fail(std::string(an) + " and " + bn + " must have the same shape, got " + shape_str(a) + " and " + shape_str(b));
+}
+
+inline void check_writeable(const py::array& a, const char* name) {
+  if (!a.writeable()) fail(std::string(name) + ": array is read-only");
+}
+
+inline std::vector<int64_t> shape_of(const py::array& a) {
+  return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
+}
+
+// Product of a shape, overflow-checked (OverflowError before anything is allocated).
+inline int64_t numel(const std::vector<int64_t>& shape, const char* what = "array size") {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) fail(std::string(what) + ": negative dimension in " + shape_str(shape));
+    n = checked_mul(n, d, what);
+  }
+  checked_mul(n, static_cast<int64_t>(sizeof(float)), what);
+  return n;
+}
+
+// A new float32 C-contiguous array (uninitialised).
+inline FArray new_array(const std::vector<int64_t>& shape) {
+  numel(shape);
+  std::vector<py::ssize_t> s(shape.begin(), shape.end());
+  return FArray(s);
+}
+
+// A new float32 C-contiguous array filled with zeros.
+inline FArray zeros(const std::vector<int64_t>& shape) {
+  FArray a = new_array(shape);
+  if (a.size() > 0) std::fill(a.mutable_data(), a.mutable_data() + a.size(), 0.0f);
+  return a;
+}
+
+}  // namespace bind
+}  // namespace fastdl

@@ -1,0 +1,41 @@
+// fastdl._C: one module; each kernel family registers its functions in bind_<family>.cpp.
+#include <pybind11/pybind11.h>
+
+#include "fastdl/common.h"
+
+namespace py = pybind11;
+
+namespace fastdl {
+namespace bind {
+void bind_core(py::module_& m);
+void bind_gemm(py::module_& m);
+void bind_activation(py::module_& m);
+void bind_loss(py::module_& m);
+void bind_optim(py::module_& m);
+void bind_conv(py::module_& m);
+void bind_pool(py::module_& m);
+void bind_batchnorm(py::module_& m);
+void bind_rnn(py::module_& m);
+}  // namespace bind
+}  // namespace fastdl
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "fastdl C++ kernels (float32, row-major / NCHW, OpenMP + SIMD)";
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const fastdl::ArgumentError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+  using namespace fastdl::bind;
+  bind_core(m);
+  bind_gemm(m);
+  bind_activation(m);
+  bind_loss(m);
+  bind_optim(m);
+  bind_conv(m);
+  bind_pool(m);
+  bind_batchnorm(m);
+  bind_rnn(m);
+}

@@ -1,0 +1,39 @@
+"""Shared fixtures: every kernel test runs on each ISA path and on 1 and 2 threads."""
+import os
+
+import numpy as np
+import pytest
+
+import fastdl
+
+ISAS = [name for name in ("generic", "avx2") if fastdl._C.cpu_supports(name)]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    """Runs the test once per kernel path this CPU supports; restores the previous path."""
+    prev = fastdl.get_isa()
+    fastdl.set_isa(request.param)
+    yield request.param
+    fastdl.set_isa(prev)
+
+
+@pytest.fixture(params=[1, 2], ids=["t1", "t2"])
+def threads(request):
+    """Runs the test with 1 and with 2 threads; restores the previous count."""
+    prev = fastdl.get_num_threads()
+    fastdl.set_num_threads(request.param)
+    yield request.param
+    fastdl.set_num_threads(prev)
+
+
+@pytest.fixture
+def rng(request):
+    """A numpy Generator seeded from the test name (reproducible, different per test)."""
+    seed = abs(hash(request.node.nodeid)) % (2**32) if os.environ.get("PYTHONHASHSEED") else 12345
+    return np.random.default_rng(seed)
+
+
+def torch_or_skip():
+    """Returns torch, or skips the test cleanly when it is not installed."""
+    return pytest.importorskip("torch")
