@@ -35,11 +35,11 @@ void max_pool2d_plane(float* y, int64_t* idx, const float* x, const Pool2dParams
   for (int64_t oh = 0; oh < p.P; ++oh) {
     int64_t h0 = oh * p.sh - p.ph;
     const int64_t h1 = pool_min(h0 + (p.kh - 1) * p.dh + 1, H);
-    while (h0 < 0) h0 += p.dh;
+    if (h0 < 0) h0 += ((-h0 + p.dh - 1) / p.dh) * p.dh;  // first tap inside the plane
     for (int64_t ow = 0; ow < p.Q; ++ow) {
       int64_t w0 = ow * p.sw - p.pw;
       const int64_t w1 = pool_min(w0 + (p.kw - 1) * p.dw + 1, W);
-      while (w0 < 0) w0 += p.dw;
+      if (w0 < 0) w0 += ((-w0 + p.dw - 1) / p.dw) * p.dw;
       float m = -__builtin_inff();
       int64_t mi = (h0 < H && w0 < W) ? h0 * W + w0 : -1;
       for (int64_t ih = h0; ih < h1; ih += p.dh) {
