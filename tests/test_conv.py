@@ -27,6 +27,10 @@ CASES = [
     (2, 2, 6, 6, 3, 1, 1, (2, 2), (0, 0), (1, 1), 1),     # 1x1 strided (im2col path)
     (1, 3, 4, 4, 2, 3, 3, (1, 1), (2, 2), (1, 1), 1),     # padding > needed
     (5, 1, 12, 10, 7, 5, 5, (1, 1), (2, 2), (1, 1), 1),   # LeNet-like first layer, odd K
+    # P*Q >= 256: one image per GEMM (the cases above fold several images into one GEMM)
+    (3, 3, 18, 17, 5, 3, 3, (1, 1), (1, 1), (1, 1), 1),
+    (3, 4, 16, 17, 6, 1, 1, (1, 1), (0, 0), (1, 1), 2),   # pointwise, no im2col
+    (3, 4, 17, 16, 4, 3, 3, (1, 1), (1, 1), (1, 1), 4),   # depthwise
 ]
 IDS = [f"N{c[0]}C{c[1]}H{c[2]}W{c[3]}K{c[4]}R{c[5]}S{c[6]}s{c[7][0]}{c[7][1]}p{c[8][0]}{c[8][1]}"
        f"d{c[9][0]}g{c[10]}" for c in CASES]

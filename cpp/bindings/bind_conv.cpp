@@ -107,7 +107,7 @@ static FArray im2col_py(const FArray& x, Pair kernel, Pair stride, Pair padding,
   float* pc = col.mutable_data();
   {
     py::gil_scoped_release nogil;
-    fastdl::im2col(pc, px, p);
+    fastdl::im2col(pc, px, p, p.col_cols);
   }
   return col;
 }
@@ -124,7 +124,7 @@ static FArray col2im_py(const FArray& col, const std::vector<int64_t>& input_sha
   float* pd = dx.mutable_data();
   {
     py::gil_scoped_release nogil;
-    fastdl::col2im(pd, pc, p);
+    fastdl::col2im(pd, pc, p, p.col_cols);
   }
   return dx;
 }

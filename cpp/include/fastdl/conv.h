@@ -58,18 +58,18 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
                      const Conv2dParams& p);
 
 // Building blocks (one image, one group; exposed for tests and benchmarks).
-// col: (Cg*R*S, P*Q); x: (Cg, H, W). Zero padding is written as zeros.
-void im2col(float* col, const float* x, const Conv2dParams& p);
-// dx: (Cg, H, W) is overwritten with the scatter-add of col (Cg*R*S, P*Q).
-void col2im(float* dx, const float* col, const Conv2dParams& p);
+// col: (Cg*R*S, P*Q) with row stride ld >= P*Q; x: (Cg, H, W). Zero padding is written as zeros.
+void im2col(float* col, const float* x, const Conv2dParams& p, int64_t ld);
+// dx: (Cg, H, W) is overwritten with the scatter-add of col (Cg*R*S, P*Q; row stride ld).
+void col2im(float* dx, const float* col, const Conv2dParams& p, int64_t ld);
 
 namespace generic {
-void im2col(float* col, const float* x, const Conv2dParams& p);
-void col2im(float* dx, const float* col, const Conv2dParams& p);
+void im2col(float* col, const float* x, const Conv2dParams& p, int64_t ld);
+void col2im(float* dx, const float* col, const Conv2dParams& p, int64_t ld);
 }  // namespace generic
 namespace avx2 {
-void im2col(float* col, const float* x, const Conv2dParams& p);
-void col2im(float* dx, const float* col, const Conv2dParams& p);
+void im2col(float* col, const float* x, const Conv2dParams& p, int64_t ld);
+void col2im(float* dx, const float* col, const Conv2dParams& p, int64_t ld);
 }  // namespace avx2
 
 }  // namespace fastdl

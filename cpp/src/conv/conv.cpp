@@ -92,18 +92,18 @@ Conv2dParams make_conv2d_params(int64_t N, int64_t C, int64_t H, int64_t W, int6
   return p;
 }
 
-void im2col(float* col, const float* x, const Conv2dParams& p) {
+void im2col(float* col, const float* x, const Conv2dParams& p, int64_t ld) {
 #ifdef FASTDL_HAVE_AVX2
-  if (use_avx2()) return avx2::im2col(col, x, p);
+  if (use_avx2()) return avx2::im2col(col, x, p, ld);
 #endif
-  generic::im2col(col, x, p);
+  generic::im2col(col, x, p, ld);
 }
 
-void col2im(float* dx, const float* col, const Conv2dParams& p) {
+void col2im(float* dx, const float* col, const Conv2dParams& p, int64_t ld) {
 #ifdef FASTDL_HAVE_AVX2
-  if (use_avx2()) return avx2::col2im(dx, col, p);
+  if (use_avx2()) return avx2::col2im(dx, col, p, ld);
 #endif
-  generic::col2im(dx, col, p);
+  generic::col2im(dx, col, p, ld);
 }
 
 namespace {
@@ -123,57 +123,114 @@ int64_t batch_grain(const Conv2dParams& p) {
 // after another with the threaded sgemm (batch smaller than the thread count).
 bool split_batch(const Conv2dParams& p) { return p.N >= get_num_threads(); }
 
-void forward_image(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p, int64_t n,
-                   GemmFn gemm) {
+// Small feature maps give skinny per-image GEMMs (N = P*Q = 49 for 7x7) that repack the weights
+// for every image. Fold G images side by side into one column buffer (G*P*Q >= kFoldColumns
+// columns), bounded so the buffer stays cache-sized.
+constexpr int64_t kFoldColumns = 256;
+constexpr int64_t kFoldBytes = int64_t(4) << 20;
+int64_t fold_count(const Conv2dParams& p) {
+  const int64_t PQ = p.col_cols;
+  if (PQ >= kFoldColumns) return 1;
+  const int64_t want = (kFoldColumns + PQ - 1) / PQ;
+  const int64_t cap = kFoldBytes / (4 * (p.col_rows + p.Kg) * PQ);
+  return std::max<int64_t>(1, std::min(want, cap));
+}
+
+// Forward of images [n0, n0 + G).
+void forward_block(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p, int64_t n0,
+                   int64_t G, GemmFn gemm) {
   const int64_t HW = p.H * p.W, PQ = p.col_cols, CRS = p.col_rows;
-  float* col = p.pointwise ? nullptr : thread_workspace(CRS * PQ, 0);
-  for (int64_t g = 0; g < p.groups; ++g) {
-    const float* xg = x + (n * p.C + g * p.Cg) * HW;
-    float* yg = y + (n * p.K + g * p.Kg) * PQ;
-    const float* wg = w + g * p.Kg * CRS;
-    float beta = 0.0f;
-    if (b) {  // y starts as the bias; the GEMM accumulates onto it (no extra pass)
-      for (int64_t k = 0; k < p.Kg; ++k) {
-        const float bk = b[g * p.Kg + k];
-        float* yr = yg + k * PQ;
-        for (int64_t i = 0; i < PQ; ++i) yr[i] = bk;
+  if (G == 1) {  // straight into y: it starts as the bias and the GEMM accumulates onto it
+    float* col = p.pointwise ? nullptr : thread_workspace(CRS * PQ, 0);
+    for (int64_t g = 0; g < p.groups; ++g) {
+      const float* xg = x + (n0 * p.C + g * p.Cg) * HW;
+      float* yg = y + (n0 * p.K + g * p.Kg) * PQ;
+      const float* wg = w + g * p.Kg * CRS;
+      float beta = 0.0f;
+      if (b) {
+        for (int64_t k = 0; k < p.Kg; ++k) {
+          const float bk = b[g * p.Kg + k];
+          float* yr = yg + k * PQ;
+          for (int64_t i = 0; i < PQ; ++i) yr[i] = bk;
+        }
+        beta = 1.0f;
       }
-      beta = 1.0f;
+      const float* B = xg;
+      if (!p.pointwise) {
+        im2col(col, xg, p, PQ);
+        B = col;
+      }
+      gemm(false, false, p.Kg, PQ, CRS, 1.0f, wg, CRS, B, PQ, beta, yg, PQ);
     }
-    const float* B = xg;
-    if (!p.pointwise) {
-      im2col(col, xg, p);
-      B = col;
-    }
-    gemm(false, false, p.Kg, PQ, CRS, 1.0f, wg, CRS, B, PQ, beta, yg, PQ);
+    return;
+  }
+  // G images side by side: col (CRS, G*PQ), tmp (Kg, G*PQ), then tmp + bias scattered to y.
+  const int64_t ld = G * PQ;
+  float* col = thread_workspace((CRS + p.Kg) * ld, 0);
+  float* tmp = col + CRS * ld;
+  for (int64_t g = 0; g < p.groups; ++g) {
+    for (int64_t j = 0; j < G; ++j) im2col(col + j * PQ, x + ((n0 + j) * p.C + g * p.Cg) * HW, p, ld);
+    gemm(false, false, p.Kg, ld, CRS, 1.0f, w + g * p.Kg * CRS, CRS, col, ld, 0.0f, tmp, ld);
+    for (int64_t j = 0; j < G; ++j)
+      for (int64_t k = 0; k < p.Kg; ++k) {
+        const float bk = b ? b[g * p.Kg + k] : 0.0f;
+        const float* src = tmp + k * ld + j * PQ;
+        float* dst = y + ((n0 + j) * p.K + g * p.Kg + k) * PQ;
+        for (int64_t i = 0; i < PQ; ++i) dst[i] = src[i] + bk;
+      }
   }
 }
 
-// dx (when non-null) overwritten for image n; dw_acc (when non-null) accumulated.
-void backward_image(float* dx, float* dw_acc, const float* dy, const float* x, const float* w,
-                    const Conv2dParams& p, int64_t n, GemmFn gemm) {
+// Backward of images [n0, n0 + G): dx (when non-null) overwritten for those images, dw_acc
+// (when non-null) accumulated.
+void backward_block(float* dx, float* dw_acc, const float* dy, const float* x, const float* w,
+                    const Conv2dParams& p, int64_t n0, int64_t G, GemmFn gemm) {
   const int64_t HW = p.H * p.W, PQ = p.col_cols, CRS = p.col_rows;
-  float* col = p.pointwise ? nullptr : thread_workspace(CRS * PQ, 0);
-  for (int64_t g = 0; g < p.groups; ++g) {
-    const float* dyg = dy + (n * p.K + g * p.Kg) * PQ;
-    const float* wg = w + g * p.Kg * CRS;
-    if (dw_acc) {  // dw_g += dy_g (Kg x PQ) * col^T (PQ x CRS)
-      const float* xg = x + (n * p.C + g * p.Cg) * HW;
-      const float* B = xg;
-      if (!p.pointwise) {
-        im2col(col, xg, p);
-        B = col;
+  if (G == 1) {
+    float* col = p.pointwise ? nullptr : thread_workspace(CRS * PQ, 0);
+    for (int64_t g = 0; g < p.groups; ++g) {
+      const float* dyg = dy + (n0 * p.K + g * p.Kg) * PQ;
+      const float* wg = w + g * p.Kg * CRS;
+      if (dw_acc) {  // dw_g += dy_g (Kg x PQ) * col^T (PQ x CRS)
+        const float* xg = x + (n0 * p.C + g * p.Cg) * HW;
+        const float* B = xg;
+        if (!p.pointwise) {
+          im2col(col, xg, p, PQ);
+          B = col;
+        }
+        gemm(false, true, p.Kg, CRS, PQ, 1.0f, dyg, PQ, B, PQ, 1.0f, dw_acc + g * p.Kg * CRS, CRS);
       }
-      gemm(false, true, p.Kg, CRS, PQ, 1.0f, dyg, PQ, B, PQ, 1.0f, dw_acc + g * p.Kg * CRS, CRS);
+      if (dx) {  // dcol = w_g^T (CRS x Kg) * dy_g (Kg x PQ), then col2im (the col buffer is reused)
+        float* dxg = dx + (n0 * p.C + g * p.Cg) * HW;
+        if (p.pointwise) {
+          gemm(true, false, CRS, PQ, p.Kg, 1.0f, wg, CRS, dyg, PQ, 0.0f, dxg, PQ);
+        } else {
+          gemm(true, false, CRS, PQ, p.Kg, 1.0f, wg, CRS, dyg, PQ, 0.0f, col, PQ);
+          col2im(dxg, col, p, PQ);
+        }
+      }
     }
-    if (dx) {  // dcol = w_g^T (CRS x Kg) * dy_g (Kg x PQ), then col2im (the col buffer is reused)
-      float* dxg = dx + (n * p.C + g * p.Cg) * HW;
-      if (p.pointwise) {
-        gemm(true, false, CRS, PQ, p.Kg, 1.0f, wg, CRS, dyg, PQ, 0.0f, dxg, PQ);
-      } else {
-        gemm(true, false, CRS, PQ, p.Kg, 1.0f, wg, CRS, dyg, PQ, 0.0f, col, PQ);
-        col2im(dxg, col, p);
+    return;
+  }
+  // G images side by side: dyt (Kg, G*PQ) gathered from dy, col (CRS, G*PQ).
+  const int64_t ld = G * PQ;
+  float* col = thread_workspace((CRS + p.Kg) * ld, 0);
+  float* dyt = col + CRS * ld;
+  for (int64_t g = 0; g < p.groups; ++g) {
+    for (int64_t j = 0; j < G; ++j)
+      for (int64_t k = 0; k < p.Kg; ++k) {
+        const float* src = dy + ((n0 + j) * p.K + g * p.Kg + k) * PQ;
+        float* dst = dyt + k * ld + j * PQ;
+        for (int64_t i = 0; i < PQ; ++i) dst[i] = src[i];
       }
+    const float* wg = w + g * p.Kg * CRS;
+    if (dw_acc) {
+      for (int64_t j = 0; j < G; ++j) im2col(col + j * PQ, x + ((n0 + j) * p.C + g * p.Cg) * HW, p, ld);
+      gemm(false, true, p.Kg, CRS, ld, 1.0f, dyt, ld, col, ld, 1.0f, dw_acc + g * p.Kg * CRS, CRS);
+    }
+    if (dx) {
+      gemm(true, false, CRS, ld, p.Kg, 1.0f, wg, CRS, dyt, ld, 0.0f, col, ld);
+      for (int64_t j = 0; j < G; ++j) col2im(dx + ((n0 + j) * p.C + g * p.Cg) * HW, col + j * PQ, p, ld);
     }
   }
 }
@@ -182,13 +239,14 @@ void backward_image(float* dx, float* dw_acc, const float* dy, const float* x, c
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
   if (p.N == 0) return;
+  const int64_t G = fold_count(p);
   if (split_batch(p)) {
-    // One image per work item, each thread with its own column buffer and a serial GEMM.
+    // Images split across threads, each with its own column buffer and a serial GEMM.
     parallel_for(0, p.N, batch_grain(p), [&](int64_t lo, int64_t hi) {
-      for (int64_t n = lo; n < hi; ++n) forward_image(y, x, w, b, p, n, &sgemm_serial);
+      for (int64_t n = lo; n < hi; n += G) forward_block(y, x, w, b, p, n, std::min(G, hi - n), &sgemm_serial);
     });
   } else {
-    for (int64_t n = 0; n < p.N; ++n) forward_image(y, x, w, b, p, n, &sgemm);
+    for (int64_t n = 0; n < p.N; n += G) forward_block(y, x, w, b, p, n, std::min(G, p.N - n), &sgemm);
   }
 }
 
@@ -214,8 +272,9 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     for (int64_t i = 0; i < WS; ++i) dw[i] = 0.0f;
   if (p.N == 0 || (!dx && !dw)) return;
 
+  const int64_t G = fold_count(p);
   if (!split_batch(p)) {
-    for (int64_t n = 0; n < p.N; ++n) backward_image(dx, dw, dy, x, w, p, n, &sgemm);
+    for (int64_t n = 0; n < p.N; n += G) backward_block(dx, dw, dy, x, w, p, n, std::min(G, p.N - n), &sgemm);
     return;
   }
   // Batch split: the thread with the first chunk accumulates into dw itself, every other thread
@@ -239,7 +298,8 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
         if (t > 0 && t < T) parts[t] = acc;
       }
     }
-    for (int64_t n = lo; n < hi; ++n) backward_image(dx, acc, dy, x, w, p, n, &sgemm_serial);
+    for (int64_t n = lo; n < hi; n += G)
+      backward_block(dx, acc, dy, x, w, p, n, std::min(G, hi - n), &sgemm_serial);
   });
   if (dw && T > 1) {
     parallel_for(0, WS, 16384, [&](int64_t lo, int64_t hi) {

@@ -1,7 +1,8 @@
 // im2col / col2im bodies for one image and one group, included inside namespace
 // fastdl::generic (conv.cpp) and fastdl::avx2 (im2col_avx2.cpp) so that each ISA gets its
 // own compiled copy. Plain loops only: no templates, no includes (ODR: see ARCHITECTURE.md).
-// Layout: x (Cg, H, W); col (Cg*R*S, P*Q), row index (c*R + r)*S + s, column p*Q + q.
+// Layout: x (Cg, H, W); col (Cg*R*S, P*Q) with row stride ld >= P*Q (several images side by
+// side share one column buffer), row index (c*R + r)*S + s, column p*Q + q.
 
 // floor(a / b) for b > 0 and any sign of a.
 static inline int64_t im2col_floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
@@ -17,14 +18,14 @@ static inline void im2col_valid_q(const Conv2dParams& p, int64_t s, int64_t* q_l
   *q_hi = im2col_clamp(hi, *q_lo, p.Q);
 }
 
-void im2col(float* col, const float* x, const Conv2dParams& p) {
+void im2col(float* col, const float* x, const Conv2dParams& p, int64_t ld) {
   const int64_t P = p.P, Q = p.Q, H = p.H, W = p.W, R = p.R, S = p.S;
   const int64_t sh = p.stride_h, sw = p.stride_w;
   for (int64_t c = 0; c < p.Cg; ++c) {
     const float* xc = x + c * H * W;
     for (int64_t r = 0; r < R; ++r) {
       for (int64_t s = 0; s < S; ++s) {
-        float* row = col + ((c * R + r) * S + s) * P * Q;
+        float* row = col + ((c * R + r) * S + s) * ld;
         int64_t q_lo, q_hi;
         im2col_valid_q(p, s, &q_lo, &q_hi);
         const int64_t woff = s * p.dil_w - p.pad_w;
@@ -49,7 +50,7 @@ void im2col(float* col, const float* x, const Conv2dParams& p) {
   }
 }
 
-void col2im(float* dx, const float* col, const Conv2dParams& p) {
+void col2im(float* dx, const float* col, const Conv2dParams& p, int64_t ld) {
   const int64_t P = p.P, Q = p.Q, H = p.H, W = p.W, R = p.R, S = p.S;
   const int64_t sh = p.stride_h, sw = p.stride_w;
   for (int64_t i = 0; i < p.Cg * H * W; ++i) dx[i] = 0.0f;
@@ -57,7 +58,7 @@ void col2im(float* dx, const float* col, const Conv2dParams& p) {
     float* dxc = dx + c * H * W;
     for (int64_t r = 0; r < R; ++r) {
       for (int64_t s = 0; s < S; ++s) {
-        const float* row = col + ((c * R + r) * S + s) * P * Q;
+        const float* row = col + ((c * R + r) * S + s) * ld;
         int64_t q_lo, q_hi;
         im2col_valid_q(p, s, &q_lo, &q_hi);
         const int64_t woff = s * p.dil_w - p.pad_w;
