@@ -347,3 +347,37 @@ def test_nn_conv2d_bad_construction():
         nn.Conv2d(4, 4, 3, stride=0)
     with pytest.raises(ValueError, match="padding must be >= 0"):
         nn.Conv2d(4, 4, 3, padding=-1)
+
+
+def test_cpp_output_size_matches_python_conv_output_size():
+    """The C++ shape arithmetic (conv and pooling, floor and ceil mode) mirrors
+    fastdl.nn.utils.conv_output_size, including which arguments are rejected."""
+    from fastdl.nn.utils import conv_output_size
+
+    def py(*a, **k):
+        try:
+            return conv_output_size(*a, **k)
+        except ValueError:
+            return None
+
+    for size in (1, 2, 5, 8):
+        for kernel in (1, 2, 3, 5):
+            for pad in (0, 1, 2):
+                for stride in (1, 2, 3):
+                    for dil in (1, 2):
+                        want = py(size, kernel, pad, stride, dil)
+                        try:
+                            got = _C.conv2d_output_shape((1, 1, size, 3), (1, 1, kernel, 1), (stride, 1), (pad, 0),
+                                                         (dil, 1), 1)[2]
+                        except ValueError:
+                            got = None
+                        assert got == want, (size, kernel, pad, stride, dil)
+                        if pad > kernel // 2:
+                            continue
+                        want = py(size, kernel, pad, stride, dil, ceil_mode=True)
+                        x = np.zeros((1, 1, size, 1), np.float32)
+                        try:
+                            got = _C.max_pool2d_forward(x, (kernel, 1), (stride, 1), (pad, 0), (dil, 1), True)[0].shape[2]
+                        except ValueError:
+                            got = None
+                        assert got == want, ("ceil", size, kernel, pad, stride, dil)
