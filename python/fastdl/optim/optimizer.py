@@ -90,6 +90,9 @@ class Optimizer:
         if isinstance(params, dict):
             raise TypeError("params argument given to the optimizer should be an iterable of Tensors or "
                             "dicts, but got a dict (wrap a single group in a list)")
+        if isinstance(params, (set, frozenset)):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, but the "
+                            "ordering of tensors in sets will change between runs. Please use a list instead.")
         param_groups = list(params)
         if len(param_groups) == 0:
             raise ValueError("optimizer got an empty parameter list")

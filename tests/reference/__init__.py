@@ -1,0 +1,1 @@
+"""Float64 numpy reference implementations (the specification of the kernels)."""
