@@ -23,6 +23,20 @@ so backward can skip work. Gradients of outputs that did not reach the loss arri
 ``backward`` walks the graph with an explicit stack (no recursion) in reverse topological
 order and sums gradients on fan-out. After a backward pass the saved buffers are freed; a
 second pass raises unless the first used ``retain_graph=True``.
+
+Details of the contract:
+
+* ``forward`` receives the arrays of Tensor arguments (float32, or float64 inside
+  ``gradcheck``; int64/bool for index tensors) and every other argument unchanged. It
+  returns one ndarray or a tuple of ndarrays; each becomes a new Tensor (no copy).
+* ``backward`` receives one gradient array per output, shaped like that output, and returns
+  a gradient per forward argument (a tuple when forward took several arguments; ``None``
+  for arguments that need none). A returned gradient must have the shape of its input; it
+  is cast to the input's dtype. Gradients may be read-only views: never write into ``dy``.
+* ``ctx.save(*values)`` / ``ctx.saved`` keep what backward needs; any other attribute
+  (``ctx.dim = 1``) may be set too. The context is dropped after the backward pass.
+* Outside ``no_grad`` and when some Tensor argument requires grad, the outputs get
+  ``requires_grad=True`` and a ``grad_fn``; otherwise nothing is recorded.
 """
 from __future__ import annotations
 
@@ -96,6 +110,7 @@ class enable_grad(_GradMode):
     _mode = True
 
 
+
 class Context:
     """Per-call storage shared by a Function's forward and backward."""
 
@@ -111,17 +126,28 @@ class Context:
 
 
 class Node:
-    """One recorded Function call: the backward closure and the edges to its inputs."""
+    """One recorded Function call (a tensor's ``grad_fn``): the Function, its context and
+    the edges to its inputs (a Tensor that requires grad, or None, per forward argument)."""
 
-    __slots__ = ("fn", "ctx", "inputs", "out_shapes", "freed", "name")
+    __slots__ = ("fn", "ctx", "inputs", "out_shapes", "freed", "__weakref__")
 
     def __init__(self, fn, ctx, inputs, out_shapes):
         self.fn = fn
         self.ctx = ctx
-        self.inputs = inputs  # tuple: Tensor (requires grad) or None, one per forward argument
+        self.inputs = inputs
         self.out_shapes = out_shapes
         self.freed = False
-        self.name = fn.__name__.lstrip("_")
+
+    @property
+    def name(self):
+        return self.fn.__name__.lstrip("_")
+
+    def __repr__(self):
+        return f"<{self.name}Backward>"
+
+
+_Tensor = None  # fastdl.tensor.Tensor, set by tensor.py when it is imported (avoids an import per call)
+_new_ctx = object.__new__
 
 
 class Function:
@@ -137,71 +163,84 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
-        from .tensor import Tensor
-
+        """Run ``forward`` on the arrays of ``args`` and return Tensor(s), recording the graph
+        when grad mode is on and some Tensor argument requires grad."""
+        T = _Tensor
         raw = []
         needs = []
+        record = False
         for a in args:
-            if isinstance(a, Tensor):
+            if isinstance(a, T):
                 raw.append(a.data)
-                needs.append(a.requires_grad)
+                r = a.requires_grad
+                needs.append(r)
+                record |= r
             else:
                 raw.append(a)
                 needs.append(False)
-        record = is_grad_enabled() and any(needs)
-        ctx = Context()
-        ctx.needs_input_grad = tuple(needs)
-        out = cls.forward(ctx, *raw)
-        multi = isinstance(out, tuple)
-        outs = out if multi else (out,)
-        tensors = tuple(Tensor._wrap(o) for o in outs)
         if record:
-            node = Node(cls, ctx, tuple(a if (isinstance(a, Tensor) and a.requires_grad) else None for a in args),
-                        tuple(o.shape for o in outs))
-            for i, t in enumerate(tensors):
-                t.requires_grad = True
-                t._node = node
-                t._index = i
-        return tensors if multi else tensors[0]
+            record = getattr(_state, "enabled", True)
+        ctx = _new_ctx(Context)
+        ctx.saved = ()
+        ctx.needs_input_grad = needs
+        out = cls.forward(ctx, *raw)
+        wrap = T._wrap
+        if type(out) is tuple:
+            tensors = tuple([wrap(o) for o in out])
+            if record:
+                node = Node(cls, ctx, tuple([a if n else None for a, n in zip(args, needs)]),
+                            tuple([t.data.shape for t in tensors]))
+                for i, t in enumerate(tensors):
+                    t.requires_grad = True
+                    t._node = node
+                    t._index = i
+            return tensors
+        t = wrap(out)
+        if record:
+            t.requires_grad = True
+            t._node = Node(cls, ctx, tuple([a if n else None for a, n in zip(args, needs)]), (t.data.shape,))
+        return t
 
 
 def _toposort(root_node):
-    """Nodes reachable from root_node, each after every node that consumes its outputs."""
+    """Nodes reachable from root_node, each before every node that produced its inputs
+    (iterative depth-first search: no recursion, so very deep graphs are fine)."""
     order = []
-    visited = set()
-    stack = [(root_node, False)]
+    visited = {id(root_node)}
+    stack = [(root_node, iter(root_node.inputs))]
     while stack:
-        node, done = stack.pop()
-        if done:
+        node, it = stack[-1]
+        for t in it:
+            if t is not None:
+                child = t._node
+                if child is not None and id(child) not in visited:
+                    visited.add(id(child))
+                    stack.append((child, iter(child.inputs)))
+                    break
+        else:
+            stack.pop()
             order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        for t in node.inputs:
-            if t is not None and t._node is not None and id(t._node) not in visited:
-                stack.append((t._node, False))
     order.reverse()
     return order
 
 
 def backward(tensor, grad=None, retain_graph=False):
     """Accumulate d(tensor)/d(leaf) into every leaf's ``.grad`` (see Tensor.backward)."""
-    from .tensor import Tensor
-
+    T = _Tensor
     if not tensor.requires_grad:
         raise RuntimeError("backward: the tensor does not require grad and has no graph "
                            "(was it computed under no_grad, or from tensors without requires_grad=True?)")
     if grad is None:
         if tensor.data.size != 1:
             raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs, "
-                               f"got shape {tensor.shape}; pass a gradient of that shape")
-        g = np.ones(tensor.shape, dtype=np.float32)
+                               f"got shape {tuple(tensor.shape)}; pass a gradient of that shape")
+        g = np.ones(tensor.shape, dtype=tensor.data.dtype)
     else:
-        g = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=np.float32)
+        if grad is None or isinstance(grad, (str, bytes)):
+            raise TypeError(f"backward: gradient must be a Tensor or array, got {type(grad).__name__}")
+        g = np.asarray(grad.data if isinstance(grad, T) else grad, dtype=tensor.data.dtype)
         if g.shape != tensor.shape:
-            raise ValueError(f"backward: gradient shape {g.shape} does not match tensor shape {tensor.shape}")
+            raise ValueError(f"backward: gradient shape {g.shape} does not match tensor shape {tuple(tensor.shape)}")
     if tensor._node is None:  # a leaf
         tensor._accumulate(g)
         return
@@ -216,9 +255,12 @@ def backward(tensor, grad=None, retain_graph=False):
         gl = grads.pop(id(node), None)
         if gl is None:
             continue
-        gl = [np.zeros(s, dtype=np.float32) if x is None else x for x, s in zip(gl, node.out_shapes)]
-        in_grads = node.fn.backward(node.ctx, *gl)
-        if not isinstance(in_grads, tuple):
+        if len(gl) == 1:
+            in_grads = node.fn.backward(node.ctx, gl[0])
+        else:
+            gl = [np.zeros(s, dtype=np.float32) if x is None else x for x, s in zip(gl, node.out_shapes)]
+            in_grads = node.fn.backward(node.ctx, *gl)
+        if type(in_grads) is not tuple:
             in_grads = (in_grads,)
         if len(in_grads) < len(node.inputs):
             raise RuntimeError(f"{node.name}.backward returned {len(in_grads)} gradients for "
@@ -226,14 +268,18 @@ def backward(tensor, grad=None, retain_graph=False):
         for t, ig in zip(node.inputs, in_grads):
             if t is None or ig is None:
                 continue
-            ig = np.asarray(ig, dtype=np.float32)
-            if ig.shape != t.shape:
+            d = t.data
+            if type(ig) is not np.ndarray or ig.dtype != d.dtype:
+                ig = np.asarray(ig, dtype=d.dtype)
+            if ig.shape != d.shape:
                 raise RuntimeError(f"{node.name}.backward returned a gradient of shape {ig.shape} "
-                                   f"for an input of shape {t.shape}")
+                                   f"for an input of shape {d.shape}")
             if t._node is None:
                 t._accumulate(ig)
             else:
-                slot = grads.setdefault(id(t._node), [None] * len(t._node.out_shapes))
+                slot = grads.get(id(t._node))
+                if slot is None:
+                    slot = grads[id(t._node)] = [None] * len(t._node.out_shapes)
                 prev = slot[t._index]
                 slot[t._index] = ig if prev is None else prev + ig
         if not retain_graph:
