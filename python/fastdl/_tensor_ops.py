@@ -26,6 +26,10 @@ def _shape(x):
     return tuple(np.shape(x))
 
 
+def _shp(x):
+    return x.shape if type(x) is np.ndarray else np.shape(x)
+
+
 def broadcast_error(name, a, b):
     return ShapeError(f"{name}: shapes {_shape(a)} and {_shape(b)} cannot be broadcast")
 
@@ -51,7 +55,7 @@ class Add(Function):
             y = np.add(a, b)
         except ValueError:
             raise broadcast_error("add", a, b) from None
-        ctx.saved = (np.shape(a), np.shape(b))
+        ctx.saved = (_shp(a), _shp(b))
         return y
 
     @staticmethod
@@ -68,7 +72,7 @@ class Sub(Function):
             y = np.subtract(a, b)
         except ValueError:
             raise broadcast_error("sub", a, b) from None
-        ctx.saved = (np.shape(a), np.shape(b))
+        ctx.saved = (_shp(a), _shp(b))
         return y
 
     @staticmethod
@@ -92,8 +96,8 @@ class Mul(Function):
     def backward(ctx, g):
         a, b = ctx.saved
         n = ctx.needs_input_grad
-        return (_unbroadcast(g * b, np.shape(a)) if n[0] else None,
-                _unbroadcast(g * a, np.shape(b)) if n[1] else None)
+        return (_unbroadcast(g * b, _shp(a)) if n[0] else None,
+                _unbroadcast(g * a, _shp(b)) if n[1] else None)
 
 
 class Div(Function):
@@ -110,13 +114,14 @@ class Div(Function):
     def backward(ctx, g):
         a, b, y = ctx.saved
         n = ctx.needs_input_grad
-        ga = _unbroadcast(g / b, np.shape(a)) if n[0] else None
-        gb = _unbroadcast(-g * y / b, np.shape(b)) if n[1] else None
+        ga = _unbroadcast(g / b, _shp(a)) if n[0] else None
+        gb = _unbroadcast(-g * y / b, _shp(b)) if n[1] else None
         return ga, gb
 
 
 class Pow(Function):
-    """a ** b with both sides differentiable (d/db = a**b * log(a), 0 where a == 0 and b >= 0)."""
+    """a ** b with both sides differentiable, PyTorch's conventions: d/da = 0 where b == 0,
+    d/db = a**b * log(a) but 0 where a == 0 and b >= 0."""
 
     @staticmethod
     def forward(ctx, a, b):
@@ -134,7 +139,8 @@ class Pow(Function):
         ga = gb = None
         with np.errstate(divide="ignore", invalid="ignore"):
             if n[0]:
-                ga = _unbroadcast(g * b * np.power(a, np.subtract(b, 1)), np.shape(a))
+                d = np.where(np.asarray(b) == 0, 0, b * np.power(a, np.subtract(b, 1)))
+                ga = _unbroadcast(g * d, np.shape(a))
             if n[1]:
                 d = y * np.log(a)
                 d = np.where((np.asarray(a) == 0) & (np.asarray(b) >= 0), 0, d)

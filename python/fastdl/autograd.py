@@ -46,12 +46,16 @@ import numpy as np
 
 __all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled"]
 
-_state = threading.local()
+class _State(threading.local):
+    enabled = True  # per-thread grad mode (a class default: no per-call getattr fallback)
+
+
+_state = _State()
 
 
 def is_grad_enabled() -> bool:
     """True when operations record the graph (outside ``no_grad``)."""
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 class set_grad_enabled:
@@ -127,7 +131,8 @@ class Context:
 
 class Node:
     """One recorded Function call (a tensor's ``grad_fn``): the Function, its context and
-    the edges to its inputs (a Tensor that requires grad, or None, per forward argument)."""
+    the edges to its inputs (a list: a Tensor that requires grad, or None, per forward
+    argument)."""
 
     __slots__ = ("fn", "ctx", "inputs", "out_shapes", "freed", "__weakref__")
 
@@ -135,8 +140,12 @@ class Node:
         self.fn = fn
         self.ctx = ctx
         self.inputs = inputs
-        self.out_shapes = out_shapes
+        self.out_shapes = out_shapes  # None for a single output (the common case)
         self.freed = False
+
+    @property
+    def n_out(self):
+        return 1 if self.out_shapes is None else len(self.out_shapes)
 
     @property
     def name(self):
@@ -147,6 +156,7 @@ class Node:
 
 
 _Tensor = None  # fastdl.tensor.Tensor, set by tensor.py when it is imported (avoids an import per call)
+_wrap = None  # fastdl.tensor._wrap (ndarray -> Tensor without copy), set by tensor.py
 _new_ctx = object.__new__
 
 
@@ -168,28 +178,31 @@ class Function:
         T = _Tensor
         raw = []
         needs = []
+        ins = []
         record = False
         for a in args:
             if isinstance(a, T):
                 raw.append(a.data)
-                r = a.requires_grad
-                needs.append(r)
-                record |= r
+                if a.requires_grad:
+                    needs.append(True)
+                    ins.append(a)
+                    record = True
+                    continue
             else:
                 raw.append(a)
-                needs.append(False)
+            needs.append(False)
+            ins.append(None)
         if record:
-            record = getattr(_state, "enabled", True)
+            record = _state.enabled
         ctx = _new_ctx(Context)
         ctx.saved = ()
         ctx.needs_input_grad = needs
         out = cls.forward(ctx, *raw)
-        wrap = T._wrap
+        wrap = _wrap
         if type(out) is tuple:
             tensors = tuple([wrap(o) for o in out])
             if record:
-                node = Node(cls, ctx, tuple([a if n else None for a, n in zip(args, needs)]),
-                            tuple([t.data.shape for t in tensors]))
+                node = Node(cls, ctx, ins, [t.data.shape for t in tensors])
                 for i, t in enumerate(tensors):
                     t.requires_grad = True
                     t._node = node
@@ -198,7 +211,7 @@ class Function:
         t = wrap(out)
         if record:
             t.requires_grad = True
-            t._node = Node(cls, ctx, tuple([a if n else None for a, n in zip(args, needs)]), (t.data.shape,))
+            t._node = Node(cls, ctx, ins, None)
         return t
 
 
@@ -245,7 +258,7 @@ def backward(tensor, grad=None, retain_graph=False):
         tensor._accumulate(g)
         return
     root = tensor._node
-    grads = {id(root): [None] * len(root.out_shapes)}
+    grads = {id(root): [None] * root.n_out}
     grads[id(root)][tensor._index] = g
     for node in _toposort(root):
         if node.freed:
@@ -255,7 +268,7 @@ def backward(tensor, grad=None, retain_graph=False):
         gl = grads.pop(id(node), None)
         if gl is None:
             continue
-        if len(gl) == 1:
+        if node.out_shapes is None:
             in_grads = node.fn.backward(node.ctx, gl[0])
         else:
             gl = [np.zeros(s, dtype=np.float32) if x is None else x for x, s in zip(gl, node.out_shapes)]
@@ -279,7 +292,7 @@ def backward(tensor, grad=None, retain_graph=False):
             else:
                 slot = grads.get(id(t._node))
                 if slot is None:
-                    slot = grads[id(t._node)] = [None] * len(t._node.out_shapes)
+                    slot = grads[id(t._node)] = [None] * t._node.n_out
                 prev = slot[t._index]
                 slot[t._index] = ig if prev is None else prev + ig
         if not retain_graph:

@@ -57,15 +57,15 @@ def _as_array(x, dtype=None):
             d = int64
         elif d.kind != "b":
             raise TypeError(f"unsupported tensor dtype {d}")
-        return np.ascontiguousarray(x, dtype=d)
+        return np.asarray(x, dtype=d, order="C")
     a = np.asarray(x)
     k = a.dtype.kind
     if k == "f":
-        return np.ascontiguousarray(a, dtype=_default[0])
+        return np.asarray(a, dtype=_default[0], order="C")
     if k in "iu":
-        return np.ascontiguousarray(a, dtype=int64)
+        return np.asarray(a, dtype=int64, order="C")
     if k == "b":
-        return np.ascontiguousarray(a)
+        return np.asarray(a, order="C")
     raise TypeError(f"cannot make a tensor from an array of dtype {a.dtype}")
 
 
@@ -109,11 +109,11 @@ class Tensor:
         if requires_grad:
             self.requires_grad_(True)
 
-    @classmethod
-    def _wrap(cls, array):
+    @staticmethod
+    def _wrap(array):
         """A Tensor around an existing array, without copying (internal). Floating arrays of
         another dtype are cast to the default dtype (float32)."""
-        t = _new(cls)
+        t = _new(Tensor)
         if type(array) is not np.ndarray:
             array = np.asarray(array)
         dt = array.dtype
@@ -252,7 +252,7 @@ class Tensor:
 
     # ---- in-place (only on tensors that do not record gradients) ----------------------
     def _check_inplace(self, name):
-        if self.requires_grad and getattr(_state, "enabled", True):
+        if self.requires_grad and _state.enabled:
             raise RuntimeError(f"{name}: in-place modification of a tensor that requires grad is not "
                                "supported (use it under fastdl.no_grad(), or on .detach() / .data)")
 
@@ -342,12 +342,12 @@ class Tensor:
 
     # ---- arithmetic (fast paths when nothing is recorded) -----------------------------
     def __add__(self, other):
-        if type(other) is Tensor:
-            if self.requires_grad or other.requires_grad:
+        if isinstance(other, Tensor):
+            if (self.requires_grad or other.requires_grad) and _state.enabled:
                 return _ops.Add.apply(self, other)
             o = other.data
         elif isinstance(other, _SCALARS):
-            if self.requires_grad:
+            if self.requires_grad and _state.enabled:
                 return _ops.Add.apply(self, other)
             o = other
         else:
@@ -358,12 +358,12 @@ class Tensor:
             raise _ops.broadcast_error("add", self.data, o) from None
 
     def __mul__(self, other):
-        if type(other) is Tensor:
-            if self.requires_grad or other.requires_grad:
+        if isinstance(other, Tensor):
+            if (self.requires_grad or other.requires_grad) and _state.enabled:
                 return _ops.Mul.apply(self, other)
             o = other.data
         elif isinstance(other, _SCALARS):
-            if self.requires_grad:
+            if self.requires_grad and _state.enabled:
                 return _ops.Mul.apply(self, other)
             o = other
         else:
@@ -558,3 +558,4 @@ def tensor(data, requires_grad=False, dtype=None):
 
 
 autograd._Tensor = Tensor
+autograd._wrap = _wrap
