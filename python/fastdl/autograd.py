@@ -116,9 +116,14 @@ class enable_grad(_GradMode):
 
 
 class Context:
-    """Per-call storage shared by a Function's forward and backward."""
+    """Per-call storage shared by a Function's forward and backward.
 
-    __slots__ = ("saved", "needs_input_grad", "__dict__")
+    When the call is recorded, the context is also the graph node (``tensor.grad_fn``): it
+    keeps the Function, the input Tensors and the output shapes in ``_ag_*`` slots (do not
+    use attribute names starting with ``_ag_`` in Functions).
+    """
+
+    __slots__ = ("saved", "needs_input_grad", "_ag_fn", "_ag_inputs", "_ag_shapes", "__dict__", "__weakref__")
 
     def __init__(self):
         self.saved = ()
@@ -128,36 +133,25 @@ class Context:
         """Keep values (arrays, caches) for backward; read them back as ``ctx.saved``."""
         self.saved = values
 
-
-class Node:
-    """One recorded Function call (a tensor's ``grad_fn``): the Function, its context and
-    the edges to its inputs (a list: a Tensor that requires grad, or None, per forward
-    argument)."""
-
-    __slots__ = ("fn", "ctx", "inputs", "out_shapes", "freed", "__weakref__")
-
-    def __init__(self, fn, ctx, inputs, out_shapes):
-        self.fn = fn
-        self.ctx = ctx
-        self.inputs = inputs
-        self.out_shapes = out_shapes  # None for a single output (the common case)
-        self.freed = False
-
-    @property
-    def n_out(self):
-        return 1 if self.out_shapes is None else len(self.out_shapes)
-
     @property
     def name(self):
-        return self.fn.__name__.lstrip("_")
+        return self._ag_fn.__name__.lstrip("_")
 
     def __repr__(self):
-        return f"<{self.name}Backward>"
+        try:
+            return f"<{self.name}Backward>"
+        except AttributeError:
+            return "<Context>"
+
+
+Node = Context  # a recorded call (grad_fn) is its context
 
 
 _Tensor = None  # fastdl.tensor.Tensor, set by tensor.py when it is imported (avoids an import per call)
 _wrap = None  # fastdl.tensor._wrap (ndarray -> Tensor without copy), set by tensor.py
-_new_ctx = object.__new__
+_new = object.__new__
+_ndarray = np.ndarray
+_F32 = np.dtype(np.float32)
 
 
 class Function:
@@ -175,44 +169,65 @@ class Function:
     def apply(cls, *args):
         """Run ``forward`` on the arrays of ``args`` and return Tensor(s), recording the graph
         when grad mode is on and some Tensor argument requires grad."""
+        # Hot path (one call per operation): kept free of helper calls on purpose.
         T = _Tensor
-        raw = []
-        needs = []
-        ins = []
+        raw = list(args)
+        needs = [False] * len(raw)
         record = False
+        i = 0
         for a in args:
             if isinstance(a, T):
-                raw.append(a.data)
+                raw[i] = a.data
                 if a.requires_grad:
-                    needs.append(True)
-                    ins.append(a)
-                    record = True
-                    continue
-            else:
-                raw.append(a)
-            needs.append(False)
-            ins.append(None)
+                    needs[i] = record = True
+            i += 1
         if record:
             record = _state.enabled
-        ctx = _new_ctx(Context)
+        ctx = _new(Context)
         ctx.saved = ()
         ctx.needs_input_grad = needs
         out = cls.forward(ctx, *raw)
-        wrap = _wrap
-        if type(out) is tuple:
-            tensors = tuple([wrap(o) for o in out])
+        if type(out) is _ndarray and out.dtype is _F32:
+            t = _new(T)
+            t.data = out
+            t.grad = None
+            t._index = 0
             if record:
-                node = Node(cls, ctx, ins, [t.data.shape for t in tensors])
-                for i, t in enumerate(tensors):
+                t.requires_grad = True
+                t._node = ctx
+                ctx._ag_fn = cls
+                ctx._ag_inputs = args
+                ctx._ag_shapes = None
+            else:
+                t.requires_grad = False
+                t._node = None
+            return t
+        if type(out) is tuple:
+            tensors = tuple([_wrap(o) for o in out])
+            if record:
+                ctx._ag_fn = cls
+                ctx._ag_inputs = args
+                ctx._ag_shapes = [t.data.shape for t in tensors]
+                i = 0
+                for t in tensors:
                     t.requires_grad = True
-                    t._node = node
+                    t._node = ctx
                     t._index = i
+                    i += 1
             return tensors
-        t = wrap(out)
+        t = _wrap(out)
         if record:
             t.requires_grad = True
-            t._node = Node(cls, ctx, ins, None)
+            t._node = ctx
+            ctx._ag_fn = cls
+            ctx._ag_inputs = args
+            ctx._ag_shapes = None
         return t
+
+
+def _edges(node):
+    """The input Tensors of a recorded call that require grad (None for the others)."""
+    return [a if n else None for a, n in zip(node._ag_inputs, node.needs_input_grad)]
 
 
 def _toposort(root_node):
@@ -220,7 +235,7 @@ def _toposort(root_node):
     (iterative depth-first search: no recursion, so very deep graphs are fine)."""
     order = []
     visited = {id(root_node)}
-    stack = [(root_node, iter(root_node.inputs))]
+    stack = [(root_node, iter(_edges(root_node)))]
     while stack:
         node, it = stack[-1]
         for t in it:
@@ -228,7 +243,7 @@ def _toposort(root_node):
                 child = t._node
                 if child is not None and id(child) not in visited:
                     visited.add(id(child))
-                    stack.append((child, iter(child.inputs)))
+                    stack.append((child, iter(_edges(child))))
                     break
         else:
             stack.pop()
@@ -258,28 +273,30 @@ def backward(tensor, grad=None, retain_graph=False):
         tensor._accumulate(g)
         return
     root = tensor._node
-    grads = {id(root): [None] * root.n_out}
+    grads = {id(root): [None] * (1 if root._ag_shapes is None else len(root._ag_shapes))}
     grads[id(root)][tensor._index] = g
     for node in _toposort(root):
-        if node.freed:
+        if node.saved is None:
             raise RuntimeError(
                 f"Trying to backward through the graph a second time (through {node.name}): its saved "
                 "buffers were freed by the first backward. Pass retain_graph=True to the first backward.")
         gl = grads.pop(id(node), None)
         if gl is None:
             continue
-        if node.out_shapes is None:
-            in_grads = node.fn.backward(node.ctx, gl[0])
+        shapes = node._ag_shapes
+        if shapes is None:
+            in_grads = node._ag_fn.backward(node, gl[0])
         else:
-            gl = [np.zeros(s, dtype=np.float32) if x is None else x for x, s in zip(gl, node.out_shapes)]
-            in_grads = node.fn.backward(node.ctx, *gl)
+            gl = [np.zeros(s, dtype=np.float32) if x is None else x for x, s in zip(gl, shapes)]
+            in_grads = node._ag_fn.backward(node, *gl)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
-        if len(in_grads) < len(node.inputs):
+        inputs = node._ag_inputs
+        if len(in_grads) < len(inputs):
             raise RuntimeError(f"{node.name}.backward returned {len(in_grads)} gradients for "
-                               f"{len(node.inputs)} inputs")
-        for t, ig in zip(node.inputs, in_grads):
-            if t is None or ig is None:
+                               f"{len(inputs)} inputs")
+        for t, n, ig in zip(inputs, node.needs_input_grad, in_grads):
+            if not n or ig is None:
                 continue
             d = t.data
             if type(ig) is not np.ndarray or ig.dtype != d.dtype:
@@ -287,14 +304,15 @@ def backward(tensor, grad=None, retain_graph=False):
             if ig.shape != d.shape:
                 raise RuntimeError(f"{node.name}.backward returned a gradient of shape {ig.shape} "
                                    f"for an input of shape {d.shape}")
-            if t._node is None:
+            child = t._node
+            if child is None:
                 t._accumulate(ig)
             else:
-                slot = grads.get(id(t._node))
+                slot = grads.get(id(child))
                 if slot is None:
-                    slot = grads[id(t._node)] = [None] * t._node.n_out
+                    slot = grads[id(child)] = [None] * (1 if child._ag_shapes is None else len(child._ag_shapes))
                 prev = slot[t._index]
                 slot[t._index] = ig if prev is None else prev + ig
         if not retain_graph:
-            node.ctx = None
-            node.freed = True
+            node.saved = None  # frees the buffers; marks the node as used
+            node.__dict__.clear()
