@@ -55,14 +55,14 @@ class Add(Function):
             y = np.add(a, b)
         except ValueError:
             raise broadcast_error("add", a, b) from None
-        ctx.saved = (_shp(a), _shp(b))
+        ctx.saved = (a, b)  # the graph keeps the inputs alive anyway; shapes are read in backward
         return y
 
     @staticmethod
     def backward(ctx, g):
-        sa, sb = ctx.saved
+        a, b = ctx.saved
         n = ctx.needs_input_grad
-        return (_unbroadcast(g, sa) if n[0] else None, _unbroadcast(g, sb) if n[1] else None)
+        return (_unbroadcast(g, _shp(a)) if n[0] else None, _unbroadcast(g, _shp(b)) if n[1] else None)
 
 
 class Sub(Function):
@@ -72,14 +72,14 @@ class Sub(Function):
             y = np.subtract(a, b)
         except ValueError:
             raise broadcast_error("sub", a, b) from None
-        ctx.saved = (_shp(a), _shp(b))
+        ctx.saved = (a, b)  # the graph keeps the inputs alive anyway; shapes are read in backward
         return y
 
     @staticmethod
     def backward(ctx, g):
-        sa, sb = ctx.saved
+        a, b = ctx.saved
         n = ctx.needs_input_grad
-        return (_unbroadcast(g, sa) if n[0] else None, _unbroadcast(-g, sb) if n[1] else None)
+        return (_unbroadcast(g, _shp(a)) if n[0] else None, _unbroadcast(-g, _shp(b)) if n[1] else None)
 
 
 class Mul(Function):
