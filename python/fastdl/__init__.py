@@ -17,3 +17,4 @@ from .creation import (arange, empty, eye, from_numpy, full, full_like, ones, on
                        rand_like, randint, randn, randn_like, zeros, zeros_like)
 from .gradcheck import gradcheck  # noqa: E402,F401
 from .summary import summary  # noqa: E402,F401
+from . import optim  # noqa: E402,F401
