@@ -25,11 +25,6 @@ def adam_update(param: F32, exp_avg: F32, exp_avg_sq: F32, max_exp_avg_sq: Optio
     All arrays float32 C-contiguous of param's shape, distinct; max_exp_avg_sq is None unless
     amsgrad. step: the step count after this update (>= 1); beta1, beta2 in [0, 1).
     """
-# Type stubs of fastdl._C (the C++ kernels). Float inputs are converted to float32
-# C-contiguous arrays; `out` buffers must already be float32, C-contiguous and of the result's
-# shape. Each family adds its own section.
-from typing import Optional, Tuple
-
 import numpy as np
 
 _F = np.ndarray  # float32
