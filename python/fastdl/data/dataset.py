@@ -15,9 +15,9 @@ def as_batch_array(x, name="array"):
         x = x.data
     a = np.asarray(x)
     if a.dtype.kind in "iu":
-        return np.ascontiguousarray(a, dtype=np.int64)
+        return np.asarray(a, dtype=np.int64, order="C")
     if a.dtype.kind in "fb":
-        return np.ascontiguousarray(a, dtype=np.float32)
+        return np.asarray(a, dtype=np.float32, order="C")
     raise TypeError(f"{name}: expected a numeric array, got dtype {a.dtype}")
 
 

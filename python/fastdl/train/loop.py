@@ -16,6 +16,7 @@ import numpy as np
 from ..autograd import no_grad
 from ..data.dataloader import DataLoader
 from ..data.dataset import Dataset, TensorDataset
+from ..nn.utils import clip_grad_norm_
 from ..tensor import Tensor
 from .callbacks import Callback
 from .history import History
@@ -68,24 +69,6 @@ def _current_lr(optimizer):
         if isinstance(lr, (int, float, np.floating)):
             return float(lr)
     return None
-
-
-def _clip_grad_norm(parameters, max_norm):
-    """Scale all gradients so their global L2 norm is at most ``max_norm`` (PyTorch's rule)."""
-    from ..nn import utils as nn_utils
-
-    fn = getattr(nn_utils, "clip_grad_norm_", None)
-    if fn is not None:
-        return fn(parameters, max_norm)
-    grads = [p.grad.data for p in parameters if getattr(p, "grad", None) is not None]
-    if not grads:
-        return 0.0
-    total = math.sqrt(sum(float(np.dot(g.ravel().astype(np.float64), g.ravel().astype(np.float64))) for g in grads))
-    coef = float(max_norm) / (total + 1e-6)
-    if coef < 1.0:
-        for g in grads:
-            g *= np.float32(coef)
-    return total
 
 
 def _takes_metrics(scheduler):
@@ -229,7 +212,7 @@ def fit(model, train_data, loss_fn, optimizer, epochs, val_data=None, metrics=("
                 loss = loss_fn(out, y)
                 loss.backward()
                 if params is not None:
-                    _clip_grad_norm(params, clip_grad_norm)
+                    clip_grad_norm_(params, clip_grad_norm)
                 optimizer.step()
                 lv = float(loss.item())
                 n = len(_numpy(x))
