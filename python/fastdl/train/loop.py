@@ -108,19 +108,23 @@ class _Progress:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, desc=self.prefix, unit="batch", file=sys.stdout, leave=True,
-                            dynamic_ncols=True)
+                            bar_format="{desc} {percentage:3.0f}%|{bar:12}| {n_fmt}/{total_fmt} "
+                                       "[{elapsed}<{remaining}{postfix}]")
 
-    def update(self, batch, logs_fn):
+    def update(self, batch, meter, start):
         if self.bar is None:
             return
         if batch % 10 == 0 or batch + 1 == self.bar.total:
-            self.bar.set_postfix(logs_fn(), refresh=False)
+            elapsed = time.perf_counter() - start
+            rate = f"{meter.n / elapsed:.0f} samples/s" if elapsed > 0 else ""
+            self.bar.set_postfix_str(", ".join([rate] + [f"{k}={v:.4g}" for k, v in meter.means().items()]),
+                                     refresh=False)
         self.bar.update(1)
 
     def close(self, logs):
         if self.bar is not None:
-            self.bar.set_postfix_str(_format_logs(logs) + f" - {logs['samples_per_sec']:.0f} samples/s",
-                                     refresh=False)
+            shown = [f"{k}={v:.4g}" for k, v in logs.items() if k not in ("lr", "epoch_time", "samples_per_sec")]
+            self.bar.set_postfix_str(", ".join([f"{logs['samples_per_sec']:.0f} samples/s"] + shown), refresh=False)
             self.bar.close()
         elif self.verbose:
             print(f"{self.prefix} - {logs['epoch_time']:.2f}s - {logs['samples_per_sec']:.0f} samples/s - "
@@ -145,9 +149,6 @@ class _Meter:
 
     def means(self, prefix=""):
         return {prefix + k: (v / self.n if self.n else math.nan) for k, v in self.sums.items()}
-
-    def running(self):
-        return {k: f"{v / max(self.n, 1):.4f}" for k, v in self.sums.items()}
 
 
 # ---- public API --------------------------------------------------------------------------
@@ -218,7 +219,7 @@ def fit(model, train_data, loss_fn, optimizer, epochs, val_data=None, metrics=("
                 n = len(_numpy(x))
                 meter.add(n, lv, _numpy(out) if metric_fns else None, _numpy(y))
                 nbatches += 1
-                progress.update(b, meter.running)
+                progress.update(b, meter, start)
                 for cb in callbacks:
                     cb.on_batch_end(b, {"loss": lv, "size": n})
                 if model.stop_training:
