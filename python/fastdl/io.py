@@ -42,6 +42,11 @@ _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own cap on the JSON header
 _CHUNK = 1 << 20
 
 
+_DTYPES = {"F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "I64": np.dtype("<i8"),
+           "I32": np.dtype("<i4"), "I16": np.dtype("<i2"), "I8": np.dtype("i1"), "U64": np.dtype("<u8"),
+           "U32": np.dtype("<u4"), "U16": np.dtype("<u2"), "U8": np.dtype("u1"), "BOOL": np.dtype("?")}
+
+
 class CheckpointError(ValueError):
     """A file that is not a valid (or not an intact) safetensors/fastdl checkpoint."""
 
@@ -78,7 +83,7 @@ def _encode(obj, path, tensors):
             raise ValueError(f"fastdl.save: two entries map to the tensor name {name!r} (a key contains '/')")
         if arr.dtype.kind not in "biuf" or arr.dtype.itemsize > 8:
             raise TypeError(f"fastdl.save: {name!r} has dtype {arr.dtype}, which safetensors cannot store")
-        tensors[name] = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+        tensors[name] = np.asarray(arr, dtype=arr.dtype.newbyteorder("<"), order="C")  # keeps 0-d shapes
         return {"a": name}
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return {"v": obj}
@@ -223,7 +228,6 @@ def load(path):
     import json
 
     import safetensors
-    import safetensors.numpy
 
     path = os.fspath(path)
     with open(path, "rb") as f:
@@ -236,12 +240,16 @@ def load(path):
             raise CheckpointError(f"{path}: data checksum mismatch (SHA-256 {got}, header says {expected}): the "
                                   "file is corrupted or was modified")
     try:
-        flat = safetensors.numpy.load(raw)
+        flat = safetensors.deserialize(raw)  # validates offsets, sizes, overlaps, dtypes
     except safetensors.SafetensorError as e:
         raise CheckpointError(f"{path}: invalid safetensors file: {e}") from None
-    except (KeyError, ValueError, TypeError) as e:  # e.g. a dtype numpy cannot view
-        raise CheckpointError(f"{path}: invalid safetensors file: {e!r}") from None
-    tensors = {k: np.array(v, copy=True) for k, v in flat.items()}
+    tensors = {}
+    for name, view in flat:
+        dtype = _DTYPES.get(view["dtype"])
+        if dtype is None:
+            raise CheckpointError(f"{path}: tensor {name!r} has dtype {view['dtype']}, which numpy cannot hold "
+                                  f"(supported: {', '.join(_DTYPES)})")
+        tensors[name] = np.frombuffer(view["data"], dtype=dtype).reshape(tuple(view["shape"]))
     if "fastdl_tree" not in meta:
         return tensors
     try:
