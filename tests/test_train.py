@@ -364,6 +364,8 @@ def test_accuracy_metric():
     assert accuracy(logits.ravel(), np.array([1, 0, 1, 0])) == 1.0
     with pytest.raises(ValueError, match="do not match"):
         accuracy(out, np.array([1, 0]))
+    with pytest.raises(ValueError, match="metrics=\\(\\)"):
+        accuracy(np.zeros((3, 1)), np.array([[0.5], [1.0], [2.0]]))
 
 
 # ---- bad arguments ----------------------------------------------------------------------------

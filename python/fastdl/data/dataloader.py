@@ -17,7 +17,8 @@ def _check_positive_int(name, v):
 
 
 class DataLoader:
-    """Iterates over ``dataset`` in mini-batches; each batch is a tuple of Tensors.
+    """Iterates over ``dataset`` in mini-batches; each batch is a tuple of Tensors (one per
+    field of a sample; a single Tensor when the dataset's samples are single arrays).
 
     - ``batch_size``: samples per batch; the last, smaller batch is kept unless
       ``drop_last=True``. ``len(loader)`` is the number of batches per epoch.

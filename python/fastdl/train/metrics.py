@@ -28,6 +28,9 @@ def accuracy(output, target):
     else:
         pred = (out.reshape(len(out), -1)[:, 0] > 0) if out.ndim else np.asarray(out > 0)
         tgt = tgt.reshape(len(tgt), -1)[:, 0] if tgt.ndim else tgt
+    if tgt.dtype.kind == "f" and tgt.size and not np.all(tgt == np.round(tgt)):
+        raise ValueError(f"accuracy: targets are not class labels (non-integer values such as "
+                         f"{tgt[tgt != np.round(tgt)].flat[0]!r}); for regression pass metrics=()")
     if pred.shape != tgt.shape:
         raise ValueError(f"accuracy: predictions of shape {pred.shape} (from output {out.shape}) do not match "
                          f"targets of shape {np.asarray(target).shape}")
