@@ -396,3 +396,22 @@ def test_fit_bad_arguments():
         fit(model, DataLoader(TensorDataset(X), batch_size=8), ce, opt, epochs=1, verbose=0)
     assert fit(model, (X, y), ce, opt, epochs=0, verbose=0).epoch == []
     assert isinstance(model, Module) and model.training
+
+
+def test_exception_mid_epoch_closes_bar_and_restores_modes(monkeypatch, capsys):
+    monkeypatch.setattr(loop_mod, "_is_terminal", lambda stream: True)
+    X, y = _blobs(64)
+    model = MLP((4, 8, 3))
+    model.eval()
+    calls = []
+
+    def bad_loss(out, tgt):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("boom in loss")
+        return CrossEntropyLoss()(out, tgt)
+
+    with pytest.raises(RuntimeError, match="boom in loss"):
+        fit(model, (X, y), bad_loss, SGD(model.parameters(), lr=0.1), epochs=2, verbose=1)
+    assert not model.training and not model.probe.training
+    assert "Epoch 1/2" in capsys.readouterr().out

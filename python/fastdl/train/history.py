@@ -12,7 +12,7 @@ class History:
     """``history`` maps each logged name to a list with one value per epoch: ``loss``, each
     metric (``accuracy``), ``val_loss`` / ``val_<metric>`` when validation data is given,
     ``lr`` (the first parameter group's learning rate during the epoch), ``epoch_time``
-    (seconds) and ``samples_per_sec``. ``epoch`` lists the epoch indices (0-based)."""
+    (seconds spent training, validation excluded) and ``samples_per_sec``. ``epoch`` lists the epoch indices (0-based)."""
 
     def __init__(self):
         self.history = {}

@@ -121,6 +121,12 @@ class _Progress:
                                      refresh=False)
         self.bar.update(1)
 
+    def abandon(self):
+        """Close the bar without a summary (an exception interrupted the epoch)."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
     def close(self, logs):
         if self.bar is not None:
             shown = [f"{k}={v:.4g}" for k, v in logs.items() if k not in ("lr", "epoch_time", "samples_per_sec")]
@@ -194,6 +200,7 @@ def fit(model, train_data, loss_fn, optimizer, epochs, val_data=None, metrics=("
     history = History()
     saved_modes = _capture_modes(model)
     model.stop_training = False
+    progress = None
     try:
         for cb in callbacks:
             cb.on_train_begin({})
@@ -225,7 +232,6 @@ def fit(model, train_data, loss_fn, optimizer, epochs, val_data=None, metrics=("
                 if model.stop_training:
                     break
             if nbatches == 0:
-                progress.close({"epoch_time": 0.0, "samples_per_sec": 0.0})
                 raise ValueError("fit: train_data yielded no batches (empty data set, or drop_last with fewer "
                                  "samples than batch_size)")
             elapsed = time.perf_counter() - start
@@ -237,6 +243,7 @@ def fit(model, train_data, loss_fn, optimizer, epochs, val_data=None, metrics=("
             logs["epoch_time"] = elapsed
             logs["samples_per_sec"] = meter.n / elapsed if elapsed > 0 else math.inf
             progress.close(logs)
+            progress = None
             if scheduler is not None:
                 if plateau:
                     scheduler.step(logs["val_loss"] if "val_loss" in logs else logs["loss"])
@@ -251,6 +258,8 @@ def fit(model, train_data, loss_fn, optimizer, epochs, val_data=None, metrics=("
         for cb in callbacks:
             cb.on_train_end(final)
     finally:
+        if progress is not None:
+            progress.abandon()
         _restore_modes(saved_modes)
     return history
 
