@@ -364,3 +364,31 @@ def test_package_source_never_pickles():
     hits = [f"{f.relative_to(PKG)}:{i}" for f in files for i, line in enumerate(f.read_text().splitlines(), 1)
             if bad.search(line)]
     assert hits == []
+
+
+# ---- random mutations (a cheap stand-in for the atheris fuzz target) -------------------------
+def test_random_mutations_raise_only_checkpoint_errors(tmp_path):
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+    src = tmp_path / "seed.safetensors"
+    fastdl.save({"model": {"w": np.arange(6, dtype=np.float32).reshape(2, 3)},
+                 "optimizer": {"state": {0: {"step": 2}}, "param_groups": [{"lr": 0.1, "params": [0]}]}}, src)
+    raw = src.read_bytes()
+    target = tmp_path / "mut.safetensors"
+
+    @hypothesis.settings(max_examples=200, deadline=None, derandomize=True,
+                         suppress_health_check=list(hypothesis.HealthCheck))
+    @hypothesis.given(st.lists(st.tuples(st.integers(0, len(raw) - 1), st.integers(0, 255)), min_size=1,
+                               max_size=4))
+    def check(edits):
+        data = bytearray(raw)
+        for pos, val in edits:
+            data[pos] = val
+        target.write_bytes(bytes(data))
+        try:
+            out = fastdl.load(target)
+        except CheckpointError:
+            return
+        assert isinstance(out, dict)  # a mutation that kept the file valid (e.g. whitespace)
+
+    check()
