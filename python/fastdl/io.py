@@ -124,10 +124,6 @@ def _decode(node, tensors, used):
     raise CheckpointError(f"fastdl.load: unknown structure tag {tag!r}")
 
 
-def _prefix(obj, kind):
-    return ["optim"] if kind == "optimizer" else []
-
-
 # ---- writing -------------------------------------------------------------------------------
 def _write(f, data):
     """Write ``data`` (a memoryview) to ``f`` in chunks."""
@@ -161,7 +157,7 @@ def save(obj, path):
     path = os.fspath(path)
     kind = _kind(obj)
     tensors = {}
-    tree = _encode(obj, _prefix(obj, kind), tensors)
+    tree = _encode(obj, ["optim"] if kind == "optimizer" else [], tensors)
     meta = {"format_version": FORMAT_VERSION, "fastdl_version": __version__, "kind": kind,
             "fastdl_tree": json.dumps(tree, separators=(",", ":"))}
     blob = memoryview(safetensors.numpy.save(tensors, metadata=meta))
