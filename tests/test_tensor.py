@@ -198,6 +198,15 @@ def test_max_min_dim(op, dim, keepdim, rng):
     np.testing.assert_array_equal(r.values.data, r[0].data)
 
 
+def test_sum_of_int_and_bool_tensors():
+    m = fastdl.tensor([[True, False, True], [True, True, True]])
+    assert m.sum().item() == 5 and m.sum().dtype == np.int64
+    np.testing.assert_array_equal(m.sum(dim=1).data, [2, 3])
+    assert fastdl.tensor([1, 2, 3]).sum().item() == 6
+    with pytest.raises(TypeError):
+        fastdl.tensor([1, 2]).mean()
+
+
 def test_max_ties_gradient():
     torch = torch_or_skip()
     x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]], np.float32)

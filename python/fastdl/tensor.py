@@ -488,10 +488,10 @@ class Tensor:
 
     # ---- reductions -------------------------------------------------------------------
     def sum(self, dim=None, keepdim=False):
-        return _ops.Sum.apply(self, _ops.norm_dims(dim, self.data.ndim, "sum"), keepdim)
+        return _ops.Sum.apply(self, None if dim is None else _ops.norm_dims(dim, self.data.ndim, "sum"), keepdim)
 
     def mean(self, dim=None, keepdim=False):
-        return _ops.Mean.apply(self, _ops.norm_dims(dim, self.data.ndim, "mean"), keepdim)
+        return _ops.Mean.apply(self, None if dim is None else _ops.norm_dims(dim, self.data.ndim, "mean"), keepdim)
 
     def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
         """Variance over ``dim``, divided by N - correction (correction 1 = unbiased)."""
