@@ -640,3 +640,20 @@ def test_gradcheck_catches_a_wrong_backward():
     with pytest.raises(GradcheckError, match="directional"):
         gradcheck(lambda t: Bad.apply(t), [big], max_elements=100)
     assert fastdl.get_default_dtype() == np.float32  # restored
+
+
+def test_noncontiguous_views_give_the_same_results(rng):
+    a = _inputs(rng, [(6, 8)])[0]
+    step_mask = np.zeros((6, 8))
+    step_mask[::2] = 1
+    views = {"transposed": (lambda t: t.T, np.ones((6, 8))), "step": (lambda t: t[::2].T, step_mask)}
+    w = fastdl.tensor(_inputs(rng, [(6, 5)])[0])
+    for name, (view, mask) in views.items():
+        ta = fastdl.tensor(a, requires_grad=True)
+        va = view(ta)
+        ca = fastdl.tensor(va.data.copy())
+        assert not va.data.flags.c_contiguous
+        np.testing.assert_allclose((va * 2 + 1).exp().sum(dim=0).data, (ca * 2 + 1).exp().sum(dim=0).data, rtol=1e-6)
+        np.testing.assert_allclose((va @ w[:va.shape[1]]).data, (ca @ w[:va.shape[1]]).data, rtol=1e-5, atol=1e-5)
+        (view(ta) * view(ta)).sum().backward()
+        np.testing.assert_allclose(ta.grad.data, 2 * a * mask, rtol=1e-6)

@@ -544,7 +544,10 @@ class Tensor:
         return _ops.expand(self, sizes)
 
     def __getitem__(self, key):
-        return _ops.Index.apply(self, _ops.index_key(key))
+        tk = type(key)
+        if tk is not int and tk is not slice:
+            key = _ops.index_key(key)
+        return _ops.Index.apply(self, key)
 
 
 _new = object.__new__
