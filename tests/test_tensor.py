@@ -517,10 +517,17 @@ def test_inplace_operator_on_plain_tensor_keeps_identity():
     assert t.data is data
     np.testing.assert_array_equal(t.data, [6, 6, 6])
     p = fastdl.ones(3, requires_grad=True)
-    q = p
-    q = q * 1
-    q += 1  # out of place for tensors in the graph
-    assert q is not p and q.requires_grad
+    q = p * 1
+    q0 = q
+    q += 1  # out of place for non-leaf tensors in the graph
+    assert q is not q0 and q.requires_grad
+    with pytest.raises(RuntimeError, match="no_grad"):
+        p -= 1
+    w = p
+    with fastdl.no_grad():  # the classic hand-written update
+        p -= 0.5 * fastdl.ones(3)
+    assert p is w and p.requires_grad
+    np.testing.assert_array_equal(p.data, [0.5, 0.5, 0.5])
 
 
 def test_factories():

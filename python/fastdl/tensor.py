@@ -420,17 +420,28 @@ class Tensor:
     def __rmatmul__(self, other):
         return _ops.matmul(other, self)
 
+    def _augmented(self, inplace, out_of_place, other):
+        # PyTorch: in place, except that a leaf requiring grad cannot be modified while
+        # recording (use no_grad, e.g. for `w -= lr * w.grad`); a non-leaf in the graph is
+        # updated out of place here (same values, no silent corruption of saved buffers).
+        if self.requires_grad and _state.enabled:
+            if self._node is None:
+                raise RuntimeError("a leaf tensor that requires grad is used in an in-place operation; "
+                                   "wrap the update in `with fastdl.no_grad():`")
+            return out_of_place(self, other)
+        return inplace(other)
+
     def __iadd__(self, other):
-        return self.add_(other) if not self.requires_grad else self + other
+        return self._augmented(self.add_, Tensor.__add__, other)
 
     def __isub__(self, other):
-        return self.sub_(other) if not self.requires_grad else self - other
+        return self._augmented(self.sub_, Tensor.__sub__, other)
 
     def __imul__(self, other):
-        return self.mul_(other) if not self.requires_grad else self * other
+        return self._augmented(self.mul_, Tensor.__mul__, other)
 
     def __itruediv__(self, other):
-        return self.div_(other) if not self.requires_grad else self / other
+        return self._augmented(self.div_, Tensor.__truediv__, other)
 
     add = __add__
     mul = __mul__
