@@ -76,6 +76,14 @@ class set_grad_enabled:
 class _GradMode:
     _mode = True
 
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        if fn is None:
+            return self
+        if not callable(fn):
+            raise TypeError(f"{cls.__name__}: expected a function to decorate, got {type(fn).__name__}")
+        return self(fn)  # bare decorator: @no_grad
+
     def __enter__(self):
         self.prev = is_grad_enabled()
         _state.enabled = self._mode
