@@ -664,3 +664,32 @@ def test_noncontiguous_views_give_the_same_results(rng):
         np.testing.assert_allclose((va @ w[:va.shape[1]]).data, (ca @ w[:va.shape[1]]).data, rtol=1e-5, atol=1e-5)
         (view(ta) * view(ta)).sum().backward()
         np.testing.assert_allclose(ta.grad.data, 2 * a * mask, rtol=1e-6)
+
+
+def test_broadcast_gradients_property():
+    """Random mutually broadcastable shapes: every binary op's gradients equal torch's."""
+    torch = torch_or_skip()
+    hyp = pytest.importorskip("hypothesis")
+    from hypothesis import given, settings
+    from hypothesis.extra.numpy import mutually_broadcastable_shapes
+
+    @settings(max_examples=40, deadline=None)
+    @given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=4),
+           op=hyp.strategies.sampled_from(list(BINARY)), seed=hyp.strategies.integers(0, 2**31))
+    def run(shapes, op, seed):
+        r = np.random.default_rng(seed)
+        f = BINARY[op][0]
+        a = (np.abs(r.standard_normal(shapes.input_shapes[0])) + 0.5).astype(np.float32)
+        b = (np.abs(r.standard_normal(shapes.input_shapes[1])) + 0.5).astype(np.float32)
+        ta, tb = fastdl.tensor(a, requires_grad=True), fastdl.tensor(b, requires_grad=True)
+        ua, ub = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+        y, z = f(ta, tb), f(ua, ub)
+        assert y.shape == tuple(z.shape) == shapes.result_shape
+        dy = r.standard_normal(y.shape).astype(np.float32)
+        y.backward(dy)
+        z.backward(torch.tensor(dy))
+        np.testing.assert_allclose(y.data, z.detach().numpy(), rtol=2e-6, atol=1e-6)
+        np.testing.assert_allclose(ta.grad.data, ua.grad.numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(tb.grad.data, ub.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+    run()
