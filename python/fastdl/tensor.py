@@ -87,6 +87,31 @@ def _check_operand(name, other):
     raise _operand_error(name, other)
 
 
+def _binary_op(fn, ufunc, name, reflected=False):
+    """A Tensor operator for ``fn`` (a Function). When no operand records gradients it calls
+    ``ufunc`` on the arrays directly: the cheapest path for the many tiny no-grad ops."""
+
+    def op(self, other):
+        if isinstance(other, Tensor):
+            if (self.requires_grad or other.requires_grad) and _state.enabled:
+                return fn.apply(other, self) if reflected else fn.apply(self, other)
+            o = other.data
+        else:
+            if not isinstance(other, _SCALARS):
+                other = _check_operand(name, other)
+            if self.requires_grad and _state.enabled:
+                return fn.apply(other, self) if reflected else fn.apply(self, other)
+            o = other
+        try:
+            return _wrap(ufunc(o, self.data) if reflected else ufunc(self.data, o))
+        except ValueError:
+            raise _ops.broadcast_error(name, o, self.data) if reflected else \
+                _ops.broadcast_error(name, self.data, o) from None
+
+    op.__name__ = f"__{'r' if reflected else ''}{name}__"
+    return op
+
+
 class Tensor:
     """An n-dimensional float32 array (int64 for indices, bool for masks) that can record
     gradients.
@@ -341,57 +366,15 @@ class Tensor:
         return _ops.Clone.apply(self)
 
     # ---- arithmetic (fast paths when nothing is recorded) -----------------------------
-    def __add__(self, other):
-        if isinstance(other, Tensor):
-            if (self.requires_grad or other.requires_grad) and _state.enabled:
-                return _ops.Add.apply(self, other)
-            o = other.data
-        elif isinstance(other, _SCALARS):
-            if self.requires_grad and _state.enabled:
-                return _ops.Add.apply(self, other)
-            o = other
-        else:
-            return self._binary(_ops.Add, other)
-        try:
-            return _wrap(np.add(self.data, o))
-        except ValueError:
-            raise _ops.broadcast_error("add", self.data, o) from None
-
-    def __mul__(self, other):
-        if isinstance(other, Tensor):
-            if (self.requires_grad or other.requires_grad) and _state.enabled:
-                return _ops.Mul.apply(self, other)
-            o = other.data
-        elif isinstance(other, _SCALARS):
-            if self.requires_grad and _state.enabled:
-                return _ops.Mul.apply(self, other)
-            o = other
-        else:
-            return self._binary(_ops.Mul, other)
-        try:
-            return _wrap(np.multiply(self.data, o))
-        except ValueError:
-            raise _ops.broadcast_error("mul", self.data, o) from None
-
-    def _binary(self, fn, other, reflected=False):
-        if not isinstance(other, Tensor):
-            other = _check_operand(fn.__name__.lower(), other)
-        return fn.apply(other, self) if reflected else fn.apply(self, other)
-
-    __radd__ = __add__
-    __rmul__ = __mul__
-
-    def __sub__(self, other):
-        return self._binary(_ops.Sub, other)
-
-    def __rsub__(self, other):
-        return self._binary(_ops.Sub, other, reflected=True)
-
-    def __truediv__(self, other):
-        return self._binary(_ops.Div, other)
-
-    def __rtruediv__(self, other):
-        return self._binary(_ops.Div, other, reflected=True)
+    # + - * / : numpy directly when nothing is recorded, else the Function (see _binary_op)
+    __add__ = _binary_op(_ops.Add, np.add, "add")
+    __radd__ = _binary_op(_ops.Add, np.add, "add", reflected=True)
+    __sub__ = _binary_op(_ops.Sub, np.subtract, "sub")
+    __rsub__ = _binary_op(_ops.Sub, np.subtract, "sub", reflected=True)
+    __mul__ = _binary_op(_ops.Mul, np.multiply, "mul")
+    __rmul__ = _binary_op(_ops.Mul, np.multiply, "mul", reflected=True)
+    __truediv__ = _binary_op(_ops.Div, np.true_divide, "div")
+    __rtruediv__ = _binary_op(_ops.Div, np.true_divide, "div", reflected=True)
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
