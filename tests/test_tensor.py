@@ -465,6 +465,7 @@ def test_conversions():
     assert fastdl.tensor(np.ones(3, np.float64)).dtype == np.float32
     assert fastdl.tensor(np.ones(3, np.int32)).dtype == np.int64
     assert t.to(fastdl.int64).dtype == np.int64
+    assert t.to("cpu") is t and t.cpu() is t and t.device == "cpu"
     assert float(fastdl.tensor(2.5)) == 2.5 and int(fastdl.tensor([3])) == 3
     with pytest.raises(RuntimeError, match="ambiguous"):
         bool(fastdl.ones(2))

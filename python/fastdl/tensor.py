@@ -346,7 +346,18 @@ class Tensor:
     def bool(self):
         return Tensor._wrap(self.data.astype(np.bool_))
 
+    @property
+    def device(self):
+        return "cpu"
+
+    def cpu(self):
+        """Self (fastdl tensors live on the CPU); for code written as ``t.detach().cpu().numpy()``."""
+        return self
+
     def to(self, dtype):
+        """Convert to ``dtype`` (float32 / int64 / bool); ``to("cpu")`` returns self."""
+        if isinstance(dtype, str) and dtype == "cpu":
+            return self
         d = np.dtype(dtype)
         if d.kind == "f":
             return self.float()
