@@ -357,7 +357,7 @@ MATMUL_SHAPES = [((3, 4), (4, 5)), ((1, 1), (1, 1)), ((7, 9), (9, 8)), ((4,), (4
 
 
 @pytest.mark.parametrize("shapes", MATMUL_SHAPES, ids=str)
-def test_matmul(shapes, rng):
+def test_matmul(shapes, rng, isa, threads):
     a, b = _inputs(rng, shapes)
     k = shapes[0][-1]
     tol = max(1e-6 * np.sqrt(k), 1e-5)  # TESTING.md §1: reductions of length K
