@@ -694,3 +694,16 @@ def test_broadcast_gradients_property():
         np.testing.assert_allclose(tb.grad.data, ub.grad.numpy(), rtol=1e-5, atol=1e-5)
 
     run()
+
+
+def test_activation_methods_match_functional(rng):
+    import fastdl.functional as F
+    (x,) = _inputs(rng, [(3, 4)])
+    t = fastdl.tensor(x)
+    for m, f in (("relu", F.relu), ("sigmoid", F.sigmoid), ("tanh", F.tanh)):
+        np.testing.assert_array_equal(getattr(t, m)().data, f(t).data)
+    np.testing.assert_array_equal(t.softmax(1).data, F.softmax(t, 1).data)
+    np.testing.assert_array_equal(t.log_softmax(dim=0).data, F.log_softmax(t, 0).data)
+    u = fastdl.tensor(x, requires_grad=True)
+    u.relu().sum().backward()
+    np.testing.assert_array_equal(u.grad.data, (x > 0).astype(np.float32))

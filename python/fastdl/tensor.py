@@ -463,6 +463,22 @@ class Tensor:
 
     clip = clamp
 
+    # ---- activations (thin methods over fastdl.functional, as torch.Tensor has them) -------
+    def relu(self):
+        return _functional().relu(self)
+
+    def sigmoid(self):
+        return _functional().sigmoid(self)
+
+    def tanh(self):
+        return _functional().tanh(self)
+
+    def softmax(self, dim):
+        return _functional().softmax(self, dim)
+
+    def log_softmax(self, dim):
+        return _functional().log_softmax(self, dim)
+
     # ---- comparisons (no gradient; bool results) --------------------------------------
     def _compare(self, ufunc, name, other):
         o = other.data if isinstance(other, Tensor) else _check_operand(name, other)
@@ -557,6 +573,11 @@ class Tensor:
 
 _new = object.__new__
 _wrap = Tensor._wrap
+
+
+def _functional():
+    from . import functional  # imported lazily: functional imports this module
+    return functional
 
 
 def tensor(data, requires_grad=False, dtype=None):
