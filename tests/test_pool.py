@@ -25,7 +25,9 @@ MAX_CASES = [
     ((1, 4, 14, 14), (3, 3), (2, 2), (1, 1), (1, 1), True),   # ResNet stem pool
 ]
 AVG_CASES = [
-    ((2, 3, 8, 8), (2, 2), (2, 2), (0, 0), False, True, None),
+    ((2, 3, 8, 8), (2, 2), (2, 2), (0, 0), False, True, None),   # 2x2/2 fast path
+    ((2, 3, 9, 7), (2, 2), (2, 2), (0, 0), False, True, 3),      # fast path, dropped edge, divisor
+    ((1, 2, 7, 9), (2, 2), (2, 2), (0, 0), True, True, None),    # ceil_mode: partial last window
     ((2, 3, 9, 7), (3, 2), (2, 2), (1, 1), True, True, None),
     ((2, 3, 9, 7), (3, 2), (2, 2), (1, 1), True, False, None),
     ((1, 2, 7, 8), (3, 3), (2, 1), (1, 0), False, False, None),

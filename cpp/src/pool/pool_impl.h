@@ -83,7 +83,24 @@ static inline int64_t avg_window(const Pool2dParams& p, int64_t oh, int64_t ow, 
   return count_include_pad ? pool_size : (a1 - a0) * (b1 - b0);
 }
 
+// 2x2 windows with stride 2 and no padding (LeNet's pooling): every window lies inside the
+// plane, so the divisor is 4 unless overridden; same summation order as the general path.
+static inline bool avg_is_2x2s2(const Pool2dParams& p) {
+  return p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.ph == 0 && p.pw == 0 && 2 * p.P <= p.H &&
+         2 * p.Q <= p.W;
+}
+
 void avg_pool2d_plane(float* y, const float* x, const Pool2dParams& p, bool count_include_pad, int64_t divisor) {
+  if (avg_is_2x2s2(p)) {
+    const float div = static_cast<float>(divisor > 0 ? divisor : 4);
+    for (int64_t oh = 0; oh < p.P; ++oh) {
+      const float* r0 = x + 2 * oh * p.W;
+      const float* r1 = r0 + p.W;
+      float* yo = y + oh * p.Q;
+      for (int64_t q = 0; q < p.Q; ++q) yo[q] = ((((0.0f + r0[2 * q]) + r0[2 * q + 1]) + r1[2 * q]) + r1[2 * q + 1]) / div;
+    }
+    return;
+  }
   for (int64_t oh = 0; oh < p.P; ++oh) {
     for (int64_t ow = 0; ow < p.Q; ++ow) {
       int64_t h0, h1, w0, w1;
@@ -102,6 +119,25 @@ void avg_pool2d_plane(float* y, const float* x, const Pool2dParams& p, bool coun
 
 void avg_pool2d_backward_plane(float* dx, const float* dy, const Pool2dParams& p, bool count_include_pad,
                                int64_t divisor) {
+  if (avg_is_2x2s2(p)) {
+    const float div = static_cast<float>(divisor > 0 ? divisor : 4);
+    for (int64_t ih = 0; ih < p.H; ++ih) {
+      float* row = dx + ih * p.W;
+      const int64_t oh = ih / 2;
+      if (oh >= p.P) {
+        for (int64_t iw = 0; iw < p.W; ++iw) row[iw] = 0.0f;
+        continue;
+      }
+      const float* g = dy + oh * p.Q;
+      for (int64_t q = 0; q < p.Q; ++q) {
+        const float v = g[q] / div;
+        row[2 * q] = v;
+        row[2 * q + 1] = v;
+      }
+      for (int64_t iw = 2 * p.Q; iw < p.W; ++iw) row[iw] = 0.0f;
+    }
+    return;
+  }
   for (int64_t i = 0; i < p.H * p.W; ++i) dx[i] = 0.0f;
   for (int64_t oh = 0; oh < p.P; ++oh) {
     for (int64_t ow = 0; ow < p.Q; ++ow) {
