@@ -138,8 +138,11 @@ def test_max_pool2d_widths_around_simd_tile(isa, rng, Wd):
 
 @pytest.mark.parametrize("args", [((2, 2), (2, 2), (0, 0), (1, 1), False), ((3, 3), (2, 2), (1, 1), (1, 1), True)])
 def test_max_pool2d_nan_and_inf_windows(isa, rng, args):
-    x = _distinct(rng, (1, 2, 6, 6))
+    x = _distinct(rng, (1, 2, 6, 38))  # wide enough for the 8-output SIMD rows
     x[0, 0, 0, 1] = np.nan          # one NaN in a window
+    x[0, 0, 0, 4] = np.nan          # a NaN first tap followed by finite taps
+    x[0, 0, 5, rng.choice(38, 9, replace=False)] = np.nan   # scattered NaNs
+    x[0, 1, 3, 20:24] = -np.inf
     x[0, 0, 2:4, 2:4] = np.nan      # an all-NaN window
     x[0, 1, 0:2, 0:2] = -np.inf     # an all -inf window
     x[0, 1, 4, 4] = np.inf
@@ -148,7 +151,7 @@ def test_max_pool2d_nan_and_inf_windows(isa, rng, args):
     np.testing.assert_array_equal(y, ry)  # NaN == NaN here
     np.testing.assert_array_equal(idx, ridx)
     assert np.isnan(y[0, 0, 0, 0]) and y[0, 1, 0, 0] == -np.inf
-    assert idx.min() >= 0 and idx.max() < 36
+    assert idx.min() >= 0 and idx.max() < 6 * 38
     dx = _C.max_pool2d_backward(np.ones_like(y), idx, x.shape, *args)  # must stay in bounds
     np.testing.assert_array_equal(dx, ref.max_pool2d_backward(np.ones_like(y), ridx, x.shape).astype(np.float32))
     torch = pytest.importorskip("torch")

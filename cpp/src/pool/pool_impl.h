@@ -1,6 +1,11 @@
 // Per-plane pooling bodies, included inside namespace fastdl::generic (pool.cpp) and
 // fastdl::avx2 (pool_avx2.cpp) so that each ISA gets its own compiled copy. Plain loops only:
 // no templates, no includes (ODR: see ARCHITECTURE.md). x: (H, W), y/idx: (P, Q).
+// The including file defines
+//   static int64_t max2x2_row_simd(float* y, int64_t* idx, const float* r0, const float* r1,
+//                                  int64_t base, int64_t W, int64_t Q)
+// which handles a prefix of one output row of the 2x2/2 max-pool (returns how many outputs it
+// wrote; the scalar loop below does the rest with identical results).
 
 static inline int64_t pool_min(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t pool_max(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -19,13 +24,20 @@ void max_pool2d_plane(float* y, int64_t* idx, const float* x, const Pool2dParams
       float* yo = y + oh * p.Q;
       int64_t* io = idx + oh * p.Q;
       const int64_t base = 2 * oh * W;
-      for (int64_t q = 0; q < p.Q; ++q) {
+      for (int64_t q = max2x2_row_simd(yo, io, r0, r1, base, W, p.Q); q < p.Q; ++q) {
         const float a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q], d = r1[2 * q + 1];
         float m = a;
         int64_t mi = base + 2 * q;
-        if (b > m || b != b) { m = b; mi = base + 2 * q + 1; }
-        if (c > m || c != c) { m = c; mi = base + W + 2 * q; }
-        if (d > m || d != d) { m = d; mi = base + W + 2 * q + 1; }
+        // branch-free selects: random data would mispredict ~half the branches
+        bool t = (b > m) | (b != b);
+        m = t ? b : m;
+        mi = t ? base + 2 * q + 1 : mi;
+        t = (c > m) | (c != c);
+        m = t ? c : m;
+        mi = t ? base + W + 2 * q : mi;
+        t = (d > m) | (d != d);
+        m = t ? d : m;
+        mi = t ? base + W + 2 * q + 1 : mi;
         yo[q] = m;
         io[q] = mi;
       }
@@ -46,10 +58,9 @@ void max_pool2d_plane(float* y, int64_t* idx, const float* x, const Pool2dParams
         const float* row = x + ih * W;
         for (int64_t iw = w0; iw < w1; iw += p.dw) {
           const float v = row[iw];
-          if (v > m || v != v) {
-            m = v;
-            mi = ih * W + iw;
-          }
+          const bool t = (v > m) | (v != v);  // branch-free (see above)
+          m = t ? v : m;
+          mi = t ? ih * W + iw : mi;
         }
       }
       y[oh * p.Q + ow] = m;
