@@ -5,7 +5,10 @@ Each case is verified against PyTorch first (outputs and all gradients), then ti
 (conv: 3 x 2*MACs) or GB/s (pooling: bytes read + written), and the ratio torch / fastdl
 (> 1 means fastdl is faster).
 
-    PYTHONPATH=python python bench/conv.py [--reps 7] [--threads 1 2] [--only conv|pool]
+    PYTHONPATH=python python bench/conv.py [--reps 7] [--threads 1 2] [--only conv|pool] [--cpu-time]
+
+--cpu-time measures process CPU time instead of wall time (useful on a shared, oversubscribed
+machine, meaningful for 1 thread only).
 """
 from __future__ import annotations
 
@@ -45,13 +48,16 @@ POOLS = [
 ]
 
 
+CLOCK = time.perf_counter
+
+
 def median_ms(fn, reps):
     fn()  # warm-up (workspaces, page faults)
     ts = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         fn()
-        ts.append(time.perf_counter() - t0)
+        ts.append(CLOCK() - t0)
     return statistics.median(ts) * 1e3
 
 
@@ -147,9 +153,14 @@ def main():
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--only", choices=["conv", "pool"], default=None)
+    ap.add_argument("--cpu-time", action="store_true", help="time with process CPU time instead of wall time")
     args = ap.parse_args()
+    global CLOCK
+    if args.cpu_time:
+        CLOCK = time.process_time
     rng = np.random.default_rng(0)
-    print(f"fastdl {fastdl.__version__} isa={fastdl.get_isa()}; torch {torch.__version__ if torch else 'absent'}")
+    print(f"fastdl {fastdl.__version__} isa={fastdl.get_isa()}; torch {torch.__version__ if torch else 'absent'}; "
+          f"clock={'process CPU time' if args.cpu_time else 'wall'}")
     print(f"{'case':32s} {'thr':>3s} {'fastdl ms':>10s} {'torch ms':>9s} {'rate':>12s} {'torch/fastdl':>12s}")
     jobs = []
     if args.only in (None, "conv"):
