@@ -71,6 +71,46 @@ inline __m256 exp_ps(__m256 x) {
   return y;
 }
 
+// log(x) for positive, finite, normal x (Cephes logf: x = 2^e * m with m in [sqrt(1/2),
+// sqrt(2)), log(m) by a degree-9 polynomial, e * ln2 added in two parts). ~1 ulp. Callers
+// handle NaN / inf / 0 themselves (see log_ps_any).
+inline __m256 log_ps_normal(__m256 x) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256i bits = _mm256_castps_si256(x);
+  __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(126)));
+  __m256 m = _mm256_castsi256_ps(
+      _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007FFFFF)), _mm256_set1_epi32(0x3F000000)));
+  const __m256 small = _mm256_cmp_ps(m, _mm256_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
+  e = _mm256_sub_ps(e, _mm256_and_ps(one, small));
+  m = _mm256_sub_ps(_mm256_add_ps(m, _mm256_and_ps(m, small)), one);
+  const __m256 z = _mm256_mul_ps(m, m);
+  __m256 y = _mm256_set1_ps(7.0376836292e-2f);
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-1.1514610310e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(1.1676998740e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-1.2420140846e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(1.4249322787e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-1.6668057665e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(2.0000714765e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-2.4999993993e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(3.3333331174e-1f));
+  y = _mm256_mul_ps(_mm256_mul_ps(y, m), z);
+  y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
+  y = _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), z, y);
+  return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), _mm256_add_ps(m, y));
+}
+
+// log(x) for any x: the vector path when every lane is positive, finite and normal,
+// otherwise libm's logf lane by lane (NaN, inf, 0 and negatives get IEEE results).
+inline __m256 log_ps_any(__m256 x) {
+  const __m256 ok = _mm256_and_ps(_mm256_cmp_ps(x, _mm256_set1_ps(1.17549435e-38f), _CMP_GE_OQ),
+                                  _mm256_cmp_ps(x, _mm256_set1_ps(3.40282347e38f), _CMP_LE_OQ));
+  if (__builtin_expect(_mm256_movemask_ps(ok) == 0xFF, 1)) return log_ps_normal(x);
+  alignas(32) float v[8];
+  _mm256_store_ps(v, x);
+  for (int i = 0; i < 8; ++i) v[i] = __builtin_logf(v[i]);
+  return _mm256_load_ps(v);
+}
+
 // sigmoid(x) = 1 / (1 + exp(-x)) from e = exp(-|x|) (never overflows): d = 1 / (1 + e) is the
 // result for x >= 0 and e * d for x < 0 (blend on the sign bit of x).
 inline __m256 sigmoid_ps(__m256 x) {
