@@ -19,7 +19,7 @@ namespace {
 inline void row_softmax(float* p, const float* z, int64_t C, const float* w, float* m_out, float* ls_out, float* zw) {
   float m = -std::numeric_limits<float>::infinity();
   for (int64_t c = 0; c < C; ++c) m = z[c] > m ? z[c] : m;
-  float s = 0.0f, a = 0.0f;
+  double s = 0.0, a = 0.0;  // double: the scalar path sums C terms in one chain
   for (int64_t c = 0; c < C; ++c) {
     const float d = z[c] - m;
     const float e = std::exp(d);
@@ -27,11 +27,11 @@ inline void row_softmax(float* p, const float* z, int64_t C, const float* w, flo
     s += e;
     a += w ? w[c] * d : d;
   }
-  const float inv = 1.0f / s;
+  const float inv = static_cast<float>(1.0 / s);
   for (int64_t c = 0; c < C; ++c) p[c] *= inv;
   *m_out = m;
-  *ls_out = std::log(s);
-  if (zw) *zw = a;
+  *ls_out = static_cast<float>(std::log(s));
+  if (zw) *zw = static_cast<float>(a);
 }
 
 }  // namespace
