@@ -358,3 +358,29 @@ def test_target_tensor_and_int32_targets():
     a = F.cross_entropy(x, fastdl.tensor(np.array([0, 1, 2, 1]))).item()
     b = F.cross_entropy(x, np.array([0, 1, 2, 1], np.int32)).item()
     assert a == b
+
+
+def test_concurrent_python_threads_match_serial(rng):
+    """The bindings release the GIL: kernels called from many Python threads at once must give
+    the serial results (no shared scratch; TESTING.md §2 row 21)."""
+    import threading
+
+    xs = [rng.standard_normal((64, 37)).astype(np.float32) for _ in range(8)]
+    ts = [rng.integers(0, 37, 64) for _ in range(8)]
+    serial = [(_C.cross_entropy_forward(x, t, None, -100, "none", 0.1)[0], _C.softmax_forward(x.reshape(8, 8, 37), 1))
+              for x, t in zip(xs, ts)]
+    errors = []
+
+    def work(i):
+        for _ in range(50):
+            loss = _C.cross_entropy_forward(xs[i], ts[i], None, -100, "none", 0.1)[0]
+            sm = _C.softmax_forward(xs[i].reshape(8, 8, 37), 1)
+            if not (np.array_equal(loss, serial[i][0]) and np.array_equal(sm, serial[i][1])):
+                errors.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
