@@ -211,5 +211,95 @@ void cross_entropy_prob_backward_rows(float* dlogits, const float* g, int64_t g_
   }
 }
 
+// ---- binary_cross_entropy_with_logits ---------------------------------------------------------
+namespace {
+
+// log1p(e) for e in [0, 1] (or NaN): log(u) * e / (u - 1) with u = 1 + e recovers the bits
+// lost when rounding 1 + e (Goldberg's trick); e itself when u == 1.
+inline __m256 log1p_unit(__m256 e) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 u = _mm256_add_ps(one, e);
+  const __m256 um1 = _mm256_sub_ps(u, one);
+  const __m256 r = _mm256_mul_ps(log_ps_any(u), _mm256_div_ps(e, um1));
+  return _mm256_blendv_ps(r, e, _mm256_cmp_ps(um1, _mm256_setzero_ps(), _CMP_EQ_OQ));
+}
+
+struct BceTerms {
+  __m256 e, sp;  // e = exp(-|x|), sp = softplus(-x) = log1p(e) + max(-x, 0)
+};
+
+inline BceTerms bce_terms(__m256 x) {
+  BceTerms t;
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  t.e = exp_ps(_mm256_or_ps(x, sign));
+  t.sp = _mm256_add_ps(log1p_unit(t.e), _mm256_max_ps(_mm256_xor_ps(x, sign), _mm256_setzero_ps()));
+  return t;
+}
+
+inline __m256 load_or(const float* p, int64_t i, const __m256i* m, __m256 dflt) {
+  if (!p) return dflt;
+  return m ? _mm256_maskload_ps(p + i, *m) : _mm256_loadu_ps(p + i);
+}
+
+}  // namespace
+
+void bce_with_logits_chunk(float* loss, double* totals, const float* x, const float* y, const float* w,
+                           const float* pw, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  double total = 0.0;
+  for (int64_t b = 0; b < n; b += 256) {  // float partial sums over 256 values, then double
+    const int64_t e = n - b < 256 ? n - b : 256;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = b; i < b + e; i += 8) {
+      const int64_t r = b + e - i;
+      const __m256i tm = tail_mask(r < 8 ? r : 8);
+      const __m256i* m = r < 8 ? &tm : nullptr;
+      const __m256 xv = load_or(x, i, m, one), yv = load_or(y, i, m, one);
+      const BceTerms t = bce_terms(xv);
+      const __m256 lw = pw ? _mm256_fmadd_ps(_mm256_sub_ps(load_or(pw, i, m, one), one), yv, one) : one;
+      __m256 l = _mm256_fmadd_ps(_mm256_sub_ps(one, yv), xv, _mm256_mul_ps(lw, t.sp));
+      if (w) l = _mm256_mul_ps(l, load_or(w, i, m, one));
+      if (m) {
+        l = _mm256_and_ps(l, _mm256_castsi256_ps(tm));
+        if (loss) _mm256_maskstore_ps(loss + i, tm, l);
+      } else if (loss) {
+        _mm256_storeu_ps(loss + i, l);
+      }
+      acc = _mm256_add_ps(acc, l);
+    }
+    total += hsum(acc);
+  }
+  totals[0] += total;
+}
+
+void bce_with_logits_backward_chunk(float* dinput, float* dtarget, const float* dloss, int64_t stride, float scale,
+                                    const float* x, const float* y, const float* w, const float* pw, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps(), sv = _mm256_set1_ps(scale);
+  const __m256 g0 = stride == 0 ? _mm256_set1_ps(dloss[0]) : zero;
+  for (int64_t i = 0; i < n; i += 8) {
+    const int64_t r = n - i;
+    const __m256i tm = tail_mask(r < 8 ? r : 8);
+    const __m256i* m = r < 8 ? &tm : nullptr;
+    const __m256 xv = load_or(x, i, m, one), yv = load_or(y, i, m, one);
+    __m256 g = _mm256_mul_ps(stride == 0 ? g0 : load_or(dloss, i, m, zero), sv);
+    if (w) g = _mm256_mul_ps(g, load_or(w, i, m, one));
+    const __m256 pwm1 = pw ? _mm256_sub_ps(load_or(pw, i, m, one), one) : zero;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 e = exp_ps(_mm256_or_ps(xv, sign));
+    const __m256 d = _mm256_div_ps(one, _mm256_add_ps(one, e));
+    const __m256 sig_neg = _mm256_blendv_ps(d, _mm256_mul_ps(e, d), _mm256_cmp_ps(xv, zero, _CMP_GE_OQ));
+    if (dinput) {
+      const __m256 lw = _mm256_fmadd_ps(pwm1, yv, one);
+      const __m256 v = _mm256_mul_ps(g, _mm256_fnmadd_ps(lw, sig_neg, _mm256_sub_ps(one, yv)));
+      if (m) _mm256_maskstore_ps(dinput + i, tm, v); else _mm256_storeu_ps(dinput + i, v);
+    }
+    if (dtarget) {
+      const __m256 sp = _mm256_add_ps(log1p_unit(e), _mm256_max_ps(_mm256_xor_ps(xv, sign), zero));
+      const __m256 v = _mm256_mul_ps(g, _mm256_fmadd_ps(pwm1, sp, _mm256_xor_ps(xv, sign)));
+      if (m) _mm256_maskstore_ps(dtarget + i, tm, v); else _mm256_storeu_ps(dtarget + i, v);
+    }
+  }
+}
+
 }  // namespace avx2
 }  // namespace fastdl
