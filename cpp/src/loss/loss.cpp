@@ -1,5 +1,5 @@
-// Losses: dispatch (threads + ISA), the generic fused cross-entropy, and the portable
-// (memory-bound, compiler-vectorised) nll / mse / l1 / bce-with-logits kernels.
+// Losses: dispatch (threads + ISA), the generic fused cross-entropy and bce-with-logits, and
+// the portable (memory-bound, compiler-vectorised) nll / mse / l1 kernels.
 #include "fastdl/loss.h"
 
 #include <algorithm>
