@@ -53,8 +53,9 @@ static py::object gemm(const py::object& a_obj, const py::object& b_obj, bool tr
          (trans_b ? ", transposed" : "") + ")");
   checked_mul(checked_mul(M, N, "gemm output size M*N"), K, "gemm work M*N*K");
   numel({M, N}, "gemm output size M*N");
-  py::array o;
-  if (!out.is_none()) {
+  const bool has_out = !out.is_none();
+  py::array o;  // note: a default py::array is an empty array, not a null handle
+  if (has_out) {
     if (!py::isinstance<py::array>(out))
       throw py::type_error("gemm: out must be a numpy array or None, got " +
                            std::string(py::str(py::type::of(out).attr("__name__"))));
@@ -69,13 +70,11 @@ static py::object gemm(const py::object& a_obj, const py::object& b_obj, bool tr
   FArray a = FArray::ensure(a0);
   FArray b = FArray::ensure(b0);
   if (!a || !b) throw py::error_already_set();
-  FOut c;
-  if (o) {
-    c = py::reinterpret_borrow<FOut>(o);
+  FOut c = has_out ? py::reinterpret_borrow<FOut>(o) : FOut(new_array({M, N}));
+  if (has_out) {
     if (overlaps(a, c.data(), c.size()) || overlaps(b, c.data(), c.size()))
       fail("gemm: out must not overlap a or b");
   } else {
-    c = new_array({M, N});
     beta = 0.0f;  // a fresh output has no previous value
   }
   const float* pa = a.data();
