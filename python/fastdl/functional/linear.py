@@ -9,6 +9,8 @@ __all__ = ["linear"]
 
 
 class _Linear(Function):
+    fresh_grads = True  # dx, dW, db are new arrays from _C.linear_backward
+
     @staticmethod
     def forward(ctx, x, weight, bias):
         if x.ndim < 1:
