@@ -23,16 +23,29 @@ static RnnMode to_mode(int mode) {
   return static_cast<RnnMode>(mode);
 }
 
-// None -> empty array (null pointer); else a float32 C-contiguous array of exactly `shape`.
-static FArray optional_array(const py::object& o, const char* name, const std::vector<int64_t>& shape) {
-  if (o.is_none()) return FArray();
+// An optional float32 array: absent (None, a null pointer for the kernel) or present.
+struct Opt {
+  FArray arr;
+  bool present = false;
+  explicit operator bool() const { return present; }
+  const float* data() const { return present ? arr.data() : nullptr; }
+  float* mutable_data() { return present ? arr.mutable_data() : nullptr; }
+  py::object obj() const { return present ? py::object(arr) : py::none(); }
+};
+
+static Opt make_opt(FArray a) { return Opt{std::move(a), true}; }
+static Opt none_opt() { return Opt{}; }
+
+// None -> absent; else a float32 C-contiguous array of exactly `shape`.
+static Opt optional_array(const py::object& o, const char* name, const std::vector<int64_t>& shape) {
+  if (o.is_none()) return none_opt();
   FArray a = FArray::ensure(o);
   if (!a) throw py::error_already_set();
   check_shape(a, name, shape);
-  return a;
+  return make_opt(std::move(a));
 }
 
-static const float* ptr(const FArray& a) { return a ? a.data() : nullptr; }
+static const float* ptr(const Opt& a) { return a.data(); }
 
 struct RnnShapes {
   int64_t T, N, I, H, G;
@@ -56,29 +69,28 @@ static py::tuple rnn_forward(int mode_i, const FArray& x, py::object h0_o, py::o
                              const FArray& w_hh, py::object b_ih_o, py::object b_hh_o, bool reverse) {
   const RnnMode mode = to_mode(mode_i);
   const RnnShapes s = check_layer(mode, x, w_ih, w_hh);
-  FArray h0 = optional_array(h0_o, "rnn: h0", {s.N, s.H});
-  FArray c0 = optional_array(c0_o, "rnn: c0", {s.N, s.H});
+  Opt h0 = optional_array(h0_o, "rnn: h0", {s.N, s.H});
+  Opt c0 = optional_array(c0_o, "rnn: c0", {s.N, s.H});
   if (c0 && mode != RnnMode::lstm) fail("rnn: c0 is only used by LSTM");
-  FArray b_ih = optional_array(b_ih_o, "rnn: bias_ih", {s.G * s.H});
-  FArray b_hh = optional_array(b_hh_o, "rnn: bias_hh", {s.G * s.H});
+  Opt b_ih = optional_array(b_ih_o, "rnn: bias_ih", {s.G * s.H});
+  Opt b_hh = optional_array(b_hh_o, "rnn: bias_hh", {s.G * s.H});
   const bool is_rnn = mode == RnnMode::rnn_tanh || mode == RnnMode::rnn_relu;
   FArray y = new_array({s.T, s.N, s.H});
   FArray h_n = new_array({s.N, s.H});
-  FArray c_n = mode == RnnMode::lstm ? new_array({s.N, s.H}) : FArray();
-  FArray gates = is_rnn ? FArray() : new_array({s.T, s.N, s.G * s.H});
-  FArray extra = is_rnn ? FArray() : new_array({s.T, s.N, s.H});
+  Opt c_n = mode == RnnMode::lstm ? make_opt(new_array({s.N, s.H})) : none_opt();
+  Opt gates = is_rnn ? none_opt() : make_opt(new_array({s.T, s.N, s.G * s.H}));
+  Opt extra = is_rnn ? none_opt() : make_opt(new_array({s.T, s.N, s.H}));
   float* py_ = y.mutable_data();
   float* phn = h_n.mutable_data();
-  float* pcn = c_n ? c_n.mutable_data() : nullptr;
-  float* pg = gates ? gates.mutable_data() : nullptr;
-  float* pe = extra ? extra.mutable_data() : nullptr;
+  float* pcn = c_n.mutable_data();
+  float* pg = gates.mutable_data();
+  float* pe = extra.mutable_data();
   {
     py::gil_scoped_release nogil;
     rnn_sequence_forward(mode, py_, phn, pcn, pg, pe, x.data(), ptr(h0), ptr(c0), w_ih.data(), w_hh.data(),
                          ptr(b_ih), ptr(b_hh), s.T, s.N, s.I, s.H, reverse);
   }
-  auto obj = [](const FArray& a) -> py::object { return a ? py::object(a) : py::none(); };
-  return py::make_tuple(y, h_n, obj(c_n), obj(gates), obj(extra));
+  return py::make_tuple(y, h_n, c_n.obj(), gates.obj(), extra.obj());
 }
 
 static py::tuple rnn_backward(int mode_i, py::object gates_o, py::object extra_o, const FArray& y,
@@ -88,37 +100,36 @@ static py::tuple rnn_backward(int mode_i, py::object gates_o, py::object extra_o
   const RnnMode mode = to_mode(mode_i);
   const RnnShapes s = check_layer(mode, x, w_ih, w_hh);
   const bool is_rnn = mode == RnnMode::rnn_tanh || mode == RnnMode::rnn_relu;
-  FArray gates = optional_array(gates_o, "rnn: saved gates", {s.T, s.N, s.G * s.H});
-  FArray extra = optional_array(extra_o, "rnn: saved states", {s.T, s.N, s.H});
+  Opt gates = optional_array(gates_o, "rnn: saved gates", {s.T, s.N, s.G * s.H});
+  Opt extra = optional_array(extra_o, "rnn: saved states", {s.T, s.N, s.H});
   if (!is_rnn && (!gates || !extra)) fail(std::string("rnn: ") + mode_name(mode) + " backward needs the saved gates and states");
   check_shape(y, "rnn: output", {s.T, s.N, s.H});
   check_shape(dy, "rnn: grad_output", {s.T, s.N, s.H});
-  FArray h0 = optional_array(h0_o, "rnn: h0", {s.N, s.H});
-  FArray c0 = optional_array(c0_o, "rnn: c0", {s.N, s.H});
-  FArray dh_n = optional_array(dh_n_o, "rnn: grad_h_n", {s.N, s.H});
-  FArray dc_n = optional_array(dc_n_o, "rnn: grad_c_n", {s.N, s.H});
-  FArray dx = need_dx ? new_array({s.T, s.N, s.I}) : FArray();
+  Opt h0 = optional_array(h0_o, "rnn: h0", {s.N, s.H});
+  Opt c0 = optional_array(c0_o, "rnn: c0", {s.N, s.H});
+  Opt dh_n = optional_array(dh_n_o, "rnn: grad_h_n", {s.N, s.H});
+  Opt dc_n = optional_array(dc_n_o, "rnn: grad_c_n", {s.N, s.H});
+  Opt dx = need_dx ? make_opt(new_array({s.T, s.N, s.I})) : none_opt();
   FArray dh0 = new_array({s.N, s.H});
-  FArray dc0 = mode == RnnMode::lstm ? new_array({s.N, s.H}) : FArray();
+  Opt dc0 = mode == RnnMode::lstm ? make_opt(new_array({s.N, s.H})) : none_opt();
   FArray dw_ih = new_array({s.G * s.H, s.I});
   FArray dw_hh = new_array({s.G * s.H, s.H});
-  FArray db_ih = has_bias ? new_array({s.G * s.H}) : FArray();
-  FArray db_hh = has_bias ? new_array({s.G * s.H}) : FArray();
-  float* pdx = dx ? dx.mutable_data() : nullptr;
+  Opt db_ih = has_bias ? make_opt(new_array({s.G * s.H})) : none_opt();
+  Opt db_hh = has_bias ? make_opt(new_array({s.G * s.H})) : none_opt();
+  float* pdx = dx.mutable_data();
   float* pdh0 = dh0.mutable_data();
-  float* pdc0 = dc0 ? dc0.mutable_data() : nullptr;
+  float* pdc0 = dc0.mutable_data();
   float* pdwi = dw_ih.mutable_data();
   float* pdwh = dw_hh.mutable_data();
-  float* pdbi = db_ih ? db_ih.mutable_data() : nullptr;
-  float* pdbh = db_hh ? db_hh.mutable_data() : nullptr;
+  float* pdbi = db_ih.mutable_data();
+  float* pdbh = db_hh.mutable_data();
   {
     py::gil_scoped_release nogil;
     rnn_sequence_backward(mode, pdx, pdh0, pdc0, pdwi, pdwh, pdbi, pdbh, ptr(gates), ptr(extra), y.data(), x.data(),
                           ptr(h0), ptr(c0), w_ih.data(), w_hh.data(), dy.data(), ptr(dh_n), ptr(dc_n), s.T, s.N,
                           s.I, s.H, reverse);
   }
-  auto obj = [](const FArray& a) -> py::object { return a ? py::object(a) : py::none(); };
-  return py::make_tuple(obj(dx), dh0, obj(dc0), dw_ih, dw_hh, obj(db_ih), obj(db_hh));
+  return py::make_tuple(dx.obj(), dh0, dc0.obj(), dw_ih, dw_hh, db_ih.obj(), db_hh.obj());
 }
 
 static void check_ids(const IArray& ids, int64_t V) {
