@@ -183,7 +183,7 @@ def test_layer_vs_torch(mode, num_layers, bidirectional, batch_first, with_state
     ws = [rng.standard_normal(t.shape).astype(np.float32) for t in t_flat]
     sum(((t * torch.tensor(w)).sum() for t, w in zip(t_flat, ws))).backward()
     for f, w in zip(f_flat, ws):
-        f.backward(w)
+        f.backward(w, retain_graph=True)
     gtol = dict(rtol=1e-4, atol=2e-5)
     np.testing.assert_allclose(fx.grad.data, tx.grad.numpy(), **gtol)
     if with_state:
@@ -209,7 +209,7 @@ def test_layer_no_bias_unbatched_vs_torch(mode, rng):
     fh = fo[1][0] if mode == "LSTM" else fo[1]
     assert fh.shape == tuple(th.shape) == (1, H)
     (to[0].sum() + th.sum()).backward()
-    fo[0].backward(np.ones(fo[0].shape, np.float32))
+    fo[0].backward(np.ones(fo[0].shape, np.float32), retain_graph=True)
     fh.backward(np.ones(fh.shape, np.float32))
     np.testing.assert_allclose(fx.grad.data, tx.grad.numpy(), rtol=1e-4, atol=2e-5)
     for name, p in tm.named_parameters():
@@ -244,7 +244,7 @@ def test_cells_vs_torch(cls, batched, with_state, rng):
     ws = [rng.standard_normal(sshape).astype(np.float32) for _ in to]
     sum((t * torch.tensor(w)).sum() for t, w in zip(to, ws)).backward()
     for f, w in zip(fo, ws):
-        f.backward(w)
+        f.backward(w, retain_graph=True)
     np.testing.assert_allclose(fx.grad.data, tx.grad.numpy(), rtol=1e-4, atol=2e-5)
     if with_state:
         for t, f in zip(ts, fs):
@@ -411,26 +411,22 @@ def _sine_data(rng, n_series, T):
 
 @pytest.mark.parametrize("cls", ["GRU", "LSTM"])
 def test_sine_forecasting_converges(cls):
-    """Next-step forecast of a noisy sine: MSE must drop below 0.01 (noise floor ~0.005)."""
+    """Next-step forecast of a noisy sine (noise std 0.05): MSE must drop below 0.01."""
     fastdl.manual_seed(0)
     rng = np.random.default_rng(0)
     rnn = getattr(nn, cls)(1, 16, batch_first=True)
-    head_w = fastdl.tensor(rng.uniform(-0.25, 0.25, (16, 1)), requires_grad=True)
-    params = list(rnn.parameters()) + [head_w]
+    head = nn.Linear(16, 1)
+    params = list(rnn.parameters()) + list(head.parameters())
     m = [np.zeros_like(p.data) for p in params]
     v = [np.zeros_like(p.data) for p in params]
-    from fastdl.nn.recursive import _matmul  # small differentiable matmul used by the tree models
-
-    for step in range(1, 301):
+    for step in range(1, 201):
         x, y = _sine_data(rng, 32, 20)
         out, _ = rnn(x)
-        pred = _matmul(out.data.reshape(-1, 16), head_w) if False else None
-        flat = _Reshape.apply(out, (-1, 16))
-        pred = _matmul(flat, head_w)
-        diff = pred.data - y.reshape(-1, 1)
+        pred = head(out)
+        diff = pred.data - y
         loss = float((diff ** 2).mean())
-        pred.backward(2 * diff / diff.size)
-        for i, p in enumerate(params):  # Adam
+        pred.backward(2 * diff / diff.size)  # d mean((pred - y)^2) / d pred
+        for i, p in enumerate(params):  # Adam, lr 0.01
             g = p.grad.data
             m[i] = 0.9 * m[i] + 0.1 * g
             v[i] = 0.999 * v[i] + 0.001 * g * g

@@ -5,3 +5,4 @@ from .linear import *  # noqa: F401,F403
 from .module import Module, Parameter  # noqa: F401
 from .recurrent import *  # noqa: E402,F401,F403
 from .embedding import *  # noqa: E402,F401,F403
+from .recursive import *  # noqa: E402,F401,F403
