@@ -136,6 +136,8 @@ class Tree:
         while k < len(toks):
             kind, text, pos = toks[k]
             if root is not None:
+                if kind == ")":
+                    raise ValueError(f"Tree.parse: unbalanced ')' at position {pos}")
                 raise ValueError(f"Tree.parse: trailing text {text!r} at position {pos} after the closing ')'")
             if kind == "(":
                 if k + 1 >= len(toks) or toks[k + 1][0] != "w":
