@@ -1,3 +1,6 @@
+from numpy import float32
+from numpy.typing import ArrayLike, NDArray
+
 # ---- rnn
 def rnn_forward(mode: int, input: ArrayLike, h0: ArrayLike | None, c0: ArrayLike | None, weight_ih: ArrayLike,
                 weight_hh: ArrayLike, bias_ih: ArrayLike | None, bias_hh: ArrayLike | None,
