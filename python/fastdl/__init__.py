@@ -16,4 +16,8 @@ from ._tensor_ops import cat, concat, concatenate, matmul, stack  # noqa: E402,F
 from .creation import (arange, empty, eye, from_numpy, full, full_like, ones, ones_like, rand,  # noqa: E402,F401
                        rand_like, randint, randn, randn_like, zeros, zeros_like)
 from .gradcheck import gradcheck  # noqa: E402,F401
+from . import data  # noqa: E402,F401
+from .io import load, save  # noqa: E402,F401
+from .train import evaluate, fit, predict  # noqa: E402,F401
 from .summary import summary  # noqa: E402,F401
+from . import optim  # noqa: E402,F401

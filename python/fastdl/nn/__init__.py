@@ -3,6 +3,9 @@ from . import init, utils  # noqa: F401
 from .container import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
 from .module import Module, Parameter  # noqa: F401
-from .recurrent import *  # noqa: E402,F401,F403
-from .embedding import *  # noqa: E402,F401,F403
-from .recursive import *  # noqa: E402,F401,F403
+from .activation import *  # noqa: F401,F403
+from .dropout import *  # noqa: F401,F403
+from .loss import *  # noqa: F401,F403
+from .recurrent import *  # noqa: F401,F403
+from .embedding import *  # noqa: F401,F403
+from .recursive import *  # noqa: F401,F403
