@@ -9,7 +9,7 @@ trees look like SST's: (3 (2 (2 the) (2 film)) (3 (2 is) (3 good))).
 The Tree-LSTM is trained with a loss at every node and evaluated at the roots; the
 bag-of-words MLP only sees word counts, so negation and word order defeat it.
 
-    python examples/tree_sentiment.py [--epochs 12] [--train 2000] [--seed 0]
+    python examples/tree_sentiment.py [--epochs 4] [--train 2000] [--seed 0]
 """
 import argparse
 import time
@@ -27,7 +27,7 @@ NEGS = ["not", "never"]
 FUNC = ["the", "is", "but"]
 WORDS = sorted(set(ADJ) | set(NOUNS) | set(INTENS) | set(NEGS) | set(FUNC))
 VOCAB = {w: i for i, w in enumerate(WORDS)}
-DEFAULT_EPOCHS = 12
+DEFAULT_EPOCHS = 4
 
 
 def _intensify(v):

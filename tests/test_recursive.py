@@ -208,7 +208,6 @@ def _load_example():
     return mod
 
 
-@pytest.mark.slow
 def test_tree_sentiment_task_reaches_95_percent():
     ex = _load_example()
     res = ex.run(epochs=ex.DEFAULT_EPOCHS, seed=0, verbose=False)
