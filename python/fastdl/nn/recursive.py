@@ -21,6 +21,7 @@ import numpy as np
 from .. import _C
 from .. import random as _random
 from ..autograd import Function
+from ..functional.activation import tanh
 from ..functional.linear import linear
 from ..functional.recurrent import embedding
 from ..tensor import Tensor
@@ -309,19 +310,6 @@ class _SegmentSum(Function):
         return dout[seg], None, None
 
 
-class _Tanh(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = np.tanh(x)
-        ctx.save(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, dy):
-        (y,) = ctx.saved
-        return dy * (1 - y * y)
-
-
 def _sig(x):
     return (0.5 * (1.0 + np.tanh(0.5 * x))).astype(np.float32)
 
@@ -443,7 +431,7 @@ class TreeRNN(_TreeEncoder):
 
     def _internal(self, nodes, batch, gather):
         ch = np.stack([_binary_children(batch, i) for i in nodes])
-        return (_Tanh.apply(linear(gather(0, ch), self.weight, self.bias)),)
+        return (tanh(linear(gather(0, ch), self.weight, self.bias)),)
 
 
 def _binary_children(batch, i):
