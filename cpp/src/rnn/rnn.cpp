@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "fastdl/common.h"
@@ -255,9 +256,11 @@ void rnn_sequence_backward(RnnMode mode, float* dx, float* dh0, float* dc0, floa
   const bool relu = mode == RnnMode::rnn_relu;
   const bool gru = mode == RnnMode::gru;
   // dG: gradients of the input-side pre-activations; dGh: of the hidden-side ones (GRU only differ).
-  std::vector<float> dG(static_cast<size_t>(checked_mul(TN, GH, "gate buffer")));
-  std::vector<float> dGh_buf(gru ? dG.size() : 0);
-  float* dGh = gru ? dGh_buf.data() : dG.data();
+  // (every element is written by the cell backward before it is read: no zero fill)
+  const int64_t n_gates = checked_mul(TN, GH, "gate buffer");
+  std::unique_ptr<float[]> dG(new float[static_cast<size_t>(std::max<int64_t>(n_gates, 1))]);
+  std::unique_ptr<float[]> dGh_buf(gru ? new float[static_cast<size_t>(std::max<int64_t>(n_gates, 1))] : nullptr);
+  float* dGh = gru ? dGh_buf.get() : dG.get();
   std::vector<float> dhc(static_cast<size_t>(NH), 0.0f), dc(static_cast<size_t>(NH), 0.0f);
   if (dh_n) std::memcpy(dhc.data(), dh_n, sizeof(float) * NH);
   if (dc_n && mode == RnnMode::lstm) std::memcpy(dc.data(), dc_n, sizeof(float) * NH);
@@ -265,7 +268,7 @@ void rnn_sequence_backward(RnnMode mode, float* dx, float* dh0, float* dc0, floa
     const int64_t t = reverse ? T - 1 - s : s;
     const int64_t tp = reverse ? t + 1 : t - 1;  // time index of the previous step's state
     const float* h_prev = s == 0 ? h0 : y + tp * NH;
-    float* dG_t = dG.data() + t * N * GH;
+    float* dG_t = dG.get() + t * N * GH;
     float* dGh_t = dGh + t * N * GH;
     const float* dy_t = dy + t * NH;
     if (is_rnn) {
@@ -306,16 +309,16 @@ void rnn_sequence_backward(RnnMode mode, float* dx, float* dh0, float* dc0, floa
     }
     if (beta == 0.0f) std::fill(dw_hh, dw_hh + GH * H, 0.0f);
   }
-  sgemm(true, false, GH, I, TN, 1.0f, dG.data(), GH, x, I, 0.0f, dw_ih, I);
-  if (dx) sgemm(false, false, TN, I, GH, 1.0f, dG.data(), GH, w_ih, I, 0.0f, dx, I);
-  if (db_ih) column_sums(db_ih, dG.data(), TN, GH);
+  sgemm(true, false, GH, I, TN, 1.0f, dG.get(), GH, x, I, 0.0f, dw_ih, I);
+  if (dx) sgemm(false, false, TN, I, GH, 1.0f, dG.get(), GH, w_ih, I, 0.0f, dx, I);
+  if (db_ih) column_sums(db_ih, dG.get(), TN, GH);
   if (db_hh) {
     if (gru)
       column_sums(db_hh, dGh, TN, GH);
     else if (db_ih)
       std::memcpy(db_hh, db_ih, sizeof(float) * GH);
     else
-      column_sums(db_hh, dG.data(), TN, GH);
+      column_sums(db_hh, dG.get(), TN, GH);
   }
 }
 
