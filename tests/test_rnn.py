@@ -442,3 +442,25 @@ def _sine_training(cls):
             p.data -= 0.01 * (m[i] / (1 - 0.9 ** step)) / (np.sqrt(v[i] / (1 - 0.999 ** step)) + 1e-8)
             p.grad = None
     assert loss < 0.01, loss
+
+
+def test_kernel_activations_accuracy(isa):
+    """The saved LSTM gates are sigmoid / tanh of the pre-activations: with W_ih = stacked
+    identities they are exactly the activation functions, checked against float64 at the
+    elementwise tolerance over [-30, 30] (both branches of tanh, saturation)."""
+    H = 1003
+    x = np.linspace(-30, 30, H).astype(np.float32)[None, None]  # (T=1, N=1, I=H)
+    x[0, 0, :20] = np.float32([0, 1e-8, -1e-8, 1e-4, -1e-4, 0.6249, 0.6251, -0.6251, 88, -88, 100, -100,
+                               1e-30, 5e-3, 0.3, -0.3, 9.0, -9.0, 0.62, 0.63])
+    w = np.tile(np.eye(H, dtype=np.float32), (4, 1))
+    _, _, _, gates, _ = _C.rnn_forward(2, x, None, None, w, np.zeros((4 * H, H), np.float32), None, None, False)
+    g = gates.reshape(4, H)
+    xd = x.reshape(H).astype(np.float64)
+    sig = 1 / (1 + np.exp(-xd))
+    tol = dict(rtol=1.3e-6, atol=1e-6)
+    for k in (0, 1, 3):
+        np.testing.assert_allclose(g[k], sig, **tol)
+    np.testing.assert_allclose(g[2], np.tanh(xd), **tol)
+    # relative accuracy of tanh near 0 (the polynomial branch)
+    small = np.abs(xd) < 0.6
+    np.testing.assert_allclose(g[2][small], np.tanh(xd[small]), rtol=2e-7, atol=1e-37)
