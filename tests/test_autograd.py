@@ -140,7 +140,12 @@ def test_no_grad_context_decorator_and_nesting():
     def f(t):
         return t * 2
 
-    assert not f(x).requires_grad
+    @fastdl.no_grad
+    def g(t):
+        return t * 2
+
+    assert not f(x).requires_grad and not g(x).requires_grad
+    assert f.__name__ == "f"
     assert fastdl.is_grad_enabled()
     with fastdl.set_grad_enabled(False):
         assert not (x * 2).requires_grad

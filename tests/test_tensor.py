@@ -198,6 +198,15 @@ def test_max_min_dim(op, dim, keepdim, rng):
     np.testing.assert_array_equal(r.values.data, r[0].data)
 
 
+def test_sum_of_int_and_bool_tensors():
+    m = fastdl.tensor([[True, False, True], [True, True, True]])
+    assert m.sum().item() == 5 and m.sum().dtype == np.int64
+    np.testing.assert_array_equal(m.sum(dim=1).data, [2, 3])
+    assert fastdl.tensor([1, 2, 3]).sum().item() == 6
+    with pytest.raises(TypeError):
+        fastdl.tensor([1, 2]).mean()
+
+
 def test_max_ties_gradient():
     torch = torch_or_skip()
     x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]], np.float32)
@@ -348,7 +357,7 @@ MATMUL_SHAPES = [((3, 4), (4, 5)), ((1, 1), (1, 1)), ((7, 9), (9, 8)), ((4,), (4
 
 
 @pytest.mark.parametrize("shapes", MATMUL_SHAPES, ids=str)
-def test_matmul(shapes, rng):
+def test_matmul(shapes, rng, isa, threads):
     a, b = _inputs(rng, shapes)
     k = shapes[0][-1]
     tol = max(1e-6 * np.sqrt(k), 1e-5)  # TESTING.md §1: reductions of length K
@@ -456,6 +465,7 @@ def test_conversions():
     assert fastdl.tensor(np.ones(3, np.float64)).dtype == np.float32
     assert fastdl.tensor(np.ones(3, np.int32)).dtype == np.int64
     assert t.to(fastdl.int64).dtype == np.int64
+    assert t.to("cpu") is t and t.cpu() is t and t.device == "cpu"
     assert float(fastdl.tensor(2.5)) == 2.5 and int(fastdl.tensor([3])) == 3
     with pytest.raises(RuntimeError, match="ambiguous"):
         bool(fastdl.ones(2))
@@ -508,10 +518,17 @@ def test_inplace_operator_on_plain_tensor_keeps_identity():
     assert t.data is data
     np.testing.assert_array_equal(t.data, [6, 6, 6])
     p = fastdl.ones(3, requires_grad=True)
-    q = p
-    q = q * 1
-    q += 1  # out of place for tensors in the graph
-    assert q is not p and q.requires_grad
+    q = p * 1
+    q0 = q
+    q += 1  # out of place for non-leaf tensors in the graph
+    assert q is not q0 and q.requires_grad
+    with pytest.raises(RuntimeError, match="no_grad"):
+        p -= 1
+    w = p
+    with fastdl.no_grad():  # the classic hand-written update
+        p -= 0.5 * fastdl.ones(3)
+    assert p is w and p.requires_grad
+    np.testing.assert_array_equal(p.data, [0.5, 0.5, 0.5])
 
 
 def test_factories():
@@ -631,3 +648,62 @@ def test_gradcheck_catches_a_wrong_backward():
     with pytest.raises(GradcheckError, match="directional"):
         gradcheck(lambda t: Bad.apply(t), [big], max_elements=100)
     assert fastdl.get_default_dtype() == np.float32  # restored
+
+
+def test_noncontiguous_views_give_the_same_results(rng):
+    a = _inputs(rng, [(6, 8)])[0]
+    step_mask = np.zeros((6, 8))
+    step_mask[::2] = 1
+    views = {"transposed": (lambda t: t.T, np.ones((6, 8))), "step": (lambda t: t[::2].T, step_mask)}
+    w = fastdl.tensor(_inputs(rng, [(6, 5)])[0])
+    for name, (view, mask) in views.items():
+        ta = fastdl.tensor(a, requires_grad=True)
+        va = view(ta)
+        ca = fastdl.tensor(va.data.copy())
+        assert not va.data.flags.c_contiguous
+        np.testing.assert_allclose((va * 2 + 1).exp().sum(dim=0).data, (ca * 2 + 1).exp().sum(dim=0).data, rtol=1e-6)
+        np.testing.assert_allclose((va @ w[:va.shape[1]]).data, (ca @ w[:va.shape[1]]).data, rtol=1e-5, atol=1e-5)
+        (view(ta) * view(ta)).sum().backward()
+        np.testing.assert_allclose(ta.grad.data, 2 * a * mask, rtol=1e-6)
+
+
+def test_broadcast_gradients_property():
+    """Random mutually broadcastable shapes: every binary op's gradients equal torch's."""
+    torch = torch_or_skip()
+    hyp = pytest.importorskip("hypothesis")
+    from hypothesis import given, settings
+    from hypothesis.extra.numpy import mutually_broadcastable_shapes
+
+    @settings(max_examples=40, deadline=None)
+    @given(shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=4),
+           op=hyp.strategies.sampled_from(list(BINARY)), seed=hyp.strategies.integers(0, 2**31))
+    def run(shapes, op, seed):
+        r = np.random.default_rng(seed)
+        f = BINARY[op][0]
+        a = (np.abs(r.standard_normal(shapes.input_shapes[0])) + 0.5).astype(np.float32)
+        b = (np.abs(r.standard_normal(shapes.input_shapes[1])) + 0.5).astype(np.float32)
+        ta, tb = fastdl.tensor(a, requires_grad=True), fastdl.tensor(b, requires_grad=True)
+        ua, ub = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+        y, z = f(ta, tb), f(ua, ub)
+        assert y.shape == tuple(z.shape) == shapes.result_shape
+        dy = r.standard_normal(y.shape).astype(np.float32)
+        y.backward(dy)
+        z.backward(torch.tensor(dy))
+        np.testing.assert_allclose(y.data, z.detach().numpy(), rtol=2e-6, atol=1e-6)
+        np.testing.assert_allclose(ta.grad.data, ua.grad.numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(tb.grad.data, ub.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+    run()
+
+
+def test_activation_methods_match_functional(rng):
+    import fastdl.functional as F
+    (x,) = _inputs(rng, [(3, 4)])
+    t = fastdl.tensor(x)
+    for m, f in (("relu", F.relu), ("sigmoid", F.sigmoid), ("tanh", F.tanh)):
+        np.testing.assert_array_equal(getattr(t, m)().data, f(t).data)
+    np.testing.assert_array_equal(t.softmax(1).data, F.softmax(t, 1).data)
+    np.testing.assert_array_equal(t.log_softmax(dim=0).data, F.log_softmax(t, 0).data)
+    u = fastdl.tensor(x, requires_grad=True)
+    u.relu().sum().backward()
+    np.testing.assert_array_equal(u.grad.data, (x > 0).astype(np.float32))

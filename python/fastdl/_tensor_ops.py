@@ -312,7 +312,11 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         ctx.saved = (x.shape, dims, keepdim)
-        return np.sum(x, axis=dims, keepdims=keepdim)
+        if x.dtype.kind != "f":  # bool / int: int64 counts and sums, as PyTorch
+            return np.asarray(np.sum(x, axis=dims, keepdims=keepdim, dtype=np.int64))
+        if dims is None and not keepdim:  # a 0-d array directly (a numpy scalar costs a conversion)
+            return np.add.reduce(x, axis=None, out=np.empty((), x.dtype))
+        return np.add.reduce(x, axis=dims, keepdims=keepdim)  # = np.sum, without its Python wrapper
 
     @staticmethod
     def backward(ctx, g):
@@ -326,7 +330,9 @@ class Mean(Function):
         if x.dtype.kind != "f":
             raise TypeError(f"mean: expected a floating point tensor, got dtype {x.dtype}")
         ctx.saved = (x.shape, dims, keepdim)
-        return np.mean(x, axis=dims, keepdims=keepdim)
+        n = x.size if dims is None else int(np.prod([x.shape[d] for d in dims]))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.true_divide(np.add.reduce(x, axis=dims, keepdims=keepdim), n, dtype=x.dtype)
 
     @staticmethod
     def backward(ctx, g):
@@ -350,7 +356,7 @@ class MaxAll(Function):
     def forward(ctx, x, is_max):
         if x.size == 0:
             raise RuntimeError(f"{'max' if is_max else 'min'}(): expected a non-empty tensor, got shape {x.shape}")
-        y = np.max(x) if is_max else np.min(x)
+        y = np.maximum.reduce(x, axis=None) if is_max else np.minimum.reduce(x, axis=None)
         ctx.saved = (x, y)
         return np.asarray(y)
 

@@ -76,6 +76,14 @@ class set_grad_enabled:
 class _GradMode:
     _mode = True
 
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        if fn is None:
+            return self
+        if not callable(fn):
+            raise TypeError(f"{cls.__name__}: expected a function to decorate, got {type(fn).__name__}")
+        return self(fn)  # bare decorator: @no_grad
+
     def __enter__(self):
         self.prev = is_grad_enabled()
         _state.enabled = self._mode
@@ -171,16 +179,44 @@ class Function:
         when grad mode is on and some Tensor argument requires grad."""
         # Hot path (one call per operation): kept free of helper calls on purpose.
         T = _Tensor
-        raw = list(args)
-        needs = [False] * len(raw)
-        record = False
-        i = 0
-        for a in args:
+        n = len(args)
+        if n == 1:
+            (a,) = args
             if isinstance(a, T):
-                raw[i] = a.data
-                if a.requires_grad:
-                    needs[i] = record = True
-            i += 1
+                raw = (a.data,)
+                record = a.requires_grad
+            else:
+                raw = args
+                record = False
+            needs = [record]
+        elif n == 2:
+            a, b = args
+            if isinstance(a, T):
+                ra = a.data
+                na = a.requires_grad
+            else:
+                ra = a
+                na = False
+            if isinstance(b, T):
+                rb = b.data
+                nb = b.requires_grad
+            else:
+                rb = b
+                nb = False
+            raw = (ra, rb)
+            needs = [na, nb]
+            record = na or nb
+        else:
+            raw = list(args)
+            needs = [False] * n
+            record = False
+            i = 0
+            for a in args:
+                if isinstance(a, T):
+                    raw[i] = a.data
+                    if a.requires_grad:
+                        needs[i] = record = True
+                i += 1
         if record:
             record = _state.enabled
         ctx = _new(Context)

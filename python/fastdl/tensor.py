@@ -87,6 +87,31 @@ def _check_operand(name, other):
     raise _operand_error(name, other)
 
 
+def _binary_op(fn, ufunc, name, reflected=False):
+    """A Tensor operator for ``fn`` (a Function). When no operand records gradients it calls
+    ``ufunc`` on the arrays directly: the cheapest path for the many tiny no-grad ops."""
+
+    def op(self, other):
+        if isinstance(other, Tensor):
+            if (self.requires_grad or other.requires_grad) and _state.enabled:
+                return fn.apply(other, self) if reflected else fn.apply(self, other)
+            o = other.data
+        else:
+            if not isinstance(other, _SCALARS):
+                other = _check_operand(name, other)
+            if self.requires_grad and _state.enabled:
+                return fn.apply(other, self) if reflected else fn.apply(self, other)
+            o = other
+        try:
+            return _wrap(ufunc(o, self.data) if reflected else ufunc(self.data, o))
+        except ValueError:
+            raise _ops.broadcast_error(name, o, self.data) if reflected else \
+                _ops.broadcast_error(name, self.data, o) from None
+
+    op.__name__ = f"__{'r' if reflected else ''}{name}__"
+    return op
+
+
 class Tensor:
     """An n-dimensional float32 array (int64 for indices, bool for masks) that can record
     gradients.
@@ -321,7 +346,18 @@ class Tensor:
     def bool(self):
         return Tensor._wrap(self.data.astype(np.bool_))
 
+    @property
+    def device(self):
+        return "cpu"
+
+    def cpu(self):
+        """Self (fastdl tensors live on the CPU); for code written as ``t.detach().cpu().numpy()``."""
+        return self
+
     def to(self, dtype):
+        """Convert to ``dtype`` (float32 / int64 / bool); ``to("cpu")`` returns self."""
+        if isinstance(dtype, str) and dtype == "cpu":
+            return self
         d = np.dtype(dtype)
         if d.kind == "f":
             return self.float()
@@ -341,57 +377,15 @@ class Tensor:
         return _ops.Clone.apply(self)
 
     # ---- arithmetic (fast paths when nothing is recorded) -----------------------------
-    def __add__(self, other):
-        if isinstance(other, Tensor):
-            if (self.requires_grad or other.requires_grad) and _state.enabled:
-                return _ops.Add.apply(self, other)
-            o = other.data
-        elif isinstance(other, _SCALARS):
-            if self.requires_grad and _state.enabled:
-                return _ops.Add.apply(self, other)
-            o = other
-        else:
-            return self._binary(_ops.Add, other)
-        try:
-            return _wrap(np.add(self.data, o))
-        except ValueError:
-            raise _ops.broadcast_error("add", self.data, o) from None
-
-    def __mul__(self, other):
-        if isinstance(other, Tensor):
-            if (self.requires_grad or other.requires_grad) and _state.enabled:
-                return _ops.Mul.apply(self, other)
-            o = other.data
-        elif isinstance(other, _SCALARS):
-            if self.requires_grad and _state.enabled:
-                return _ops.Mul.apply(self, other)
-            o = other
-        else:
-            return self._binary(_ops.Mul, other)
-        try:
-            return _wrap(np.multiply(self.data, o))
-        except ValueError:
-            raise _ops.broadcast_error("mul", self.data, o) from None
-
-    def _binary(self, fn, other, reflected=False):
-        if not isinstance(other, Tensor):
-            other = _check_operand(fn.__name__.lower(), other)
-        return fn.apply(other, self) if reflected else fn.apply(self, other)
-
-    __radd__ = __add__
-    __rmul__ = __mul__
-
-    def __sub__(self, other):
-        return self._binary(_ops.Sub, other)
-
-    def __rsub__(self, other):
-        return self._binary(_ops.Sub, other, reflected=True)
-
-    def __truediv__(self, other):
-        return self._binary(_ops.Div, other)
-
-    def __rtruediv__(self, other):
-        return self._binary(_ops.Div, other, reflected=True)
+    # + - * / : numpy directly when nothing is recorded, else the Function (see _binary_op)
+    __add__ = _binary_op(_ops.Add, np.add, "add")
+    __radd__ = _binary_op(_ops.Add, np.add, "add", reflected=True)
+    __sub__ = _binary_op(_ops.Sub, np.subtract, "sub")
+    __rsub__ = _binary_op(_ops.Sub, np.subtract, "sub", reflected=True)
+    __mul__ = _binary_op(_ops.Mul, np.multiply, "mul")
+    __rmul__ = _binary_op(_ops.Mul, np.multiply, "mul", reflected=True)
+    __truediv__ = _binary_op(_ops.Div, np.true_divide, "div")
+    __rtruediv__ = _binary_op(_ops.Div, np.true_divide, "div", reflected=True)
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
@@ -420,17 +414,28 @@ class Tensor:
     def __rmatmul__(self, other):
         return _ops.matmul(other, self)
 
+    def _augmented(self, inplace, out_of_place, other):
+        # PyTorch: in place, except that a leaf requiring grad cannot be modified while
+        # recording (use no_grad, e.g. for `w -= lr * w.grad`); a non-leaf in the graph is
+        # updated out of place here (same values, no silent corruption of saved buffers).
+        if self.requires_grad and _state.enabled:
+            if self._node is None:
+                raise RuntimeError("a leaf tensor that requires grad is used in an in-place operation; "
+                                   "wrap the update in `with fastdl.no_grad():`")
+            return out_of_place(self, other)
+        return inplace(other)
+
     def __iadd__(self, other):
-        return self.add_(other) if not self.requires_grad else self + other
+        return self._augmented(self.add_, Tensor.__add__, other)
 
     def __isub__(self, other):
-        return self.sub_(other) if not self.requires_grad else self - other
+        return self._augmented(self.sub_, Tensor.__sub__, other)
 
     def __imul__(self, other):
-        return self.mul_(other) if not self.requires_grad else self * other
+        return self._augmented(self.mul_, Tensor.__mul__, other)
 
     def __itruediv__(self, other):
-        return self.div_(other) if not self.requires_grad else self / other
+        return self._augmented(self.div_, Tensor.__truediv__, other)
 
     add = __add__
     mul = __mul__
@@ -457,6 +462,22 @@ class Tensor:
         return _ops.Clamp.apply(self, min, max)
 
     clip = clamp
+
+    # ---- activations (thin methods over fastdl.functional, as torch.Tensor has them) -------
+    def relu(self):
+        return _functional().relu(self)
+
+    def sigmoid(self):
+        return _functional().sigmoid(self)
+
+    def tanh(self):
+        return _functional().tanh(self)
+
+    def softmax(self, dim):
+        return _functional().softmax(self, dim)
+
+    def log_softmax(self, dim):
+        return _functional().log_softmax(self, dim)
 
     # ---- comparisons (no gradient; bool results) --------------------------------------
     def _compare(self, ufunc, name, other):
@@ -488,10 +509,10 @@ class Tensor:
 
     # ---- reductions -------------------------------------------------------------------
     def sum(self, dim=None, keepdim=False):
-        return _ops.Sum.apply(self, _ops.norm_dims(dim, self.data.ndim, "sum"), keepdim)
+        return _ops.Sum.apply(self, None if dim is None else _ops.norm_dims(dim, self.data.ndim, "sum"), keepdim)
 
     def mean(self, dim=None, keepdim=False):
-        return _ops.Mean.apply(self, _ops.norm_dims(dim, self.data.ndim, "mean"), keepdim)
+        return _ops.Mean.apply(self, None if dim is None else _ops.norm_dims(dim, self.data.ndim, "mean"), keepdim)
 
     def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
         """Variance over ``dim``, divided by N - correction (correction 1 = unbiased)."""
@@ -544,11 +565,19 @@ class Tensor:
         return _ops.expand(self, sizes)
 
     def __getitem__(self, key):
-        return _ops.Index.apply(self, _ops.index_key(key))
+        tk = type(key)
+        if tk is not int and tk is not slice:
+            key = _ops.index_key(key)
+        return _ops.Index.apply(self, key)
 
 
 _new = object.__new__
 _wrap = Tensor._wrap
+
+
+def _functional():
+    from . import functional  # imported lazily: functional imports this module
+    return functional
 
 
 def tensor(data, requires_grad=False, dtype=None):
