@@ -464,3 +464,25 @@ def test_kernel_activations_accuracy(isa):
     # relative accuracy of tanh near 0 (the polynomial branch)
     small = np.abs(xd) < 0.6
     np.testing.assert_allclose(g[2][small], np.tanh(xd[small]), rtol=2e-7, atol=1e-37)
+
+
+def test_examples_run(tmp_path):
+    """The recurrent examples run end to end and print what they promise (short settings)."""
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    env = dict(os.environ, FASTDL_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(root / "python"), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, str(root / "examples" / "sine_forecast.py"), "--steps", "50"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "GRU test MSE" in out.stdout
+    text = tmp_path / "t.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog — ünïcode\n" * 40, encoding="utf-8")
+    out = subprocess.run([sys.executable, str(root / "examples" / "char_lm.py"), str(text), "--epochs", "2"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("perplexity") == 2 and "sample:" in out.stdout
