@@ -329,6 +329,18 @@ def test_embedding_init_and_padding_row():
     assert "padding_idx=5" in repr(e)
 
 
+def test_embedding_from_pretrained():
+    w = np.arange(12, dtype=np.float32).reshape(4, 3)
+    e = nn.Embedding.from_pretrained(w)
+    assert not e.weight.requires_grad and e.padding_idx is None
+    np.testing.assert_array_equal(e(np.array([3, 0])).data, w[[3, 0]])
+    e2 = nn.Embedding.from_pretrained(w, freeze=False, padding_idx=1)
+    assert e2.weight.requires_grad
+    np.testing.assert_array_equal(e2.weight.data, w)  # the given row 1 is kept, as in PyTorch
+    with pytest.raises(ValueError):
+        nn.Embedding.from_pretrained(np.zeros(3))
+
+
 def test_embedding_large_table_threads(threads, rng):
     V, D = 5000, 40  # > 2 grains of rows: both threads take part
     w = rng.standard_normal((V, D)).astype(np.float32)

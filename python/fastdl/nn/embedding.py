@@ -32,6 +32,17 @@ class Embedding(Module):
         self.weight = Parameter(np.zeros((self.num_embeddings, self.embedding_dim), np.float32))
         self.reset_parameters()
 
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
+        """An Embedding holding a copy of ``embeddings`` (V, D); ``freeze`` turns its gradient off."""
+        w = np.asarray(embeddings.data if hasattr(embeddings, "data") else embeddings, dtype=np.float32)
+        if w.ndim != 2:
+            raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape {w.shape}")
+        e = cls(w.shape[0], w.shape[1], padding_idx)
+        e.weight.data[...] = w
+        e.weight.requires_grad = not freeze
+        return e
+
     def reset_parameters(self):
         self.weight.data[...] = _random.default_generator().standard_normal(self.weight.shape).astype(np.float32)
         if self.padding_idx is not None:
