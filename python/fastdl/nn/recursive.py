@@ -24,7 +24,6 @@ from ..autograd import Function
 from ..functional.activation import tanh
 from ..functional.linear import linear
 from ..functional.recurrent import embedding
-from ..tensor import Tensor
 from .module import Module, Parameter
 
 __all__ = ["Tree", "TreeBatch", "TreeRNN", "BinaryTreeLSTM", "ChildSumTreeLSTM", "TreeClassifier"]
