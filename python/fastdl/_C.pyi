@@ -136,6 +136,3 @@ def embedding_forward(weight: npt.ArrayLike, indices: npt.ArrayLike) -> F32:
 def embedding_backward(grad_output: npt.ArrayLike, indices: npt.ArrayLike, num_embeddings: int,
                        padding_idx: int = -1) -> F32:
     """Scatter-add into (num_embeddings, D); duplicates summed; row padding_idx (< 0: none) gets zero."""
-def bce_with_logits_backward(grad_output: F32, input: F32, target: F32, weight: Optional[F32] = None,
-                             pos_weight: Optional[F32] = None, reduction: str = "mean", input_grad: bool = True,
-                             target_grad: bool = False) -> Tuple[Optional[F32], Optional[F32]]: ...
