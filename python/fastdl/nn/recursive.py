@@ -310,7 +310,8 @@ class _SegmentSum(Function):
 
 
 def _sig(x):
-    return (0.5 * (1.0 + np.tanh(0.5 * x))).astype(np.float32)
+    half = np.float32(0.5)
+    return half + half * np.tanh(half * x)  # float32 in, float32 out, no overflow
 
 
 class _BinaryCell(Function):
