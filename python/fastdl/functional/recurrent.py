@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import _C
 from ..autograd import Function
+from ..random import next_seed
 from ..tensor import Tensor
 
 __all__ = ["rnn", "rnn_cell", "embedding", "RNN_MODES"]
@@ -32,13 +33,14 @@ def _f32(a):
 class _RNN(Function):
     """Multi-layer, optionally bidirectional recurrent network over a whole sequence.
 
-    Arguments: x, h0, c0 (arrays or None), cfg (a tuple, see ``rnn``), masks (tuple of
-    inter-layer dropout masks, pre-scaled, or None), then the weights of every layer and
-    direction in PyTorch's order (w_ih, w_hh[, b_ih, b_hh]).
+    Arguments: x, h0, c0 (arrays or None), cfg (a tuple, see ``rnn``), drop (None, or
+    (p, seeds): inter-layer dropout with fastdl's dropout kernel, one seed per layer but the
+    last), then the weights of every layer and direction in PyTorch's order
+    (w_ih, w_hh[, b_ih, b_hh]).
     """
 
     @staticmethod
-    def forward(ctx, x, h0, c0, cfg, masks, *weights):
+    def forward(ctx, x, h0, c0, cfg, drop, *weights):
         mode, L, D, has_bias, batch_first, unbatched, cell = cfg
         per = 4 if has_bias else 2
         # canonical layout: x (T, N, I), h0/c0 (L*D, N, H)
@@ -56,7 +58,7 @@ class _RNN(Function):
             x = x.transpose(1, 0, 2)
         x = _f32(x)
         inp = x
-        inputs, saved, hn_all, cn_all = [], [], [], []
+        inputs, saved, hn_all, cn_all, masks = [], [], [], [], []
         for layer in range(L):
             outs = []
             for d in range(D):
@@ -72,14 +74,16 @@ class _RNN(Function):
                 cn_all.append(cn)
             inputs.append(inp)
             out = outs[0] if D == 1 else np.concatenate(outs, axis=2)
-            if masks is not None and layer < L - 1:
-                out = out * masks[layer]
+            if drop is not None and layer < L - 1:
+                out, mask = _C.dropout_forward(out, drop[0], drop[1][layer])
+                masks.append(mask)
             inp = out
         ctx.save(inputs, saved, weights)
         ctx.cfg = cfg
         h_n = np.stack(hn_all)
         c_n = np.stack(cn_all) if mode == 2 else None
         ctx.masks = masks
+        ctx.p = None if drop is None else drop[0]
         if cell:
             h = h_n[0, 0] if unbatched else h_n[0]
             if mode == 2:
@@ -123,7 +127,7 @@ class _RNN(Function):
         dinp = None
         for layer in range(L - 1, -1, -1):
             if layer < L - 1:
-                dout = dinp if masks is None else dinp * masks[layer]
+                dout = _C.dropout_backward(dinp, masks[layer], ctx.p) if masks else dinp
             want_dx = layer > 0 or need_x
             dinp = None
             for d in range(D):
@@ -164,20 +168,23 @@ def _mode_id(mode):
 
 
 def rnn(input, hx, weights, mode, num_layers=1, bidirectional=False, batch_first=False, has_bias=True,
-        dropout_masks=None, unbatched=False):
+        dropout=0.0, training=False, unbatched=False):
     """Run a stack of recurrent layers (no argument checking beyond the kernels'; the nn
     layers check shapes and give PyTorch-like errors).
 
     input: (T, N, I) ((N, T, I) with batch_first, (T, I) when unbatched). hx: None, h0, or
     (h0, c0) for LSTM, each (num_layers * D, N, H). weights: flat list of Tensors, PyTorch's
-    order. mode: 'RNN_TANH', 'RNN_RELU', 'LSTM' or 'GRU'. dropout_masks: per layer except the
-    last, a (T, N, D*H) float32 mask already scaled by 1 / (1 - p), or None.
+    order. mode: 'RNN_TANH', 'RNN_RELU', 'LSTM' or 'GRU'. dropout: probability of fastdl's
+    dropout on the outputs of each layer but the last, applied when ``training``.
     Returns (output, h_n) or, for LSTM, (output, h_n, c_n).
     """
     m = _mode_id(mode)
     h0, c0 = (hx if isinstance(hx, tuple) else (hx, None)) if hx is not None else (None, None)
     cfg = (m, int(num_layers), 2 if bidirectional else 1, bool(has_bias), bool(batch_first), bool(unbatched), False)
-    return _RNN.apply(input, h0, c0, cfg, dropout_masks, *weights)
+    drop = None
+    if training and dropout > 0 and num_layers > 1:
+        drop = (float(dropout), tuple(next_seed() for _ in range(int(num_layers) - 1)))
+    return _RNN.apply(input, h0, c0, cfg, drop, *weights)
 
 
 def rnn_cell(input, hx, weights, mode, has_bias=True):

@@ -141,15 +141,8 @@ class RNNBase(Module):
                     raise TypeError(f"{type(self).__name__}: hx must be a Tensor, got a {type(hx).__name__}")
                 hx = _as_tensor(hx, "hx")
                 self._check_state(hx, "hx", expected)
-        masks = None
-        if self.dropout > 0 and self.training and self.num_layers > 1:
-            g = _random.default_generator()
-            p = self.dropout
-            shape = (T, N, D * self.hidden_size)
-            masks = tuple(((g.random(shape) >= p).astype(np.float32) / np.float32(1 - p)) if p < 1
-                          else np.zeros(shape, np.float32) for _ in range(self.num_layers - 1))
         out = _R.rnn(x, hx, self.all_weights, self.mode, self.num_layers, self.bidirectional, self.batch_first,
-                     self.bias, masks, unbatched)
+                     self.bias, self.dropout, self.training, unbatched)
         if lstm:
             return out[0], (out[1], out[2])
         return out[0], out[1]
