@@ -122,3 +122,23 @@ def linear_forward(x: F32, weight: F32, bias: Optional[F32] = None) -> F32: ...
 def linear_backward(dy: F32, x: F32, weight: F32, need_x: bool = True, need_weight: bool = True,
                     need_bias: bool = True) -> Tuple[Optional[F32], Optional[F32], Optional[F32]]: ...
 def sum_rows(x: F32) -> F32: ...
+
+# ---- rnn (mode: 0 RNN_TANH, 1 RNN_RELU, 2 LSTM, 3 GRU; one layer and direction per call)
+def rnn_forward(mode: int, input: npt.ArrayLike, h0: Optional[npt.ArrayLike], c0: Optional[npt.ArrayLike],
+                weight_ih: npt.ArrayLike, weight_hh: npt.ArrayLike, bias_ih: Optional[npt.ArrayLike],
+                bias_hh: Optional[npt.ArrayLike], reverse: bool = False
+                ) -> tuple[F32, F32, Optional[F32], Optional[F32], Optional[F32]]:
+    """input (T, N, I) -> (output (T, N, H), h_n (N, H), c_n (LSTM), gates, states) (last two saved for
+    rnn_backward)."""
+def rnn_backward(mode: int, gates: Optional[npt.ArrayLike], states: Optional[npt.ArrayLike], output: npt.ArrayLike,
+                 input: npt.ArrayLike, h0: Optional[npt.ArrayLike], c0: Optional[npt.ArrayLike],
+                 weight_ih: npt.ArrayLike, weight_hh: npt.ArrayLike, has_bias: bool, grad_output: npt.ArrayLike,
+                 grad_h_n: Optional[npt.ArrayLike], grad_c_n: Optional[npt.ArrayLike], reverse: bool = False,
+                 need_input_grad: bool = True
+                 ) -> tuple[Optional[F32], F32, Optional[F32], F32, F32, Optional[F32], Optional[F32]]:
+    """-> (grad_input, grad_h0, grad_c0, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh)."""
+def embedding_forward(weight: npt.ArrayLike, indices: npt.ArrayLike) -> F32:
+    """weight (V, D)[indices] -> indices.shape + (D,); ValueError for an index outside [0, V)."""
+def embedding_backward(grad_output: npt.ArrayLike, indices: npt.ArrayLike, num_embeddings: int,
+                       padding_idx: int = -1) -> F32:
+    """Scatter-add into (num_embeddings, D); duplicates summed; row padding_idx (< 0: none) gets zero."""
