@@ -35,6 +35,9 @@ Details of the contract:
   is cast to the input's dtype. Gradients may be read-only views: never write into ``dy``.
 * ``ctx.save(*values)`` / ``ctx.saved`` keep what backward needs; any other attribute
   (``ctx.dim = 1``) may be set too. The context is dropped after the backward pass.
+* A Function whose backward always returns newly allocated arrays that nothing else holds
+  may set the class attribute ``fresh_grads = True``: a leaf's first gradient then becomes
+  its ``.grad`` without a copy (otherwise it is copied, since it may alias ``dy``).
 * Outside ``no_grad`` and when some Tensor argument requires grad, the outputs get
   ``requires_grad=True`` and a ``grad_fn``; otherwise nothing is recorded.
 """
