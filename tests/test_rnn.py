@@ -509,8 +509,10 @@ def test_examples_run(tmp_path):
     import sys
 
     root = pathlib.Path(__file__).resolve().parent.parent
+    # the examples import the fastdl this test runs against (installed wheel or dev tree)
+    pkg_parent = str(pathlib.Path(fastdl.__file__).resolve().parent.parent)
     env = dict(os.environ, FASTDL_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(root / "python"), os.environ.get("PYTHONPATH", "")]))
+               PYTHONPATH=os.pathsep.join([pkg_parent, os.environ.get("PYTHONPATH", "")]))
     out = subprocess.run([sys.executable, str(root / "examples" / "sine_forecast.py"), "--steps", "50"], env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
