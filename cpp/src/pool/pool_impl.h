@@ -197,20 +197,39 @@ void avg_pool2d_backward_plane(float* dx, const float* dy, const Pool2dParams& p
 static inline int64_t adaptive_start(int64_t o, int64_t in, int64_t out) { return (o * in) / out; }
 static inline int64_t adaptive_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in + out - 1) / out; }
 
+// Sum of n floats with 8 independent partial sums combined in a fixed order (deterministic;
+// breaks the add latency chain, e.g. global average pooling of a 7x7 map).
+static inline float pool_sum(const float* v, int64_t n) {
+  float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += v[i + j];
+  for (int j = 0; i < n; ++i, ++j) acc[j] += v[i];
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
 void adaptive_avg_pool2d_plane(float* y, const float* x, int64_t H, int64_t W, int64_t P, int64_t Q) {
+  if (P == 1 && Q == 1) {  // global average pooling: the plane is one contiguous run
+    y[0] = pool_sum(x, H * W) / static_cast<float>(H * W);
+    return;
+  }
   for (int64_t oh = 0; oh < P; ++oh) {
     const int64_t h0 = adaptive_start(oh, H, P), h1 = adaptive_end(oh, H, P);
     for (int64_t ow = 0; ow < Q; ++ow) {
       const int64_t w0 = adaptive_start(ow, W, Q), w1 = adaptive_end(ow, W, Q);
       float sum = 0.0f;
-      for (int64_t ih = h0; ih < h1; ++ih)
-        for (int64_t iw = w0; iw < w1; ++iw) sum += x[ih * W + iw];
+      for (int64_t ih = h0; ih < h1; ++ih) sum += pool_sum(x + ih * W + w0, w1 - w0);
       y[oh * Q + ow] = sum / static_cast<float>((h1 - h0) * (w1 - w0));
     }
   }
 }
 
 void adaptive_avg_pool2d_backward_plane(float* dx, const float* dy, int64_t H, int64_t W, int64_t P, int64_t Q) {
+  if (P == 1 && Q == 1) {  // global: every input gets dy / (H*W), one pass
+    const float g = dy[0] / static_cast<float>(H * W);
+    for (int64_t i = 0; i < H * W; ++i) dx[i] = g;
+    return;
+  }
   for (int64_t i = 0; i < H * W; ++i) dx[i] = 0.0f;
   for (int64_t oh = 0; oh < P; ++oh) {
     const int64_t h0 = adaptive_start(oh, H, P), h1 = adaptive_end(oh, H, P);
