@@ -1,2 +1,3 @@
 """fastdl.functional (imported as F): one differentiable function per C++ kernel pair,
 with PyTorch's names and arguments. Each accepts Tensors or numpy arrays, returns a Tensor."""
+from .normalization import *  # noqa: F401,F403
