@@ -6,7 +6,9 @@ from ._runtime import _apply_environment, get_isa, get_num_threads, set_isa, set
 
 _apply_environment()
 
-from . import ops  # noqa: E402,F401
+from . import ops, random  # noqa: E402,F401
+from .random import manual_seed  # noqa: E402,F401
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402,F401
 from .tensor import Tensor, tensor  # noqa: E402,F401
 from . import functional, nn  # noqa: E402,F401
+from .summary import summary  # noqa: E402,F401

@@ -1,4 +1,7 @@
 """fastdl.nn: layers, losses and the Module contract (PyTorch's names and arguments)."""
+from . import init, utils  # noqa: F401
+from .container import *  # noqa: F401,F403
+from .linear import *  # noqa: F401,F403
 from .module import Module, Parameter  # noqa: F401
 from .normalization import *  # noqa: F401,F403
 from .residual import *  # noqa: F401,F403
