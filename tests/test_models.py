@@ -1,0 +1,189 @@
+"""nn.Residual and the model zoo (fastdl.models) against the same models written with torch.nn:
+PyTorch's state_dict (as numpy) loads with strict=True; outputs, every parameter gradient, the
+input gradient and the BatchNorm running statistics agree."""
+import numpy as np
+import pytest
+
+import fastdl
+from fastdl import nn
+from conftest import torch_or_skip
+
+
+# ---- the same models in torch.nn (D2L's code) ----------------------------------------------
+def _torch_models(torch):
+    tnn = torch.nn
+
+    class Residual(tnn.Module):
+        def __init__(self, in_channels, out_channels, use_1x1conv=False, strides=1):
+            super().__init__()
+            self.conv1 = tnn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, stride=strides)
+            self.conv2 = tnn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)
+            self.conv3 = tnn.Conv2d(in_channels, out_channels, kernel_size=1, stride=strides) if use_1x1conv else None
+            self.bn1 = tnn.BatchNorm2d(out_channels)
+            self.bn2 = tnn.BatchNorm2d(out_channels)
+
+        def forward(self, X):
+            Y = torch.relu(self.bn1(self.conv1(X)))
+            Y = self.bn2(self.conv2(Y))
+            if self.conv3 is not None:
+                X = self.conv3(X)
+            return torch.relu(Y + X)
+
+    def lenet():
+        return tnn.Sequential(
+            tnn.Conv2d(1, 6, kernel_size=5, padding=2), tnn.Sigmoid(), tnn.AvgPool2d(kernel_size=2, stride=2),
+            tnn.Conv2d(6, 16, kernel_size=5), tnn.Sigmoid(), tnn.AvgPool2d(kernel_size=2, stride=2),
+            tnn.Flatten(), tnn.Linear(16 * 5 * 5, 120), tnn.Sigmoid(), tnn.Linear(120, 84), tnn.Sigmoid(),
+            tnn.Linear(84, 10))
+
+    def lenet_bn():
+        return tnn.Sequential(
+            tnn.Conv2d(1, 6, kernel_size=5), tnn.BatchNorm2d(6), tnn.Sigmoid(), tnn.AvgPool2d(kernel_size=2, stride=2),
+            tnn.Conv2d(6, 16, kernel_size=5), tnn.BatchNorm2d(16), tnn.Sigmoid(),
+            tnn.AvgPool2d(kernel_size=2, stride=2), tnn.Flatten(),
+            tnn.Linear(256, 120), tnn.BatchNorm1d(120), tnn.Sigmoid(),
+            tnn.Linear(120, 84), tnn.BatchNorm1d(84), tnn.Sigmoid(), tnn.Linear(84, 10))
+
+    def nin_block(i, o, k, s, p):
+        return tnn.Sequential(tnn.Conv2d(i, o, k, s, p), tnn.ReLU(), tnn.Conv2d(o, o, kernel_size=1), tnn.ReLU(),
+                              tnn.Conv2d(o, o, kernel_size=1), tnn.ReLU())
+
+    def nin():
+        return tnn.Sequential(
+            nin_block(1, 96, 5, 2, 2), tnn.MaxPool2d(3, stride=2),
+            nin_block(96, 256, 5, 1, 2), tnn.MaxPool2d(3, stride=2),
+            nin_block(256, 384, 3, 1, 1), tnn.MaxPool2d(3, stride=2, padding=1),
+            tnn.Dropout(0.5), nin_block(384, 10, 3, 1, 1), tnn.AdaptiveAvgPool2d((1, 1)), tnn.Flatten())
+
+    def resnet_block(i, o, n, first_block=False):
+        return [Residual(i, o, use_1x1conv=True, strides=2) if j == 0 and not first_block else Residual(o, o)
+                for j in range(n)]
+
+    def resnet18():
+        b1 = tnn.Sequential(tnn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3), tnn.BatchNorm2d(64), tnn.ReLU(),
+                            tnn.MaxPool2d(kernel_size=3, stride=2, padding=1))
+        return tnn.Sequential(b1, tnn.Sequential(*resnet_block(64, 64, 2, first_block=True)),
+                              tnn.Sequential(*resnet_block(64, 128, 2)), tnn.Sequential(*resnet_block(128, 256, 2)),
+                              tnn.Sequential(*resnet_block(256, 512, 2)), tnn.AdaptiveAvgPool2d((1, 1)),
+                              tnn.Flatten(), tnn.Linear(512, 10))
+
+    return {"lenet": lenet, "lenet_bn": lenet_bn, "nin": nin, "resnet18": resnet18, "Residual": Residual}
+
+
+def _close(got, want, rel, what):
+    """Normwise closeness: max|got - want| <= rel * max|want| (+ tiny); scaled by the tensor."""
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape, f"{what}: shape {got.shape} vs {want.shape}"
+    err = np.abs(got - want).max() if got.size else 0.0
+    scale = np.abs(want).max() if want.size else 0.0
+    assert err <= rel * scale + 1e-7, f"{what}: max error {err:.3g} vs scale {scale:.3g} (rel {err / max(scale, 1e-30):.3g})"
+
+
+def _compare(torch, fmodel, tmodel, x, rel, steps=2, train=True):
+    """Copies torch's weights into fastdl, runs `steps` forward/backward passes on both and compares."""
+    sd = {k: v.detach().numpy() for k, v in tmodel.state_dict().items()}
+    fmodel.load_state_dict(sd, strict=True)
+    assert list(fmodel.state_dict()) == list(sd), "state_dict keys or their order differ from torch's"
+    for k, v in fmodel.state_dict().items():
+        assert v.shape == sd[k].shape and v.dtype == sd[k].dtype, k
+    fmodel.train(train)
+    tmodel.train(train)
+    rng = np.random.default_rng(0)
+    for step in range(steps):
+        xs = (x + 0.1 * step).astype(np.float32)
+        tx = torch.tensor(xs, requires_grad=True)
+        fx = fastdl.tensor(xs, requires_grad=True)
+        ty = tmodel(tx)
+        fy = fmodel(fx)
+        _close(fy.data, ty.detach().numpy(), rel, f"step {step} output")
+        dy = rng.standard_normal(ty.shape).astype(np.float32)
+        tmodel.zero_grad()
+        fmodel.zero_grad()
+        ty.backward(torch.tensor(dy))
+        fy.backward(dy)
+        _close(fx.grad.data, tx.grad.numpy(), rel, f"step {step} input grad")
+        tparams = dict(tmodel.named_parameters())
+        for name, p in fmodel.named_parameters():
+            _close(p.grad.data, tparams[name].grad.numpy(), rel, f"step {step} grad of {name}")
+        for name, v in tmodel.state_dict().items():
+            if "running" in name or "num_batches" in name:
+                _close(fmodel.state_dict()[name], v.numpy(), rel, f"step {step} buffer {name}")
+    fmodel.eval()
+    tmodel.eval()
+    with torch.no_grad():
+        ty = tmodel(torch.tensor(x))
+    with fastdl.no_grad():
+        fy = fmodel(fastdl.tensor(x))
+    _close(fy.data, ty.numpy(), rel, "eval output")
+
+
+@pytest.mark.parametrize("cfg", [(2, 3, 6, 5, 7, False, 1), (1, 4, 4, 6, 5, True, 2), (3, 5, 5, 3, 3, True, 1),
+                                 (2, 2, 2, 1, 1, False, 1)],
+                         ids=["identity", "proj_s2", "proj_s1", "1x1map"])
+def test_residual_matches_torch(cfg):
+    torch = torch_or_skip()
+    N, cin, cout, H, W, proj, s = cfg
+    if not proj:
+        cout = cin
+    torch.manual_seed(0)
+    tm = _torch_models(torch)["Residual"](cin, cout, use_1x1conv=proj, strides=s)
+    fm = nn.Residual(cin, cout, use_1x1conv=proj, strides=s)
+    assert sorted(n for n, _ in fm.named_children()) == sorted(n for n, _ in tm.named_children())
+    x = np.random.default_rng(1).standard_normal((N, cin, H, W)).astype(np.float32)
+    _compare(torch, fm, tm, x, rel=1e-4)
+
+
+def test_residual_shapes():
+    fm = nn.Residual(3, 6, use_1x1conv=True, strides=2)
+    assert fm(np.zeros((2, 3, 6, 6), np.float32)).shape == (2, 6, 3, 3)
+    assert fm.conv3 is not None and nn.Residual(3, 3).conv3 is None
+
+
+@pytest.mark.parametrize("name,batch,rel", [("lenet", 4, 1e-4), ("lenet_bn", 4, 1e-4), ("nin", 2, 1e-4),
+                                            ("resnet18", 4, 5e-4)])
+def test_model_matches_torch(name, batch, rel):
+    torch = torch_or_skip()
+    import fastdl.models as models
+
+    torch.manual_seed(0)
+    tm = _torch_models(torch)[name]()
+    fastdl.manual_seed(0)
+    fm = getattr(models, name)()
+    x = np.random.default_rng(2).random((batch, 1, 28, 28)).astype(np.float32)
+    # NiN's dropout draws different masks in the two libraries: compare it in eval mode
+    _compare(torch, fm, tm, x, rel=rel, train=(name != "nin"))
+
+
+def test_model_shapes_and_keys():
+    import fastdl.models as models
+
+    x = np.zeros((2, 1, 28, 28), np.float32)
+    for name in ("lenet", "lenet_bn", "nin", "resnet18"):
+        m = getattr(models, name)()
+        m.eval()
+        assert m(x).shape == (2, 10), name
+    assert list(models.lenet().state_dict())[:4] == ["0.weight", "0.bias", "3.weight", "3.bias"]
+    keys = models.resnet18().state_dict()
+    assert "0.0.weight" in keys and "1.0.conv1.weight" in keys and "2.0.conv3.weight" in keys
+    assert "4.1.bn2.num_batches_tracked" in keys and "7.weight" in keys
+    assert models.resnet18(in_channels=3, num_classes=5)(np.zeros((1, 3, 28, 28), np.float32)).shape == (1, 5)
+
+
+def test_fused_sequential_equals_sequential():
+    from fastdl.models import FusedSequential
+
+    fastdl.manual_seed(0)
+    layers = [nn.Conv2d(2, 4, 3), nn.BatchNorm2d(4), nn.ReLU()]
+    a = FusedSequential(*layers)
+    b = nn.Sequential(*layers)
+    x = np.random.default_rng(3).standard_normal((3, 2, 6, 6)).astype(np.float32)
+    xa = fastdl.tensor(x, requires_grad=True)
+    xb = fastdl.tensor(x, requires_grad=True)
+    ya, yb = a(xa), b(xb)
+    np.testing.assert_allclose(ya.data, yb.data, rtol=1e-6, atol=1e-6)
+    dy = np.random.default_rng(4).standard_normal(ya.shape).astype(np.float32)
+    ya.backward(dy)
+    yb.backward(dy)
+    np.testing.assert_allclose(xa.grad.data, xb.grad.data, rtol=1e-5, atol=1e-6)
+    assert list(a.state_dict()) == list(b.state_dict())
