@@ -84,8 +84,9 @@ def _compare(torch, fmodel, tmodel, x, rel, steps=2, train=True):
     """Copies torch's weights into fastdl, runs `steps` forward/backward passes on both and compares."""
     sd = {k: v.detach().numpy() for k, v in tmodel.state_dict().items()}
     fmodel.load_state_dict(sd, strict=True)
-    assert list(fmodel.state_dict()) == list(sd), "state_dict keys or their order differ from torch's"
-    for k, v in fmodel.state_dict().items():
+    fsd = fmodel.state_dict()
+    assert list(fsd) == list(sd), "state_dict keys or their order differ from torch's"
+    for k, v in fsd.items():
         assert v.shape == sd[k].shape and v.dtype == sd[k].dtype, k
     fmodel.train(train)
     tmodel.train(train)
@@ -106,9 +107,9 @@ def _compare(torch, fmodel, tmodel, x, rel, steps=2, train=True):
         tparams = dict(tmodel.named_parameters())
         for name, p in fmodel.named_parameters():
             _close(p.grad.data, tparams[name].grad.numpy(), rel, f"step {step} grad of {name}")
-        for name, v in tmodel.state_dict().items():
-            if "running" in name or "num_batches" in name:
-                _close(fmodel.state_dict()[name], v.numpy(), rel, f"step {step} buffer {name}")
+        fbuf = dict(fmodel.named_buffers())
+        for name, v in tmodel.named_buffers():
+            _close(fbuf[name].data, v.numpy(), rel, f"step {step} buffer {name}")
     fmodel.eval()
     tmodel.eval()
     with torch.no_grad():
