@@ -15,7 +15,7 @@ y = 2 * X
 lr, iterations = 0.01, 1000
 
 
-def by_hand():
+def by_hand(iterations=iterations, lr=lr):
     w = fastdl.tensor(0.0)
     b = fastdl.tensor(0.0)
     for _ in range(iterations):
@@ -28,7 +28,7 @@ def by_hand():
     return w.item(), b.item(), loss.item()
 
 
-def with_autograd():
+def with_autograd(iterations=iterations, lr=lr):
     w = nn.Parameter(fastdl.zeros(()))
     b = nn.Parameter(fastdl.zeros(()))
     opt = optim.SGD([w, b], lr=lr)

@@ -54,14 +54,16 @@ def _demo(args) -> int:
     import fastdl
     from fastdl import nn, optim
     from fastdl.data import DataLoader, TensorDataset, train_test_split
-    from fastdl.data.transforms import StandardScaler
+    from fastdl.data.transforms import MinMaxScaler
 
     fastdl.manual_seed(args.seed)
     name, X, y = _load(args.data, args.seed)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, seed=args.seed)
     side = X.shape[-1]
     if args.model == "mlp":
-        scaler = StandardScaler().fit(Xtr.reshape(len(Xtr), -1))
+        # min-max to [0, 1] (fitted on the training split): z-scores would blow up the
+        # border pixels that are almost always 0 in MNIST
+        scaler = MinMaxScaler().fit(Xtr.reshape(len(Xtr), -1))
         Xtr = scaler.transform(Xtr.reshape(len(Xtr), -1))
         Xte = scaler.transform(Xte.reshape(len(Xte), -1))
         model = nn.Sequential(nn.Linear(side * side, 256), nn.ReLU(), nn.Linear(256, 10))

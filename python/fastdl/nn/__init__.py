@@ -3,5 +3,8 @@ from . import init, utils  # noqa: F401
 from .container import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
 from .module import Module, Parameter  # noqa: F401
+from .activation import *  # noqa: F401,F403
+from .dropout import *  # noqa: F401,F403
+from .loss import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .residual import *  # noqa: F401,F403
