@@ -145,7 +145,8 @@ def worker_torch(args, spec):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = spec.build_torch(torch)
-    save_file({k: v.detach().numpy().copy() for k, v in model.state_dict().items()}, args.weights)
+    # numpy views of the parameters (no copy, so no extra peak memory)
+    save_file({k: v.detach().numpy() for k, v in model.state_dict().items()}, args.weights)
     x, t = spec.make_batch(np.random.default_rng(0), spec.batch)
     x, t = torch.from_numpy(x), torch.from_numpy(t)
     loss_fn = torch.nn.CrossEntropyLoss() if spec.loss == "ce" else torch.nn.MSELoss()
@@ -178,16 +179,38 @@ def worker_torch(args, spec):
     return {"times": times, "eval_out": eval_out.ravel()[:64].tolist(), "losses": losses}
 
 
+class _LazyTensors:
+    """A read-only mapping over a safetensors file that reads one tensor at a time, so loading
+    weights never holds a second copy of the whole model (it would inflate the peak RSS)."""
+
+    def __init__(self, path):
+        from safetensors import safe_open
+
+        self._f = safe_open(path, framework="numpy")
+        self._keys = list(self._f.keys())
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __contains__(self, k):
+        return k in self._keys
+
+    def __getitem__(self, k):
+        return self._f.get_tensor(k)
+
+    def __len__(self):
+        return len(self._keys)
+
+
 def worker_fastdl(args, spec):
     import fastdl
     from fastdl import nn, optim
-    from safetensors.numpy import load_file
 
     assert "torch" not in sys.modules
     fastdl.set_num_threads(args.threads)
     fastdl.manual_seed(0)
     model = spec.build_fastdl()
-    model.load_state_dict(load_file(args.weights), strict=True)
+    model.load_state_dict(_LazyTensors(args.weights), strict=True)
     xn, tn = spec.make_batch(np.random.default_rng(0), spec.batch)
     x, t = fastdl.tensor(xn), fastdl.tensor(tn)
     loss_fn = nn.CrossEntropyLoss() if spec.loss == "ce" else nn.MSELoss()
