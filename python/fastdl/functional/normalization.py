@@ -28,7 +28,7 @@ class _BatchNorm(Function):
 
 
 def _param(v, name):
-    if v is None or isinstance(v, Tensor):
+    if v is None or type(v) is Tensor or isinstance(v, Tensor):
         return v
     if isinstance(v, np.ndarray) or np.isscalar(v) or isinstance(v, (list, tuple)):
         return Tensor._wrap(np.ascontiguousarray(v, dtype=np.float32))
@@ -40,29 +40,27 @@ def _stat(v, name):
     if v is None:
         return None
     a = v.data if isinstance(v, Tensor) else v
-    if not isinstance(a, np.ndarray) or a.dtype != np.float32 or not a.flags.c_contiguous:
+    if type(a) is not np.ndarray or a.dtype != np.float32 or not a.flags.c_contiguous:
         raise TypeError(f"batch_norm: {name} must be a float32 C-contiguous Tensor/array (updated in place), "
                         f"got {type(a).__name__}" + (f" of dtype {a.dtype}" if isinstance(a, np.ndarray) else ""))
     return a
 
 
 def _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, relu):
-    if input is None or isinstance(input, (str, bytes)):
-        raise TypeError(f"batch_norm: input must be a Tensor or an array, got {type(input).__name__}")
-    x = input if isinstance(input, Tensor) else Tensor._wrap(np.ascontiguousarray(input, dtype=np.float32))
-    if x.ndim < 2:
-        raise ValueError(f"batch_norm: input must be (N, C, *) with at least 2 dimensions, got shape {x.shape}")
+    if not isinstance(input, Tensor):
+        if input is None or isinstance(input, (str, bytes)):
+            raise TypeError(f"batch_norm: input must be a Tensor or an array, got {type(input).__name__}")
+        input = Tensor._wrap(np.ascontiguousarray(input, dtype=np.float32))
+    shape = input.data.shape
+    if len(shape) < 2:
+        raise ValueError(f"batch_norm: input must be (N, C, *) with at least 2 dimensions, got shape {shape}")
     if training:
-        size = 1
-        for i, d in enumerate(x.shape):
-            if i != 1:
-                size *= d
-        if size == 1:
-            raise ValueError(f"Expected more than 1 value per channel when training, got input size {tuple(x.shape)}")
+        if shape[1] and input.data.size // shape[1] == 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {tuple(shape)}")
     elif running_mean is None or running_var is None:
         raise ValueError("batch_norm: running_mean and running_var are required when training=False")
     mom = 0.0 if momentum is None else float(momentum)
-    return _BatchNorm.apply(x, _param(weight, "weight"), _param(bias, "bias"), _stat(running_mean, "running_mean"),
+    return _BatchNorm.apply(input, _param(weight, "weight"), _param(bias, "bias"), _stat(running_mean, "running_mean"),
                             _stat(running_var, "running_var"), bool(training), mom, float(eps), relu)
 
 
