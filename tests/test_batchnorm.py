@@ -331,3 +331,16 @@ def test_repr_and_reset():
     assert int(bn.num_batches_tracked.data) == 0 and np.all(bn.running_var.data == 1)
     with pytest.raises(ValueError):
         nn.BatchNorm1d(0)
+
+
+def test_noncontiguous_and_float64_inputs_match_contiguous(rng):
+    x = rng.standard_normal((6, 4, 5)).astype(np.float32)
+    base = F.batch_norm(x, None, None, training=True).data
+    variants = [np.asfortranarray(x), x.astype(np.float64), np.ascontiguousarray(x.transpose(2, 1, 0)).transpose(2, 1, 0),
+                np.concatenate([x, x], axis=2)[:, :, ::2] * 0 + x]
+    strided = np.zeros((6, 4, 10), np.float32)
+    strided[:, :, ::2] = x
+    variants.append(strided[:, :, ::2])
+    for v in variants:
+        np.testing.assert_array_equal(F.batch_norm(v, None, None, training=True).data, base)
+        np.testing.assert_array_equal(_C.batch_norm_forward(v, None, None, None, None, True, 0.1, 1e-5, False)[0], base)
