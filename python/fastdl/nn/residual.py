@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from .. import functional as F
+from .conv import Conv2d
 from .module import Module
+from .normalization import BatchNorm2d
 
 __all__ = ["Residual"]
 
@@ -19,9 +21,6 @@ class Residual(Module):
 
     def __init__(self, in_channels, out_channels, use_1x1conv=False, strides=1):
         super().__init__()
-        from .conv import Conv2d  # imported lazily: the conv layers live in their own module
-        from .normalization import BatchNorm2d
-
         self.conv1 = Conv2d(in_channels, out_channels, kernel_size=3, padding=1, stride=strides)
         self.conv2 = Conv2d(out_channels, out_channels, kernel_size=3, padding=1)
         if use_1x1conv:
