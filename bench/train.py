@@ -127,14 +127,17 @@ def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _time_steps(step, warmup, steps):
+def _time_steps(step, warmup, steps, cpu_time=False):
+    """Seconds per call of step(): wall time, or the process CPU time with cpu_time (robust on a
+    shared machine; with several threads it sums their CPU time, so compare 1-thread runs)."""
+    clock = time.process_time if cpu_time else time.perf_counter
     for _ in range(warmup):
         step()
     times = []
     for _ in range(steps):
-        t0 = time.perf_counter()
+        t0 = clock()
         step()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return times
 
 
@@ -175,7 +178,7 @@ def worker_torch(args, spec):
             with torch.no_grad():
                 model(x)
 
-    times = _time_steps(step, args.warmup, args.steps)
+    times = _time_steps(step, args.warmup, args.steps, args.cpu_time)
     return {"times": times, "eval_out": eval_out.ravel()[:64].tolist(), "losses": losses}
 
 
@@ -239,7 +242,7 @@ def worker_fastdl(args, spec):
             with fastdl.no_grad():
                 model(x)
 
-    times = _time_steps(step, args.warmup, args.steps)
+    times = _time_steps(step, args.warmup, args.steps, args.cpu_time)
     assert "torch" not in sys.modules, "the fastdl run imported torch"
     return {"times": times, "eval_out": eval_out.ravel()[:64].tolist(), "losses": losses}
 
@@ -322,14 +325,14 @@ def profile(name, threads, steps=5):
 
 
 # ---- driver -------------------------------------------------------------------------------
-def _spawn(framework, model, threads, mode, weights, steps, warmup):
+def _spawn(framework, model, threads, mode, weights, steps, warmup, cpu_time):
     env = dict(os.environ)
     for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "FASTDL_NUM_THREADS"):
         env[k] = str(threads)
     env["PYTHONPATH"] = os.path.join(ROOT, "python") + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--framework", framework, "--model", model,
            "--threads", str(threads), "--mode", mode, "--weights", weights, "--steps", str(steps),
-           "--warmup", str(warmup)]
+           "--warmup", str(warmup)] + (["--cpu-time"] if cpu_time else [])
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)
     for line in p.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -357,6 +360,8 @@ def main(argv=None):
     ap.add_argument("--modes", default="train,infer")
     ap.add_argument("--quick", action="store_true", help="few steps (smoke run)")
     ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time steps in process CPU time (shared machines; meaningful for 1 thread)")
     ap.add_argument("--profile", default=None, help="print a per-layer fastdl profile of this model and exit")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--framework", help=argparse.SUPPRESS)
@@ -380,8 +385,8 @@ def main(argv=None):
     modes = args.modes.split(",")
     import fastdl  # only for the header line (ISA); the timed runs are subprocesses
 
-    print(f"bench/train.py  isa={fastdl.get_isa()}  (median ms per step; ratio = torch / fastdl; "
-          f"RSS = peak resident MB of each run's process)")
+    print(f"bench/train.py  isa={fastdl.get_isa()}  (median {'CPU' if args.cpu_time else 'wall'} ms per step; "
+          f"ratio = torch / fastdl; RSS = peak resident MB of each run's process)")
     print(f"{'model':<10} {'mode':<6} {'thr':>3} {'batch':>5} {'fastdl ms':>10} {'torch ms':>10} {'ratio':>6} "
           f"{'fastdl MB':>10} {'torch MB':>9} {'RSS ratio':>9}  verified")
     failures = 0
@@ -394,8 +399,8 @@ def main(argv=None):
             for mode in modes:
                 for th in threads:
                     weights = os.path.join(tmp, f"{name}.safetensors")
-                    rt = _spawn("torch", name, th, mode, weights, steps, warmup)
-                    rf = _spawn("fastdl", name, th, mode, weights, steps, warmup)
+                    rt = _spawn("torch", name, th, mode, weights, steps, warmup, args.cpu_time)
+                    rf = _spawn("fastdl", name, th, mode, weights, steps, warmup, args.cpu_time)
                     ok, msg = _verify(name, spec, rt, rf, mode)
                     failures += not ok
                     tf, tt = np.median(rf["times"]) * 1e3, np.median(rt["times"]) * 1e3
