@@ -10,12 +10,13 @@ must agree.
     python bench/train.py                      # all models, 1 and 2 threads
     python bench/train.py --models lenet,lenet_bn --threads 1 --quick
     python bench/train.py --profile lenet_bn   # per-layer forward/backward profile of fastdl
+    python bench/train.py --threads 1 --cpu-time   # process CPU time: robust on a shared machine
 
 Adding a model (extension point): add a ``Spec`` to ``MODELS`` with a fastdl builder, a torch
 builder producing the same parameter names, a batch maker returning numpy (x, target) and the
 loss ("ce" for class targets, "mse"). For token models (the LSTM language model), ``make_batch``
-returns int64 token ids and the builders take care of the embedding; the harness itself is
-agnostic to the input dtype.
+returns int64 token ids and the model's forward returns (B*T, vocab) logits for the "ce" loss
+(targets (B*T,)); the harness itself is agnostic to the input dtype.
 """
 from __future__ import annotations
 
