@@ -142,3 +142,21 @@ def embedding_forward(weight: npt.ArrayLike, indices: npt.ArrayLike) -> F32:
 def embedding_backward(grad_output: npt.ArrayLike, indices: npt.ArrayLike, num_embeddings: int,
                        padding_idx: int = -1) -> F32:
     """Scatter-add into (num_embeddings, D); duplicates summed; row padding_idx (< 0: none) gets zero."""
+# ---- batchnorm
+def batch_norm_forward(input: F32, weight: Optional[F32], bias: Optional[F32], running_mean: Optional[F32],
+                       running_var: Optional[F32], training: bool, momentum: float, eps: float,
+                       relu: bool = False) -> tuple[F32, F32, F32]:
+    """BatchNorm forward over dimension 1, optionally followed by ReLU (fused).
+
+    input: (N, C, *) float32; weight, bias: (C,) or None (affine=False). running_mean /
+    running_var: (C,) float32 C-contiguous (not converted) updated in place when training
+    (momentum = the averaging factor; unbiased variance), read when not training; or None.
+    Returns (output (N, C, *), save_mean (C,), save_rstd (C,)): the batch statistics when
+    training, the running ones otherwise. ValueError for one value per channel when training.
+    """
+
+def batch_norm_backward(grad_output: F32, input: F32, weight: Optional[F32], bias: Optional[F32],
+                        save_mean: F32, save_rstd: F32, training: bool,
+                        relu: bool = False) -> tuple[F32, Optional[F32], Optional[F32]]:
+    """Backward of batch_norm_forward with the same training/relu flags: (grad_input (N, C, *),
+    grad_weight (C,) or None when weight is None, grad_bias (C,) or None when bias is None)."""
