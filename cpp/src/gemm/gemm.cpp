@@ -98,14 +98,17 @@ void direct_serial(const Kernels& kr, const Problem& p) {
   kr.direct(p.M, p.N, p.K, p.A, p.a_rs, p.a_cs, B, ldb, p.C, p.ldc, p.alpha, p.beta);
 }
 
-// Direct when packing cannot pay for itself: few row panels (B would be packed for <= 3 uses),
-// a single column panel, a short k-loop, or tiny total work.
+// Direct when packing cannot pay for itself (measured on the target, bench_gemm --paths):
+// few row panels (B would be packed for <= 3 uses), a short k-loop, tiny total work
+// (64^3 direct 108 vs packed 91 GFLOP/s; even at 128^3), or few columns with B small enough
+// to stay in L2 (512x49x4608: direct 76 vs packed 66).
 bool use_direct(const Problem& p, const GemmConfig& cfg) {
   if (cfg.path == 1) return p.b_cs == 1 || p.K * p.N <= kDirectTransposeMax * 64;
   if (cfg.path == 2) return false;
   if (p.b_cs != 1 && p.K * p.N > kDirectTransposeMax) return false;
-  if (p.M <= 3 * MR || p.N <= NR || p.K <= 16) return true;
-  return p.M * p.N * p.K <= int64_t(48) * 48 * 48;
+  if (p.M <= 3 * MR || p.K <= 16) return true;
+  if (p.N <= 4 * NR && p.K * p.N <= (int64_t(1) << 18)) return true;
+  return p.M * p.N * p.K <= int64_t(144) * 144 * 144;
 }
 
 void run(const Kernels& kr, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
