@@ -1,5 +1,6 @@
 """Shared fixtures: every kernel test runs on each ISA path and on 1 and 2 threads."""
 import os
+import zlib
 
 import numpy as np
 import pytest
@@ -30,10 +31,12 @@ def threads(request):
 @pytest.fixture
 def rng(request):
     """A numpy Generator seeded from the test name (reproducible, different per test)."""
-    seed = abs(hash(request.node.nodeid)) % (2**32) if os.environ.get("PYTHONHASHSEED") else 12345
-    return np.random.default_rng(seed)
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
 
 
 def torch_or_skip():
-    """Returns torch, or skips the test cleanly when it is not installed."""
+    """Returns torch, or skips the test cleanly when it is not installed (or when the tests
+    run under the sanitizer build, where torch's own libraries are not instrumented)."""
+    if os.environ.get("FASTDL_SANITIZED"):
+        pytest.skip("torch oracle skipped under the sanitizer build")
     return pytest.importorskip("torch")

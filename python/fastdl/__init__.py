@@ -6,7 +6,18 @@ from ._runtime import _apply_environment, get_isa, get_num_threads, set_isa, set
 
 _apply_environment()
 
-from . import ops  # noqa: E402,F401
+from . import ops, random  # noqa: E402,F401
+from .random import manual_seed  # noqa: E402,F401
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402,F401
 from .tensor import Tensor, tensor  # noqa: E402,F401
 from . import functional, nn  # noqa: E402,F401
+from .tensor import float32, float64, int64, long, bool, get_default_dtype, set_default_dtype  # noqa: E402,F401,A004
+from ._tensor_ops import cat, concat, concatenate, matmul, stack  # noqa: E402,F401
+from .creation import (arange, empty, eye, from_numpy, full, full_like, ones, ones_like, rand,  # noqa: E402,F401
+                       rand_like, randint, randn, randn_like, zeros, zeros_like)
+from .gradcheck import gradcheck  # noqa: E402,F401
+from . import data  # noqa: E402,F401
+from .io import load, save  # noqa: E402,F401
+from .train import evaluate, fit, predict  # noqa: E402,F401
+from .summary import summary  # noqa: E402,F401
+from . import optim  # noqa: E402,F401

@@ -23,6 +23,20 @@ so backward can skip work. Gradients of outputs that did not reach the loss arri
 ``backward`` walks the graph with an explicit stack (no recursion) in reverse topological
 order and sums gradients on fan-out. After a backward pass the saved buffers are freed; a
 second pass raises unless the first used ``retain_graph=True``.
+
+Details of the contract:
+
+* ``forward`` receives the arrays of Tensor arguments (float32, or float64 inside
+  ``gradcheck``; int64/bool for index tensors) and every other argument unchanged. It
+  returns one ndarray or a tuple of ndarrays; each becomes a new Tensor (no copy).
+* ``backward`` receives one gradient array per output, shaped like that output, and returns
+  a gradient per forward argument (a tuple when forward took several arguments; ``None``
+  for arguments that need none). A returned gradient must have the shape of its input; it
+  is cast to the input's dtype. Gradients may be read-only views: never write into ``dy``.
+* ``ctx.save(*values)`` / ``ctx.saved`` keep what backward needs; any other attribute
+  (``ctx.dim = 1``) may be set too. The context is dropped after the backward pass.
+* Outside ``no_grad`` and when some Tensor argument requires grad, the outputs get
+  ``requires_grad=True`` and a ``grad_fn``; otherwise nothing is recorded.
 """
 from __future__ import annotations
 
@@ -32,12 +46,16 @@ import numpy as np
 
 __all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled"]
 
-_state = threading.local()
+class _State(threading.local):
+    enabled = True  # per-thread grad mode (a class default: no per-call getattr fallback)
+
+
+_state = _State()
 
 
 def is_grad_enabled() -> bool:
     """True when operations record the graph (outside ``no_grad``)."""
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 class set_grad_enabled:
@@ -57,6 +75,14 @@ class set_grad_enabled:
 
 class _GradMode:
     _mode = True
+
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        if fn is None:
+            return self
+        if not callable(fn):
+            raise TypeError(f"{cls.__name__}: expected a function to decorate, got {type(fn).__name__}")
+        return self(fn)  # bare decorator: @no_grad
 
     def __enter__(self):
         self.prev = is_grad_enabled()
@@ -96,10 +122,16 @@ class enable_grad(_GradMode):
     _mode = True
 
 
-class Context:
-    """Per-call storage shared by a Function's forward and backward."""
 
-    __slots__ = ("saved", "needs_input_grad", "__dict__")
+class Context:
+    """Per-call storage shared by a Function's forward and backward.
+
+    When the call is recorded, the context is also the graph node (``tensor.grad_fn``): it
+    keeps the Function, the input Tensors and the output shapes in ``_ag_*`` slots (do not
+    use attribute names starting with ``_ag_`` in Functions).
+    """
+
+    __slots__ = ("saved", "needs_input_grad", "_ag_fn", "_ag_inputs", "_ag_shapes", "__dict__", "__weakref__")
 
     def __init__(self):
         self.saved = ()
@@ -109,19 +141,25 @@ class Context:
         """Keep values (arrays, caches) for backward; read them back as ``ctx.saved``."""
         self.saved = values
 
+    @property
+    def name(self):
+        return self._ag_fn.__name__.lstrip("_")
 
-class Node:
-    """One recorded Function call: the backward closure and the edges to its inputs."""
+    def __repr__(self):
+        try:
+            return f"<{self.name}Backward>"
+        except AttributeError:
+            return "<Context>"
 
-    __slots__ = ("fn", "ctx", "inputs", "out_shapes", "freed", "name")
 
-    def __init__(self, fn, ctx, inputs, out_shapes):
-        self.fn = fn
-        self.ctx = ctx
-        self.inputs = inputs  # tuple: Tensor (requires grad) or None, one per forward argument
-        self.out_shapes = out_shapes
-        self.freed = False
-        self.name = fn.__name__.lstrip("_")
+Node = Context  # a recorded call (grad_fn) is its context
+
+
+_Tensor = None  # fastdl.tensor.Tensor, set by tensor.py when it is imported (avoids an import per call)
+_wrap = None  # fastdl.tensor._wrap (ndarray -> Tensor without copy), set by tensor.py
+_new = object.__new__
+_ndarray = np.ndarray
+_F32 = np.dtype(np.float32)
 
 
 class Function:
@@ -137,105 +175,180 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
-        from .tensor import Tensor
-
-        raw = []
-        needs = []
-        for a in args:
-            if isinstance(a, Tensor):
-                raw.append(a.data)
-                needs.append(a.requires_grad)
+        """Run ``forward`` on the arrays of ``args`` and return Tensor(s), recording the graph
+        when grad mode is on and some Tensor argument requires grad."""
+        # Hot path (one call per operation): kept free of helper calls on purpose.
+        T = _Tensor
+        n = len(args)
+        if n == 1:
+            (a,) = args
+            if isinstance(a, T):
+                raw = (a.data,)
+                record = a.requires_grad
             else:
-                raw.append(a)
-                needs.append(False)
-        record = is_grad_enabled() and any(needs)
-        ctx = Context()
-        ctx.needs_input_grad = tuple(needs)
-        out = cls.forward(ctx, *raw)
-        multi = isinstance(out, tuple)
-        outs = out if multi else (out,)
-        tensors = tuple(Tensor._wrap(o) for o in outs)
+                raw = args
+                record = False
+            needs = [record]
+        elif n == 2:
+            a, b = args
+            if isinstance(a, T):
+                ra = a.data
+                na = a.requires_grad
+            else:
+                ra = a
+                na = False
+            if isinstance(b, T):
+                rb = b.data
+                nb = b.requires_grad
+            else:
+                rb = b
+                nb = False
+            raw = (ra, rb)
+            needs = [na, nb]
+            record = na or nb
+        else:
+            raw = list(args)
+            needs = [False] * n
+            record = False
+            i = 0
+            for a in args:
+                if isinstance(a, T):
+                    raw[i] = a.data
+                    if a.requires_grad:
+                        needs[i] = record = True
+                i += 1
         if record:
-            node = Node(cls, ctx, tuple(a if (isinstance(a, Tensor) and a.requires_grad) else None for a in args),
-                        tuple(o.shape for o in outs))
-            for i, t in enumerate(tensors):
+            record = _state.enabled
+        ctx = _new(Context)
+        ctx.saved = ()
+        ctx.needs_input_grad = needs
+        out = cls.forward(ctx, *raw)
+        if type(out) is _ndarray and out.dtype is _F32:
+            t = _new(T)
+            t.data = out
+            t.grad = None
+            t._index = 0
+            if record:
                 t.requires_grad = True
-                t._node = node
-                t._index = i
-        return tensors if multi else tensors[0]
+                t._node = ctx
+                ctx._ag_fn = cls
+                ctx._ag_inputs = args
+                ctx._ag_shapes = None
+            else:
+                t.requires_grad = False
+                t._node = None
+            return t
+        if type(out) is tuple:
+            tensors = tuple([_wrap(o) for o in out])
+            if record:
+                ctx._ag_fn = cls
+                ctx._ag_inputs = args
+                ctx._ag_shapes = [t.data.shape for t in tensors]
+                i = 0
+                for t in tensors:
+                    t.requires_grad = True
+                    t._node = ctx
+                    t._index = i
+                    i += 1
+            return tensors
+        t = _wrap(out)
+        if record:
+            t.requires_grad = True
+            t._node = ctx
+            ctx._ag_fn = cls
+            ctx._ag_inputs = args
+            ctx._ag_shapes = None
+        return t
+
+
+def _edges(node):
+    """The input Tensors of a recorded call that require grad (None for the others)."""
+    return [a if n else None for a, n in zip(node._ag_inputs, node.needs_input_grad)]
 
 
 def _toposort(root_node):
-    """Nodes reachable from root_node, each after every node that consumes its outputs."""
+    """Nodes reachable from root_node, each before every node that produced its inputs
+    (iterative depth-first search: no recursion, so very deep graphs are fine)."""
     order = []
-    visited = set()
-    stack = [(root_node, False)]
+    visited = {id(root_node)}
+    stack = [(root_node, iter(_edges(root_node)))]
     while stack:
-        node, done = stack.pop()
-        if done:
+        node, it = stack[-1]
+        for t in it:
+            if t is not None:
+                child = t._node
+                if child is not None and id(child) not in visited:
+                    visited.add(id(child))
+                    stack.append((child, iter(_edges(child))))
+                    break
+        else:
+            stack.pop()
             order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        for t in node.inputs:
-            if t is not None and t._node is not None and id(t._node) not in visited:
-                stack.append((t._node, False))
     order.reverse()
     return order
 
 
 def backward(tensor, grad=None, retain_graph=False):
     """Accumulate d(tensor)/d(leaf) into every leaf's ``.grad`` (see Tensor.backward)."""
-    from .tensor import Tensor
-
+    T = _Tensor
     if not tensor.requires_grad:
         raise RuntimeError("backward: the tensor does not require grad and has no graph "
                            "(was it computed under no_grad, or from tensors without requires_grad=True?)")
     if grad is None:
         if tensor.data.size != 1:
             raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs, "
-                               f"got shape {tensor.shape}; pass a gradient of that shape")
-        g = np.ones(tensor.shape, dtype=np.float32)
+                               f"got shape {tuple(tensor.shape)}; pass a gradient of that shape")
+        g = np.ones(tensor.shape, dtype=tensor.data.dtype)
     else:
-        g = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=np.float32)
+        if grad is None or isinstance(grad, (str, bytes)):
+            raise TypeError(f"backward: gradient must be a Tensor or array, got {type(grad).__name__}")
+        g = np.asarray(grad.data if isinstance(grad, T) else grad, dtype=tensor.data.dtype)
         if g.shape != tensor.shape:
-            raise ValueError(f"backward: gradient shape {g.shape} does not match tensor shape {tensor.shape}")
+            raise ValueError(f"backward: gradient shape {g.shape} does not match tensor shape {tuple(tensor.shape)}")
     if tensor._node is None:  # a leaf
         tensor._accumulate(g)
         return
     root = tensor._node
-    grads = {id(root): [None] * len(root.out_shapes)}
+    grads = {id(root): [None] * (1 if root._ag_shapes is None else len(root._ag_shapes))}
     grads[id(root)][tensor._index] = g
     for node in _toposort(root):
-        if node.freed:
+        if node.saved is None:
             raise RuntimeError(
                 f"Trying to backward through the graph a second time (through {node.name}): its saved "
                 "buffers were freed by the first backward. Pass retain_graph=True to the first backward.")
         gl = grads.pop(id(node), None)
         if gl is None:
             continue
-        gl = [np.zeros(s, dtype=np.float32) if x is None else x for x, s in zip(gl, node.out_shapes)]
-        in_grads = node.fn.backward(node.ctx, *gl)
-        if not isinstance(in_grads, tuple):
+        shapes = node._ag_shapes
+        if shapes is None:
+            in_grads = node._ag_fn.backward(node, gl[0])
+        else:
+            gl = [np.zeros(s, dtype=np.float32) if x is None else x for x, s in zip(gl, shapes)]
+            in_grads = node._ag_fn.backward(node, *gl)
+        if type(in_grads) is not tuple:
             in_grads = (in_grads,)
-        if len(in_grads) < len(node.inputs):
+        inputs = node._ag_inputs
+        if len(in_grads) < len(inputs):
             raise RuntimeError(f"{node.name}.backward returned {len(in_grads)} gradients for "
-                               f"{len(node.inputs)} inputs")
-        for t, ig in zip(node.inputs, in_grads):
-            if t is None or ig is None:
+                               f"{len(inputs)} inputs")
+        for t, n, ig in zip(inputs, node.needs_input_grad, in_grads):
+            if not n or ig is None:
                 continue
-            ig = np.asarray(ig, dtype=np.float32)
-            if ig.shape != t.shape:
+            d = t.data
+            if type(ig) is not np.ndarray or ig.dtype != d.dtype:
+                ig = np.asarray(ig, dtype=d.dtype)
+            if ig.shape != d.shape:
                 raise RuntimeError(f"{node.name}.backward returned a gradient of shape {ig.shape} "
-                                   f"for an input of shape {t.shape}")
-            if t._node is None:
+                                   f"for an input of shape {d.shape}")
+            child = t._node
+            if child is None:
                 t._accumulate(ig)
             else:
-                slot = grads.setdefault(id(t._node), [None] * len(t._node.out_shapes))
+                slot = grads.get(id(child))
+                if slot is None:
+                    slot = grads[id(child)] = [None] * (1 if child._ag_shapes is None else len(child._ag_shapes))
                 prev = slot[t._index]
                 slot[t._index] = ig if prev is None else prev + ig
         if not retain_graph:
-            node.ctx = None
-            node.freed = True
+            node.saved = None  # frees the buffers; marks the node as used
+            node.__dict__.clear()

@@ -1,11 +1,47 @@
-"""fastdl.Tensor: a numpy array plus autograd state."""
+"""fastdl.Tensor: a numpy array plus autograd state, with PyTorch's method names.
+
+Dtypes: floating data is float32 (the default dtype; ``gradcheck`` switches it to float64 for
+precise checks), integer data int64 (class targets, indices), comparisons give bool. Only
+floating tensors can require grad. The differentiable operations live in ``_tensor_ops``.
+"""
 from __future__ import annotations
+
+import builtins
 
 import numpy as np
 
 from . import autograd
+from . import _tensor_ops as _ops
 
-__all__ = ["Tensor", "tensor"]
+__all__ = ["Tensor", "tensor", "float32", "float64", "int64", "long", "bool",
+           "get_default_dtype", "set_default_dtype"]
+
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+int64 = np.dtype(np.int64)
+long = int64
+bool = np.dtype(np.bool_)  # noqa: A001 - PyTorch's name (fastdl.bool)
+
+_F32 = float32
+_default = [float32]  # the floating dtype new tensors get (a list: module-level mutable)
+_state = autograd._state
+
+
+def get_default_dtype():
+    """The floating dtype of new tensors (float32 unless changed)."""
+    return _default[0]
+
+
+def set_default_dtype(dtype):
+    """Set the floating dtype of new tensors: float32 (default) or float64.
+
+    float64 is meant for gradient checks (``fastdl.gradcheck``): the C++ kernels still
+    compute in float32 and their results are cast back.
+    """
+    d = np.dtype(dtype)
+    if d not in (float32, float64):
+        raise TypeError(f"set_default_dtype: expected float32 or float64, got {d}")
+    _default[0] = d
 
 
 def _as_array(x, dtype=None):
@@ -13,26 +49,81 @@ def _as_array(x, dtype=None):
         x = x.data
     if x is None or isinstance(x, (str, bytes)):
         raise TypeError(f"cannot make a tensor from {type(x).__name__}")
-    a = np.asarray(x)
     if dtype is not None:
-        return np.ascontiguousarray(a, dtype=dtype)
-    if a.dtype.kind in "iu":
-        return np.ascontiguousarray(a, dtype=np.int64)
-    if a.dtype.kind in "fb":
-        return np.ascontiguousarray(a, dtype=np.float32)
+        d = np.dtype(dtype)
+        if d.kind == "f":
+            d = _default[0] if d == float32 else d
+        elif d.kind in "iu":
+            d = int64
+        elif d.kind != "b":
+            raise TypeError(f"unsupported tensor dtype {d}")
+        return np.asarray(x, dtype=d, order="C")
+    a = np.asarray(x)
+    k = a.dtype.kind
+    if k == "f":
+        return np.asarray(a, dtype=_default[0], order="C")
+    if k in "iu":
+        return np.asarray(a, dtype=int64, order="C")
+    if k == "b":
+        return np.asarray(a, order="C")
     raise TypeError(f"cannot make a tensor from an array of dtype {a.dtype}")
 
 
-class Tensor:
-    """An n-dimensional float32 array (int64 for indices) that can record gradients.
+def _operand_error(name, other):
+    return TypeError(f"{name}: unsupported operand of type {type(other).__name__}")
 
-    ``.data`` is the numpy array (C-contiguous for tensors fastdl creates), ``.grad`` the
-    accumulated gradient (a Tensor or None), ``.requires_grad`` whether operations on it are
-    recorded. Arithmetic follows numpy broadcasting.
+
+_SCALARS = (int, float, np.number, np.bool_)
+
+
+def _check_operand(name, other):
+    """Raise a clear TypeError for operands numpy would misread (None, strings, objects)."""
+    if isinstance(other, (Tensor, np.ndarray) + _SCALARS):  # (Python bool is an int)
+        return other
+    if isinstance(other, (list, tuple)):
+        a = np.asarray(other)
+        if a.dtype.kind in "fiub":
+            return a
+    raise _operand_error(name, other)
+
+
+def _binary_op(fn, ufunc, name, reflected=False):
+    """A Tensor operator for ``fn`` (a Function). When no operand records gradients it calls
+    ``ufunc`` on the arrays directly: the cheapest path for the many tiny no-grad ops."""
+
+    def op(self, other):
+        if isinstance(other, Tensor):
+            if (self.requires_grad or other.requires_grad) and _state.enabled:
+                return fn.apply(other, self) if reflected else fn.apply(self, other)
+            o = other.data
+        else:
+            if not isinstance(other, _SCALARS):
+                other = _check_operand(name, other)
+            if self.requires_grad and _state.enabled:
+                return fn.apply(other, self) if reflected else fn.apply(self, other)
+            o = other
+        try:
+            return _wrap(ufunc(o, self.data) if reflected else ufunc(self.data, o))
+        except ValueError:
+            raise _ops.broadcast_error(name, o, self.data) if reflected else \
+                _ops.broadcast_error(name, self.data, o) from None
+
+    op.__name__ = f"__{'r' if reflected else ''}{name}__"
+    return op
+
+
+class Tensor:
+    """An n-dimensional float32 array (int64 for indices, bool for masks) that can record
+    gradients.
+
+    ``.data`` is the numpy array, ``.grad`` the accumulated gradient (a Tensor or None),
+    ``.requires_grad`` whether operations on it are recorded. Arithmetic follows numpy
+    broadcasting; gradients are reduced back to each input's shape.
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_node", "_index", "__weakref__")
-    __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor
+    __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
+    __hash__ = object.__hash__  # hashed by identity (== is elementwise), as in PyTorch
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self.data = _as_array(data, dtype)
@@ -43,14 +134,17 @@ class Tensor:
         if requires_grad:
             self.requires_grad_(True)
 
-    @classmethod
-    def _wrap(cls, array):
-        """A Tensor around an existing array, without copying (internal)."""
-        t = cls.__new__(cls)
-        a = np.asarray(array)
-        if a.dtype != np.float32 and a.dtype.kind == "f":
-            a = a.astype(np.float32)
-        t.data = a
+    @staticmethod
+    def _wrap(array):
+        """A Tensor around an existing array, without copying (internal). Floating arrays of
+        another dtype are cast to the default dtype (float32)."""
+        t = _new(Tensor)
+        if type(array) is not np.ndarray:
+            array = np.asarray(array)
+        dt = array.dtype
+        if dt is not _F32 and dt.kind == "f" and dt != _default[0]:
+            array = array.astype(_default[0])
+        t.data = array
         t.grad = None
         t.requires_grad = False
         t._node = None
@@ -78,6 +172,18 @@ class Tensor:
     def grad_fn(self):
         return self._node
 
+    @property
+    def T(self):
+        """The tensor with its dimensions reversed (the transpose of a matrix)."""
+        if self.data.ndim < 2:
+            return self
+        return self.permute(*range(self.data.ndim - 1, -1, -1))
+
+    @property
+    def mT(self):
+        """The transpose of the last two dimensions."""
+        return self.transpose(-2, -1)
+
     def dim(self):
         return self.data.ndim
 
@@ -92,6 +198,11 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return self.data.shape[0]
 
+    def __iter__(self):
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.data.shape[0]))
+
     def numpy(self):
         """The underlying numpy array (no copy). Raises if the tensor records gradients."""
         if self.requires_grad:
@@ -100,11 +211,27 @@ class Tensor:
 
     def item(self):
         if self.data.size != 1:
-            raise ValueError(f"item(): only one-element tensors can be converted, got shape {self.shape}")
+            raise ValueError(f"item(): only one-element tensors can be converted, got shape {tuple(self.shape)}")
         return self.data.reshape(()).item()
 
     def tolist(self):
         return self.data.tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with shape {tuple(self.shape)} is ambiguous")
+        return builtins.bool(self.data.reshape(()).item())
 
     def __array__(self, dtype=None, copy=None):
         return self.data if dtype is None else self.data.astype(dtype)
@@ -122,11 +249,12 @@ class Tensor:
 
     # ---- autograd ---------------------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
+        """Set whether operations on this (leaf) tensor are recorded; returns self."""
         if requires_grad and self.data.dtype.kind != "f":
             raise RuntimeError(f"only floating point tensors can require gradients, got dtype {self.data.dtype}")
         if not requires_grad and self._node is not None:
             raise RuntimeError("requires_grad_(False) is only allowed on leaf tensors; use detach()")
-        self.requires_grad = bool(requires_grad)
+        self.requires_grad = builtins.bool(requires_grad)
         return self
 
     def detach(self):
@@ -136,25 +264,327 @@ class Tensor:
     def backward(self, gradient=None, retain_graph=False):
         """Accumulate gradients of this tensor into the ``.grad`` of every leaf it depends on.
 
-        ``gradient`` is required for non-scalar tensors. The graph's saved buffers are freed
-        afterwards unless ``retain_graph=True``.
+        ``gradient`` (a Tensor or array of this tensor's shape) is required for non-scalar
+        tensors. The graph's saved buffers are freed afterwards unless ``retain_graph=True``.
         """
         autograd.backward(self, gradient, retain_graph)
 
     def _accumulate(self, g):
         if self.grad is None:
-            self.grad = Tensor._wrap(np.array(g, dtype=np.float32, copy=True))
+            self.grad = Tensor._wrap(np.array(g, dtype=self.data.dtype, order="C", copy=True))
         else:
             np.add(self.grad.data, g, out=self.grad.data)
 
+    # ---- in-place (only on tensors that do not record gradients) ----------------------
+    def _check_inplace(self, name):
+        if self.requires_grad and _state.enabled:
+            raise RuntimeError(f"{name}: in-place modification of a tensor that requires grad is not "
+                               "supported (use it under fastdl.no_grad(), or on .detach() / .data)")
+
+    def __setitem__(self, key, value):
+        self._check_inplace("__setitem__")
+        if value is None or isinstance(value, (str, bytes)):
+            raise TypeError(f"__setitem__: cannot assign {type(value).__name__} to a tensor")
+        self.data[_ops.index_key(key)] = value.data if isinstance(value, Tensor) else value
+
+    def copy_(self, src):
+        """Copy ``src`` (broadcastable to this shape) into this tensor; returns self."""
+        self._check_inplace("copy_")
+        s = src.data if isinstance(src, Tensor) else _check_operand("copy_", src)
+        try:
+            np.copyto(self.data, s, casting="unsafe")
+        except ValueError:
+            raise ValueError(f"copy_: source shape {np.shape(s)} cannot be broadcast to {tuple(self.shape)}") from None
+        return self
+
+    def fill_(self, value):
+        self._check_inplace("fill_")
+        self.data[...] = value.item() if isinstance(value, Tensor) else value
+        return self
+
     def zero_(self):
+        self._check_inplace("zero_")
         self.data[...] = 0
         return self
 
+    def _inplace(self, name, ufunc, other, alpha=None):
+        self._check_inplace(name)
+        o = other.data if isinstance(other, Tensor) else _check_operand(name, other)
+        if alpha is not None:
+            o = np.multiply(o, alpha)
+        try:
+            ufunc(self.data, o, out=self.data, casting="unsafe")
+        except ValueError:
+            raise ValueError(f"{name}: shape {np.shape(o)} cannot be broadcast to {tuple(self.shape)}") from None
+        return self
+
+    def add_(self, other, alpha=1):
+        return self._inplace("add_", np.add, other, None if alpha == 1 else alpha)
+
+    def sub_(self, other, alpha=1):
+        return self._inplace("sub_", np.subtract, other, None if alpha == 1 else alpha)
+
+    def mul_(self, other):
+        return self._inplace("mul_", np.multiply, other)
+
+    def div_(self, other):
+        return self._inplace("div_", np.divide, other)
+
+    # ---- conversions ------------------------------------------------------------------
+    def float(self):
+        """This tensor as float32 (self when it already is)."""
+        if self.data.dtype == _default[0]:
+            return self
+        return Tensor._wrap(self.data.astype(_default[0]))
+
+    def long(self):
+        """This tensor as int64 (truncating toward zero, as PyTorch)."""
+        if self.data.dtype == int64:
+            return self
+        return Tensor._wrap(self.data.astype(np.int64))
+
+    def bool(self):
+        return Tensor._wrap(self.data.astype(np.bool_))
+
+    @property
+    def device(self):
+        return "cpu"
+
+    def cpu(self):
+        """Self (fastdl tensors live on the CPU); for code written as ``t.detach().cpu().numpy()``."""
+        return self
+
+    def to(self, dtype):
+        """Convert to ``dtype`` (float32 / int64 / bool); ``to("cpu")`` returns self."""
+        if isinstance(dtype, str) and dtype == "cpu":
+            return self
+        d = np.dtype(dtype)
+        if d.kind == "f":
+            return self.float()
+        if d.kind in "iu":
+            return self.long()
+        if d.kind == "b":
+            return self.bool()
+        raise TypeError(f"to: unsupported dtype {d}")
+
+    def clone(self):
+        """A copy of this tensor that stays in the graph (gradient flows to self)."""
+        return _ops.Clone.apply(self)
+
+    def contiguous(self):
+        if self.data.flags.c_contiguous:
+            return self
+        return _ops.Clone.apply(self)
+
+    # ---- arithmetic (fast paths when nothing is recorded) -----------------------------
+    # + - * / : numpy directly when nothing is recorded, else the Function (see _binary_op)
+    __add__ = _binary_op(_ops.Add, np.add, "add")
+    __radd__ = _binary_op(_ops.Add, np.add, "add", reflected=True)
+    __sub__ = _binary_op(_ops.Sub, np.subtract, "sub")
+    __rsub__ = _binary_op(_ops.Sub, np.subtract, "sub", reflected=True)
+    __mul__ = _binary_op(_ops.Mul, np.multiply, "mul")
+    __rmul__ = _binary_op(_ops.Mul, np.multiply, "mul", reflected=True)
+    __truediv__ = _binary_op(_ops.Div, np.true_divide, "div")
+    __rtruediv__ = _binary_op(_ops.Div, np.true_divide, "div", reflected=True)
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, Tensor):
+            return _ops.Pow.apply(self, exponent)
+        if isinstance(exponent, _SCALARS):
+            return _ops.PowScalar.apply(self, exponent)
+        return _ops.Pow.apply(self, _check_operand("pow", exponent))
+
+    def __rpow__(self, base):
+        if isinstance(base, _SCALARS):
+            return _ops.RPowScalar.apply(self, base)
+        return _ops.Pow.apply(_check_operand("pow", base), self)
+
+    def __neg__(self):
+        return _ops.Neg.apply(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _ops.Abs.apply(self)
+
+    def __matmul__(self, other):
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops.matmul(other, self)
+
+    def _augmented(self, inplace, out_of_place, other):
+        # PyTorch: in place, except that a leaf requiring grad cannot be modified while
+        # recording (use no_grad, e.g. for `w -= lr * w.grad`); a non-leaf in the graph is
+        # updated out of place here (same values, no silent corruption of saved buffers).
+        if self.requires_grad and _state.enabled:
+            if self._node is None:
+                raise RuntimeError("a leaf tensor that requires grad is used in an in-place operation; "
+                                   "wrap the update in `with fastdl.no_grad():`")
+            return out_of_place(self, other)
+        return inplace(other)
+
+    def __iadd__(self, other):
+        return self._augmented(self.add_, Tensor.__add__, other)
+
+    def __isub__(self, other):
+        return self._augmented(self.sub_, Tensor.__sub__, other)
+
+    def __imul__(self, other):
+        return self._augmented(self.mul_, Tensor.__mul__, other)
+
+    def __itruediv__(self, other):
+        return self._augmented(self.div_, Tensor.__truediv__, other)
+
+    add = __add__
+    mul = __mul__
+    sub = __sub__
+    div = __truediv__
+    pow = __pow__
+    neg = __neg__
+    abs = __abs__
+    matmul = __matmul__
+
+    def exp(self):
+        return _ops.Exp.apply(self)
+
+    def log(self):
+        return _ops.Log.apply(self)
+
+    def sqrt(self):
+        return _ops.Sqrt.apply(self)
+
+    def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's argument names
+        """Limit values to [min, max] (either may be None); gradient 1 inside, 0 outside."""
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must be given")
+        return _ops.Clamp.apply(self, min, max)
+
+    clip = clamp
+
+    # ---- activations (thin methods over fastdl.functional, as torch.Tensor has them) -------
+    def relu(self):
+        return _functional().relu(self)
+
+    def sigmoid(self):
+        return _functional().sigmoid(self)
+
+    def tanh(self):
+        return _functional().tanh(self)
+
+    def softmax(self, dim):
+        return _functional().softmax(self, dim)
+
+    def log_softmax(self, dim):
+        return _functional().log_softmax(self, dim)
+
+    # ---- comparisons (no gradient; bool results) --------------------------------------
+    def _compare(self, ufunc, name, other):
+        o = other.data if isinstance(other, Tensor) else _check_operand(name, other)
+        try:
+            return _wrap(ufunc(self.data, o))
+        except ValueError:
+            raise _ops.broadcast_error(name, self.data, o) from None
+
+    def __eq__(self, other):
+        return self._compare(np.equal, "eq", other)
+
+    def __ne__(self, other):
+        return self._compare(np.not_equal, "ne", other)
+
+    def __lt__(self, other):
+        return self._compare(np.less, "lt", other)
+
+    def __le__(self, other):
+        return self._compare(np.less_equal, "le", other)
+
+    def __gt__(self, other):
+        return self._compare(np.greater, "gt", other)
+
+    def __ge__(self, other):
+        return self._compare(np.greater_equal, "ge", other)
+
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+
+    # ---- reductions -------------------------------------------------------------------
+    def sum(self, dim=None, keepdim=False):
+        return _ops.Sum.apply(self, None if dim is None else _ops.norm_dims(dim, self.data.ndim, "sum"), keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        return _ops.Mean.apply(self, None if dim is None else _ops.norm_dims(dim, self.data.ndim, "mean"), keepdim)
+
+    def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
+        """Variance over ``dim``, divided by N - correction (correction 1 = unbiased)."""
+        return _ops.var(self, dim, 1 if unbiased else 0, keepdim, correction)
+
+    def std(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
+        return _ops.var(self, dim, 1 if unbiased else 0, keepdim, correction).sqrt()
+
+    def max(self, dim=None, keepdim=False):
+        """Without ``dim``: the largest value (gradient split evenly between ties). With
+        ``dim``: a ``(values, indices)`` pair; the gradient goes to the first maximum."""
+        return _ops.minmax(self, dim, keepdim, True)
+
+    def min(self, dim=None, keepdim=False):
+        return _ops.minmax(self, dim, keepdim, False)
+
+    def argmax(self, dim=None, keepdim=False):
+        return _ops.argminmax(self, dim, keepdim, True)
+
+    def argmin(self, dim=None, keepdim=False):
+        return _ops.argminmax(self, dim, keepdim, False)
+
+    # ---- shape ------------------------------------------------------------------------
+    def reshape(self, *shape):
+        return _ops.Reshape.apply(self, _ops.norm_shape(shape, self.data.size, self.data.shape))
+
+    view = reshape
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return _ops.flatten(self, start_dim, end_dim)
+
+    def transpose(self, dim0, dim1):
+        return _ops.transpose(self, dim0, dim1)
+
+    def t(self):
+        if self.data.ndim > 2:
+            raise ValueError(f"t() expects a tensor with <= 2 dimensions, got shape {tuple(self.shape)}")
+        return self.T
+
+    def permute(self, *dims):
+        return _ops.permute(self, dims)
+
+    def squeeze(self, dim=None):
+        return _ops.squeeze(self, dim)
+
+    def unsqueeze(self, dim):
+        return _ops.unsqueeze(self, dim)
+
+    def expand(self, *sizes):
+        return _ops.expand(self, sizes)
+
+    def __getitem__(self, key):
+        tk = type(key)
+        if tk is not int and tk is not slice:
+            key = _ops.index_key(key)
+        return _ops.Index.apply(self, key)
+
+
+_new = object.__new__
+_wrap = Tensor._wrap
+
+
+def _functional():
+    from . import functional  # imported lazily: functional imports this module
+    return functional
+
 
 def tensor(data, requires_grad=False, dtype=None):
-    """A new Tensor holding a copy-free float32 view of ``data`` when possible.
-
-    Floating and boolean inputs become float32, integer inputs int64 (class targets, indices).
-    """
+    """A new Tensor holding ``data`` (copy-free when it already is a C-contiguous array of the
+    target dtype). Floating inputs become float32, integers int64, booleans stay bool."""
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+autograd._Tensor = Tensor
+autograd._wrap = _wrap

@@ -48,3 +48,53 @@ def conv_output_size(size, kernel, padding=0, stride=1, dilation=1, ceil_mode=Fa
         raise ValueError(f"input {size} with kernel {kernel}, padding {padding}, stride {stride}, "
                          f"dilation {dilation} gives output size {out}")
     return out
+
+
+def _grads(parameters):
+    from ..tensor import Tensor
+
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    return [p.grad for p in parameters if p.grad is not None]
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+    """Scale gradients in place so that their joint norm is at most ``max_norm``
+    (torch.nn.utils.clip_grad_norm_). Returns the total norm before clipping (a 0-d Tensor).
+
+    The scale is ``max_norm / (total_norm + 1e-6)``, applied only when it is < 1.
+    """
+    import numpy as np
+
+    from ..tensor import Tensor
+
+    grads = _grads(parameters)
+    max_norm = float(max_norm)
+    norm_type = float(norm_type)
+    if not grads:
+        return Tensor(np.float32(0.0))
+    if norm_type == float("inf"):
+        total = max(float(np.max(np.abs(g.data))) if g.data.size else 0.0 for g in grads)
+    else:
+        total = float(sum(np.sum(np.abs(g.data.astype(np.float64)) ** norm_type) for g in grads)) ** (1.0 / norm_type)
+    if error_if_nonfinite and not np.isfinite(total):
+        raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, "
+                           "so it cannot be clipped. To disable this error and scale the gradients by the "
+                           "non-finite norm anyway, set `error_if_nonfinite=False`")
+    coef = max_norm / (total + 1e-6)
+    if coef < 1.0:
+        for g in grads:
+            g.data *= np.float32(coef)
+    return Tensor(np.float32(total))
+
+
+def clip_grad_value_(parameters, clip_value):
+    """Clamp every gradient element to [-clip_value, clip_value] in place."""
+    import numpy as np
+
+    clip_value = float(clip_value)
+    for g in _grads(parameters):
+        np.clip(g.data, -clip_value, clip_value, out=g.data)
+
+
+__all__ += ["clip_grad_norm_", "clip_grad_value_"]

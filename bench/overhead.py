@@ -1,0 +1,82 @@
+"""Per-call overhead of tiny tensor operations (16 elements), fastdl beside PyTorch.
+
+Usage: PYTHONPATH=python python bench/overhead.py [--repeat 15] [--number 20000]
+
+Each case is timed interleaved with its PyTorch twin (best of ``repeat`` rounds of
+``number`` calls; the minimum is the least disturbed by other processes); results are
+verified equal first. Target (issue 3): fastdl's tiny-op cost <= 1/2 of PyTorch's.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import timeit
+
+import numpy as np
+
+import fastdl
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--number", type=int, default=20000)
+    args = ap.parse_args()
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    else:
+        torch.set_num_threads(fastdl.get_num_threads())
+
+    rng = np.random.default_rng(0)
+    a_np, b_np = rng.standard_normal((2, 16)).astype(np.float32)
+    a, b = fastdl.tensor(a_np), fastdl.tensor(b_np)
+    x = fastdl.tensor(a_np, requires_grad=True)
+    cases = {
+        "add (no grad)": (lambda: a + b, None),
+        "add (grad)": (lambda: x + b, None),
+        "mul (grad)": (lambda: x * b, None),
+        "exp (grad)": (lambda: x.exp(), None),
+        "sum (grad)": (lambda: x.sum(), None),
+        "getitem (grad)": (lambda: x[3:9], None),
+    }
+    relu = getattr(fastdl.functional, "relu", None)
+    if relu is not None:
+        cases["relu (grad)"] = (lambda: relu(x), None)
+    if torch is not None:
+        ta, tb = torch.tensor(a_np), torch.tensor(b_np)
+        tx = torch.tensor(a_np, requires_grad=True)
+        twins = {
+            "add (no grad)": lambda: ta + tb,
+            "add (grad)": lambda: tx + tb,
+            "mul (grad)": lambda: tx * tb,
+            "exp (grad)": lambda: tx.exp(),
+            "sum (grad)": lambda: tx.sum(),
+            "getitem (grad)": lambda: tx[3:9],
+            "relu (grad)": lambda: torch.relu(tx),
+        }
+        cases = {k: (f, twins[k]) for k, (f, _) in cases.items()}
+        for k, (f, g) in cases.items():  # verify before timing
+            np.testing.assert_allclose(f().detach().numpy(), g().detach().numpy(), rtol=1e-6, atol=1e-6)
+
+    print(f"fastdl {fastdl.__version__}  isa={fastdl.get_isa()}  threads={fastdl.get_num_threads()}"
+          + (f"  torch {torch.__version__}" if torch is not None else "  (torch not installed)"))
+    print(f"{'op (16 elements)':18s} {'fastdl us':>10s} {'torch us':>10s} {'ratio':>7s}")
+    for k, (f, g) in cases.items():
+        tf, tt = [], []
+        for _ in range(args.repeat):
+            tf.append(timeit.timeit(f, number=args.number) / args.number * 1e6)
+            if g is not None:
+                tt.append(timeit.timeit(g, number=args.number) / args.number * 1e6)
+        mf = min(tf)
+        if tt:
+            mt = min(tt)
+            print(f"{k:18s} {mf:10.2f} {mt:10.2f} {mf / mt:7.2f}   (medians {statistics.median(tf):.2f} / "
+                  f"{statistics.median(tt):.2f})")
+        else:
+            print(f"{k:18s} {mf:10.2f} {'-':>10s}")
+
+
+if __name__ == "__main__":
+    main()

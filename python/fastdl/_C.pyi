@@ -1,0 +1,118 @@
+# Type stubs of fastdl._C (the C++ kernels). One section per kernel family.
+from typing import Optional, Tuple
+
+import numpy as np
+import numpy.typing as npt
+
+F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
+
+# ---- optim
+def sgd_update(param: F32, momentum_buffer: Optional[F32], grad: F32, lr: float, momentum: float = 0.0,
+               dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
+               maximize: bool = False, init_buffer: bool = False) -> None:
+    """One torch.optim.SGD step on one tensor, in place (param and momentum_buffer).
+
+    param, grad, momentum_buffer: float32 C-contiguous, one shape (not converted: a wrong dtype
+    or layout raises TypeError). momentum_buffer is None iff momentum == 0; with init_buffer
+    (the first step) it is only written: buf = g.
+    """
+
+def adam_update(param: F32, exp_avg: F32, exp_avg_sq: F32, max_exp_avg_sq: Optional[F32], grad: F32,
+                step: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float = 0.0,
+                decoupled_weight_decay: bool = False, maximize: bool = False) -> None:
+    """One torch.optim.Adam step (AdamW when decoupled_weight_decay) on one tensor, in place.
+
+    All arrays float32 C-contiguous of param's shape, distinct; max_exp_avg_sq is None unless
+    amsgrad. step: the step count after this update (>= 1); beta1, beta2 in [0, 1).
+    """
+I64 = npt.NDArray[np.int64]
+U8 = npt.NDArray[np.uint8]
+
+# ---- activation (elementwise; any shape)
+def relu_forward(x: F32, out: Optional[F32] = None) -> F32: ...
+def relu_backward(grad_output: F32, output: F32) -> F32: ...
+def leaky_relu_forward(x: F32, negative_slope: float = 0.01, out: Optional[F32] = None) -> F32: ...
+def leaky_relu_backward(grad_output: F32, input: F32, negative_slope: float = 0.01) -> F32: ...
+def elu_forward(x: F32, alpha: float = 1.0, out: Optional[F32] = None) -> F32: ...
+def elu_backward(grad_output: F32, input: F32, alpha: float = 1.0) -> F32: ...
+def sigmoid_forward(x: F32, out: Optional[F32] = None) -> F32: ...
+def sigmoid_backward(grad_output: F32, output: F32) -> F32: ...
+def tanh_forward(x: F32, out: Optional[F32] = None) -> F32: ...
+def tanh_backward(grad_output: F32, output: F32) -> F32: ...
+def exp(x: F32, out: Optional[F32] = None) -> F32:
+    """exp(x); AVX2 path <= 4 ulp, 0 below ln FLT_MIN, inf above ln FLT_MAX, NaN propagates."""
+
+# ---- softmax (over `dim` of any shape; IndexError when dim is out of range)
+def softmax_forward(x: F32, dim: int, out: Optional[F32] = None) -> F32: ...
+def log_softmax_forward(x: F32, dim: int, out: Optional[F32] = None) -> F32: ...
+def softmax_backward(grad_output: F32, output: F32, dim: int) -> F32: ...
+def log_softmax_backward(grad_output: F32, output: F32, dim: int) -> F32: ...
+
+# ---- dropout
+def dropout_forward(x: F32, p: float, seed: int) -> Tuple[F32, U8]:
+    """(y, mask uint8 of x's shape); y = x * mask / (1 - p). ValueError unless 0 <= p <= 1."""
+def dropout_backward(grad_output: F32, mask: U8, p: float) -> F32: ...
+
+# ---- loss (reduction: 'mean' | 'sum' | 'none'; reduced losses are 0-d arrays)
+def cross_entropy_forward(input: F32, target: I64, weight: Optional[F32] = None, ignore_index: int = -100,
+                          reduction: str = "mean", label_smoothing: float = 0.0) -> Tuple[F32, F32, float]:
+    """input (N, C) logits, target (N,) int64 -> (loss, prob (N, C), denominator).
+    IndexError "Target t is out of bounds." for a target outside [0, C) other than ignore_index."""
+def cross_entropy_backward(grad_output: F32, prob: F32, target: I64, weight: Optional[F32] = None,
+                           ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0,
+                           denominator: float = 1.0) -> F32:
+    """d loss / d input (N, C)."""
+def cross_entropy_prob_forward(input: F32, target: F32, weight: Optional[F32] = None, reduction: str = "mean",
+                               label_smoothing: float = 0.0) -> Tuple[F32, F32]:
+    """input, target (N, C) (class probabilities) -> (loss, prob (N, C))."""
+def cross_entropy_prob_backward(grad_output: F32, prob: F32, target: F32, weight: Optional[F32] = None,
+                                reduction: str = "mean", label_smoothing: float = 0.0) -> F32: ...
+def nll_loss_forward(input: F32, target: I64, weight: Optional[F32] = None, ignore_index: int = -100,
+                     reduction: str = "mean") -> Tuple[F32, float]:
+    """input (N, C) log-probabilities -> (loss, denominator)."""
+def nll_loss_backward(grad_output: F32, target: I64, weight: Optional[F32] = None, ignore_index: int = -100,
+                      reduction: str = "mean", denominator: float = 1.0, num_classes: int = 0) -> F32: ...
+def mse_loss_forward(input: F32, target: F32, reduction: str = "mean") -> F32: ...
+def mse_loss_backward(grad_output: F32, input: F32, target: F32, reduction: str = "mean", input_grad: bool = True,
+                      target_grad: bool = False) -> Tuple[Optional[F32], Optional[F32]]: ...
+def l1_loss_forward(input: F32, target: F32, reduction: str = "mean") -> F32: ...
+def l1_loss_backward(grad_output: F32, input: F32, target: F32, reduction: str = "mean", input_grad: bool = True,
+                     target_grad: bool = False) -> Tuple[Optional[F32], Optional[F32]]: ...
+def bce_with_logits_forward(input: F32, target: F32, weight: Optional[F32] = None, pos_weight: Optional[F32] = None,
+                            reduction: str = "mean") -> F32:
+    """weight / pos_weight: None or already broadcast to input's shape."""
+def bce_with_logits_backward(grad_output: F32, input: F32, target: F32, weight: Optional[F32] = None,
+                             pos_weight: Optional[F32] = None, reduction: str = "mean", input_grad: bool = True,
+                             target_grad: bool = False) -> Tuple[Optional[F32], Optional[F32]]: ...
+
+# ---- conv (NCHW float32; stride / padding / dilation are (h, w) pairs)
+def conv2d_output_shape(input_shape: Tuple[int, int, int, int], weight_shape: Tuple[int, int, int, int],
+                        stride: Tuple[int, int], padding: Tuple[int, int], dilation: Tuple[int, int], groups: int) -> Tuple[int, int, int, int]:
+    """(N, K, P, Q); raises ValueError / OverflowError as conv2d_forward would, allocating nothing."""
+def conv2d_forward(input: F32, weight: F32, bias: Optional[F32], stride: Tuple[int, int], padding: Tuple[int, int], dilation: Tuple[int, int],
+                   groups: int) -> F32:
+    """input (N, C, H, W), weight (K, C/groups, R, S), bias (K,) -> (N, K, P, Q)."""
+def conv2d_backward(grad_output: F32, input: F32, weight: F32, stride: Tuple[int, int], padding: Tuple[int, int], dilation: Tuple[int, int],
+                    groups: int, need_input: bool = True, need_weight: bool = True,
+                    need_bias: bool = True) -> Tuple[Optional[F32], Optional[F32], Optional[F32]]:
+    """grad_output (N, K, P, Q) -> (grad_input (N, C, H, W), grad_weight (K, C/groups, R, S), grad_bias (K,))."""
+def im2col(input: F32, kernel: Tuple[int, int], stride: Tuple[int, int], padding: Tuple[int, int], dilation: Tuple[int, int]) -> F32:
+    """One image (C, H, W) -> columns (C*R*S, P*Q)."""
+def col2im(col: F32, input_shape: Tuple[int, int, int], kernel: Tuple[int, int], stride: Tuple[int, int], padding: Tuple[int, int],
+           dilation: Tuple[int, int]) -> F32:
+    """Scatter-add columns (C*R*S, P*Q) into an image (C, H, W)."""
+
+# ---- pool (NCHW float32; kernel_size / stride / padding / dilation / output_size are (h, w) pairs)
+def max_pool2d_forward(input: F32, kernel_size: Tuple[int, int], stride: Tuple[int, int], padding: Tuple[int, int], dilation: Tuple[int, int],
+                       ceil_mode: bool) -> Tuple[F32, I64]:
+    """input (N, C, H, W) -> (output (N, C, P, Q), indices int64 (N, C, P, Q) inside each H*W plane)."""
+def max_pool2d_backward(grad_output: F32, indices: I64, input_shape: Tuple[int, int, int, int], kernel_size: Tuple[int, int],
+                        stride: Tuple[int, int], padding: Tuple[int, int], dilation: Tuple[int, int], ceil_mode: bool) -> F32: ...
+def avg_pool2d_forward(input: F32, kernel_size: Tuple[int, int], stride: Tuple[int, int], padding: Tuple[int, int], ceil_mode: bool,
+                       count_include_pad: bool, divisor_override: Optional[int]) -> F32: ...
+def avg_pool2d_backward(grad_output: F32, input_shape: Tuple[int, int, int, int], kernel_size: Tuple[int, int], stride: Tuple[int, int],
+                        padding: Tuple[int, int], ceil_mode: bool, count_include_pad: bool,
+                        divisor_override: Optional[int]) -> F32: ...
+def adaptive_avg_pool2d_forward(input: F32, output_size: Tuple[int, int]) -> F32: ...
+def adaptive_avg_pool2d_backward(grad_output: F32, input_shape: Tuple[int, int, int, int]) -> F32: ...

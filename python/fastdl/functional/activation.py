@@ -1,0 +1,177 @@
+"""Activations and softmax (fastdl.functional): relu, leaky_relu, elu, sigmoid, tanh,
+softmax, log_softmax. Each accepts a Tensor or an array-like, returns a new Tensor and
+records its backward (C++ kernels in cpp/src/activation and cpp/src/softmax)."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .. import _C
+from ..autograd import Function
+from ..tensor import Tensor
+
+__all__ = ["relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax", "log_softmax"]
+
+
+def _as_tensor(x, name="input"):
+    """x itself when it is a Tensor, else a new float32 Tensor (TypeError for None/str)."""
+    if isinstance(x, Tensor):
+        return x
+    if x is None or isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be a Tensor or an array, got {type(x).__name__}")
+    return Tensor(x, dtype="float32")
+
+
+class _Relu(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = _C.relu_forward(x)
+        ctx.save(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        (y,) = ctx.saved
+        return _C.relu_backward(dy, y)
+
+
+class _LeakyRelu(Function):
+    @staticmethod
+    def forward(ctx, x, negative_slope):
+        ctx.save(x)
+        ctx.negative_slope = negative_slope
+        return _C.leaky_relu_forward(x, negative_slope)
+
+    @staticmethod
+    def backward(ctx, dy):
+        (x,) = ctx.saved
+        return _C.leaky_relu_backward(dy, x, ctx.negative_slope), None
+
+
+class _Elu(Function):
+    @staticmethod
+    def forward(ctx, x, alpha):
+        ctx.save(x)
+        ctx.alpha = alpha
+        return _C.elu_forward(x, alpha)
+
+    @staticmethod
+    def backward(ctx, dy):
+        (x,) = ctx.saved
+        return _C.elu_backward(dy, x, ctx.alpha), None
+
+
+class _Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = _C.sigmoid_forward(x)
+        ctx.save(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        (y,) = ctx.saved
+        return _C.sigmoid_backward(dy, y)
+
+
+class _Tanh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = _C.tanh_forward(x)
+        ctx.save(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        (y,) = ctx.saved
+        return _C.tanh_backward(dy, y)
+
+
+class _Softmax(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        y = _C.softmax_forward(x, dim)
+        ctx.save(y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        (y,) = ctx.saved
+        return _C.softmax_backward(dy, y, ctx.dim), None
+
+
+class _LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        y = _C.log_softmax_forward(x, dim)
+        ctx.save(y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        (y,) = ctx.saved
+        return _C.log_softmax_backward(dy, y, ctx.dim), None
+
+
+def relu(input, inplace=False):
+    """max(input, 0) elementwise (gradient 0 at 0). ``inplace`` is accepted for PyTorch
+    compatibility; fastdl always returns a new Tensor."""
+    return _Relu.apply(_as_tensor(input))
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """input if input > 0 else input * negative_slope (always a new Tensor)."""
+    return _LeakyRelu.apply(_as_tensor(input), float(negative_slope))
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """input if input > 0 else alpha * (exp(input) - 1) (always a new Tensor)."""
+    return _Elu.apply(_as_tensor(input), float(alpha))
+
+
+def sigmoid(input):
+    """1 / (1 + exp(-input)), computed without overflow; backward dy * y * (1 - y)."""
+    return _Sigmoid.apply(_as_tensor(input))
+
+
+def tanh(input):
+    """Hyperbolic tangent; backward dy * (1 - y^2)."""
+    return _Tanh.apply(_as_tensor(input))
+
+
+def _softmax_dim(ndim, dim, name):
+    if dim is None:
+        # PyTorch's legacy implicit choice (deprecated there too).
+        warnings.warn(f"Implicit dimension choice for {name} has been deprecated. "
+                      "Change the call to include dim=X as an argument.", UserWarning, stacklevel=3)
+        return 0 if ndim in (0, 1, 3) else 1
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        try:
+            return int(dim.__index__())
+        except AttributeError:
+            raise TypeError(f"{name}: dim must be an int, got {type(dim).__name__}") from None
+    return dim
+
+
+def _check_dtype(dtype, name):
+    if dtype is not None and np.dtype(dtype) != np.float32:
+        raise TypeError(f"{name}: fastdl computes in float32 only, got dtype={dtype}")
+
+
+def softmax(input, dim=None, dtype=None):
+    """exp(x - max) / sum(exp(x - max)) along ``dim`` (any dim; the last one is fastest).
+    ``dtype`` may only be None or float32."""
+    _check_dtype(dtype, "softmax")
+    x = _as_tensor(input)
+    return _Softmax.apply(x, _softmax_dim(x.ndim, dim, "softmax"))
+
+
+def log_softmax(input, dim=None, dtype=None):
+    """x - max - log(sum(exp(x - max))) along ``dim``; never forms log(softmax).
+    ``dtype`` may only be None or float32."""
+    _check_dtype(dtype, "log_softmax")
+    x = _as_tensor(input)
+    return _LogSoftmax.apply(x, _softmax_dim(x.ndim, dim, "log_softmax"))

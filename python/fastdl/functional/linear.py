@@ -1,0 +1,52 @@
+"""linear: y = x W^T + b through the SGEMM (torch.nn.functional.linear)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _C
+from ..autograd import Function
+from ..tensor import Tensor
+
+__all__ = ["linear"]
+
+
+class _Linear(Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        if x.ndim < 1:
+            raise ValueError(f"linear: input must have at least 1 dimension, got shape {x.shape}")
+        if weight.ndim != 2:
+            raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+        if x.shape[-1] != weight.shape[1]:
+            raise ValueError(f"linear: input shape {x.shape} does not match weight shape {weight.shape}: "
+                             f"expected last input dimension {weight.shape[1]}, got {x.shape[-1]}")
+        if bias is not None and bias.shape != (weight.shape[0],):
+            raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, x.shape[-1])
+        y = _C.gemm(x2, weight, False, True, 1.0, 0.0, None)  # (M, out) = x2 @ W^T
+        if bias is not None:
+            y += bias
+        ctx.save(x2, weight, lead, bias is not None)
+        return y.reshape(*lead, weight.shape[0])
+
+    @staticmethod
+    def backward(ctx, dy):
+        x2, weight, lead, has_bias = ctx.saved
+        need_x, need_w, need_b = ctx.needs_input_grad
+        dy2 = dy.reshape(-1, weight.shape[0])
+        dx = dw = db = None
+        if need_x:
+            dx = _C.gemm(dy2, weight, False, False, 1.0, 0.0, None).reshape(*lead, weight.shape[1])
+        if need_w:
+            dw = _C.gemm(dy2, x2, True, False, 1.0, 0.0, None)  # dY^T X
+        if need_b and has_bias:
+            db = dy2.sum(axis=0, dtype=np.float32)
+        return dx, dw, db
+
+
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias``; input (*, in_features), weight (out_features, in_features)."""
+    if not isinstance(input, Tensor):
+        input = Tensor(input)
+    return _Linear.apply(input, weight, bias)
