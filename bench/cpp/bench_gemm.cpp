@@ -4,11 +4,14 @@
 //   bench_gemm --quick    fewer shapes, shorter timing
 //   bench_gemm --sweep    MC x KC blocking sweep on 1 thread (avx2 path) to choose defaults
 //   bench_gemm --paths    also time the forced direct and forced packed paths
+//   bench_gemm --shape 64x3136x576 [--shape ...]   only these shapes
+//   bench_gemm --isa avx2 / --threads 1            only this ISA / thread count
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -149,12 +152,23 @@ int main(int argc, char** argv) {
     sweep();
     return 0;
   }
+  std::vector<Shape> only;
+  std::string only_isa;
+  int only_threads = 0;
+  for (int i = 1; i + 1 < argc; ++i) {
+    long long m, n, k;
+    if (std::strcmp(argv[i], "--shape") == 0 && std::sscanf(argv[i + 1], "%lldx%lldx%lld", &m, &n, &k) == 3)
+      only.push_back({m, n, k});
+    if (std::strcmp(argv[i], "--isa") == 0) only_isa = argv[i + 1];
+    if (std::strcmp(argv[i], "--threads") == 0) only_threads = std::atoi(argv[i + 1]);
+  }
   std::vector<Shape> shapes;
   for (int64_t n : {64, 128, 256, 512, 1024, 2048})
     if (!quick || n <= 1024) shapes.push_back({n, n, n});
   const Shape dl[] = {{6, 784, 25},    {16, 100, 150},  {64, 3136, 576}, {128, 784, 1152},
                       {256, 196, 2304}, {512, 49, 4608}, {256, 256, 784}, {256, 10, 256}};
   for (const Shape& s : dl) shapes.push_back(s);
+  if (!only.empty()) shapes = only;
 
   std::vector<std::string> isas = {"generic"};
   if (fastdl::cpu_supports(fastdl::Isa::avx2)) isas.push_back("avx2");
@@ -167,8 +181,10 @@ int main(int argc, char** argv) {
     const double flops = 2.0 * s.M * s.N * s.K;
     for (const std::string& isa : isas) {
       if (isa == "generic" && quick && flops > 3e8) continue;
+      if (!only_isa.empty() && isa != only_isa) continue;
       fastdl::set_isa(isa);
       for (int threads : {1, 2}) {
+        if (only_threads && threads != only_threads) continue;
         fastdl::set_num_threads(threads);
         for (int path : paths ? std::vector<int>{0, 1, 2} : std::vector<int>{0}) {
           fastdl::GemmConfig c = base;

@@ -61,8 +61,25 @@ void packed_serial(const Kernels& kr, const Problem& p, const GemmConfig& cfg) {
   const int64_t nc_blk = balanced_block(p.N, cfg.nc, NR);
   const int64_t kc_blk = balanced_block(p.K, cfg.kc, 4);
   const int64_t mc_blk = balanced_block(p.M, cfg.mc, MR);
-  float* Bp = thread_workspace(round_up(nc_blk, NR) * kc_blk + kPackSlack, kGemmSlotB);
   float* Ap = thread_workspace(round_up(mc_blk, MR) * kc_blk + kPackSlack, kGemmSlotA);
+  if (p.M <= mc_blk) {
+    // One row block: a packed B panel would be used once, so pack B one micro-panel (kc x NR,
+    // L1-resident) at a time right before the row panels consume it, instead of streaming a
+    // whole packed panel out to L3 and back.
+    float* Bp = thread_workspace(NR * kc_blk + kPackSlack, kGemmSlotB);
+    for (int64_t pc = 0; pc < p.K; pc += kc_blk) {
+      const int64_t kc = std::min(kc_blk, p.K - pc);
+      const float beta = pc == 0 ? p.beta : 1.0f;
+      kr.pack_a(p.M, kc, p.A + pc * p.a_cs, p.a_rs, p.a_cs, Ap);
+      for (int64_t jr = 0; jr < p.N; jr += NR) {
+        const int64_t nr = std::min<int64_t>(NR, p.N - jr);
+        kr.pack_b(kc, nr, p.B + pc * p.b_rs + jr * p.b_cs, p.b_rs, p.b_cs, Bp);
+        kr.macro(p.M, nr, kc, Ap, Bp, p.C + jr, p.ldc, p.alpha, beta);
+      }
+    }
+    return;
+  }
+  float* Bp = thread_workspace(round_up(nc_blk, NR) * kc_blk + kPackSlack, kGemmSlotB);
   for (int64_t jc = 0; jc < p.N; jc += nc_blk) {
     const int64_t nc = std::min(nc_blk, p.N - jc);
     for (int64_t pc = 0; pc < p.K; pc += kc_blk) {
