@@ -125,7 +125,7 @@ bool use_direct(const Problem& p, const GemmConfig& cfg) {
   if (p.b_cs != 1 && p.K * p.N > kDirectTransposeMax) return false;
   if (p.M <= 3 * MR || p.K <= 16) return true;
   if (p.N <= 4 * NR && p.K * p.N <= (int64_t(1) << 18)) return true;
-  return p.M * p.N * p.K <= int64_t(144) * 144 * 144;
+  return double(p.M) * double(p.N) * double(p.K) <= 144.0 * 144.0 * 144.0;
 }
 
 void run(const Kernels& kr, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
