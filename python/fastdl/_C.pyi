@@ -7,6 +7,20 @@ import numpy.typing as npt
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 
+# ---- gemm (row-major float32 SGEMM; see cpp/include/fastdl/gemm.h)
+def gemm(a: npt.ArrayLike, b: npt.ArrayLike, trans_a: bool = False, trans_b: bool = False,
+         alpha: float = 1.0, beta: float = 0.0, out: Optional[F32] = None) -> F32:
+    """alpha * op(a) @ op(b) + beta * out. a: (M, K) or (K, M) when trans_a; b: (K, N) or (N, K)
+    when trans_b (converted to float32 C-contiguous). out: None (new array, beta ignored) or a
+    writeable float32 C-contiguous (M, N) array not overlapping a/b, written in place and
+    returned; read only when beta != 0. TypeError: non-array/non-numeric; ValueError: ndim,
+    inner dims, bad out; OverflowError: M*N*K overflows int64 (checked before allocating)."""
+def _gemm_config() -> dict: ...
+def _gemm_default_config() -> dict: ...
+def _set_gemm_config(mc: int, kc: int, nc: int, path: int, thread_flops: int) -> None:
+    """Tuning/tests only: mc multiple of 6, nc multiple of 16, kc >= 1, path 0 auto / 1 direct /
+    2 packed, thread_flops = minimum 2*M*N*K for sgemm to use several threads."""
+
 # ---- optim
 def sgd_update(param: F32, momentum_buffer: Optional[F32], grad: F32, lr: float, momentum: float = 0.0,
                dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
