@@ -48,5 +48,15 @@ class _Linear(Function):
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias``; input (*, in_features), weight (out_features, in_features)."""
     if not isinstance(input, Tensor):
-        input = Tensor(input)
+        input = _operand(input, "input")
+    if not isinstance(weight, Tensor):
+        weight = _operand(weight, "weight")
+    if bias is not None and not isinstance(bias, Tensor):
+        bias = _operand(bias, "bias")
     return _Linear.apply(input, weight, bias)
+
+
+def _operand(x, name):
+    if x is None or isinstance(x, (str, bytes)):
+        raise TypeError(f"linear: {name} must be a Tensor or an array, got {type(x).__name__}")
+    return Tensor(x, dtype="float32")
