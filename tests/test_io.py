@@ -392,3 +392,44 @@ def test_random_mutations_raise_only_checkpoint_errors(tmp_path):
         assert isinstance(out, dict)  # a mutation that kept the file valid (e.g. whitespace)
 
     check()
+
+
+def test_resume_with_real_layers_and_adam(tmp_path):
+    nn = fastdl.nn
+    if not all(hasattr(nn, n) for n in ("Linear", "ReLU", "Sequential", "CrossEntropyLoss")):
+        pytest.skip("real layers not available")
+    optim = pytest.importorskip("fastdl.optim")
+    prev_threads = fastdl.get_num_threads()
+    fastdl.set_num_threads(1)
+    try:
+        rng = np.random.default_rng(1)
+        X = rng.standard_normal((80, 6)).astype(np.float32)
+        y = rng.integers(0, 4, 80)
+
+        def make():
+            return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 4))
+
+        def train(model, opt, epochs):
+            return fastdl.fit(model, (X, y), nn.CrossEntropyLoss(), opt, epochs=epochs, verbose=0,
+                              batch_size=16).history["loss"]
+
+        fastdl.manual_seed(3)
+        model = make()
+        opt = optim.Adam(model.parameters(), lr=1e-2, amsgrad=True)
+        train(model, opt, 2)
+        p = tmp_path / "adam.safetensors"
+        fastdl.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 2,
+                     "rng_state": fastdl.random.get_rng_state()}, p)
+        uninterrupted = train(model, opt, 3)
+
+        fastdl.manual_seed(999)
+        model2 = make()
+        opt2 = optim.Adam(model2.parameters(), lr=1.0, amsgrad=True)
+        ck = fastdl.load(p)
+        model2.load_state_dict(ck["model"])
+        opt2.load_state_dict(ck["optimizer"])
+        fastdl.random.set_rng_state(ck["rng_state"])
+        assert train(model2, opt2, 3) == uninterrupted
+        _assert_same(fastdl.load(p)["optimizer"], ck["optimizer"])
+    finally:
+        fastdl.set_num_threads(prev_threads)

@@ -415,3 +415,48 @@ def test_exception_mid_epoch_closes_bar_and_restores_modes(monkeypatch, capsys):
         fit(model, (X, y), bad_loss, SGD(model.parameters(), lr=0.1), epochs=2, verbose=1)
     assert not model.training and not model.probe.training
     assert "Epoch 1/2" in capsys.readouterr().out
+
+
+# ---- with the real layers, losses and optimizers -------------------------------------------
+def _real():
+    nn = fastdl.nn
+    if not all(hasattr(nn, n) for n in ("Linear", "ReLU", "Sequential", "CrossEntropyLoss")) or \
+            not hasattr(fastdl, "optim"):
+        pytest.skip("real layers/losses/optimizers not available")
+    import fastdl.optim as optim
+
+    return nn, optim
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny GEMMs: one thread keeps this loop test fast on a busy 2-core machine."""
+    prev = fastdl.get_num_threads()
+    fastdl.set_num_threads(1)
+    yield
+    fastdl.set_num_threads(prev)
+
+
+def test_real_mlp_on_digits_with_plateau_scheduler_and_checkpoint(tmp_path, one_thread):
+    nn, optim = _real()
+    fastdl.manual_seed(0)
+    X, y = datasets.load_digits()
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, seed=0, stratify=y)
+    sc = StandardScaler().fit(Xtr)
+    Xtr, Xte = sc.transform(Xtr), sc.transform(Xte)
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    opt = optim.Adam(model.parameters(), lr=3e-3)
+    sched = optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0)
+    ck = ModelCheckpoint(tmp_path / "best.safetensors", save_best_only=True)
+    hist = fit(model, DataLoader(TensorDataset(Xtr, ytr), batch_size=32, shuffle=True, seed=0),
+               nn.CrossEntropyLoss(), opt, epochs=6, val_data=(Xte, yte), scheduler=sched, callbacks=[ck],
+               clip_grad_norm=5.0, verbose=0)
+    assert hist.history["val_accuracy"][-1] >= 0.95
+    assert len(ck.saved) >= 1
+    bundle = fastdl.load(ck.saved[-1])
+    fresh = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    fresh.load_state_dict(bundle["model"])
+    opt2 = optim.Adam(fresh.parameters(), lr=1.0)
+    opt2.load_state_dict(bundle["optimizer"])
+    res = evaluate(fresh, (Xte, yte), nn.CrossEntropyLoss())
+    assert res["loss"] == pytest.approx(min(hist.history["val_loss"]), rel=1e-5)

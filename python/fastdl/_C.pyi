@@ -1,10 +1,11 @@
 # Type stubs of fastdl._C (the C++ kernels). One section per kernel family.
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
 
 F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
 
 # ---- optim
 def sgd_update(param: F32, momentum_buffer: Optional[F32], grad: F32, lr: float, momentum: float = 0.0,
@@ -86,3 +87,34 @@ def bce_with_logits_forward(input: _F, target: _F, weight: Optional[_F] = None, 
 def bce_with_logits_backward(grad_output: _F, input: _F, target: _F, weight: Optional[_F] = None,
                              pos_weight: Optional[_F] = None, reduction: str = "mean", input_grad: bool = True,
                              target_grad: bool = False) -> Tuple[Optional[_F], Optional[_F]]: ...
+
+# ---- conv (NCHW float32; stride / padding / dilation are (h, w) pairs)
+def conv2d_output_shape(input_shape: Tuple[int, int, int, int], weight_shape: Tuple[int, int, int, int],
+                        stride: Tuple[int, int], padding: Tuple[int, int], dilation: Tuple[int, int], groups: int) -> Tuple[int, int, int, int]:
+    """(N, K, P, Q); raises ValueError / OverflowError as conv2d_forward would, allocating nothing."""
+def conv2d_forward(input: F32, weight: F32, bias: Optional[F32], stride: Tuple[int, int], padding: Tuple[int, int], dilation: Tuple[int, int],
+                   groups: int) -> F32:
+    """input (N, C, H, W), weight (K, C/groups, R, S), bias (K,) -> (N, K, P, Q)."""
+def conv2d_backward(grad_output: F32, input: F32, weight: F32, stride: Tuple[int, int], padding: Tuple[int, int], dilation: Tuple[int, int],
+                    groups: int, need_input: bool = True, need_weight: bool = True,
+                    need_bias: bool = True) -> Tuple[Optional[F32], Optional[F32], Optional[F32]]:
+    """grad_output (N, K, P, Q) -> (grad_input (N, C, H, W), grad_weight (K, C/groups, R, S), grad_bias (K,))."""
+def im2col(input: F32, kernel: Tuple[int, int], stride: Tuple[int, int], padding: Tuple[int, int], dilation: Tuple[int, int]) -> F32:
+    """One image (C, H, W) -> columns (C*R*S, P*Q)."""
+def col2im(col: F32, input_shape: Tuple[int, int, int], kernel: Tuple[int, int], stride: Tuple[int, int], padding: Tuple[int, int],
+           dilation: Tuple[int, int]) -> F32:
+    """Scatter-add columns (C*R*S, P*Q) into an image (C, H, W)."""
+
+# ---- pool (NCHW float32; kernel_size / stride / padding / dilation / output_size are (h, w) pairs)
+def max_pool2d_forward(input: F32, kernel_size: Tuple[int, int], stride: Tuple[int, int], padding: Tuple[int, int], dilation: Tuple[int, int],
+                       ceil_mode: bool) -> Tuple[F32, I64]:
+    """input (N, C, H, W) -> (output (N, C, P, Q), indices int64 (N, C, P, Q) inside each H*W plane)."""
+def max_pool2d_backward(grad_output: F32, indices: I64, input_shape: Tuple[int, int, int, int], kernel_size: Tuple[int, int],
+                        stride: Tuple[int, int], padding: Tuple[int, int], dilation: Tuple[int, int], ceil_mode: bool) -> F32: ...
+def avg_pool2d_forward(input: F32, kernel_size: Tuple[int, int], stride: Tuple[int, int], padding: Tuple[int, int], ceil_mode: bool,
+                       count_include_pad: bool, divisor_override: Optional[int]) -> F32: ...
+def avg_pool2d_backward(grad_output: F32, input_shape: Tuple[int, int, int, int], kernel_size: Tuple[int, int], stride: Tuple[int, int],
+                        padding: Tuple[int, int], ceil_mode: bool, count_include_pad: bool,
+                        divisor_override: Optional[int]) -> F32: ...
+def adaptive_avg_pool2d_forward(input: F32, output_size: Tuple[int, int]) -> F32: ...
+def adaptive_avg_pool2d_backward(grad_output: F32, input_shape: Tuple[int, int, int, int]) -> F32: ...

@@ -40,6 +40,7 @@ class History:
         (no pyplot, no global backend change). Returns ``path``."""
         try:
             from matplotlib.figure import Figure
+            from matplotlib.ticker import MaxNLocator
         except ImportError:
             raise ImportError("History.plot needs matplotlib, which is not installed; install it with: "
                               "pip install 'fastdl[plot]'") from None
@@ -56,6 +57,7 @@ class History:
                 for name, style in ((k, "-"), ("val_" + k, "--")):
                     if name in self.history:
                         ax.plot(epochs, self.history[name], style, marker="o", markersize=3, label=name)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("epoch")
             ax.set_ylabel("loss" if keys == ["loss"] else "metric")
             ax.grid(True, alpha=0.3)

@@ -1,0 +1,315 @@
+// conv2d: shape arithmetic, dispatch, and the batch-parallel im2col + SGEMM driver.
+#include "fastdl/conv.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fastdl/common.h"
+#include "fastdl/cpu.h"
+#include "fastdl/gemm.h"
+#include "fastdl/parallel.h"
+
+namespace fastdl {
+namespace generic {
+#include "im2col_impl.h"
+}  // namespace generic
+
+int64_t conv_out_size(int64_t size, int64_t kernel, int64_t padding, int64_t stride, int64_t dilation,
+                      bool ceil_mode) {
+  FASTDL_CHECK(kernel >= 1, "kernel size must be >= 1, got " + std::to_string(kernel));
+  FASTDL_CHECK(stride >= 1, "stride must be >= 1, got " + std::to_string(stride));
+  FASTDL_CHECK(dilation >= 1, "dilation must be >= 1, got " + std::to_string(dilation));
+  FASTDL_CHECK(padding >= 0, "padding must be >= 0, got " + std::to_string(padding));
+  FASTDL_CHECK(size >= 0, "input size must be >= 0, got " + std::to_string(size));
+  const int64_t span = checked_add(checked_mul(dilation, kernel - 1, "kernel extent"), 1, "kernel extent");
+  const int64_t padded = checked_add(size, checked_mul(2, padding, "padded size"), "padded size");
+  const int64_t num = padded - span;  // both non-negative: cannot overflow
+  auto floor_div = [](int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); };
+  int64_t out;
+  if (ceil_mode) {
+    out = num >= 0 ? -floor_div(-num, stride) + 1 : floor_div(num, stride) + 1;
+    // PyTorch: the last window must start inside the input or the left padding.
+    if (out >= 1 && (out - 1) * stride >= size + padding) out -= 1;
+  } else {
+    out = floor_div(num, stride) + 1;
+  }
+  if (out < 1)
+    throw ArgumentError("input " + std::to_string(size) + " with kernel " + std::to_string(kernel) +
+                        ", padding " + std::to_string(padding) + ", stride " + std::to_string(stride) +
+                        ", dilation " + std::to_string(dilation) + " gives output size " + std::to_string(out));
+  return out;
+}
+
+Conv2dParams make_conv2d_params(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t Wc,
+                                int64_t R, int64_t S, int64_t stride_h, int64_t stride_w,
+                                int64_t pad_h, int64_t pad_w, int64_t dil_h, int64_t dil_w,
+                                int64_t groups) {
+  auto pair = [](int64_t a, int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; };
+  FASTDL_CHECK(stride_h >= 1 && stride_w >= 1, "conv2d: stride must be >= 1, got " + pair(stride_h, stride_w));
+  FASTDL_CHECK(dil_h >= 1 && dil_w >= 1, "conv2d: dilation must be >= 1, got " + pair(dil_h, dil_w));
+  FASTDL_CHECK(pad_h >= 0 && pad_w >= 0, "conv2d: padding must be >= 0, got " + pair(pad_h, pad_w));
+  FASTDL_CHECK(groups >= 1, "conv2d: groups must be >= 1, got " + std::to_string(groups));
+  FASTDL_CHECK(N >= 0 && C >= 0 && H >= 0 && W >= 0 && K >= 0 && Wc >= 0 && R >= 0 && S >= 0,
+               "conv2d: negative size");
+  FASTDL_CHECK(K >= 1 && R >= 1 && S >= 1 && Wc >= 1,
+               "conv2d: weight must have non-zero sizes, got (" + std::to_string(K) + ", " + std::to_string(Wc) +
+                   ", " + std::to_string(R) + ", " + std::to_string(S) + ")");
+  FASTDL_CHECK(K % groups == 0, "conv2d: out_channels " + std::to_string(K) + " is not divisible by groups=" +
+                                    std::to_string(groups));
+  const int64_t expected_c = checked_mul(Wc, groups, "channels");
+  FASTDL_CHECK(C == expected_c, "conv2d: weight of shape (" + std::to_string(K) + ", " + std::to_string(Wc) + ", " +
+                                    std::to_string(R) + ", " + std::to_string(S) + ") with groups=" +
+                                    std::to_string(groups) + " expected input with " + std::to_string(expected_c) +
+                                    " channels, got " + std::to_string(C));
+  Conv2dParams p{};
+  p.N = N; p.C = C; p.H = H; p.W = W; p.K = K; p.R = R; p.S = S;
+  p.stride_h = stride_h; p.stride_w = stride_w; p.pad_h = pad_h; p.pad_w = pad_w;
+  p.dil_h = dil_h; p.dil_w = dil_w; p.groups = groups;
+  p.Cg = Wc;
+  p.Kg = K / groups;
+  try {
+    p.P = conv_out_size(H, R, pad_h, stride_h, dil_h);
+    p.Q = conv_out_size(W, S, pad_w, stride_w, dil_w);
+  } catch (const ArgumentError& e) {
+    throw ArgumentError("conv2d: input " + std::to_string(H) + "x" + std::to_string(W) + " with kernel " +
+                        std::to_string(R) + "x" + std::to_string(S) + ", padding " + pair(pad_h, pad_w) +
+                        ", stride " + pair(stride_h, stride_w) + ", dilation " + pair(dil_h, dil_w) +
+                        " is too small: " + e.what());
+  }
+  // Every buffer this call can touch, overflow-checked (in bytes) before anything is allocated.
+  const int64_t PQ = checked_mul(p.P, p.Q, "conv2d output size");
+  checked_mul(checked_mul(checked_mul(N, K, "conv2d output size"), PQ, "conv2d output size"), 4, "conv2d output size");
+  checked_mul(checked_mul(checked_mul(N, C, "conv2d input size"), checked_mul(H, W, "conv2d input size"),
+                          "conv2d input size"), 4, "conv2d input size");
+  p.col_rows = checked_mul(checked_mul(Wc, R, "conv2d weight size"), S, "conv2d weight size");
+  checked_mul(checked_mul(K, p.col_rows, "conv2d weight size"), 4, "conv2d weight size");
+  p.col_cols = PQ;
+  checked_mul(checked_mul(p.col_rows, PQ, "conv2d column buffer"), 4, "conv2d column buffer");
+  checked_mul(checked_mul(p.col_rows, p.Kg, "conv2d work"), PQ, "conv2d work");
+  p.pointwise = R == 1 && S == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0;
+  return p;
+}
+
+void im2col(float* col, const float* x, const Conv2dParams& p, int64_t ld) {
+#ifdef FASTDL_HAVE_AVX2
+  if (use_avx2()) return avx2::im2col(col, x, p, ld);
+#endif
+  generic::im2col(col, x, p, ld);
+}
+
+void col2im(float* dx, const float* col, const Conv2dParams& p, int64_t ld) {
+#ifdef FASTDL_HAVE_AVX2
+  if (use_avx2()) return avx2::col2im(dx, col, p, ld);
+#endif
+  generic::col2im(dx, col, p, ld);
+}
+
+namespace {
+
+using GemmFn = void (*)(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+                        int64_t, float, float*, int64_t);
+
+// Images per parallel chunk so that a chunk is worth a thread (~0.2 MFLOP).
+int64_t batch_grain(const Conv2dParams& p) {
+  const double flops = 2.0 * static_cast<double>(p.K) * static_cast<double>(p.col_rows) *
+                       static_cast<double>(p.col_cols);
+  const double g = 2.0e5 / (flops > 1.0 ? flops : 1.0);
+  return g < 1.0 ? 1 : (g > 1e9 ? 1000000000 : static_cast<int64_t>(g) + 1);
+}
+
+// True when images are split across threads (each runs sgemm_serial); false when they run one
+// after another with the threaded sgemm (batch smaller than the thread count).
+bool split_batch(const Conv2dParams& p) { return p.N >= get_num_threads(); }
+
+// Small feature maps give skinny per-image GEMMs (N = P*Q = 49 for 7x7) that repack the weights
+// for every image. Fold G images side by side into one column buffer (G*P*Q >= kFoldColumns
+// columns), bounded so the buffer stays cache-sized.
+constexpr int64_t kFoldColumns = 256;
+constexpr int64_t kFoldBytes = int64_t(4) << 20;
+int64_t fold_count(const Conv2dParams& p) {
+  const int64_t PQ = p.col_cols;
+  if (PQ >= kFoldColumns) return 1;
+  const int64_t want = (kFoldColumns + PQ - 1) / PQ;
+  const int64_t cap = kFoldBytes / (4 * (p.col_rows + p.Kg) * PQ);
+  return std::max<int64_t>(1, std::min(want, cap));
+}
+
+// Forward of images [n0, n0 + G).
+void forward_block(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p, int64_t n0,
+                   int64_t G, GemmFn gemm) {
+  const int64_t HW = p.H * p.W, PQ = p.col_cols, CRS = p.col_rows;
+  if (G == 1) {  // straight into y: it starts as the bias and the GEMM accumulates onto it
+    float* col = p.pointwise ? nullptr : thread_workspace(CRS * PQ, 0);
+    for (int64_t g = 0; g < p.groups; ++g) {
+      const float* xg = x + (n0 * p.C + g * p.Cg) * HW;
+      float* yg = y + (n0 * p.K + g * p.Kg) * PQ;
+      const float* wg = w + g * p.Kg * CRS;
+      float beta = 0.0f;
+      if (b) {
+        for (int64_t k = 0; k < p.Kg; ++k) {
+          const float bk = b[g * p.Kg + k];
+          float* yr = yg + k * PQ;
+          for (int64_t i = 0; i < PQ; ++i) yr[i] = bk;
+        }
+        beta = 1.0f;
+      }
+      const float* B = xg;
+      if (!p.pointwise) {
+        im2col(col, xg, p, PQ);
+        B = col;
+      }
+      gemm(false, false, p.Kg, PQ, CRS, 1.0f, wg, CRS, B, PQ, beta, yg, PQ);
+    }
+    return;
+  }
+  // G images side by side: col (CRS, G*PQ), tmp (Kg, G*PQ), then tmp + bias scattered to y.
+  const int64_t ld = G * PQ;
+  float* col = thread_workspace((CRS + p.Kg) * ld, 0);
+  float* tmp = col + CRS * ld;
+  for (int64_t g = 0; g < p.groups; ++g) {
+    for (int64_t j = 0; j < G; ++j) im2col(col + j * PQ, x + ((n0 + j) * p.C + g * p.Cg) * HW, p, ld);
+    gemm(false, false, p.Kg, ld, CRS, 1.0f, w + g * p.Kg * CRS, CRS, col, ld, 0.0f, tmp, ld);
+    for (int64_t j = 0; j < G; ++j)
+      for (int64_t k = 0; k < p.Kg; ++k) {
+        const float bk = b ? b[g * p.Kg + k] : 0.0f;
+        const float* src = tmp + k * ld + j * PQ;
+        float* dst = y + ((n0 + j) * p.K + g * p.Kg + k) * PQ;
+        for (int64_t i = 0; i < PQ; ++i) dst[i] = src[i] + bk;
+      }
+  }
+}
+
+// Backward of images [n0, n0 + G): dx (when non-null) overwritten for those images, dw_acc
+// (when non-null) accumulated.
+void backward_block(float* dx, float* dw_acc, const float* dy, const float* x, const float* w,
+                    const Conv2dParams& p, int64_t n0, int64_t G, GemmFn gemm) {
+  const int64_t HW = p.H * p.W, PQ = p.col_cols, CRS = p.col_rows;
+  if (G == 1) {
+    float* col = p.pointwise ? nullptr : thread_workspace(CRS * PQ, 0);
+    for (int64_t g = 0; g < p.groups; ++g) {
+      const float* dyg = dy + (n0 * p.K + g * p.Kg) * PQ;
+      const float* wg = w + g * p.Kg * CRS;
+      if (dw_acc) {  // dw_g += dy_g (Kg x PQ) * col^T (PQ x CRS)
+        const float* xg = x + (n0 * p.C + g * p.Cg) * HW;
+        const float* B = xg;
+        if (!p.pointwise) {
+          im2col(col, xg, p, PQ);
+          B = col;
+        }
+        gemm(false, true, p.Kg, CRS, PQ, 1.0f, dyg, PQ, B, PQ, 1.0f, dw_acc + g * p.Kg * CRS, CRS);
+      }
+      if (dx) {  // dcol = w_g^T (CRS x Kg) * dy_g (Kg x PQ), then col2im (the col buffer is reused)
+        float* dxg = dx + (n0 * p.C + g * p.Cg) * HW;
+        if (p.pointwise) {
+          gemm(true, false, CRS, PQ, p.Kg, 1.0f, wg, CRS, dyg, PQ, 0.0f, dxg, PQ);
+        } else {
+          gemm(true, false, CRS, PQ, p.Kg, 1.0f, wg, CRS, dyg, PQ, 0.0f, col, PQ);
+          col2im(dxg, col, p, PQ);
+        }
+      }
+    }
+    return;
+  }
+  // G images side by side: dyt (Kg, G*PQ) gathered from dy, col (CRS, G*PQ).
+  const int64_t ld = G * PQ;
+  float* col = thread_workspace((CRS + p.Kg) * ld, 0);
+  float* dyt = col + CRS * ld;
+  for (int64_t g = 0; g < p.groups; ++g) {
+    for (int64_t j = 0; j < G; ++j)
+      for (int64_t k = 0; k < p.Kg; ++k) {
+        const float* src = dy + ((n0 + j) * p.K + g * p.Kg + k) * PQ;
+        float* dst = dyt + k * ld + j * PQ;
+        for (int64_t i = 0; i < PQ; ++i) dst[i] = src[i];
+      }
+    const float* wg = w + g * p.Kg * CRS;
+    if (dw_acc) {
+      for (int64_t j = 0; j < G; ++j) im2col(col + j * PQ, x + ((n0 + j) * p.C + g * p.Cg) * HW, p, ld);
+      gemm(false, true, p.Kg, CRS, ld, 1.0f, dyt, ld, col, ld, 1.0f, dw_acc + g * p.Kg * CRS, CRS);
+    }
+    if (dx) {
+      gemm(true, false, CRS, ld, p.Kg, 1.0f, wg, CRS, dyt, ld, 0.0f, col, ld);
+      for (int64_t j = 0; j < G; ++j) col2im(dx + ((n0 + j) * p.C + g * p.Cg) * HW, col + j * PQ, p, ld);
+    }
+  }
+}
+
+}  // namespace
+
+void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
+  if (p.N == 0) return;
+  const int64_t G = fold_count(p);
+  if (split_batch(p)) {
+    // Images split across threads, each with its own column buffer and a serial GEMM.
+    parallel_for(0, p.N, batch_grain(p), [&](int64_t lo, int64_t hi) {
+      for (int64_t n = lo; n < hi; n += G) forward_block(y, x, w, b, p, n, std::min(G, hi - n), &sgemm_serial);
+    });
+  } else {
+    for (int64_t n = 0; n < p.N; n += G) forward_block(y, x, w, b, p, n, std::min(G, p.N - n), &sgemm);
+  }
+}
+
+void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
+                     const Conv2dParams& p) {
+  const int64_t PQ = p.col_cols, WS = p.K * p.col_rows;
+  if (db) {
+    // db[k] = sum over n, p, q of dy[n, k, p, q]; one thread per channel range, fixed order.
+    parallel_for(0, p.K, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, p.N * PQ)), [&](int64_t lo, int64_t hi) {
+      for (int64_t k = lo; k < hi; ++k) {
+        double acc = 0.0;
+        for (int64_t n = 0; n < p.N; ++n) {
+          const float* r = dy + (n * p.K + k) * PQ;
+          float part = 0.0f;
+          for (int64_t i = 0; i < PQ; ++i) part += r[i];
+          acc += part;
+        }
+        db[k] = static_cast<float>(acc);
+      }
+    });
+  }
+  if (dw)
+    for (int64_t i = 0; i < WS; ++i) dw[i] = 0.0f;
+  if (p.N == 0 || (!dx && !dw)) return;
+
+  const int64_t G = fold_count(p);
+  if (!split_batch(p)) {
+    for (int64_t n = 0; n < p.N; n += G) backward_block(dx, dw, dy, x, w, p, n, std::min(G, p.N - n), &sgemm);
+    return;
+  }
+  // Batch split: the thread with the first chunk accumulates into dw itself, every other thread
+  // into a private buffer (thread_workspace slot 1); the buffers are added in thread order
+  // afterwards, so no two threads write one gradient and the sum order is fixed.
+  const int64_t grain = batch_grain(p);
+  const int64_t T = parallel_chunks(p.N, grain);
+  float* parts_small[64] = {nullptr};
+  std::vector<float*> parts_large;  // only with more than 64 threads
+  if (T > 64) parts_large.assign(static_cast<size_t>(T), nullptr);
+  float** parts = T > 64 ? parts_large.data() : parts_small;
+  parallel_for(0, p.N, grain, [&](int64_t lo, int64_t hi) {
+    float* acc = nullptr;
+    if (dw) {
+      if (lo == 0) {
+        acc = dw;
+      } else {
+        acc = thread_workspace(WS, 1);
+        for (int64_t i = 0; i < WS; ++i) acc[i] = 0.0f;
+        const int t = thread_index();
+        if (t > 0 && t < T) parts[t] = acc;
+      }
+    }
+    for (int64_t n = lo; n < hi; n += G)
+      backward_block(dx, acc, dy, x, w, p, n, std::min(G, hi - n), &sgemm_serial);
+  });
+  if (dw && T > 1) {
+    parallel_for(0, WS, 16384, [&](int64_t lo, int64_t hi) {
+      for (int64_t t = 1; t < T; ++t) {
+        const float* src = parts[t];
+        if (!src) continue;
+        for (int64_t i = lo; i < hi; ++i) dw[i] += src[i];
+      }
+    });
+  }
+}
+
+}  // namespace fastdl

@@ -1,0 +1,121 @@
+// Pooling: argument checks, ISA dispatch and the parallel loop over the N*C planes.
+#include "fastdl/pool.h"
+
+#include <cstdint>
+#include <string>
+
+#include "fastdl/common.h"
+#include "fastdl/conv.h"
+#include "fastdl/cpu.h"
+#include "fastdl/parallel.h"
+
+namespace fastdl {
+namespace generic {
+static int64_t max2x2_row_simd(float*, int64_t*, const float*, const float*, int64_t, int64_t, int64_t) { return 0; }
+#include "pool_impl.h"
+}  // namespace generic
+
+Pool2dParams make_pool2d_params(const char* op, int64_t NC, int64_t H, int64_t W, int64_t kh, int64_t kw,
+                                int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                                bool ceil_mode) {
+  const std::string name(op);
+  auto pair = [](int64_t a, int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; };
+  FASTDL_CHECK(kh >= 1 && kw >= 1, name + ": kernel_size must be >= 1, got " + pair(kh, kw));
+  FASTDL_CHECK(sh >= 1 && sw >= 1, name + ": stride must be >= 1, got " + pair(sh, sw));
+  FASTDL_CHECK(dh >= 1 && dw >= 1, name + ": dilation must be >= 1, got " + pair(dh, dw));
+  FASTDL_CHECK(ph >= 0 && pw >= 0, name + ": padding must be >= 0, got " + pair(ph, pw));
+  FASTDL_CHECK(ph <= kh / 2 && pw <= kw / 2, name + ": padding should be at most half of kernel size, got padding " +
+                                                 pair(ph, pw) + " and kernel_size " + pair(kh, kw));
+  FASTDL_CHECK(NC >= 0 && H >= 0 && W >= 0, name + ": negative input size");
+  Pool2dParams p{};
+  p.NC = NC; p.H = H; p.W = W;
+  p.kh = kh; p.kw = kw; p.sh = sh; p.sw = sw; p.ph = ph; p.pw = pw; p.dh = dh; p.dw = dw;
+  try {
+    p.P = conv_out_size(H, kh, ph, sh, dh, ceil_mode);
+    p.Q = conv_out_size(W, kw, pw, sw, dw, ceil_mode);
+  } catch (const ArgumentError& e) {
+    throw ArgumentError(name + ": input " + std::to_string(H) + "x" + std::to_string(W) + " with kernel " +
+                        pair(kh, kw) + ", padding " + pair(ph, pw) + ", stride " + pair(sh, sw) + ", dilation " +
+                        pair(dh, dw) + " is too small: " + e.what());
+  }
+  checked_mul(checked_mul(checked_mul(NC, p.P, "pooling output size"), p.Q, "pooling output size"), 8,
+              "pooling output size");
+  checked_mul(checked_mul(checked_mul(NC, H, "pooling input size"), W, "pooling input size"), 4,
+              "pooling input size");
+  return p;
+}
+
+namespace {
+// Planes per parallel chunk: enough for ~64K touched elements.
+int64_t plane_grain(int64_t per_plane) { return 1 + 65536 / (per_plane > 0 ? per_plane : 1); }
+}  // namespace
+
+void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dParams& p) {
+  const int64_t HW = p.H * p.W, PQ = p.P * p.Q;
+  auto fn = generic::max_pool2d_plane;
+#ifdef FASTDL_HAVE_AVX2
+  if (use_avx2()) fn = avx2::max_pool2d_plane;
+#endif
+  parallel_for(0, p.NC, plane_grain(HW + PQ), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) fn(y + i * PQ, idx + i * PQ, x + i * HW, p);
+  });
+}
+
+void max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, const Pool2dParams& p) {
+  const int64_t HW = p.H * p.W, PQ = p.P * p.Q;
+  auto fn = generic::max_pool2d_backward_plane;
+#ifdef FASTDL_HAVE_AVX2
+  if (use_avx2()) fn = avx2::max_pool2d_backward_plane;
+#endif
+  parallel_for(0, p.NC, plane_grain(HW + PQ), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) fn(dx + i * HW, dy + i * PQ, idx + i * PQ, p);
+  });
+}
+
+void avg_pool2d_forward(float* y, const float* x, const Pool2dParams& p, bool count_include_pad,
+                        int64_t divisor_override) {
+  const int64_t HW = p.H * p.W, PQ = p.P * p.Q;
+  auto fn = generic::avg_pool2d_plane;
+#ifdef FASTDL_HAVE_AVX2
+  if (use_avx2()) fn = avx2::avg_pool2d_plane;
+#endif
+  parallel_for(0, p.NC, plane_grain(HW + PQ), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) fn(y + i * PQ, x + i * HW, p, count_include_pad, divisor_override);
+  });
+}
+
+void avg_pool2d_backward(float* dx, const float* dy, const Pool2dParams& p, bool count_include_pad,
+                         int64_t divisor_override) {
+  const int64_t HW = p.H * p.W, PQ = p.P * p.Q;
+  auto fn = generic::avg_pool2d_backward_plane;
+#ifdef FASTDL_HAVE_AVX2
+  if (use_avx2()) fn = avx2::avg_pool2d_backward_plane;
+#endif
+  parallel_for(0, p.NC, plane_grain(HW + PQ), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) fn(dx + i * HW, dy + i * PQ, p, count_include_pad, divisor_override);
+  });
+}
+
+void adaptive_avg_pool2d_forward(float* y, const float* x, int64_t NC, int64_t H, int64_t W, int64_t P,
+                                 int64_t Q) {
+  auto fn = generic::adaptive_avg_pool2d_plane;
+#ifdef FASTDL_HAVE_AVX2
+  if (use_avx2()) fn = avx2::adaptive_avg_pool2d_plane;
+#endif
+  parallel_for(0, NC, plane_grain(H * W + P * Q), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) fn(y + i * P * Q, x + i * H * W, H, W, P, Q);
+  });
+}
+
+void adaptive_avg_pool2d_backward(float* dx, const float* dy, int64_t NC, int64_t H, int64_t W, int64_t P,
+                                  int64_t Q) {
+  auto fn = generic::adaptive_avg_pool2d_backward_plane;
+#ifdef FASTDL_HAVE_AVX2
+  if (use_avx2()) fn = avx2::adaptive_avg_pool2d_backward_plane;
+#endif
+  parallel_for(0, NC, plane_grain(H * W + P * Q), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) fn(dx + i * H * W, dy + i * P * Q, H, W, P, Q);
+  });
+}
+
+}  // namespace fastdl

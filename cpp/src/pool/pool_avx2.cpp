@@ -1,0 +1,59 @@
+// AVX2/FMA build of the per-plane pooling bodies (this file alone gets -mavx2 -mfma), plus a
+// vectorised row of the 2x2/2 max-pool: 8 outputs per step, branch-free (random data makes the
+// scalar compare-and-update mispredict about half the time).
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "fastdl/pool.h"
+
+namespace fastdl {
+namespace avx2 {
+
+// PyTorch's rule per tap in row-major order (a, b, c, d): take the tap when it is greater than
+// the running max or NaN. Indices are computed relative to `base` in int32 (needs 2*W < 2^31).
+static int64_t max2x2_row_simd(float* y, int64_t* idx, const float* r0, const float* r1, int64_t base, int64_t W,
+                               int64_t Q) {
+  if (W >= (int64_t(1) << 30)) return 0;
+  const __m256i lane2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i wv = _mm256_set1_epi32(static_cast<int32_t>(W));
+  const __m256i base64 = _mm256_set1_epi64x(base);
+  int64_t q = 0;
+  for (; q + 8 <= Q; q += 8) {
+    const __m256 t0 = _mm256_loadu_ps(r0 + 2 * q), t1 = _mm256_loadu_ps(r0 + 2 * q + 8);
+    const __m256 u0 = _mm256_loadu_ps(r1 + 2 * q), u1 = _mm256_loadu_ps(r1 + 2 * q + 8);
+    // even / odd columns, back in order (shuffle works per 128-bit lane, permute fixes the order)
+    const __m256 a = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(t0, t1, 0x88)), 0xD8));
+    const __m256 b = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(t0, t1, 0xDD)), 0xD8));
+    const __m256 c = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(u0, u1, 0x88)), 0xD8));
+    const __m256 d = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(u0, u1, 0xDD)), 0xD8));
+    const __m256i ia = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(2 * q)), lane2);
+    const __m256i ib = _mm256_add_epi32(ia, one);
+    const __m256i ic = _mm256_add_epi32(ia, wv);
+    const __m256i id = _mm256_add_epi32(ic, one);
+    __m256 m = a;
+    __m256 mi = _mm256_castsi256_ps(ia);
+    __m256 t = _mm256_or_ps(_mm256_cmp_ps(b, m, _CMP_GT_OQ), _mm256_cmp_ps(b, b, _CMP_UNORD_Q));
+    m = _mm256_blendv_ps(m, b, t);
+    mi = _mm256_blendv_ps(mi, _mm256_castsi256_ps(ib), t);
+    t = _mm256_or_ps(_mm256_cmp_ps(c, m, _CMP_GT_OQ), _mm256_cmp_ps(c, c, _CMP_UNORD_Q));
+    m = _mm256_blendv_ps(m, c, t);
+    mi = _mm256_blendv_ps(mi, _mm256_castsi256_ps(ic), t);
+    t = _mm256_or_ps(_mm256_cmp_ps(d, m, _CMP_GT_OQ), _mm256_cmp_ps(d, d, _CMP_UNORD_Q));
+    m = _mm256_blendv_ps(m, d, t);
+    mi = _mm256_blendv_ps(mi, _mm256_castsi256_ps(id), t);
+    _mm256_storeu_ps(y + q, m);
+    const __m256i mi32 = _mm256_castps_si256(mi);
+    const __m256i lo = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(mi32)), base64);
+    const __m256i hi = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(mi32, 1)), base64);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + q), lo);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + q + 4), hi);
+  }
+  return q;
+}
+
+#include "pool_impl.h"
+
+}  // namespace avx2
+}  // namespace fastdl

@@ -1,0 +1,131 @@
+"""2-D pooling (max, average, adaptive average) over the C++ kernels, as torch.nn.functional."""
+from __future__ import annotations
+
+from .. import _C
+from ..autograd import Function
+from ..tensor import Tensor
+from .conv import _as_tensor as as_tensor, _int_arg as int_arg, _pair as pair
+
+__all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"]
+
+
+def _batched(x, op):
+    if x.ndim not in (3, 4):
+        raise ValueError(f"{op}: expected 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {x.shape}")
+    return x.ndim == 3
+
+
+class _MaxPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode, indices_out):
+        unbatched = x.ndim == 3
+        x4 = x[None] if unbatched else x
+        y, idx = _C.max_pool2d_forward(x4, kernel, stride, padding, dilation, ceil_mode)
+        ctx.save(idx)
+        ctx.args = (x4.shape, kernel, stride, padding, dilation, ceil_mode)
+        ctx.unbatched = unbatched
+        if indices_out is not None:
+            indices_out.append(idx[0] if unbatched else idx)
+        return y[0] if unbatched else y
+
+    @staticmethod
+    def backward(ctx, dy):
+        (idx,) = ctx.saved
+        if ctx.unbatched:
+            dy = dy[None]
+        dx = _C.max_pool2d_backward(dy, idx, *ctx.args)
+        return (dx[0] if ctx.unbatched else dx), None, None, None, None, None, None
+
+
+class _AvgPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+        unbatched = x.ndim == 3
+        x4 = x[None] if unbatched else x
+        y = _C.avg_pool2d_forward(x4, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+        ctx.args = (x4.shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+        ctx.unbatched = unbatched
+        return y[0] if unbatched else y
+
+    @staticmethod
+    def backward(ctx, dy):
+        if ctx.unbatched:
+            dy = dy[None]
+        dx = _C.avg_pool2d_backward(dy, *ctx.args)
+        return (dx[0] if ctx.unbatched else dx), None, None, None, None, None, None
+
+
+class _AdaptiveAvgPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, output_size):
+        unbatched = x.ndim == 3
+        x4 = x[None] if unbatched else x
+        y = _C.adaptive_avg_pool2d_forward(x4, output_size)
+        ctx.shape = x4.shape
+        ctx.unbatched = unbatched
+        return y[0] if unbatched else y
+
+    @staticmethod
+    def backward(ctx, dy):
+        if ctx.unbatched:
+            dy = dy[None]
+        dx = _C.adaptive_avg_pool2d_backward(dy, ctx.shape)
+        return (dx[0] if ctx.unbatched else dx), None
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """Max pooling, as ``torch.nn.functional.max_pool2d``.
+
+    input (N, C, H, W) or (C, H, W); stride defaults to kernel_size; padding (never selected)
+    must be at most half the kernel. NaN in a window propagates; a window of -inf gives -inf.
+    With return_indices, also returns the int64 position of each maximum inside its (H, W) plane.
+    """
+    op = "max_pool2d"
+    x = as_tensor(input, "input")
+    _batched(x, op)
+    kernel = pair(kernel_size, "kernel_size", op)
+    stride = kernel if stride is None or stride == () or stride == [] else pair(stride, "stride", op)
+    holder = [] if return_indices else None
+    y = _MaxPool2d.apply(x, kernel, stride, pair(padding, "padding", op), pair(dilation, "dilation", op),
+                         bool(ceil_mode), holder)
+    if return_indices:
+        return y, Tensor._wrap(holder[0])
+    return y
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """Average pooling, as ``torch.nn.functional.avg_pool2d`` (input (N, C, H, W) or (C, H, W)).
+
+    The divisor is the window size clipped to the padded input (count_include_pad=True) or to the
+    input (False), or divisor_override when given (non-zero).
+    """
+    op = "avg_pool2d"
+    x = as_tensor(input, "input")
+    _batched(x, op)
+    kernel = pair(kernel_size, "kernel_size", op)
+    stride = kernel if stride is None or stride == () or stride == [] else pair(stride, "stride", op)
+    div = None if divisor_override is None else int_arg(divisor_override, "divisor_override", op)
+    return _AvgPool2d.apply(x, kernel, stride, pair(padding, "padding", op), bool(ceil_mode),
+                            bool(count_include_pad), div)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool2d``.
+
+    output_size: an int or an (h, w) pair (None keeps that input size); cell i averages input
+    rows [floor(i*H/h), ceil((i+1)*H/h)). output_size=1 is global average pooling.
+    """
+    op = "adaptive_avg_pool2d"
+    x = as_tensor(input, "input")
+    _batched(x, op)
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != 2:
+            raise ValueError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
+        h, w = output_size
+        h = x.shape[-2] if h is None else int_arg(h, "output_size", op)
+        w = x.shape[-1] if w is None else int_arg(w, "output_size", op)
+        size = (h, w)
+    else:
+        size = pair(output_size, "output_size", op)
+    return _AdaptiveAvgPool2d.apply(x, size)

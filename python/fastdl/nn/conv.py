@@ -1,0 +1,90 @@
+"""Convolution layers (torch.nn.Conv2d)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import functional as F
+from ..random import default_generator
+from .module import Module, Parameter
+
+__all__ = ["Conv2d"]
+
+
+def _pair(v, name):
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"Conv2d: {name} must be an int or a pair of ints, got {v!r}")
+        return tuple(int(a) for a in v)
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"Conv2d: {name} must be an int or a pair of ints, got {type(v).__name__}")
+    return (int(v), int(v))
+
+
+class Conv2d(Module):
+    """2-D convolution over (N, C, H, W) or (C, H, W) input, as ``torch.nn.Conv2d``.
+
+    Parameters: ``weight`` (out_channels, in_channels/groups, kH, kW) and ``bias``
+    (out_channels,) when ``bias=True``, both initialised from U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+    fan_in = in_channels/groups * kH * kW (PyTorch's kaiming_uniform_(a=sqrt(5)) default), drawn
+    from ``fastdl.random.default_generator()``. Zero padding only.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros"):
+        super().__init__()
+        if padding_mode != "zeros":
+            raise ValueError(f"Conv2d: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+            raise ValueError(f"Conv2d: groups must be a positive integer, got {groups!r}")
+        for name, v in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"Conv2d: {name} must be a positive integer, got {v!r}")
+        if in_channels % groups:
+            raise ValueError(f"Conv2d: in_channels={in_channels} must be divisible by groups={groups}")
+        if out_channels % groups:
+            raise ValueError(f"Conv2d: out_channels={out_channels} must be divisible by groups={groups}")
+        self.in_channels = int(in_channels)
+        self.out_channels = int(out_channels)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
+        self.dilation = _pair(dilation, "dilation")
+        self.groups = int(groups)
+        self.padding_mode = padding_mode
+        if min(self.kernel_size) < 1:
+            raise ValueError(f"Conv2d: kernel_size must be >= 1, got {self.kernel_size}")
+        if min(self.stride) < 1:
+            raise ValueError(f"Conv2d: stride must be >= 1, got {self.stride}")
+        if min(self.dilation) < 1:
+            raise ValueError(f"Conv2d: dilation must be >= 1, got {self.dilation}")
+        if min(self.padding) < 0:
+            raise ValueError(f"Conv2d: padding must be >= 0, got {self.padding}")
+        shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
+        self.weight = Parameter(np.empty(shape, dtype=np.float32))
+        self.bias = Parameter(np.empty(self.out_channels, dtype=np.float32)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        fan_in = (self.in_channels // self.groups) * self.kernel_size[0] * self.kernel_size[1]
+        bound = 1.0 / math.sqrt(fan_in)
+        g = default_generator()
+        self.weight.data[...] = g.uniform(-bound, bound, self.weight.shape).astype(np.float32)
+        if self.bias is not None:
+            self.bias.data[...] = g.uniform(-bound, bound, self.bias.shape).astype(np.float32)
+
+    def forward(self, input):
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
