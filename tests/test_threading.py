@@ -134,6 +134,11 @@ a = rng.integers(-4, 5, size=(200, 96)).astype(np.float32)
 b = rng.integers(-4, 5, size=(96, 130)).astype(np.float32)
 exact = (a.astype(np.float64) @ b.astype(np.float64)).astype(np.float32)
 x = rng.standard_normal((64, 257)).astype(np.float32)
+img = rng.integers(-3, 4, size=(2, 3, 16, 15)).astype(np.float32)
+ker = rng.integers(-3, 4, size=(5, 3, 3, 3)).astype(np.float32)
+win = np.lib.stride_tricks.sliding_window_view(np.pad(img.astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1))),
+                                               (3, 3), axis=(2, 3))
+conv_exact = np.einsum("nchwij,ocij->nohw", win, ker.astype(np.float64)).astype(np.float32)
 checks = []
 
 def check_fastdl(after):
@@ -143,6 +148,8 @@ def check_fastdl(after):
     ok &= bool(np.array_equal(F.relu(x).numpy(), np.maximum(x, 0)))
     t = np.tanh(x.astype(np.float64))
     ok &= bool(np.allclose(F.tanh(x).numpy(), t, rtol=1.3e-6, atol=1e-5))
+    if hasattr(F, "conv2d"):  # small integers: the float32 result is exact
+        ok &= bool(np.array_equal(F.conv2d(img, ker, padding=1).numpy(), conv_exact))
     checks.append([after, ok])
 
 def use_other(name):
