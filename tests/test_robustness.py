@@ -351,7 +351,7 @@ def test_every_functional_op_is_swept():
 
 
 # ---- targeted cases ------------------------------------------------------------------------
-def test_zero_batch_linear_backward_gives_zero_weight_grads():
+def test_zero_batch_backward_gives_zero_weight_grads():
     """TESTING.md row 4: an empty batch must give dW = db = 0 (PyTorch), not uninitialised memory."""
     for threads in (1, 2):
         prev = fastdl.get_num_threads()
@@ -368,6 +368,15 @@ def test_zero_batch_linear_backward_gives_zero_weight_grads():
             assert np.array_equal(b.grad.numpy(), np.zeros(5, np.float32))
             a = fastdl.ops.gemm(np.zeros((4, 0), np.float32), np.zeros((0, 3), np.float32))
             assert np.array_equal(a, np.zeros((4, 3), np.float32))  # K = 0: C = 0, never garbage
+            if hasattr(F, "conv2d"):
+                x = fastdl.tensor(np.zeros((0, 3, 6, 5), np.float32), requires_grad=True)
+                w = fastdl.tensor(_f(4, 3, 3, 3), requires_grad=True)
+                b = fastdl.tensor(_f(4), requires_grad=True)
+                y = F.conv2d(x, w, b, padding=1)
+                assert y.shape == (0, 4, 6, 5)
+                y.sum().backward()
+                assert x.grad.shape == (0, 3, 6, 5)
+                assert not w.grad.numpy().any() and not b.grad.numpy().any()
         finally:
             fastdl.set_num_threads(prev)
 
