@@ -124,6 +124,31 @@ def test_elementwise_loss_kernels(isa, kind, n, rng):
     np.testing.assert_allclose(fwd(x, y, "none"), f(x, y, "none"), rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("n", SIZES + [70_001])
+def test_bce_with_logits_kernel(isa, n, rng):
+    x = (rng.standard_normal(n) * 6).astype(np.float32)
+    x[0] = 40.0  # log1p(exp(-40)) = 4e-18 must not vanish relative to the loss
+    y = rng.uniform(0, 1, n).astype(np.float32)
+    y[0] = 1.0
+    w, pw = rng.uniform(0.5, 2, n).astype(np.float32), rng.uniform(0.5, 3, n).astype(np.float32)
+    per = _C.bce_with_logits_forward(x, y, w, pw, "none")
+    # (1 - y) x + lw softplus(-x) cancels for large |x|: float32 error ~ |x| u (as in PyTorch)
+    np.testing.assert_allclose(per, ref.bce_with_logits(x, y, w, pw, "none"), rtol=2e-6, atol=1e-5)
+    assert per[0] > 0 and abs(per[0] - np.float64(w[0]) * pw[0] * np.exp(-40.0)) < 1e-6 * per[0]
+    np.testing.assert_allclose(_C.bce_with_logits_forward(x, y, None, None, "sum"), ref.bce_with_logits(x, y, reduction="sum"),
+                               rtol=1e-5)
+    g = rng.standard_normal(n).astype(np.float32)
+    dx, dt = _C.bce_with_logits_backward(g, x, y, w, pw, "none", True, True)
+    np.testing.assert_allclose(dx, ref.bce_with_logits_backward(g, x, y, w, pw, "none"), rtol=2e-6, atol=1e-5)
+    sp = np.log1p(np.exp(-np.abs(x.astype(np.float64)))) + np.maximum(-x.astype(np.float64), 0)
+    np.testing.assert_allclose(dt, g * w * (-x + (pw.astype(np.float64) - 1) * sp), rtol=2e-6, atol=1e-5)
+    dx, dt = _C.bce_with_logits_backward(np.float32(2.0), x, y, None, None, "mean", True, False)
+    assert dt is None
+    np.testing.assert_allclose(dx, ref.bce_with_logits_backward(2.0, x, y, reduction="mean"), rtol=2e-6, atol=2.0 / n * 4e-7)
+    nan = _C.bce_with_logits_forward(np.array([np.nan, 1.0], np.float32), np.array([0.5, 0.5], np.float32), None, None, "none")
+    assert np.isnan(nan[0]) and np.isfinite(nan[1])
+
+
 # ---- 4. functional + layers vs PyTorch --------------------------------------------------------
 def _both(torch, x, fn_f, fn_t, g=None):
     xf = fastdl.tensor(x, requires_grad=True)
@@ -241,7 +266,7 @@ def test_mse_broadcast_warns_and_matches_torch(rng):
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_bce_with_logits_matches_torch(reduction, weighted, rng):
+def test_bce_with_logits_matches_torch(isa, reduction, weighted, rng):
     torch = torch_or_skip()
     x = (rng.standard_normal((5, 3)) * 10).astype(np.float32)
     x[0, 0], x[0, 1] = 200.0, -200.0  # stable at extremes
@@ -358,3 +383,29 @@ def test_target_tensor_and_int32_targets():
     a = F.cross_entropy(x, fastdl.tensor(np.array([0, 1, 2, 1]))).item()
     b = F.cross_entropy(x, np.array([0, 1, 2, 1], np.int32)).item()
     assert a == b
+
+
+def test_concurrent_python_threads_match_serial(rng):
+    """The bindings release the GIL: kernels called from many Python threads at once must give
+    the serial results (no shared scratch; TESTING.md §2 row 21)."""
+    import threading
+
+    xs = [rng.standard_normal((64, 37)).astype(np.float32) for _ in range(8)]
+    ts = [rng.integers(0, 37, 64) for _ in range(8)]
+    serial = [(_C.cross_entropy_forward(x, t, None, -100, "none", 0.1)[0], _C.softmax_forward(x.reshape(8, 8, 37), 1))
+              for x, t in zip(xs, ts)]
+    errors = []
+
+    def work(i):
+        for _ in range(50):
+            loss = _C.cross_entropy_forward(xs[i], ts[i], None, -100, "none", 0.1)[0]
+            sm = _C.softmax_forward(xs[i].reshape(8, 8, 37), 1)
+            if not (np.array_equal(loss, serial[i][0]) and np.array_equal(sm, serial[i][1])):
+                errors.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []

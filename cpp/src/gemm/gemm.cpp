@@ -1,58 +1,229 @@
-// SGEMM: dispatch and the portable generic path.
-// NOTE: provisional straightforward implementation; the blocked/packed version replaces it.
+// SGEMM: ISA dispatch, thread split, path choice and the Goto/BLIS blocking driver.
+// The per-ISA kernels (micro-kernel, direct kernel, packers) are in gemm_generic.cpp and
+// gemm_avx2.cpp behind the table in gemm_kernels.h; this file is compiled without vector flags.
 #include "fastdl/gemm.h"
 
 #include <algorithm>
+#include <atomic>
+#include <string>
 
+#include "fastdl/common.h"
 #include "fastdl/cpu.h"
 #include "fastdl/parallel.h"
+#include "gemm_kernels.h"
 
 namespace fastdl {
-namespace generic {
+namespace {
+using gemm_detail::Kernels;
+using gemm_detail::kPackSlack;
+using gemm_detail::MR;
+using gemm_detail::NR;
 
+// ---- configuration (atomics: read by every call, written by tuning code / tests)
+std::atomic<int64_t> g_mc{0}, g_kc{0}, g_nc{0}, g_thread_flops{0};
+std::atomic<int> g_path{0};
+std::atomic<bool> g_init{false};
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// Operand views: A(i, k) = A[i * a_rs + k * a_cs], B(k, j) = B[k * b_rs + j * b_cs].
+struct Problem {
+  int64_t M, N, K;
+  const float* A;
+  int64_t a_rs, a_cs;
+  const float* B;
+  int64_t b_rs, b_cs;
+  float* C;
+  int64_t ldc;
+  float alpha, beta;
+};
+
+// C = beta * C (beta == 0: zeros, C never read).
+void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    float* c = C + i * ldc;
+    if (beta == 0.0f)
+      std::fill(c, c + N, 0.0f);
+    else if (beta != 1.0f)
+      for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+  }
+}
+
+// Splits `total` into the fewest blocks of at most `cap`, equal up to `unit` rounding.
+inline int64_t balanced_block(int64_t total, int64_t cap, int64_t unit) {
+  const int64_t nblocks = ceil_div(total, cap);
+  return std::min(cap, round_up(ceil_div(total, nblocks), unit));
+}
+
+// The five-loop Goto/BLIS driver on one thread.
+void packed_serial(const Kernels& kr, const Problem& p, const GemmConfig& cfg) {
+  const int64_t nc_blk = balanced_block(p.N, cfg.nc, NR);
+  const int64_t kc_blk = balanced_block(p.K, cfg.kc, 4);
+  const int64_t mc_blk = balanced_block(p.M, cfg.mc, MR);
+  float* Bp = thread_workspace(round_up(nc_blk, NR) * kc_blk + kPackSlack, kGemmSlotB);
+  float* Ap = thread_workspace(round_up(mc_blk, MR) * kc_blk + kPackSlack, kGemmSlotA);
+  for (int64_t jc = 0; jc < p.N; jc += nc_blk) {
+    const int64_t nc = std::min(nc_blk, p.N - jc);
+    for (int64_t pc = 0; pc < p.K; pc += kc_blk) {
+      const int64_t kc = std::min(kc_blk, p.K - pc);
+      const float beta = pc == 0 ? p.beta : 1.0f;
+      kr.pack_b(kc, nc, p.B + pc * p.b_rs + jc * p.b_cs, p.b_rs, p.b_cs, Bp);
+      for (int64_t ic = 0; ic < p.M; ic += mc_blk) {
+        const int64_t mc = std::min(mc_blk, p.M - ic);
+        kr.pack_a(mc, kc, p.A + ic * p.a_rs + pc * p.a_cs, p.a_rs, p.a_cs, Ap);
+        kr.macro(mc, nc, kc, Ap, Bp, p.C + ic * p.ldc + jc, p.ldc, p.alpha, beta);
+      }
+    }
+  }
+}
+
+// Largest op(B) the direct path transposes into a workspace (floats).
+constexpr int64_t kDirectTransposeMax = int64_t(1) << 20;
+
+// Direct (unpacked) path on one thread. The direct kernel needs unit column stride in B; a
+// transposed B is first copied into K x N row-major scratch (slot 7).
+void direct_serial(const Kernels& kr, const Problem& p) {
+  const float* B = p.B;
+  int64_t ldb = p.b_rs;
+  if (p.b_cs != 1) {
+    float* Bt = thread_workspace(p.K * p.N + kPackSlack, kGemmSlotB);
+    for (int64_t j = 0; j < p.N; ++j) {
+      const float* src = p.B + j * p.b_cs;
+      for (int64_t k = 0; k < p.K; ++k) Bt[k * p.N + j] = src[k * p.b_rs];
+    }
+    B = Bt;
+    ldb = p.N;
+  }
+  kr.direct(p.M, p.N, p.K, p.A, p.a_rs, p.a_cs, B, ldb, p.C, p.ldc, p.alpha, p.beta);
+}
+
+// Direct when packing cannot pay for itself: few row panels (B would be packed for <= 3 uses),
+// a single column panel, a short k-loop, or tiny total work.
+bool use_direct(const Problem& p, const GemmConfig& cfg) {
+  if (cfg.path == 1) return p.b_cs == 1 || p.K * p.N <= kDirectTransposeMax * 64;
+  if (cfg.path == 2) return false;
+  if (p.b_cs != 1 && p.K * p.N > kDirectTransposeMax) return false;
+  if (p.M <= 3 * MR || p.N <= NR || p.K <= 16) return true;
+  return p.M * p.N * p.K <= int64_t(48) * 48 * 48;
+}
+
+void run(const Kernels& kr, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+         float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+         float* C, int64_t ldc, bool allow_threads) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  Problem p{M, N, K, A, trans_a ? 1 : lda, trans_a ? lda : 1, B, trans_b ? 1 : ldb,
+            trans_b ? ldb : 1, C, ldc, alpha, beta};
+  const GemmConfig cfg = gemm_config();
+  const bool direct = use_direct(p, cfg);
+  auto solve = [&](const Problem& q) {
+    if (direct)
+      direct_serial(kr, q);
+    else
+      packed_serial(kr, q, cfg);
+  };
+  const double flops = 2.0 * double(M) * double(N) * double(K);
+  const int threads = allow_threads ? get_num_threads() : 1;
+  if (threads <= 1 || flops < double(cfg.thread_flops)) {
+    solve(p);
+    return;
+  }
+  // Each thread solves a band of rows or columns of C with its own packing buffers; no
+  // barrier. Split the larger of M and N: the other operand is then packed by every thread,
+  // which costs O(1 / split dimension) of the work.
+  if (N < 2 * NR || (M >= N && M >= 2 * MR)) {
+    parallel_for(0, ceil_div(M, MR), 1, [&](int64_t lo, int64_t hi) {
+      Problem q = p;
+      const int64_t i0 = lo * MR, i1 = std::min(hi * MR, M);
+      q.M = i1 - i0;
+      q.A = p.A + i0 * p.a_rs;
+      q.C = p.C + i0 * p.ldc;
+      solve(q);
+    });
+  } else {
+    parallel_for(0, ceil_div(N, NR), 1, [&](int64_t lo, int64_t hi) {
+      Problem q = p;
+      const int64_t j0 = lo * NR, j1 = std::min(hi * NR, N);
+      q.N = j1 - j0;
+      q.B = p.B + j0 * p.b_cs;
+      q.C = p.C + j0;
+      solve(q);
+    });
+  }
+}
+
+}  // namespace
+
+GemmConfig default_gemm_config() { return GemmConfig{144, 256, 4080, 0, int64_t(2) << 20}; }
+
+GemmConfig gemm_config() {
+  if (!g_init.load(std::memory_order_acquire)) return default_gemm_config();
+  return GemmConfig{g_mc.load(std::memory_order_relaxed), g_kc.load(std::memory_order_relaxed),
+                    g_nc.load(std::memory_order_relaxed), g_path.load(std::memory_order_relaxed),
+                    g_thread_flops.load(std::memory_order_relaxed)};
+}
+
+void set_gemm_config(const GemmConfig& c) {
+  FASTDL_CHECK(c.mc >= MR && c.mc % MR == 0 && c.mc <= (int64_t(1) << 20),
+               "gemm config: mc must be a positive multiple of 6, got " + std::to_string(c.mc));
+  FASTDL_CHECK(c.kc >= 1 && c.kc <= (int64_t(1) << 20),
+               "gemm config: kc must be >= 1, got " + std::to_string(c.kc));
+  FASTDL_CHECK(c.nc >= NR && c.nc % NR == 0 && c.nc <= (int64_t(1) << 24),
+               "gemm config: nc must be a positive multiple of 16, got " + std::to_string(c.nc));
+  FASTDL_CHECK(c.path >= 0 && c.path <= 2,
+               "gemm config: path must be 0 (auto), 1 (direct) or 2 (packed), got " +
+                   std::to_string(c.path));
+  FASTDL_CHECK(c.thread_flops >= 0, "gemm config: thread_flops must be >= 0");
+  g_mc.store(c.mc);
+  g_kc.store(c.kc);
+  g_nc.store(c.nc);
+  g_path.store(c.path);
+  g_thread_flops.store(c.thread_flops);
+  g_init.store(true, std::memory_order_release);
+}
+
+namespace generic {
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc, bool allow_threads) {
-  if (M <= 0 || N <= 0) return;
-  auto rows = [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      float* c = C + i * ldc;
-      if (beta == 0.0f) {
-        for (int64_t j = 0; j < N; ++j) c[j] = 0.0f;
-      } else if (beta != 1.0f) {
-        for (int64_t j = 0; j < N; ++j) c[j] *= beta;
-      }
-      if (alpha == 0.0f) continue;
-      for (int64_t k = 0; k < K; ++k) {
-        const float a = alpha * (trans_a ? A[k * lda + i] : A[i * lda + k]);
-        if (!trans_b) {
-          const float* b = B + k * ldb;
-#pragma omp simd
-          for (int64_t j = 0; j < N; ++j) c[j] += a * b[j];
-        } else {
-          for (int64_t j = 0; j < N; ++j) c[j] += a * B[j * ldb + k];
-        }
-      }
-    }
-  };
-  if (allow_threads)
-    parallel_for(0, M, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, N * std::max<int64_t>(K, 1))), rows);
-  else
-    rows(0, M);
+  run(gemm_kernels(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+      allow_threads);
 }
-
 }  // namespace generic
+
+namespace avx2 {
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+           int64_t ldc, bool allow_threads) {
+#if defined(FASTDL_HAVE_AVX2)
+  run(gemm_kernels(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+      allow_threads);
+#else
+  generic::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, allow_threads);
+#endif
+}
+}  // namespace avx2
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc) {
-  generic::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, true);
+  if (use_avx2())
+    avx2::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, true);
+  else
+    generic::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, true);
 }
 
 void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
                   float* C, int64_t ldc) {
-  generic::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false);
+  if (use_avx2())
+    avx2::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false);
+  else
+    generic::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false);
 }
 
 }  // namespace fastdl

@@ -1,5 +1,5 @@
-// Losses: dispatch (threads + ISA), the generic fused cross-entropy, and the portable
-// (memory-bound, compiler-vectorised) nll / mse / l1 / bce-with-logits kernels.
+// Losses: dispatch (threads + ISA), the generic fused cross-entropy and bce-with-logits, and
+// the portable (memory-bound, compiler-vectorised) nll / mse / l1 kernels.
 #include "fastdl/loss.h"
 
 #include <algorithm>
@@ -19,7 +19,7 @@ namespace {
 inline void row_softmax(float* p, const float* z, int64_t C, const float* w, float* m_out, float* ls_out, float* zw) {
   float m = -std::numeric_limits<float>::infinity();
   for (int64_t c = 0; c < C; ++c) m = z[c] > m ? z[c] : m;
-  float s = 0.0f, a = 0.0f;
+  double s = 0.0, a = 0.0;  // double: the scalar path sums C terms in one chain
   for (int64_t c = 0; c < C; ++c) {
     const float d = z[c] - m;
     const float e = std::exp(d);
@@ -27,11 +27,11 @@ inline void row_softmax(float* p, const float* z, int64_t C, const float* w, flo
     s += e;
     a += w ? w[c] * d : d;
   }
-  const float inv = 1.0f / s;
+  const float inv = static_cast<float>(1.0 / s);
   for (int64_t c = 0; c < C; ++c) p[c] *= inv;
   *m_out = m;
-  *ls_out = std::log(s);
-  if (zw) *zw = a;
+  *ls_out = static_cast<float>(std::log(s));
+  if (zw) *zw = static_cast<float>(a);
 }
 
 }  // namespace
@@ -316,35 +316,64 @@ void l1_loss_backward(float* dinput, float* dtarget, const float* dloss, int64_t
   });
 }
 
+namespace generic {
+
+void bce_with_logits_chunk(float* loss, double* totals, const float* x, const float* y, const float* w,
+                           const float* pw, int64_t n) {
+  totals[0] += blocked_sum(0, n, loss, [&](int64_t i) {
+    const float xi = x[i], yi = y[i];
+    const float sp = std::log1p(std::exp(-std::fabs(xi))) + std::max(-xi, 0.0f);  // softplus(-x)
+    const float lw = pw ? 1.0f + (pw[i] - 1.0f) * yi : 1.0f;
+    const float l = (1.0f - yi) * xi + lw * sp;
+    return w ? w[i] * l : l;
+  });
+}
+
+void bce_with_logits_backward_chunk(float* dinput, float* dtarget, const float* dloss, int64_t stride, float scale,
+                                    const float* x, const float* y, const float* w, const float* pw, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float xi = x[i], yi = y[i];
+    const float g = dloss[i * stride] * scale * (w ? w[i] : 1.0f);
+    const float e = std::exp(-std::fabs(xi));
+    const float d = 1.0f / (1.0f + e);
+    const float sig_neg = xi >= 0.0f ? e * d : d;  // sigmoid(-x)
+    const float lw = pw ? 1.0f + (pw[i] - 1.0f) * yi : 1.0f;
+    if (dinput) dinput[i] = g * ((1.0f - yi) - lw * sig_neg);
+    if (dtarget) {
+      const float sp = std::log1p(e) + std::max(-xi, 0.0f);
+      dtarget[i] = g * (-xi + (pw ? (pw[i] - 1.0f) * sp : 0.0f));
+    }
+  }
+}
+
+}  // namespace generic
+
 void bce_with_logits_forward(float* loss, double* totals, const float* x, const float* y, const float* w,
                              const float* pw, int64_t n) {
+  [[maybe_unused]] const bool v = use_avx2();
   reduce_range(n, kElemGrain / 8, totals, 1, [&](int64_t lo, int64_t hi, double* tot) {
-    tot[0] += blocked_sum(lo, hi, loss, [&](int64_t i) {
-      const float xi = x[i], yi = y[i];
-      const float sp = std::log1p(std::exp(-std::fabs(xi))) + std::max(-xi, 0.0f);  // softplus(-x)
-      const float lw = pw ? 1.0f + (pw[i] - 1.0f) * yi : 1.0f;
-      const float l = (1.0f - yi) * xi + lw * sp;
-      return w ? w[i] * l : l;
-    });
+    float* l = loss ? loss + lo : nullptr;
+    const float* wl = w ? w + lo : nullptr;
+    const float* pl = pw ? pw + lo : nullptr;
+#ifdef FASTDL_HAVE_AVX2
+    if (v) return avx2::bce_with_logits_chunk(l, tot, x + lo, y + lo, wl, pl, hi - lo);
+#endif
+    generic::bce_with_logits_chunk(l, tot, x + lo, y + lo, wl, pl, hi - lo);
   });
 }
 
 void bce_with_logits_backward(float* dinput, float* dtarget, const float* dloss, int64_t stride, float scale,
                               const float* x, const float* y, const float* w, const float* pw, int64_t n) {
+  [[maybe_unused]] const bool v = use_avx2();
   parallel_for(0, n, kElemGrain / 8, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      const float xi = x[i], yi = y[i];
-      const float g = dloss[i * stride] * scale * (w ? w[i] : 1.0f);
-      const float e = std::exp(-std::fabs(xi));
-      const float d = 1.0f / (1.0f + e);
-      const float sig_neg = xi >= 0.0f ? e * d : d;  // sigmoid(-x)
-      const float lw = pw ? 1.0f + (pw[i] - 1.0f) * yi : 1.0f;
-      if (dinput) dinput[i] = g * ((1.0f - yi) - lw * sig_neg);
-      if (dtarget) {
-        const float sp = std::log1p(e) + std::max(-xi, 0.0f);
-        dtarget[i] = g * (-xi + (pw ? (pw[i] - 1.0f) * sp : 0.0f));
-      }
-    }
+    float* di = dinput ? dinput + lo : nullptr;
+    float* dt = dtarget ? dtarget + lo : nullptr;
+    const float* wl = w ? w + lo : nullptr;
+    const float* pl = pw ? pw + lo : nullptr;
+#ifdef FASTDL_HAVE_AVX2
+    if (v) return avx2::bce_with_logits_backward_chunk(di, dt, dloss + lo * stride, stride, scale, x + lo, y + lo, wl, pl, hi - lo);
+#endif
+    generic::bce_with_logits_backward_chunk(di, dt, dloss + lo * stride, stride, scale, x + lo, y + lo, wl, pl, hi - lo);
   });
 }
 

@@ -17,10 +17,10 @@ void softmax_rows(bool log, float* y, const float* x, int64_t rows, int64_t C) {
     float* yr = y + r * C;
     float m = -std::numeric_limits<float>::infinity();
     for (int64_t c = 0; c < C; ++c) m = xr[c] > m ? xr[c] : m;
-    float s = 0.0f;
+    double s = 0.0;  // double: the scalar path sums C terms in one chain
     if (log) {
       for (int64_t c = 0; c < C; ++c) s += std::exp(xr[c] - m);
-      const float ls = std::log(s);
+      const float ls = static_cast<float>(std::log(s));
       for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - m) - ls;
     } else {
       for (int64_t c = 0; c < C; ++c) {
@@ -28,17 +28,18 @@ void softmax_rows(bool log, float* y, const float* x, int64_t rows, int64_t C) {
         yr[c] = e;
         s += e;
       }
-      const float inv = 1.0f / s;
+      const float inv = static_cast<float>(1.0 / s);
       for (int64_t c = 0; c < C; ++c) yr[c] *= inv;
     }
   }
 }
 
 void softmax_cols(bool log, float* y, const float* x, int64_t C, int64_t nc, int64_t ld) {
-  float m[kSoftmaxColBlock], s[kSoftmaxColBlock];
+  float m[kSoftmaxColBlock];
+  double s[kSoftmaxColBlock];
   for (int64_t j = 0; j < nc; ++j) {
     m[j] = -std::numeric_limits<float>::infinity();
-    s[j] = 0.0f;
+    s[j] = 0.0;
   }
   for (int64_t c = 0; c < C; ++c)
     for (int64_t j = 0; j < nc; ++j) m[j] = x[c * ld + j] > m[j] ? x[c * ld + j] : m[j];
@@ -48,14 +49,15 @@ void softmax_cols(bool log, float* y, const float* x, int64_t C, int64_t nc, int
       if (!log) y[c * ld + j] = e;
       s[j] += e;
     }
+  float f[kSoftmaxColBlock];
   if (log) {
-    for (int64_t j = 0; j < nc; ++j) s[j] = std::log(s[j]);
+    for (int64_t j = 0; j < nc; ++j) f[j] = static_cast<float>(std::log(s[j]));
     for (int64_t c = 0; c < C; ++c)
-      for (int64_t j = 0; j < nc; ++j) y[c * ld + j] = (x[c * ld + j] - m[j]) - s[j];
+      for (int64_t j = 0; j < nc; ++j) y[c * ld + j] = (x[c * ld + j] - m[j]) - f[j];
   } else {
-    for (int64_t j = 0; j < nc; ++j) s[j] = 1.0f / s[j];
+    for (int64_t j = 0; j < nc; ++j) f[j] = static_cast<float>(1.0 / s[j]);
     for (int64_t c = 0; c < C; ++c)
-      for (int64_t j = 0; j < nc; ++j) y[c * ld + j] *= s[j];
+      for (int64_t j = 0; j < nc; ++j) y[c * ld + j] *= f[j];
   }
 }
 
@@ -64,12 +66,14 @@ void softmax_backward_rows(bool log, float* dx, const float* dy, const float* y,
     const float* g = dy + r * C;
     const float* yr = y + r * C;
     float* d = dx + r * C;
-    float s = 0.0f;
+    double acc = 0.0;
     if (log) {
-      for (int64_t c = 0; c < C; ++c) s += g[c];
+      for (int64_t c = 0; c < C; ++c) acc += g[c];
+      const float s = static_cast<float>(acc);
       for (int64_t c = 0; c < C; ++c) d[c] = g[c] - std::exp(yr[c]) * s;
     } else {
-      for (int64_t c = 0; c < C; ++c) s += g[c] * yr[c];
+      for (int64_t c = 0; c < C; ++c) acc += static_cast<double>(g[c]) * yr[c];
+      const float s = static_cast<float>(acc);
       for (int64_t c = 0; c < C; ++c) d[c] = yr[c] * (g[c] - s);
     }
   }

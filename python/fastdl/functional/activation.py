@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from .. import _C
 from ..autograd import Function
 from ..tensor import Tensor
@@ -154,13 +156,22 @@ def _softmax_dim(ndim, dim, name):
     return dim
 
 
+def _check_dtype(dtype, name):
+    if dtype is not None and np.dtype(dtype) != np.float32:
+        raise TypeError(f"{name}: fastdl computes in float32 only, got dtype={dtype}")
+
+
 def softmax(input, dim=None, dtype=None):
-    """exp(x - max) / sum(exp(x - max)) along ``dim`` (any dim; the last one is fastest)."""
+    """exp(x - max) / sum(exp(x - max)) along ``dim`` (any dim; the last one is fastest).
+    ``dtype`` may only be None or float32."""
+    _check_dtype(dtype, "softmax")
     x = _as_tensor(input)
     return _Softmax.apply(x, _softmax_dim(x.ndim, dim, "softmax"))
 
 
 def log_softmax(input, dim=None, dtype=None):
-    """x - max - log(sum(exp(x - max))) along ``dim``; never forms log(softmax)."""
+    """x - max - log(sum(exp(x - max))) along ``dim``; never forms log(softmax).
+    ``dtype`` may only be None or float32."""
+    _check_dtype(dtype, "log_softmax")
     x = _as_tensor(input)
     return _LogSoftmax.apply(x, _softmax_dim(x.ndim, dim, "log_softmax"))

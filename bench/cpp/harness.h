@@ -1,0 +1,64 @@
+// Small in-house benchmark harness (used when Google Benchmark is not installed, and for
+// its plain output): repeat a callable until a time budget is spent, report median and best.
+#pragma once
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace bench {
+
+struct Stats {
+  double median_s = 0;  // median seconds per call
+  double best_s = 0;    // fastest call
+  int reps = 0;
+};
+
+// Calls f() once to warm up, then at least min_reps times and until min_seconds have passed
+// (at most max_reps calls).
+template <class F>
+Stats time_it(F&& f, int min_reps = 5, double min_seconds = 0.25, int max_reps = 2000) {
+  using clock = std::chrono::steady_clock;
+  f();
+  std::vector<double> t;
+  const auto start = clock::now();
+  while (static_cast<int>(t.size()) < max_reps) {
+    const auto t0 = clock::now();
+    f();
+    const auto t1 = clock::now();
+    t.push_back(std::chrono::duration<double>(t1 - t0).count());
+    if (static_cast<int>(t.size()) >= min_reps &&
+        std::chrono::duration<double>(t1 - start).count() >= min_seconds)
+      break;
+  }
+  std::sort(t.begin(), t.end());
+  Stats s;
+  s.reps = static_cast<int>(t.size());
+  s.best_s = t.front();
+  s.median_s = t.size() % 2 ? t[t.size() / 2] : 0.5 * (t[t.size() / 2 - 1] + t[t.size() / 2]);
+  return s;
+}
+
+inline double gflops(double flops, double seconds) { return flops / seconds * 1e-9; }
+
+inline bool has_flag(int argc, char** argv, const char* flag) {
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], flag) == 0) return true;
+  return false;
+}
+
+// Deterministic pseudo-random fill in [-1, 1) (xorshift; no <random> in benchmarks).
+inline void fill_random(float* p, size_t n, unsigned seed) {
+  unsigned x = seed * 2654435761u + 12345u;
+  for (size_t i = 0; i < n; ++i) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    p[i] = static_cast<float>(x >> 8) * (2.0f / 16777216.0f) - 1.0f;
+  }
+}
+
+}  // namespace bench

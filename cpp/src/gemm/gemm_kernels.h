@@ -1,0 +1,50 @@
+// Internal to cpp/src/gemm: the per-ISA pieces of the SGEMM that the blocked driver in
+// gemm.cpp strings together (Goto/BLIS structure, MR x NR = 6 x 16 register tile).
+//
+// Index conventions (all strides in floats, int64_t):
+//   A(i, k) = A[i * a_rs + k * a_cs]   (op(A) is M x K; a_cs == 1 for plain A, a_rs == 1 for A^T)
+//   B(k, j) = B[k * b_rs + j * b_cs]   (op(B) is K x N)
+//   C(i, j) = C[i * ldc + j]
+// Packed A: ceil(mc / MR) micro-panels, panel p at Ap + p * MR * kc, element (i, k) of the
+//   panel at [k * MR + i]; rows past mc are zero. Needs round_up(mc, MR) * kc + kPackSlack floats.
+// Packed B: ceil(nc / NR) micro-panels, panel q at Bp + q * NR * kc, element (k, j) at
+//   [k * NR + j]; columns past nc are zero. Bp must be 32-byte aligned.
+// Tile update: C = alpha * acc + beta * C, and beta == 0 never reads C.
+#pragma once
+#include <cstdint>
+
+namespace fastdl {
+namespace gemm_detail {
+
+constexpr int MR = 6;
+constexpr int NR = 16;
+constexpr int64_t kPackSlack = 16;  // floats past the end a packer may scribble on
+
+struct Kernels {
+  // C[mc x nc] (+)= alpha * Ap * Bp: loops jr (NR panels of Bp) then ir (MR panels of Ap).
+  void (*macro)(int64_t mc, int64_t nc, int64_t kc, const float* Ap, const float* Bp, float* C,
+                int64_t ldc, float alpha, float beta);
+  // Unpacked path: C[M x N] = alpha * A * B + beta * C with B(k, j) = B[k * ldb + j]
+  // (unit column stride), A read in place through (a_rs, a_cs). Whole K in registers.
+  void (*direct)(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs,
+                 const float* B, int64_t ldb, float* C, int64_t ldc, float alpha, float beta);
+  void (*pack_a)(int64_t mc, int64_t kc, const float* A, int64_t a_rs, int64_t a_cs, float* Ap);
+  void (*pack_b)(int64_t kc, int64_t nc, const float* B, int64_t b_rs, int64_t b_cs, float* Bp);
+};
+
+// Portable packers (also used by the AVX2 table where they are already bandwidth-bound).
+void pack_a_generic(int64_t mc, int64_t kc, const float* A, int64_t a_rs, int64_t a_cs, float* Ap);
+void pack_b_generic(int64_t kc, int64_t nc, const float* B, int64_t b_rs, int64_t b_cs, float* Bp);
+
+}  // namespace gemm_detail
+
+namespace generic {
+const gemm_detail::Kernels& gemm_kernels();
+}
+#if defined(FASTDL_HAVE_AVX2)
+namespace avx2 {
+const gemm_detail::Kernels& gemm_kernels();
+}
+#endif
+
+}  // namespace fastdl
