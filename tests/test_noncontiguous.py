@@ -311,8 +311,6 @@ def test_gemm_same_array_as_both_operands(rng):
         assert np.array_equal(fastdl.ops.gemm(a, a, trans_a=ta, trans_b=tb), want.astype(np.float32)), (ta, tb)
 
 
-@pytest.mark.xfail(not hasattr(fastdl._C, "_gemm_config"), strict=False,
-                   reason="main's provisional gemm binding has no overlap check (added on the gemm branch)")
 @pytest.mark.parametrize("which", ["a", "b", "a_view"])
 def test_gemm_out_overlapping_an_input_raises_or_is_correct(rng, which):
     """PyTorch computes mm(a, b, out=a) correctly; fastdl may instead refuse - never a silent
