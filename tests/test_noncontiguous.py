@@ -269,7 +269,7 @@ def _bits_equal(r1, r2):
 
 @pytest.mark.parametrize("as_tensor", [False, True], ids=["numpy", "tensor"])
 @pytest.mark.parametrize("name", list(SAMPLES))
-def test_layouts_give_the_contiguous_result(name, as_tensor, rng):
+def test_layouts_give_the_contiguous_result(name, as_tensor, rng, isa):
     makers, run, vary, requires = SAMPLES[name]
     if requires is not None and not hasattr(F, requires):
         pytest.skip(f"F.{requires} is not in this tree yet")
