@@ -118,7 +118,7 @@ def _specs():
         s["batch_norm"] = Spec(F.batch_norm, [_f(4, 3, 2, 2), np.zeros(3, np.float32), np.ones(3, np.float32),
                                               np.ones(3, np.float32), np.zeros(3, np.float32)],
                                {"training": True}, optional={1, 2, 3, 4}, strict_rank=False,
-                               scalars={"momentum": [-1.0, "x"], "eps": [-1.0, "x", None]})
+                               scalars={"momentum": [Ok(-1.0), "x"], "eps": [Ok(-1.0), "x", None]})
     return s
 
 
