@@ -4,11 +4,15 @@
 //   bench_gemm --quick    fewer shapes, shorter timing
 //   bench_gemm --sweep    MC x KC blocking sweep on 1 thread (avx2 path) to choose defaults
 //   bench_gemm --paths    also time the forced direct and forced packed paths
+//   bench_gemm --shape 64x3136x576 [--shape ...]   only these shapes
+//   bench_gemm --isa avx2 / --threads 1            only this ISA / thread count
+//   bench_gemm --cpu-time  1-thread runs timed with thread CPU time (the sweep always is)
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -62,13 +66,15 @@ void prepare(const Shape& s) {
   bench::fill_random(g_b.data(), g_b.size(), 2);
 }
 
+bool g_cpu_time = false;  // --cpu-time: thread CPU time for 1-thread runs (noisy machines)
+
 bench::Stats run(const Shape& s, bool quick) {
   return bench::time_it(
       [&] {
         fastdl::sgemm(false, false, s.M, s.N, s.K, 1.0f, g_a.data(), s.K, g_b.data(), s.N, 0.0f,
                       g_c.data(), s.N);
       },
-      quick ? 3 : 5, quick ? 0.05 : 0.25);
+      quick ? 3 : 5, quick ? 0.05 : 0.25, 2000, g_cpu_time && fastdl::get_num_threads() == 1);
 }
 
 #if defined(__x86_64__)
@@ -145,9 +151,21 @@ int main(int argc, char** argv) {
   if (fastdl::cpu_supports(fastdl::Isa::avx2))
     std::printf("1-core AVX2 FMA peak: %.1f GFLOP/s\n", fma_peak_gflops());
 #endif
+  g_cpu_time = bench::has_flag(argc, argv, "--cpu-time");
   if (bench::has_flag(argc, argv, "--sweep")) {
+    g_cpu_time = true;
     sweep();
     return 0;
+  }
+  std::vector<Shape> only;
+  std::string only_isa;
+  int only_threads = 0;
+  for (int i = 1; i + 1 < argc; ++i) {
+    long long m, n, k;
+    if (std::strcmp(argv[i], "--shape") == 0 && std::sscanf(argv[i + 1], "%lldx%lldx%lld", &m, &n, &k) == 3)
+      only.push_back({m, n, k});
+    if (std::strcmp(argv[i], "--isa") == 0) only_isa = argv[i + 1];
+    if (std::strcmp(argv[i], "--threads") == 0) only_threads = std::atoi(argv[i + 1]);
   }
   std::vector<Shape> shapes;
   for (int64_t n : {64, 128, 256, 512, 1024, 2048})
@@ -155,6 +173,7 @@ int main(int argc, char** argv) {
   const Shape dl[] = {{6, 784, 25},    {16, 100, 150},  {64, 3136, 576}, {128, 784, 1152},
                       {256, 196, 2304}, {512, 49, 4608}, {256, 256, 784}, {256, 10, 256}};
   for (const Shape& s : dl) shapes.push_back(s);
+  if (!only.empty()) shapes = only;
 
   std::vector<std::string> isas = {"generic"};
   if (fastdl::cpu_supports(fastdl::Isa::avx2)) isas.push_back("avx2");
@@ -167,8 +186,10 @@ int main(int argc, char** argv) {
     const double flops = 2.0 * s.M * s.N * s.K;
     for (const std::string& isa : isas) {
       if (isa == "generic" && quick && flops > 3e8) continue;
+      if (!only_isa.empty() && isa != only_isa) continue;
       fastdl::set_isa(isa);
       for (int threads : {1, 2}) {
+        if (only_threads && threads != only_threads) continue;
         fastdl::set_num_threads(threads);
         for (int path : paths ? std::vector<int>{0, 1, 2} : std::vector<int>{0}) {
           fastdl::GemmConfig c = base;

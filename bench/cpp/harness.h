@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <vector>
 
 namespace bench {
@@ -17,22 +18,31 @@ struct Stats {
   int reps = 0;
 };
 
-// Calls f() once to warm up, then at least min_reps times and until min_seconds have passed
-// (at most max_reps calls).
+inline double wall_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+// CPU time of the calling thread: on a shared machine it excludes the time slices other
+// processes take from this core (single-threaded measurements only).
+inline double thread_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+// Calls f() once to warm up, then at least min_reps times and until min_seconds of wall time
+// have passed (at most max_reps calls). cpu_time: measure with thread_cpu_seconds().
 template <class F>
-Stats time_it(F&& f, int min_reps = 5, double min_seconds = 0.25, int max_reps = 2000) {
-  using clock = std::chrono::steady_clock;
+Stats time_it(F&& f, int min_reps = 5, double min_seconds = 0.25, int max_reps = 2000,
+              bool cpu_time = false) {
   f();
   std::vector<double> t;
-  const auto start = clock::now();
+  const double start = wall_seconds();
   while (static_cast<int>(t.size()) < max_reps) {
-    const auto t0 = clock::now();
+    const double t0 = cpu_time ? thread_cpu_seconds() : wall_seconds();
     f();
-    const auto t1 = clock::now();
-    t.push_back(std::chrono::duration<double>(t1 - t0).count());
-    if (static_cast<int>(t.size()) >= min_reps &&
-        std::chrono::duration<double>(t1 - start).count() >= min_seconds)
-      break;
+    const double t1 = cpu_time ? thread_cpu_seconds() : wall_seconds();
+    t.push_back(t1 - t0);
+    if (static_cast<int>(t.size()) >= min_reps && wall_seconds() - start >= min_seconds) break;
   }
   std::sort(t.begin(), t.end());
   Stats s;

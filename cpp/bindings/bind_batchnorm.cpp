@@ -1,10 +1,126 @@
-// Bindings for the batchnorm kernel family.
+// Bindings for the batchnorm kernel family (fastdl/batchnorm.h).
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <string>
+
 #include "array_check.h"
+#include "fastdl/batchnorm.h"
 
 namespace fastdl {
 namespace bind {
 
-void bind_batchnorm(py::module_& m) {}
+namespace {
+
+struct Dims {
+  int64_t N, C, S;
+};
+
+Dims input_dims(const FArray& x, const char* name) {
+  if (x.ndim() < 2)
+    fail(std::string("batch_norm: ") + name + ": expected a 2-D or higher array (N, C, ...), got shape " + shape_str(x));
+  const std::vector<int64_t> shape = shape_of(x);
+  numel(shape, "batch_norm input");
+  int64_t S = 1;
+  for (size_t i = 2; i < shape.size(); ++i) S *= shape[i];
+  return {shape[0], shape[1], S};
+}
+
+const float* opt_vec(const std::optional<FArray>& a, const char* name, int64_t C, const FArray& x) {
+  if (!a) return nullptr;
+  if (a->ndim() != 1 || a->shape(0) != C)
+    fail(std::string("batch_norm: ") + name + " must have shape (" + std::to_string(C) + ",) for input " +
+         shape_str(x) + ", got " + shape_str(*a));
+  return a->data();
+}
+
+float* opt_out_vec(std::optional<FOut>& a, const char* name, int64_t C, const FArray& x) {
+  if (!a) return nullptr;
+  if (a->ndim() != 1 || a->shape(0) != C)
+    fail(std::string("batch_norm: ") + name + " must have shape (" + std::to_string(C) + ",) for input " +
+         shape_str(x) + ", got " + shape_str(*a));
+  check_writeable(*a, name);
+  return a->mutable_data();
+}
+
+py::tuple py_batch_norm_forward(const FArray& x, const std::optional<FArray>& weight, const std::optional<FArray>& bias,
+                             std::optional<FOut> running_mean, std::optional<FOut> running_var, bool training,
+                             double momentum, double eps, bool relu) {
+  const Dims d = input_dims(x, "input");
+  const float* w = opt_vec(weight, "weight", d.C, x);
+  const float* b = opt_vec(bias, "bias", d.C, x);
+  float* rm = opt_out_vec(running_mean, "running_mean", d.C, x);
+  float* rv = opt_out_vec(running_var, "running_var", d.C, x);
+  if (!(eps >= 0.0)) fail("batch_norm: eps must be >= 0, got " + std::to_string(eps));
+  if (!training && (!rm || !rv)) fail("batch_norm: running_mean and running_var are required when training=False");
+  if (training && d.N * d.S == 1)
+    fail("Expected more than 1 value per channel when training, got input size " + shape_str(x));
+  FArray y = new_array(shape_of(x));
+  FArray mean = new_array({d.C});
+  FArray rstd = new_array({d.C});
+  float* py = y.mutable_data();
+  float* pm = mean.mutable_data();
+  float* pr = rstd.mutable_data();
+  const float* px = x.data();
+  {
+    py::gil_scoped_release nogil;
+    if (training)
+      batch_norm_forward_train(py, pm, pr, rm, rv, px, w, b, d.N, d.C, d.S, static_cast<float>(eps),
+                               static_cast<float>(momentum), relu);
+    else
+      batch_norm_forward_eval(py, pm, pr, px, w, b, rm, rv, d.N, d.C, d.S, static_cast<float>(eps), relu);
+  }
+  return py::make_tuple(y, mean, rstd);
+}
+
+py::tuple py_batch_norm_backward(const FArray& dy, const FArray& x, const std::optional<FArray>& weight,
+                              const std::optional<FArray>& bias, const FArray& save_mean, const FArray& save_rstd,
+                              bool training, bool relu) {
+  const Dims d = input_dims(x, "input");
+  check_same_shape(dy, "batch_norm_backward: grad_output", x, "input");
+  const float* w = opt_vec(weight, "weight", d.C, x);
+  const float* b = opt_vec(bias, "bias", d.C, x);
+  check_shape(save_mean, "batch_norm_backward: save_mean", {d.C});
+  check_shape(save_rstd, "batch_norm_backward: save_rstd", {d.C});
+  FArray dx = new_array(shape_of(x));
+  py::object dw = py::none(), db = py::none();
+  float* pdw = nullptr;
+  float* pdb = nullptr;
+  if (w) {
+    FArray a = new_array({d.C});
+    pdw = a.mutable_data();
+    dw = a;
+  }
+  if (b) {
+    FArray a = new_array({d.C});
+    pdb = a.mutable_data();
+    db = a;
+  }
+  float* pdx = dx.mutable_data();
+  const float *pdy = dy.data(), *px = x.data(), *pm = save_mean.data(), *pr = save_rstd.data();
+  {
+    py::gil_scoped_release nogil;
+    batch_norm_backward(pdx, pdw, pdb, pdy, px, w, b, pm, pr, d.N, d.C, d.S, training, relu);
+  }
+  return py::make_tuple(dx, dw, db);
+}
+
+}  // namespace
+
+void bind_batchnorm(py::module_& m) {
+  m.def("batch_norm_forward", &py_batch_norm_forward, py::arg("input"), py::arg("weight").none(true),
+        py::arg("bias").none(true), py::arg("running_mean").none(true).noconvert(),
+        py::arg("running_var").none(true).noconvert(), py::arg("training"), py::arg("momentum"), py::arg("eps"),
+        py::arg("relu") = false,
+        "BatchNorm forward (optionally fused with ReLU). input: (N, C, *) float32; weight, bias: (C,) or None; "
+        "running_mean, running_var: (C,) float32 updated in place when training, or None. "
+        "Returns (output (N, C, *), save_mean (C,), save_rstd (C,)) for batch_norm_backward.");
+  m.def("batch_norm_backward", &py_batch_norm_backward, py::arg("grad_output"), py::arg("input"),
+        py::arg("weight").none(true), py::arg("bias").none(true), py::arg("save_mean"), py::arg("save_rstd"),
+        py::arg("training"), py::arg("relu") = false,
+        "BatchNorm backward. Returns (grad_input (N, C, *), grad_weight (C,) or None when weight is None, "
+        "grad_bias (C,) or None when bias is None). save_mean/save_rstd come from batch_norm_forward.");
+}
 
 }  // namespace bind
 }  // namespace fastdl

@@ -16,6 +16,7 @@ void bind_conv(py::module_& m);
 void bind_pool(py::module_& m);
 void bind_batchnorm(py::module_& m);
 void bind_rnn(py::module_& m);
+void bind_linear(py::module_& m);
 }  // namespace bind
 }  // namespace fastdl
 
@@ -38,4 +39,5 @@ PYBIND11_MODULE(_C, m) {
   bind_pool(m);
   bind_batchnorm(m);
   bind_rnn(m);
+  bind_linear(m);
 }

@@ -7,6 +7,20 @@ import numpy.typing as npt
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 
+# ---- gemm (row-major float32 SGEMM; see cpp/include/fastdl/gemm.h)
+def gemm(a: npt.ArrayLike, b: npt.ArrayLike, trans_a: bool = False, trans_b: bool = False,
+         alpha: float = 1.0, beta: float = 0.0, out: Optional[F32] = None) -> F32:
+    """alpha * op(a) @ op(b) + beta * out. a: (M, K) or (K, M) when trans_a; b: (K, N) or (N, K)
+    when trans_b (converted to float32 C-contiguous). out: None (new array, beta ignored) or a
+    writeable float32 C-contiguous (M, N) array not overlapping a/b, written in place and
+    returned; read only when beta != 0. TypeError: non-array/non-numeric; ValueError: ndim,
+    inner dims, bad out; OverflowError: M*N*K overflows int64 (checked before allocating)."""
+def _gemm_config() -> dict: ...
+def _gemm_default_config() -> dict: ...
+def _set_gemm_config(mc: int, kc: int, nc: int, path: int, thread_flops: int) -> None:
+    """Tuning/tests only: mc multiple of 6, nc multiple of 16, kc >= 1, path 0 auto / 1 direct /
+    2 packed, thread_flops = minimum 2*M*N*K for sgemm to use several threads."""
+
 # ---- optim
 def sgd_update(param: F32, momentum_buffer: Optional[F32], grad: F32, lr: float, momentum: float = 0.0,
                dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
@@ -116,3 +130,47 @@ def avg_pool2d_backward(grad_output: F32, input_shape: Tuple[int, int, int, int]
                         divisor_override: Optional[int]) -> F32: ...
 def adaptive_avg_pool2d_forward(input: F32, output_size: Tuple[int, int]) -> F32: ...
 def adaptive_avg_pool2d_backward(grad_output: F32, input_shape: Tuple[int, int, int, int]) -> F32: ...
+
+# ---- linear (x (M, K), weight (N, K), bias (N,); float32)
+def linear_forward(x: F32, weight: F32, bias: Optional[F32] = None) -> F32: ...
+def linear_backward(dy: F32, x: F32, weight: F32, need_x: bool = True, need_weight: bool = True,
+                    need_bias: bool = True) -> Tuple[Optional[F32], Optional[F32], Optional[F32]]: ...
+def sum_rows(x: F32) -> F32: ...
+
+# ---- rnn (mode: 0 RNN_TANH, 1 RNN_RELU, 2 LSTM, 3 GRU; one layer and direction per call)
+def rnn_forward(mode: int, input: npt.ArrayLike, h0: Optional[npt.ArrayLike], c0: Optional[npt.ArrayLike],
+                weight_ih: npt.ArrayLike, weight_hh: npt.ArrayLike, bias_ih: Optional[npt.ArrayLike],
+                bias_hh: Optional[npt.ArrayLike], reverse: bool = False
+                ) -> tuple[F32, F32, Optional[F32], Optional[F32], Optional[F32]]:
+    """input (T, N, I) -> (output (T, N, H), h_n (N, H), c_n (LSTM), gates, states) (last two saved for
+    rnn_backward)."""
+def rnn_backward(mode: int, gates: Optional[npt.ArrayLike], states: Optional[npt.ArrayLike], output: npt.ArrayLike,
+                 input: npt.ArrayLike, h0: Optional[npt.ArrayLike], c0: Optional[npt.ArrayLike],
+                 weight_ih: npt.ArrayLike, weight_hh: npt.ArrayLike, has_bias: bool, grad_output: npt.ArrayLike,
+                 grad_h_n: Optional[npt.ArrayLike], grad_c_n: Optional[npt.ArrayLike], reverse: bool = False,
+                 need_input_grad: bool = True
+                 ) -> tuple[Optional[F32], F32, Optional[F32], F32, F32, Optional[F32], Optional[F32]]:
+    """-> (grad_input, grad_h0, grad_c0, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh)."""
+def embedding_forward(weight: npt.ArrayLike, indices: npt.ArrayLike) -> F32:
+    """weight (V, D)[indices] -> indices.shape + (D,); ValueError for an index outside [0, V)."""
+def embedding_backward(grad_output: npt.ArrayLike, indices: npt.ArrayLike, num_embeddings: int,
+                       padding_idx: int = -1) -> F32:
+    """Scatter-add into (num_embeddings, D); duplicates summed; row padding_idx (< 0: none) gets zero."""
+# ---- batchnorm
+def batch_norm_forward(input: F32, weight: Optional[F32], bias: Optional[F32], running_mean: Optional[F32],
+                       running_var: Optional[F32], training: bool, momentum: float, eps: float,
+                       relu: bool = False) -> tuple[F32, F32, F32]:
+    """BatchNorm forward over dimension 1, optionally followed by ReLU (fused).
+
+    input: (N, C, *) float32; weight, bias: (C,) or None (affine=False). running_mean /
+    running_var: (C,) float32 C-contiguous (not converted) updated in place when training
+    (momentum = the averaging factor; unbiased variance), read when not training; or None.
+    Returns (output (N, C, *), save_mean (C,), save_rstd (C,)): the batch statistics when
+    training, the running ones otherwise. ValueError for one value per channel when training.
+    """
+
+def batch_norm_backward(grad_output: F32, input: F32, weight: Optional[F32], bias: Optional[F32],
+                        save_mean: F32, save_rstd: F32, training: bool,
+                        relu: bool = False) -> tuple[F32, Optional[F32], Optional[F32]]:
+    """Backward of batch_norm_forward with the same training/relu flags: (grad_input (N, C, *),
+    grad_weight (C,) or None when weight is None, grad_bias (C,) or None when bias is None)."""

@@ -35,6 +35,9 @@ Details of the contract:
   is cast to the input's dtype. Gradients may be read-only views: never write into ``dy``.
 * ``ctx.save(*values)`` / ``ctx.saved`` keep what backward needs; any other attribute
   (``ctx.dim = 1``) may be set too. The context is dropped after the backward pass.
+* A Function whose backward always returns newly allocated arrays that nothing else holds
+  may set the class attribute ``fresh_grads = True``: a leaf's first gradient then becomes
+  its ``.grad`` without a copy (otherwise it is copied, since it may alias ``dy``).
 * Outside ``no_grad`` and when some Tensor argument requires grad, the outputs get
   ``requires_grad=True`` and a ``grad_fn``; otherwise nothing is recorded.
 """
@@ -164,6 +167,11 @@ _F32 = np.dtype(np.float32)
 
 class Function:
     """Base class of differentiable operations (see the module docstring)."""
+
+    # True when backward returns, for each input, a newly allocated array (or a view of one)
+    # that nothing else references (not dy, not a saved buffer, not another input's
+    # gradient): a leaf's first gradient then takes it as .grad without a copy.
+    fresh_grads = False
 
     @staticmethod
     def forward(ctx, *args):  # pragma: no cover - abstract
@@ -328,6 +336,7 @@ def backward(tensor, grad=None, retain_graph=False):
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
         inputs = node._ag_inputs
+        fresh = node._ag_fn.fresh_grads
         if len(in_grads) < len(inputs):
             raise RuntimeError(f"{node.name}.backward returned {len(in_grads)} gradients for "
                                f"{len(inputs)} inputs")
@@ -342,7 +351,10 @@ def backward(tensor, grad=None, retain_graph=False):
                                    f"for an input of shape {d.shape}")
             child = t._node
             if child is None:
-                t._accumulate(ig)
+                if fresh and t.grad is None and ig.flags.c_contiguous:
+                    t.grad = _wrap(ig)  # a new array nobody else holds: adopt it, no copy
+                else:
+                    t._accumulate(ig)
             else:
                 slot = grads.get(id(child))
                 if slot is None:

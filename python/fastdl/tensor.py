@@ -582,6 +582,16 @@ def _functional():
     return functional
 
 
+def as_float_tensor(x, name="input"):
+    """The one argument converter of the functional API: x itself when it is a Tensor, else a
+    new float32 Tensor; TypeError naming the argument for None, str and bytes."""
+    if isinstance(x, Tensor):
+        return x
+    if x is None or isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be a Tensor or an array, got {type(x).__name__}")
+    return Tensor(x, dtype=np.float32)
+
+
 def tensor(data, requires_grad=False, dtype=None):
     """A new Tensor holding ``data`` (copy-free when it already is a C-contiguous array of the
     target dtype). Floating inputs become float32, integers int64, booleans stay bool."""

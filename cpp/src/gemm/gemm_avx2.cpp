@@ -1,8 +1,13 @@
 // SGEMM pieces for AVX2 + FMA (this file alone is compiled with -mavx2 -mfma): the 6x16
 // micro-kernel (12 ymm accumulators, k unrolled by 4), the direct (unpacked) kernel with
-// masked column edges, and an AVX2 packer for row-major A. Layout conventions: gemm_kernels.h.
+// masked column edges. The packers are the portable ones (gemm_generic.cpp): they cost a few %
+// of the packed path. Layout conventions: gemm_kernels.h.
 // Everything here has internal linkage except avx2::gemm_kernels() (ODR trap, KERNELS.md 4.1).
 #include <immintrin.h>
+
+#if !defined(__x86_64__)
+#error "gemm_avx2.cpp: the micro-kernel's inline assembly is x86-64 only"
+#endif
 
 #include "gemm_kernels.h"
 
@@ -19,49 +24,37 @@ inline __m256i lane_mask(int n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// The 6x16 register tile: c[i][0] holds columns 0..7 of row i, c[i][1] columns 8..15.
-struct Tile {
-  __m256 c[MR][2];
-};
-
-inline void zero_tile(Tile& t) {
-  for (int i = 0; i < MR; ++i) t.c[i][0] = t.c[i][1] = _mm256_setzero_ps();
-}
-
-// C = alpha * tile + beta * C on rows < mr, columns < nr; beta == 0 never reads C.
-inline void store_tile(const Tile& t, float* C, int64_t ldc, int mr, int nr, float alpha,
-                       float beta) {
+// C = alpha * acc + beta * C on rows < mr, columns < nr, where acc is the MR x NR tile in a
+// 32-byte aligned buffer (row i at acc + i * NR); beta == 0 never reads C. The kernels keep
+// the tile in named registers and hand it over through this buffer: an aggregate indexed in
+// loops would make GCC keep the accumulators in memory.
+void store_tile(const float* acc, float* C, int64_t ldc, int mr, int nr, float alpha,
+                float beta) {
   const __m256 va = _mm256_set1_ps(alpha);
   const __m256 vb = _mm256_set1_ps(beta);
   if (mr == MR && nr == NR) {
     if (beta == 0.0f) {
       for (int i = 0; i < MR; ++i) {
-        _mm256_storeu_ps(C + i * ldc, _mm256_mul_ps(va, t.c[i][0]));
-        _mm256_storeu_ps(C + i * ldc + 8, _mm256_mul_ps(va, t.c[i][1]));
+        _mm256_storeu_ps(C + i * ldc, _mm256_mul_ps(va, _mm256_load_ps(acc + i * NR)));
+        _mm256_storeu_ps(C + i * ldc + 8, _mm256_mul_ps(va, _mm256_load_ps(acc + i * NR + 8)));
       }
     } else {
       for (int i = 0; i < MR; ++i) {
         float* c = C + i * ldc;
-        _mm256_storeu_ps(c, _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), _mm256_mul_ps(va, t.c[i][0])));
-        _mm256_storeu_ps(c + 8,
-                         _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8), _mm256_mul_ps(va, t.c[i][1])));
+        _mm256_storeu_ps(c, _mm256_fmadd_ps(vb, _mm256_loadu_ps(c),
+                                            _mm256_mul_ps(va, _mm256_load_ps(acc + i * NR))));
+        _mm256_storeu_ps(c + 8, _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8),
+                                                _mm256_mul_ps(va, _mm256_load_ps(acc + i * NR + 8))));
       }
     }
     return;
-  }
-  // Edge tile: spill the registers with constant indices (so the accumulators themselves stay
-  // in registers), then update the valid part with masked loads/stores.
-  alignas(32) float buf[MR][NR];
-  for (int i = 0; i < MR; ++i) {
-    _mm256_store_ps(buf[i], _mm256_mul_ps(va, t.c[i][0]));
-    _mm256_store_ps(buf[i] + 8, _mm256_mul_ps(va, t.c[i][1]));
   }
   const __m256i m0 = lane_mask(nr);
   const __m256i m1 = lane_mask(nr - 8);
   for (int i = 0; i < mr; ++i) {
     float* c = C + i * ldc;
-    __m256 r0 = _mm256_load_ps(buf[i]);
-    __m256 r1 = _mm256_load_ps(buf[i] + 8);
+    __m256 r0 = _mm256_mul_ps(va, _mm256_load_ps(acc + i * NR));
+    __m256 r1 = _mm256_mul_ps(va, _mm256_load_ps(acc + i * NR + 8));
     if (beta != 0.0f) {
       r0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, m0), r0);
       r1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c + 8, m1), r1);
@@ -70,17 +63,6 @@ inline void store_tile(const Tile& t, float* C, int64_t ldc, int mr, int nr, flo
     _mm256_maskstore_ps(c + 8, m1, r1);
   }
 }
-
-
-// One rank-1 update of the tile: row i gets a_i * (b0, b1).
-#define FASTDL_RANK1(a_expr)                                       \
-  do {                                                             \
-    for (int i_ = 0; i_ < MR; ++i_) {                              \
-      const __m256 ai_ = _mm256_broadcast_ss(a_expr);              \
-      t.c[i_][0] = _mm256_fmadd_ps(ai_, b0, t.c[i_][0]);           \
-      t.c[i_][1] = _mm256_fmadd_ps(ai_, b1, t.c[i_][1]);           \
-    }                                                              \
-  } while (0)
 
 // Packed micro-kernel: a = packed A micro-panel (kc x MR), b = packed B micro-panel (kc x NR,
 // 32-byte aligned). Rows >= mr / columns >= nr are computed on the zero padding, not stored.
@@ -240,12 +222,7 @@ void kernel_packed(int64_t kc, const float* a, const float* b, float* C, int64_t
       : [a] "+r"(a), [b] "+r"(b), [n4] "+r"(n4), [n1] "+r"(n1)
       : [acc] "r"(acc)
       : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
-  Tile t;
-  for (int i = 0; i < MR; ++i) {
-    t.c[i][0] = _mm256_load_ps(acc + i * NR);
-    t.c[i][1] = _mm256_load_ps(acc + i * NR + 8);
-  }
-  store_tile(t, C, ldc, mr, nr, alpha, beta);
+  store_tile(acc, C, ldc, mr, nr, alpha, beta);
 }
 
 void macro(int64_t mc, int64_t nc, int64_t kc, const float* Ap, const float* Bp, float* C,
@@ -262,24 +239,42 @@ void macro(int64_t mc, int64_t nc, int64_t kc, const float* Ap, const float* Bp,
 // Direct tile: A(i, k) = A[off[i] + k * a_cs] where rows past mr repeat the last valid row
 // (computed, never stored: no out-of-bounds read); B read in place, masked past nr.
 template <bool kMasked>
-inline void kernel_direct(int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const float* B,
-                          int64_t ldb, float* C, int64_t ldc, int mr, int nr, float alpha,
-                          float beta) {
-  Tile t;
-  zero_tile(t);
-  int64_t off[MR];
-  for (int i = 0; i < MR; ++i) off[i] = (i < mr ? i : mr - 1) * a_rs;
+void kernel_direct(int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const float* B,
+                   int64_t ldb, float* C, int64_t ldc, int mr, int nr, float alpha, float beta) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+         c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  const int64_t o1 = (mr > 1 ? 1 : mr - 1) * a_rs, o2 = (mr > 2 ? 2 : mr - 1) * a_rs,
+                o3 = (mr > 3 ? 3 : mr - 1) * a_rs, o4 = (mr > 4 ? 4 : mr - 1) * a_rs,
+                o5 = (mr > 5 ? 5 : mr - 1) * a_rs;
   const __m256i m0 = lane_mask(nr);
   const __m256i m1 = lane_mask(nr - 8);
   for (int64_t k = 0; k < K; ++k, A += a_cs, B += ldb) {
     const __m256 b0 = kMasked ? _mm256_maskload_ps(B, m0) : _mm256_loadu_ps(B);
     const __m256 b1 = kMasked ? _mm256_maskload_ps(B + 8, m1) : _mm256_loadu_ps(B + 8);
-    FASTDL_RANK1(A + off[i_]);
+    __m256 av;
+#define FASTDL_ROW(i, off)                     \
+  av = _mm256_broadcast_ss(A + off);           \
+  c##i##0 = _mm256_fmadd_ps(av, b0, c##i##0);  \
+  c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1);
+    FASTDL_ROW(0, 0) FASTDL_ROW(1, o1) FASTDL_ROW(2, o2) FASTDL_ROW(3, o3) FASTDL_ROW(4, o4)
+    FASTDL_ROW(5, o5)
+#undef FASTDL_ROW
   }
-  store_tile(t, C, ldc, mr, nr, alpha, beta);
+  alignas(32) float acc[MR * NR];
+  _mm256_store_ps(acc + 0, c00);
+  _mm256_store_ps(acc + 8, c01);
+  _mm256_store_ps(acc + 16, c10);
+  _mm256_store_ps(acc + 24, c11);
+  _mm256_store_ps(acc + 32, c20);
+  _mm256_store_ps(acc + 40, c21);
+  _mm256_store_ps(acc + 48, c30);
+  _mm256_store_ps(acc + 56, c31);
+  _mm256_store_ps(acc + 64, c40);
+  _mm256_store_ps(acc + 72, c41);
+  _mm256_store_ps(acc + 80, c50);
+  _mm256_store_ps(acc + 88, c51);
+  store_tile(acc, C, ldc, mr, nr, alpha, beta);
 }
-
-#undef FASTDL_RANK1
 
 void direct(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs,
             const float* B, int64_t ldb, float* C, int64_t ldc, float alpha, float beta) {

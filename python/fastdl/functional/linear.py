@@ -1,8 +1,6 @@
 """linear: y = x W^T + b through the SGEMM (torch.nn.functional.linear)."""
 from __future__ import annotations
 
-import numpy as np
-
 from .. import _C
 from ..autograd import Function
 from ..tensor import Tensor
@@ -11,6 +9,8 @@ __all__ = ["linear"]
 
 
 class _Linear(Function):
+    fresh_grads = True  # dx, dW, db are new arrays from _C.linear_backward
+
     @staticmethod
     def forward(ctx, x, weight, bias):
         if x.ndim < 1:
@@ -23,25 +23,20 @@ class _Linear(Function):
         if bias is not None and bias.shape != (weight.shape[0],):
             raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
         lead = x.shape[:-1]
-        x2 = x.reshape(-1, x.shape[-1])
-        y = _C.gemm(x2, weight, False, True, 1.0, 0.0, None)  # (M, out) = x2 @ W^T
-        if bias is not None:
-            y += bias
-        ctx.save(x2, weight, lead, bias is not None)
-        return y.reshape(*lead, weight.shape[0])
+        x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+        y = _C.linear_forward(x2, weight, bias)  # (M, out) = x2 @ W^T + b, bias fused in C++
+        ctx.save(x2, weight, lead)
+        return y if x.ndim == 2 else y.reshape(*lead, weight.shape[0])
 
     @staticmethod
     def backward(ctx, dy):
-        x2, weight, lead, has_bias = ctx.saved
+        x2, weight, lead = ctx.saved
         need_x, need_w, need_b = ctx.needs_input_grad
-        dy2 = dy.reshape(-1, weight.shape[0])
-        dx = dw = db = None
-        if need_x:
-            dx = _C.gemm(dy2, weight, False, False, 1.0, 0.0, None).reshape(*lead, weight.shape[1])
-        if need_w:
-            dw = _C.gemm(dy2, x2, True, False, 1.0, 0.0, None)  # dY^T X
-        if need_b and has_bias:
-            db = dy2.sum(axis=0, dtype=np.float32)
+        dy2 = dy if dy.ndim == 2 else dy.reshape(-1, weight.shape[0])
+        # dx = dy W, dW = dy^T x, db = dy.sum(0): one call, one GIL release.
+        dx, dw, db = _C.linear_backward(dy2, x2, weight, need_x, need_w, need_b)
+        if dx is not None and len(lead) != 1:
+            dx = dx.reshape(*lead, weight.shape[1])
         return dx, dw, db
 
 

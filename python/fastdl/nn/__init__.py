@@ -8,3 +8,8 @@ from .dropout import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
+from .recurrent import *  # noqa: F401,F403
+from .embedding import *  # noqa: F401,F403
+from .recursive import *  # noqa: F401,F403
+from .normalization import *  # noqa: F401,F403
+from .residual import *  # noqa: F401,F403

@@ -1,0 +1,150 @@
+"""SGEMM benchmark: fastdl beside numpy (OpenBLAS) and torch.mm (MKL) in the same run.
+
+    python bench/gemm.py                  # 1 and 2 threads, square 64..2048 + DL shapes
+    python bench/gemm.py --quick          # fewer shapes, shorter timing
+    python bench/gemm.py --peer-isa avx2  # restrict the peers to AVX2 (OPENBLAS_CORETYPE=Haswell,
+                                          # MKL_ENABLE_INSTRUCTIONS=AVX2): same ISA as fastdl
+
+Every result is verified against a float64 reference before timing. All calls write into a
+preallocated output (np.matmul(out=), torch.mm(out=), fastdl.ops.gemm(out=)). GFLOP/s = 2MNK/t;
+'med' is the median and 'best' the fastest of the repeats; ratio = fastdl / better peer.
+"""
+import argparse
+import os
+import sys
+import time
+
+parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+parser.add_argument("--quick", action="store_true", help="fewer shapes and repeats")
+parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
+parser.add_argument("--peer-isa", choices=["native", "avx2"], default="native",
+                    help="avx2: force the AVX2 kernels of OpenBLAS and MKL (set before import)")
+parser.add_argument("--min-time", type=float, default=None, help="seconds per measurement")
+args = parser.parse_args()
+if args.peer_isa == "avx2":
+    os.environ["OPENBLAS_CORETYPE"] = "Haswell"
+    os.environ["MKL_ENABLE_INSTRUCTIONS"] = "AVX2"
+
+import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+import fastdl  # noqa: E402
+
+try:
+    import torch  # noqa: E402
+except ImportError:  # torch is a peer, not a dependency
+    torch = None
+
+SQUARE = [64, 128, 256, 512, 1024, 2048]
+DL = [(6, 784, 25), (16, 100, 150), (64, 3136, 576), (128, 784, 1152), (256, 196, 2304),
+      (512, 49, 4608), (256, 256, 784), (256, 10, 256)]
+
+
+def measure(f, min_time, min_reps=5, max_reps=5000):
+    f()
+    ts = []
+    start = time.perf_counter()
+    while len(ts) < max_reps:
+        t0 = time.perf_counter()
+        f()
+        t1 = time.perf_counter()
+        ts.append(t1 - t0)
+        if len(ts) >= min_reps and t1 - start >= min_time:
+            break
+    ts.sort()
+    return ts[len(ts) // 2], ts[0]
+
+
+def verify(name, got, a, b):
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    ref = a64 @ b64
+    tol = 2 * max(a.shape[1], 2) * 2.0 ** -24 * (np.abs(a64) @ np.abs(b64)) + 1e-30
+    err = np.abs(got.astype(np.float64) - ref)
+    if not (err <= tol).all():
+        raise SystemExit(f"VERIFY FAILED: {name} max err {err.max():.3g}")
+
+
+def main():
+    threads_list = [int(t) for t in args.threads.split(",")]
+    min_time = args.min_time if args.min_time is not None else (0.05 if args.quick else 0.3)
+    square = [n for n in SQUARE if not args.quick or n <= 1024]
+    shapes = [(n, n, n) for n in square] + DL
+
+    print(f"fastdl {fastdl.__version__}: isa={fastdl.get_isa()} openmp={fastdl._C.has_openmp()} "
+          f"gemm config={fastdl._C._gemm_config()}")
+    for info in threadpool_info():
+        print(f"threadpool: {info.get('internal_api')} {info.get('version')} "
+              f"arch={info.get('architecture')} threading={info.get('threading_layer')} "
+              f"file={os.path.basename(info.get('filepath', ''))}")
+    print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')} "
+          f"MKL_ENABLE_INSTRUCTIONS={os.environ.get('MKL_ENABLE_INSTRUCTIONS')}")
+    if torch is not None:
+        print(f"torch {torch.__version__}: cpu capability={torch.backends.cpu.get_cpu_capability()} "
+              f"mkl={torch.backends.mkl.is_available()}")
+    else:
+        print("torch not installed: torch column skipped")
+
+    rng = np.random.default_rng(0)
+    hdr = (f"{'MxNxK':>16} {'thr':>3} | {'fastdl med/best':>15} | {'numpy med/best':>15} | "
+           f"{'torch med/best':>15} | {'ratio med':>9} {'best':>6}")
+    results = []
+    for threads in threads_list:
+        fastdl.set_num_threads(threads)
+        if torch is not None:
+            torch.set_num_threads(threads)
+        print(f"\n== {threads} thread(s), GFLOP/s ==")
+        print(hdr)
+        with threadpool_limits(limits=threads):
+            for M, N, K in shapes:
+                a = rng.standard_normal((M, K)).astype(np.float32)
+                b = rng.standard_normal((K, N)).astype(np.float32)
+                out_f = np.empty((M, N), np.float32)
+                out_n = np.empty((M, N), np.float32)
+                flops = 2.0 * M * N * K
+                name = f"{M}x{N}x{K}"
+                fastdl.ops.gemm(a, b, out=out_f)
+                verify(name + " fastdl", out_f, a, b)
+                np.matmul(a, b, out=out_n)
+                verify(name + " numpy", out_n, a, b)
+                runs = {
+                    "fastdl": lambda: fastdl.ops.gemm(a, b, out=out_f),
+                    "numpy": lambda: np.matmul(a, b, out=out_n),
+                }
+                if torch is not None:
+                    ta, tb, to = torch.from_numpy(a), torch.from_numpy(b), torch.empty(M, N)
+                    torch.mm(ta, tb, out=to)
+                    verify(name + " torch", to.numpy(), a, b)
+                    runs["torch"] = lambda: torch.mm(ta, tb, out=to)
+                g = {}
+                for lib, f in runs.items():
+                    med, best = measure(f, min_time)
+                    g[lib] = (flops / med * 1e-9, flops / best * 1e-9)
+                peers = [v for k, v in g.items() if k != "fastdl"]
+                r_med = g["fastdl"][0] / max(p[0] for p in peers)
+                r_best = g["fastdl"][1] / max(p[1] for p in peers)
+                cols = [f"{g[k][0]:7.1f}/{g[k][1]:7.1f}" if k in g else f"{'-':>15}"
+                        for k in ("fastdl", "numpy", "torch")]
+                print(f"{name:>16} {threads:>3} | " + " | ".join(cols) +
+                      f" | {r_med:9.2f} {r_best:6.2f}", flush=True)
+                results.append((M, N, K, threads, g, r_med))
+
+    # Targets of issue 2 item 7 (informational).
+    print("\n== targets (median-based) ==")
+    by = {(M, N, K, t): (g, r) for M, N, K, t, g, r in results}
+    for (M, N, K, t), (g, r) in by.items():
+        if M == N == K and M >= 256 and t == 1:
+            print(f"1 thread {M}^3: {g['fastdl'][0]:.1f} GFLOP/s (target >= 85), "
+                  f"ratio {r:.2f} (target >= 1.05)")
+        if M == N == K and M >= 1024 and t == 2:
+            print(f"2 threads {M}^3: {g['fastdl'][0]:.1f} GFLOP/s (target >= 160)")
+        if (M, N, K) in [(6, 784, 25), (16, 100, 150), (256, 10, 256)]:
+            print(f"{t} thread(s) {M}x{N}x{K}: ratio {r:.2f} (target >= 1.5)")
+    if 1 in threads_list and 2 in threads_list:
+        slower = [f"{M}x{N}x{K}" for (M, N, K, t), (g, _) in by.items()
+                  if t == 2 and g["fastdl"][0] < 0.97 * by[(M, N, K, 1)][0]["fastdl"][0]]
+        print("2 threads slower than 1 (by > 3%):", ", ".join(slower) if slower else "none")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,419 @@
+"""Per-step training and inference time of fastdl beside PyTorch, with peak RSS.
+
+Every (model, framework, threads, mode) runs in its own subprocess, so each peak RSS is that
+run's alone and the fastdl process never imports torch. The PyTorch run writes its initial
+weights (safetensors); the fastdl run loads them, so both start from the same weights and see
+the same fixed batch. Before timing, results are verified: the eval-mode outputs of both
+frameworks on the batch, and (models without dropout) the losses of the first three SGD steps,
+must agree.
+
+    python bench/train.py                      # all models, 1 and 2 threads
+    python bench/train.py --models lenet,lenet_bn --threads 1 --quick
+    python bench/train.py --profile lenet_bn   # per-layer forward/backward profile of fastdl
+    python bench/train.py --threads 1 --cpu-time   # process CPU time: robust on a shared machine
+
+Adding a model (extension point): add a ``Spec`` to ``MODELS`` with a fastdl builder, a torch
+builder producing the same parameter names, a batch maker returning numpy (x, target) and the
+loss ("ce" for class targets, "mse"). For token models (the LSTM language model), ``make_batch``
+returns int64 token ids and the model's forward returns (B*T, vocab) logits for the "ce" loss
+(targets (B*T,)); the harness itself is agnostic to the input dtype.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+# ---- model registry ---------------------------------------------------------------------
+@dataclass
+class Spec:
+    batch: int
+    make_batch: Callable  # (rng, batch) -> (x, target) numpy arrays
+    build_fastdl: Callable  # () -> fastdl.nn.Module
+    build_torch: Callable  # (torch) -> torch.nn.Module with the same state_dict keys
+    loss: str = "ce"  # "ce" (class targets) or "mse"
+    lr: float = 0.01
+    has_dropout: bool = False
+
+
+def _images(rng, batch, classes=10):
+    return rng.random((batch, 1, 28, 28), dtype=np.float32), rng.integers(0, classes, batch).astype(np.int64)
+
+
+def _flat(rng, batch, features=784, classes=10):
+    return rng.random((batch, features), dtype=np.float32), rng.integers(0, classes, batch).astype(np.int64)
+
+
+def _regression(rng, batch):
+    return rng.standard_normal((batch, 13), dtype=np.float32), rng.standard_normal((batch, 1), dtype=np.float32)
+
+
+def _fd_linreg():
+    from fastdl import nn
+
+    return nn.Sequential(nn.Linear(13, 1))
+
+
+def _fd_softmax():
+    from fastdl import nn
+
+    return nn.Sequential(nn.Linear(784, 10))
+
+
+def _fd_mlp():
+    from fastdl import nn
+
+    return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+
+
+def _fd_zoo(name):
+    def build():
+        import fastdl.models
+
+        return getattr(fastdl.models, name)()
+
+    return build
+
+
+def _t_linreg(torch):
+    return torch.nn.Sequential(torch.nn.Linear(13, 1))
+
+
+def _t_softmax(torch):
+    return torch.nn.Sequential(torch.nn.Linear(784, 10))
+
+
+def _t_mlp(torch):
+    tnn = torch.nn
+    return tnn.Sequential(tnn.Linear(784, 256), tnn.ReLU(), tnn.Linear(256, 10))
+
+
+def _t_zoo(name):
+    def build(torch):
+        sys.path.insert(0, os.path.join(ROOT, "tests"))
+        from reference.torch_models import torch_models  # the D2L models written with torch.nn
+
+        return torch_models(torch)[name]()
+
+    return build
+
+
+MODELS: dict[str, Spec] = {
+    "linreg": Spec(256, _regression, _fd_linreg, _t_linreg, loss="mse"),
+    "softmax": Spec(256, _flat, _fd_softmax, _t_softmax),
+    "mlp": Spec(256, _flat, _fd_mlp, _t_mlp),
+    "lenet": Spec(256, _images, _fd_zoo("lenet"), _t_zoo("lenet"), lr=0.1),
+    "lenet_bn": Spec(256, _images, _fd_zoo("lenet_bn"), _t_zoo("lenet_bn"), lr=0.1),
+    "nin": Spec(64, _images, _fd_zoo("nin"), _t_zoo("nin"), has_dropout=True),
+    "resnet18": Spec(64, _images, _fd_zoo("resnet18"), _t_zoo("resnet18")),
+}
+
+
+# ---- worker (one framework, one model, one thread count, one mode) ----------------------
+def _peak_rss_mb():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _time_steps(step, warmup, steps, cpu_time=False):
+    """Seconds per call of step(): wall time, or the process CPU time with cpu_time (robust on a
+    shared machine; with several threads it sums their CPU time, so compare 1-thread runs)."""
+    clock = time.process_time if cpu_time else time.perf_counter
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        t0 = clock()
+        step()
+        times.append(clock() - t0)
+    return times
+
+
+def worker_torch(args, spec):
+    import torch
+    from safetensors.numpy import save_file
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = spec.build_torch(torch)
+    # numpy views of the parameters (no copy, so no extra peak memory)
+    save_file({k: v.detach().numpy() for k, v in model.state_dict().items()}, args.weights)
+    x, t = spec.make_batch(np.random.default_rng(0), spec.batch)
+    x, t = torch.from_numpy(x), torch.from_numpy(t)
+    loss_fn = torch.nn.CrossEntropyLoss() if spec.loss == "ce" else torch.nn.MSELoss()
+    model.eval()
+    with torch.no_grad():
+        eval_out = model(x).numpy().copy()
+    opt = torch.optim.SGD(model.parameters(), lr=spec.lr)
+    model.train()
+    losses = []
+
+    def train_step():
+        opt.zero_grad()
+        loss = loss_fn(model(x), t)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(3):
+        losses.append(float(train_step()))
+    if args.mode == "train":
+        step = train_step
+    else:
+        model.eval()
+
+        def step():
+            with torch.no_grad():
+                model(x)
+
+    times = _time_steps(step, args.warmup, args.steps, args.cpu_time)
+    return {"times": times, "eval_out": eval_out.ravel()[:64].tolist(), "losses": losses}
+
+
+class _LazyTensors:
+    """A read-only mapping over a safetensors file that reads one tensor at a time, so loading
+    weights never holds a second copy of the whole model (it would inflate the peak RSS)."""
+
+    def __init__(self, path):
+        from safetensors import safe_open
+
+        self._f = safe_open(path, framework="numpy")
+        self._keys = list(self._f.keys())
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __contains__(self, k):
+        return k in self._keys
+
+    def __getitem__(self, k):
+        return self._f.get_tensor(k)
+
+    def __len__(self):
+        return len(self._keys)
+
+
+def worker_fastdl(args, spec):
+    import fastdl
+    from fastdl import nn, optim
+
+    assert "torch" not in sys.modules
+    fastdl.set_num_threads(args.threads)
+    fastdl.manual_seed(0)
+    model = spec.build_fastdl()
+    model.load_state_dict(_LazyTensors(args.weights), strict=True)
+    xn, tn = spec.make_batch(np.random.default_rng(0), spec.batch)
+    x, t = fastdl.tensor(xn), fastdl.tensor(tn)
+    loss_fn = nn.CrossEntropyLoss() if spec.loss == "ce" else nn.MSELoss()
+    model.eval()
+    with fastdl.no_grad():
+        eval_out = np.array(model(x).data)
+    opt = optim.SGD(model.parameters(), lr=spec.lr)
+    model.train()
+    losses = []
+
+    def train_step():
+        opt.zero_grad()
+        loss = loss_fn(model(x), t)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(3):
+        losses.append(float(train_step().item()))
+    if args.mode == "train":
+        step = train_step
+    else:
+        model.eval()
+
+        def step():
+            with fastdl.no_grad():
+                model(x)
+
+    times = _time_steps(step, args.warmup, args.steps, args.cpu_time)
+    assert "torch" not in sys.modules, "the fastdl run imported torch"
+    return {"times": times, "eval_out": eval_out.ravel()[:64].tolist(), "losses": losses}
+
+
+def run_worker(args):
+    spec = MODELS[args.model]
+    res = worker_torch(args, spec) if args.framework == "torch" else worker_fastdl(args, spec)
+    res["peak_rss_mb"] = _peak_rss_mb()
+    print("RESULT " + json.dumps(res))
+
+
+# ---- per-layer profile (fastdl only) ------------------------------------------------------
+def _units(model):
+    """The model's leaf layers in execution order (nested Sequentials flattened; a Residual
+    block counts as one unit)."""
+    units = []
+    for name, m in model.named_modules():
+        if any(name.startswith(u + ".") for u, _ in units):
+            continue
+        if name and (type(m).__name__ == "Residual" or not list(m.children())):
+            units.append((name, m))
+    return units
+
+
+def profile(name, threads, steps=5):
+    """Forward and backward time per layer of the model (training mode, one batch). Each
+    layer runs on a detached copy of its input, so its backward is timed on its own. With one
+    thread the clock is the process CPU time (robust against other jobs on the machine),
+    else wall time."""
+    import fastdl
+    from fastdl import nn, optim
+
+    clock = time.process_time if threads == 1 else time.perf_counter
+
+    fastdl.set_num_threads(threads)
+    spec = MODELS[name]
+    fastdl.manual_seed(0)
+    model = spec.build_fastdl()
+    units = _units(model)
+    xn, tn = spec.make_batch(np.random.default_rng(0), spec.batch)
+    x, t = fastdl.tensor(xn), fastdl.tensor(tn)
+    loss_fn = nn.CrossEntropyLoss() if spec.loss == "ce" else nn.MSELoss()
+    opt = optim.SGD(model.parameters(), lr=0.0)
+    fwd = {n: [] for n, _ in units}
+    bwd = {n: [] for n, _ in units}
+    opt_t = []
+    for _ in range(steps + 1):  # the first iteration warms up and is dropped below
+        h = x
+        trace = []
+        for n, m in units:
+            inp = fastdl.tensor(h.data, requires_grad=True)
+            t0 = clock()
+            h = m(inp)
+            fwd[n].append(clock() - t0)
+            trace.append((n, inp, h))
+        t0 = clock()
+        loss = loss_fn(h, t)
+        loss.backward()
+        loss_t = clock() - t0
+        g = None
+        for n, inp, out in reversed(trace):
+            t0 = clock()
+            if out is trace[-1][2]:
+                pass  # already done by loss.backward()
+            else:
+                out.backward(g)
+            bwd[n].append(clock() - t0 + (loss_t if out is trace[-1][2] else 0.0))
+            g = inp.grad.data
+        t0 = clock()
+        opt.step()
+        opt_t.append(clock() - t0)
+    med = lambda v: float(np.median(v[1:])) * 1e3  # noqa: E731
+    print(f"profile {name} (batch {spec.batch}, threads {threads}, isa {fastdl.get_isa()}), median ms per step "
+          f"({'CPU' if threads == 1 else 'wall'} time):")
+    print(f"  {'layer':<14} {'type':<18} {'forward':>9} {'backward':>9}")
+    for n, m in units:
+        print(f"  {n:<14} {type(m).__name__:<18} {med(fwd[n]):9.3f} {med(bwd[n]):9.3f}")
+    print(f"  {'total':<33} {sum(med(v) for v in fwd.values()):9.3f} {sum(med(v) for v in bwd.values()):9.3f}"
+          f"   optimizer {med(opt_t):.3f}  (last layer's backward includes the loss)")
+
+
+# ---- driver -------------------------------------------------------------------------------
+def _spawn(framework, model, threads, mode, weights, steps, warmup, cpu_time):
+    env = dict(os.environ)
+    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "FASTDL_NUM_THREADS"):
+        env[k] = str(threads)
+    env["PYTHONPATH"] = os.path.join(ROOT, "python") + os.pathsep + env.get("PYTHONPATH", "")
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--framework", framework, "--model", model,
+           "--threads", str(threads), "--mode", mode, "--weights", weights, "--steps", str(steps),
+           "--warmup", str(warmup)] + (["--cpu-time"] if cpu_time else [])
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    for line in p.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise RuntimeError(f"{framework} {model} worker failed:\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}")
+
+
+def _verify(name, spec, rt, rf, mode):
+    a, b = np.array(rf["eval_out"]), np.array(rt["eval_out"])
+    err = np.abs(a - b).max() / max(np.abs(b).max(), 1e-6)
+    ok = err < 1e-3
+    msg = f"eval-output rel err {err:.1e}"
+    if not spec.has_dropout:
+        la, lb = np.array(rf["losses"]), np.array(rt["losses"])
+        lerr = np.abs(la - lb).max() / max(np.abs(lb).max(), 1e-6)
+        ok = ok and lerr < 1e-3
+        msg += f", 3-step losses rel err {lerr:.1e}"
+    return ok, msg
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ",".join(MODELS))
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--modes", default="train,infer")
+    ap.add_argument("--quick", action="store_true", help="few steps (smoke run)")
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time steps in process CPU time (shared machines; meaningful for 1 thread)")
+    ap.add_argument("--profile", default=None, help="print a per-layer fastdl profile of this model and exit")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--framework", help=argparse.SUPPRESS)
+    ap.add_argument("--model", help=argparse.SUPPRESS)
+    ap.add_argument("--mode", help=argparse.SUPPRESS)
+    ap.add_argument("--weights", help=argparse.SUPPRESS)
+    ap.add_argument("--warmup", type=int, default=2, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        args.threads = int(args.threads)
+        return run_worker(args)
+    if args.profile:
+        for th in [int(t) for t in args.threads.split(",")]:
+            profile(args.profile, th, steps=args.steps or (3 if args.quick else 10))
+        return
+    names = [m for m in args.models.split(",") if m]
+    bad = [m for m in names if m not in MODELS]
+    if bad:
+        ap.error(f"unknown model(s) {bad}; choose from {list(MODELS)}")
+    threads = [int(t) for t in args.threads.split(",")]
+    modes = args.modes.split(",")
+    import fastdl  # only for the header line (ISA); the timed runs are subprocesses
+
+    print(f"bench/train.py  isa={fastdl.get_isa()}  (median {'CPU' if args.cpu_time else 'wall'} ms per step; "
+          f"ratio = torch / fastdl; RSS = peak resident MB of each run's process)")
+    print(f"{'model':<10} {'mode':<6} {'thr':>3} {'batch':>5} {'fastdl ms':>10} {'torch ms':>10} {'ratio':>6} "
+          f"{'fastdl MB':>10} {'torch MB':>9} {'RSS ratio':>9}  verified")
+    failures = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            spec = MODELS[name]
+            heavy = name in ("nin", "resnet18")
+            steps = args.steps or ((2 if heavy else 5) if args.quick else (5 if heavy else 20))
+            warmup = 1 if args.quick else 2
+            for mode in modes:
+                for th in threads:
+                    weights = os.path.join(tmp, f"{name}.safetensors")
+                    rt = _spawn("torch", name, th, mode, weights, steps, warmup, args.cpu_time)
+                    rf = _spawn("fastdl", name, th, mode, weights, steps, warmup, args.cpu_time)
+                    ok, msg = _verify(name, spec, rt, rf, mode)
+                    failures += not ok
+                    tf, tt = np.median(rf["times"]) * 1e3, np.median(rt["times"]) * 1e3
+                    print(f"{name:<10} {mode:<6} {th:>3} {spec.batch:>5} {tf:10.2f} {tt:10.2f} {tt / tf:6.2f} "
+                          f"{rf['peak_rss_mb']:10.1f} {rt['peak_rss_mb']:9.1f} "
+                          f"{rf['peak_rss_mb'] / rt['peak_rss_mb']:9.2f}  {'ok' if ok else 'MISMATCH'} ({msg})",
+                          flush=True)
+    if failures:
+        print(f"{failures} run(s) did not verify")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

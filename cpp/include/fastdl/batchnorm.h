@@ -1,0 +1,57 @@
+// Batch normalisation over per-channel statistics, optionally fused with a following ReLU.
+// Matches torch.nn.functional.batch_norm (BatchNorm1d / BatchNorm2d), and
+// relu(batch_norm(...)) when `relu` is true.
+//
+// Layout: x, y, dy, dx are contiguous (N, C, S) where S is the product of the trailing
+// dimensions: S = H*W for (N, C, H, W), S = L for (N, C, L), S = 1 for (N, C).
+// Per-channel vectors weight, bias, mean, rstd, running_mean, running_var: (C).
+// weight == nullptr means gamma = 1 and bias == nullptr means beta = 0 (affine=False).
+//
+// Numerics (PyTorch's):
+//   training: mean and biased variance over the M = N*S values of a channel, accumulated in
+//             one pass in float64; rstd = 1/sqrt(var + eps);
+//             running_mean = (1-momentum)*running_mean + momentum*mean,
+//             running_var  = (1-momentum)*running_var  + momentum*var*M/(M-1)   (unbiased)
+//             when running_mean/running_var are non-null. `momentum` is the exponential
+//             averaging factor (the caller turns momentum=None into 1/num_batches_tracked).
+//   eval:     mean = running_mean, rstd = 1/sqrt(running_var + eps).
+//   y = (x - mean) * (gamma * rstd) + beta, then max(y, 0) when relu.
+// Backward (derivation in docs/kernels/batchnorm.md), with dy_eff = dy * [y > 0] when relu
+// (the mask is recomputed from x; nothing but mean and rstd is stored) or dy otherwise:
+//   dbeta = sum dy_eff,  dgamma = sum dy_eff * (x - mean) * rstd,
+//   training: dx = gamma*rstd * (dy_eff - dbeta/M - (x-mean)*rstd * dgamma/M)
+//   eval:     dx = gamma*rstd * dy_eff
+// Both forward and backward compute the mask from the same float32 expression, so it is
+// bit-identical to the forward's. Statistics per channel are computed by one thread each
+// (bitwise reproducible across thread counts) except for small S (< 16), where rows are
+// split across threads and per-thread partial sums are merged in thread order.
+#pragma once
+#include <cstdint>
+
+namespace fastdl {
+
+// Training-mode forward. Writes y (N, C, S), save_mean (C) and save_rstd (C) (the batch
+// statistics, for backward); updates running_mean/running_var in place when non-null.
+// Requires N*S > 1 (the binding raises otherwise) or N == 0: an empty batch leaves the
+// running statistics untouched (as PyTorch) and writes save_mean = 0, save_rstd = 0.
+void batch_norm_forward_train(float* y, float* save_mean, float* save_rstd, float* running_mean,
+                              float* running_var, const float* x, const float* weight,
+                              const float* bias, int64_t N, int64_t C, int64_t S, float eps,
+                              float momentum, bool relu);
+
+// Eval-mode forward with the running statistics. Writes y (N, C, S), and save_mean (C) /
+// save_rstd (C) = running_mean, 1/sqrt(running_var + eps) for backward.
+void batch_norm_forward_eval(float* y, float* save_mean, float* save_rstd, const float* x,
+                             const float* weight, const float* bias, const float* running_mean,
+                             const float* running_var, int64_t N, int64_t C, int64_t S, float eps,
+                             bool relu);
+
+// Backward. Overwrites dx (N, C, S) and, when non-null, dweight (C) and dbias (C).
+// `training` selects the batch-statistics formula (mean/rstd from the training forward) or
+// the eval formula (mean/rstd from the eval forward). bias is read only when relu.
+void batch_norm_backward(float* dx, float* dweight, float* dbias, const float* dy, const float* x,
+                         const float* weight, const float* bias, const float* mean,
+                         const float* rstd, int64_t N, int64_t C, int64_t S, bool training,
+                         bool relu);
+
+}  // namespace fastdl

@@ -1,0 +1,304 @@
+// BatchNorm dispatcher: splits the (N, C, S) tensor into rows, runs the ISA primitives of
+// batchnorm_kernels.h, computes the per-channel statistics and coefficients in float64.
+//
+// Two decompositions (both one parallel_for per pass):
+//  * channel path (S >= kSmallS): each channel's N rows of S values are handled by one
+//    thread, statistics then normalisation while the channel is still in L2; threads split C.
+//    Bitwise identical for every thread count.
+//  * column path (S < kSmallS, e.g. (N, C) inputs or 1x1 / 2x2 maps): rows of the (N, C*S)
+//    matrix are split across threads; each chunk accumulates per-element float64 partial sums
+//    into its own buffer, merged in chunk order (reproducible for a given thread count).
+#include "fastdl/batchnorm.h"
+
+#include <cmath>
+#include <string>
+
+#include "batchnorm_kernels.h"
+#include "fastdl/common.h"
+#include "fastdl/cpu.h"
+#include "fastdl/parallel.h"
+
+namespace fastdl {
+
+namespace {
+
+constexpr int64_t kSmallS = 16;         // below this the column path is used
+constexpr int64_t kGrainElems = 32768;  // ~ tens of microseconds of work per chunk
+constexpr int kWorkspaceSlot = 6;
+
+struct Prims {
+  decltype(&generic::row_stats) row_stats;
+  decltype(&generic::col_stats) col_stats;
+  decltype(&generic::row_affine) row_affine;
+  decltype(&generic::col_affine) col_affine;
+  decltype(&generic::row_bwd_stats) row_bwd_stats;
+  decltype(&generic::col_bwd_stats) col_bwd_stats;
+  decltype(&generic::row_bwd_dx) row_bwd_dx;
+  decltype(&generic::col_bwd_dx) col_bwd_dx;
+};
+
+const Prims& prims() {
+  static const Prims g{generic::row_stats,     generic::col_stats,     generic::row_affine,
+                       generic::col_affine,    generic::row_bwd_stats, generic::col_bwd_stats,
+                       generic::row_bwd_dx,    generic::col_bwd_dx};
+#ifdef FASTDL_HAVE_AVX2
+  static const Prims a{avx2::row_stats,     avx2::col_stats,     avx2::row_affine,
+                       avx2::col_affine,    avx2::row_bwd_stats, avx2::col_bwd_stats,
+                       avx2::row_bwd_dx,    avx2::col_bwd_dx};
+  if (use_avx2()) return a;
+#endif
+  return g;
+}
+
+// The per-channel affine coefficients. Forward and backward both call this with the same
+// float inputs, so the recomputed ReLU mask equals the forward's bit for bit.
+struct Coef {
+  float m, a, b;
+};
+inline Coef coef(const float* weight, const float* bias, const float* mean, const float* rstd, int64_t c) {
+  const float g = weight ? weight[c] : 1.0f;
+  const float b = bias ? bias[c] : 0.0f;
+  return {mean[c], g * rstd[c], b};
+}
+
+void check_sizes(int64_t N, int64_t C, int64_t S) {
+  FASTDL_CHECK(N >= 0 && C >= 0 && S >= 0, "batch_norm: negative size");
+  checked_mul(checked_mul(checked_mul(N, C, "batch_norm input"), S, "batch_norm input"), 8, "batch_norm input");
+}
+
+// Chunks for the column path: T chunks of rows [N*t/T, N*(t+1)/T).
+int64_t col_chunks(int64_t N, int64_t L) {
+  return parallel_chunks(N, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(L, 1)));
+}
+
+// Column-path float64 sums: out0[j] = sum_n f0, out1[j] = sum_n f1 over the N rows, computed by
+// `acc(row, n_rows, p0, p1)` per chunk into private partial buffers, merged in chunk order.
+template <class Acc>
+void col_reduce(double* out0, double* out1, double* partials, int64_t N, int64_t L, int64_t T, Acc&& acc) {
+  parallel_for(0, T, 1, [&](int64_t tlo, int64_t thi) {
+    for (int64_t t = tlo; t < thi; ++t) {
+      double* p0 = partials + 2 * L * t;
+      double* p1 = p0 + L;
+      for (int64_t j = 0; j < 2 * L; ++j) p0[j] = 0.0;
+      for (int64_t n = N * t / T; n < N * (t + 1) / T; ++n) acc(n, p0, p1);
+    }
+  });
+  for (int64_t j = 0; j < L; ++j) {
+    double s0 = 0.0, s1 = 0.0;
+    for (int64_t t = 0; t < T; ++t) {
+      s0 += partials[2 * L * t + j];
+      s1 += partials[2 * L * t + L + j];
+    }
+    out0[j] = s0;
+    out1[j] = s1;
+  }
+}
+
+// Per-channel statistics from sums; updates running stats. M > 1.
+void finish_stats(float* save_mean, float* save_rstd, float* running_mean, float* running_var, int64_t c,
+                  double s, double ss, int64_t M, float eps, float momentum) {
+  const double mean = s / static_cast<double>(M);
+  double var = ss / static_cast<double>(M) - mean * mean;
+  if (var < 0.0) var = 0.0;  // rounding
+  save_mean[c] = static_cast<float>(mean);
+  save_rstd[c] = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
+  if (running_mean) {
+    running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + static_cast<double>(momentum) * mean);
+  }
+  if (running_var) {
+    const double unbiased = var * static_cast<double>(M) / static_cast<double>(M - 1);
+    running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + static_cast<double>(momentum) * unbiased);
+  }
+}
+
+// Backward coefficients of dx = k1*e + k2*(x - m) + k3 (see docs/kernels/batchnorm.md).
+inline void bwd_coef(float* k, float g, float r, double sdy, double sdx, int64_t M, bool training) {
+  const double gr = static_cast<double>(g) * r;
+  k[0] = static_cast<float>(gr);
+  if (training && M > 0) {
+    k[1] = static_cast<float>(-gr * r * r * sdx / static_cast<double>(M));
+    k[2] = static_cast<float>(-gr * sdy / static_cast<double>(M));
+  } else {
+    k[1] = 0.0f;
+    k[2] = 0.0f;
+  }
+}
+
+}  // namespace
+
+void batch_norm_forward_train(float* y, float* save_mean, float* save_rstd, float* running_mean,
+                              float* running_var, const float* x, const float* weight,
+                              const float* bias, int64_t N, int64_t C, int64_t S, float eps,
+                              float momentum, bool relu) {
+  check_sizes(N, C, S);
+  if (C == 0) return;
+  const int64_t M = N * S;
+  if (M == 0) {
+    for (int64_t c = 0; c < C; ++c) save_mean[c] = save_rstd[c] = 0.0f;
+    return;
+  }
+  FASTDL_CHECK(M > 1, "batch_norm: expected more than 1 value per channel when training, got " +
+                          std::to_string(M));
+  const Prims& P = prims();
+  if (S >= kSmallS) {
+    const int64_t grain = std::max<int64_t>(1, kGrainElems / M);
+    parallel_for(0, C, grain, [&](int64_t lo, int64_t hi) {
+      for (int64_t c = lo; c < hi; ++c) {
+        double s = 0.0, ss = 0.0;
+        for (int64_t n = 0; n < N; ++n) P.row_stats(x + (n * C + c) * S, S, &s, &ss);
+        finish_stats(save_mean, save_rstd, running_mean, running_var, c, s, ss, M, eps, momentum);
+        const Coef k = coef(weight, bias, save_mean, save_rstd, c);
+        for (int64_t n = 0; n < N; ++n) P.row_affine(y + (n * C + c) * S, x + (n * C + c) * S, S, k.m, k.a, k.b, relu);
+      }
+    });
+    return;
+  }
+  // column path
+  const int64_t L = C * S;
+  const int64_t T = col_chunks(N, L);
+  // workspace: partials 2*L*T doubles, sums 2*L doubles, coefficients 3*L floats
+  const int64_t nd = checked_add(checked_mul(checked_mul(2, L), T), 2 * L);
+  float* ws = thread_workspace(checked_add(checked_mul(nd, 2), 3 * L), kWorkspaceSlot);
+  double* partials = reinterpret_cast<double*>(ws);
+  double* sum = partials + 2 * L * T;
+  double* sq = sum + L;
+  float* em = ws + 2 * nd;
+  float* ea = em + L;
+  float* eb = ea + L;
+  col_reduce(sum, sq, partials, N, L, T, [&](int64_t n, double* p0, double* p1) { P.col_stats(x + n * L, L, p0, p1); });
+  for (int64_t c = 0; c < C; ++c) {
+    double s = 0.0, ss = 0.0;
+    for (int64_t k = 0; k < S; ++k) {
+      s += sum[c * S + k];
+      ss += sq[c * S + k];
+    }
+    finish_stats(save_mean, save_rstd, running_mean, running_var, c, s, ss, M, eps, momentum);
+    const Coef k = coef(weight, bias, save_mean, save_rstd, c);
+    for (int64_t j = c * S; j < (c + 1) * S; ++j) {
+      em[j] = k.m;
+      ea[j] = k.a;
+      eb[j] = k.b;
+    }
+  }
+  parallel_for(0, N, std::max<int64_t>(1, kGrainElems / L), [&](int64_t lo, int64_t hi) {
+    for (int64_t n = lo; n < hi; ++n) P.col_affine(y + n * L, x + n * L, L, em, ea, eb, relu);
+  });
+}
+
+void batch_norm_forward_eval(float* y, float* save_mean, float* save_rstd, const float* x,
+                             const float* weight, const float* bias, const float* running_mean,
+                             const float* running_var, int64_t N, int64_t C, int64_t S, float eps,
+                             bool relu) {
+  check_sizes(N, C, S);
+  if (C == 0) return;
+  for (int64_t c = 0; c < C; ++c) {
+    save_mean[c] = running_mean[c];
+    save_rstd[c] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + static_cast<double>(eps)));
+  }
+  const Prims& P = prims();
+  if (S >= kSmallS) {
+    parallel_for(0, N * C, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(S, 1)), [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) {
+        const Coef k = coef(weight, bias, save_mean, save_rstd, r % C);
+        P.row_affine(y + r * S, x + r * S, S, k.m, k.a, k.b, relu);
+      }
+    });
+    return;
+  }
+  const int64_t L = C * S;
+  float* em = thread_workspace(checked_mul(3, L), kWorkspaceSlot);
+  float* ea = em + L;
+  float* eb = ea + L;
+  for (int64_t c = 0; c < C; ++c) {
+    const Coef k = coef(weight, bias, save_mean, save_rstd, c);
+    for (int64_t j = c * S; j < (c + 1) * S; ++j) {
+      em[j] = k.m;
+      ea[j] = k.a;
+      eb[j] = k.b;
+    }
+  }
+  parallel_for(0, N, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(L, 1)), [&](int64_t lo, int64_t hi) {
+    for (int64_t n = lo; n < hi; ++n) P.col_affine(y + n * L, x + n * L, L, em, ea, eb, relu);
+  });
+}
+
+void batch_norm_backward(float* dx, float* dweight, float* dbias, const float* dy, const float* x,
+                         const float* weight, const float* bias, const float* mean,
+                         const float* rstd, int64_t N, int64_t C, int64_t S, bool training,
+                         bool relu) {
+  check_sizes(N, C, S);
+  if (C == 0) return;
+  const int64_t M = N * S;
+  const Prims& P = prims();
+  const bool need_sums = training || dweight || dbias;
+  if (S >= kSmallS || M == 0) {
+    const int64_t grain = std::max<int64_t>(1, kGrainElems / std::max<int64_t>(M, 1));
+    parallel_for(0, C, grain, [&](int64_t lo, int64_t hi) {
+      for (int64_t c = lo; c < hi; ++c) {
+        const Coef k = coef(weight, bias, mean, rstd, c);
+        double sdy = 0.0, sdx = 0.0;
+        if (need_sums)
+          for (int64_t n = 0; n < N; ++n)
+            P.row_bwd_stats(dy + (n * C + c) * S, x + (n * C + c) * S, S, k.m, k.a, k.b, relu, &sdy, &sdx);
+        if (dbias) dbias[c] = static_cast<float>(sdy);
+        if (dweight) dweight[c] = static_cast<float>(sdx * rstd[c]);
+        float kk[3];
+        bwd_coef(kk, weight ? weight[c] : 1.0f, rstd[c], sdy, sdx, M, training);
+        for (int64_t n = 0; n < N; ++n)
+          P.row_bwd_dx(dx + (n * C + c) * S, dy + (n * C + c) * S, x + (n * C + c) * S, S, k.m, k.a, k.b, relu,
+                       kk[0], kk[1], kk[2]);
+      }
+    });
+    return;
+  }
+  // column path
+  const int64_t L = C * S;
+  const int64_t T = col_chunks(N, L);
+  const int64_t nd = checked_add(checked_mul(checked_mul(2, L), T), 2 * L);
+  float* ws = thread_workspace(checked_add(checked_mul(nd, 2), 6 * L), kWorkspaceSlot);
+  double* partials = reinterpret_cast<double*>(ws);
+  double* sdy = partials + 2 * L * T;
+  double* sdx = sdy + L;
+  float* em = ws + 2 * nd;
+  float* ea = em + L;
+  float* eb = ea + L;
+  float* k1 = eb + L;
+  float* k2 = k1 + L;
+  float* k3 = k2 + L;
+  for (int64_t c = 0; c < C; ++c) {
+    const Coef k = coef(weight, bias, mean, rstd, c);
+    for (int64_t j = c * S; j < (c + 1) * S; ++j) {
+      em[j] = k.m;
+      ea[j] = k.a;
+      eb[j] = k.b;
+    }
+  }
+  if (need_sums) {
+    col_reduce(sdy, sdx, partials, N, L, T, [&](int64_t n, double* p0, double* p1) {
+      P.col_bwd_stats(dy + n * L, x + n * L, L, em, ea, eb, relu, p0, p1);
+    });
+  } else {
+    for (int64_t j = 0; j < 2 * L; ++j) sdy[j] = 0.0;
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    double s = 0.0, t = 0.0;
+    for (int64_t j = c * S; j < (c + 1) * S; ++j) {
+      s += sdy[j];
+      t += sdx[j];
+    }
+    if (dbias) dbias[c] = static_cast<float>(s);
+    if (dweight) dweight[c] = static_cast<float>(t * rstd[c]);
+    float kk[3];
+    bwd_coef(kk, weight ? weight[c] : 1.0f, rstd[c], s, t, M, training);
+    for (int64_t j = c * S; j < (c + 1) * S; ++j) {
+      k1[j] = kk[0];
+      k2[j] = kk[1];
+      k3[j] = kk[2];
+    }
+  }
+  parallel_for(0, N, std::max<int64_t>(1, kGrainElems / L), [&](int64_t lo, int64_t hi) {
+    for (int64_t n = lo; n < hi; ++n) P.col_bwd_dx(dx + n * L, dy + n * L, x + n * L, L, em, ea, eb, relu, k1, k2, k3);
+  });
+}
+
+}  // namespace fastdl

@@ -1,0 +1,325 @@
+// Recurrent layers: generic fused cells, ISA dispatch, and the sequence forward / backward
+// drivers (GEMM-shaped: one input-projection sgemm, one recurrent sgemm per step).
+#include "fastdl/rnn.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "fastdl/common.h"
+#include "fastdl/cpu.h"
+#include "fastdl/gemm.h"
+#include "fastdl/parallel.h"
+
+namespace fastdl {
+namespace generic {
+
+static inline float sigm(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+void rnn_cell_forward(bool relu, float* h, const float* pre, int64_t n0, int64_t n1, int64_t H) {
+  for (int64_t i = n0 * H; i < n1 * H; ++i) h[i] = relu ? (pre[i] > 0.0f ? pre[i] : 0.0f) : std::tanh(pre[i]);
+}
+
+void rnn_cell_backward(bool relu, float* dpre, const float* dy, const float* dhc, const float* h,
+                       int64_t n0, int64_t n1, int64_t H) {
+  for (int64_t i = n0 * H; i < n1 * H; ++i) {
+    const float dh = dy[i] + dhc[i];
+    dpre[i] = relu ? (h[i] > 0.0f ? dh : 0.0f) : dh * (1.0f - h[i] * h[i]);
+  }
+}
+
+void lstm_cell_forward(float* h, float* c, float* gates, const float* c_prev, int64_t n0, int64_t n1,
+                       int64_t H) {
+  for (int64_t n = n0; n < n1; ++n) {
+    float* g = gates + n * 4 * H;
+    for (int64_t j = 0; j < H; ++j) {
+      const float i = sigm(g[j]), f = sigm(g[H + j]), gg = std::tanh(g[2 * H + j]), o = sigm(g[3 * H + j]);
+      const float cp = c_prev ? c_prev[n * H + j] : 0.0f;
+      const float cn = f * cp + i * gg;
+      g[j] = i;
+      g[H + j] = f;
+      g[2 * H + j] = gg;
+      g[3 * H + j] = o;
+      c[n * H + j] = cn;
+      h[n * H + j] = o * std::tanh(cn);
+    }
+  }
+}
+
+void lstm_cell_backward(float* dgates, float* dc, const float* dy, const float* dhc, const float* gates,
+                        const float* c, const float* c_prev, int64_t n0, int64_t n1, int64_t H) {
+  for (int64_t n = n0; n < n1; ++n) {
+    const float* g = gates + n * 4 * H;
+    float* dg = dgates + n * 4 * H;
+    for (int64_t j = 0; j < H; ++j) {
+      const int64_t k = n * H + j;
+      const float i = g[j], f = g[H + j], gg = g[2 * H + j], o = g[3 * H + j];
+      const float tc = std::tanh(c[k]);
+      const float dh = dy[k] + dhc[k];
+      const float dct = dc[k] + dh * o * (1.0f - tc * tc);
+      const float cp = c_prev ? c_prev[k] : 0.0f;
+      dg[j] = dct * gg * i * (1.0f - i);
+      dg[H + j] = dct * cp * f * (1.0f - f);
+      dg[2 * H + j] = dct * i * (1.0f - gg * gg);
+      dg[3 * H + j] = dh * tc * o * (1.0f - o);
+      dc[k] = dct * f;
+    }
+  }
+}
+
+void gru_cell_forward(float* h, float* gates, float* hn, const float* gh, const float* b_hh,
+                      const float* h_prev, int64_t n0, int64_t n1, int64_t H) {
+  for (int64_t n = n0; n < n1; ++n) {
+    float* g = gates + n * 3 * H;
+    const float* q = gh + n * 3 * H;
+    for (int64_t j = 0; j < H; ++j) {
+      const int64_t k = n * H + j;
+      const float br = b_hh ? b_hh[j] : 0.0f, bz = b_hh ? b_hh[H + j] : 0.0f, bn = b_hh ? b_hh[2 * H + j] : 0.0f;
+      const float r = sigm(g[j] + q[j] + br);
+      const float z = sigm(g[H + j] + q[H + j] + bz);
+      const float hl = q[2 * H + j] + bn;
+      const float nn = std::tanh(g[2 * H + j] + r * hl);
+      const float hp = h_prev ? h_prev[k] : 0.0f;
+      g[j] = r;
+      g[H + j] = z;
+      g[2 * H + j] = nn;
+      hn[k] = hl;
+      h[k] = (1.0f - z) * nn + z * hp;
+    }
+  }
+}
+
+void gru_cell_backward(float* dgx, float* dgh, float* dh_prev, const float* dy, const float* dhc,
+                       const float* gates, const float* hn, const float* h_prev, int64_t n0, int64_t n1,
+                       int64_t H) {
+  for (int64_t n = n0; n < n1; ++n) {
+    const float* g = gates + n * 3 * H;
+    float* dx = dgx + n * 3 * H;
+    float* dh_ = dgh + n * 3 * H;
+    for (int64_t j = 0; j < H; ++j) {
+      const int64_t k = n * H + j;
+      const float r = g[j], z = g[H + j], nn = g[2 * H + j];
+      const float hp = h_prev ? h_prev[k] : 0.0f;
+      const float dh = dy[k] + dhc[k];
+      const float dnp = dh * (1.0f - z) * (1.0f - nn * nn);
+      const float drp = dnp * hn[k] * r * (1.0f - r);
+      const float dzp = dh * (hp - nn) * z * (1.0f - z);
+      dx[j] = drp;
+      dx[H + j] = dzp;
+      dx[2 * H + j] = dnp;
+      dh_[j] = drp;
+      dh_[H + j] = dzp;
+      dh_[2 * H + j] = dnp * r;
+      dh_prev[k] = dh * z;
+    }
+  }
+}
+
+}  // namespace generic
+
+// ---- dispatch: parallel over rows when the step is large enough to pay for the fork.
+static inline int64_t row_grain(int64_t width) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(width, 1)); }
+
+#ifdef FASTDL_HAVE_AVX2
+#define FASTDL_RNN_DISPATCH(fn, ...) (use_avx2() ? avx2::fn(__VA_ARGS__) : generic::fn(__VA_ARGS__))
+#else
+#define FASTDL_RNN_DISPATCH(fn, ...) generic::fn(__VA_ARGS__)
+#endif
+
+void rnn_cell_forward(bool relu, float* h, const float* pre, int64_t N, int64_t H) {
+  parallel_for(0, N, row_grain(H), [&](int64_t a, int64_t b) { FASTDL_RNN_DISPATCH(rnn_cell_forward, relu, h, pre, a, b, H); });
+}
+void rnn_cell_backward(bool relu, float* dpre, const float* dy, const float* dhc, const float* h, int64_t N, int64_t H) {
+  parallel_for(0, N, row_grain(H), [&](int64_t a, int64_t b) {
+    FASTDL_RNN_DISPATCH(rnn_cell_backward, relu, dpre, dy, dhc, h, a, b, H);
+  });
+}
+void lstm_cell_forward(float* h, float* c, float* gates, const float* c_prev, int64_t N, int64_t H) {
+  parallel_for(0, N, row_grain(8 * H), [&](int64_t a, int64_t b) {
+    FASTDL_RNN_DISPATCH(lstm_cell_forward, h, c, gates, c_prev, a, b, H);
+  });
+}
+void lstm_cell_backward(float* dgates, float* dc, const float* dy, const float* dhc, const float* gates,
+                        const float* c, const float* c_prev, int64_t N, int64_t H) {
+  parallel_for(0, N, row_grain(8 * H), [&](int64_t a, int64_t b) {
+    FASTDL_RNN_DISPATCH(lstm_cell_backward, dgates, dc, dy, dhc, gates, c, c_prev, a, b, H);
+  });
+}
+void gru_cell_forward(float* h, float* gates, float* hn, const float* gh, const float* b_hh,
+                      const float* h_prev, int64_t N, int64_t H) {
+  parallel_for(0, N, row_grain(6 * H), [&](int64_t a, int64_t b) {
+    FASTDL_RNN_DISPATCH(gru_cell_forward, h, gates, hn, gh, b_hh, h_prev, a, b, H);
+  });
+}
+void gru_cell_backward(float* dgx, float* dgh, float* dh_prev, const float* dy, const float* dhc,
+                       const float* gates, const float* hn, const float* h_prev, int64_t N, int64_t H) {
+  parallel_for(0, N, row_grain(6 * H), [&](int64_t a, int64_t b) {
+    FASTDL_RNN_DISPATCH(gru_cell_backward, dgx, dgh, dh_prev, dy, dhc, gates, hn, h_prev, a, b, H);
+  });
+}
+
+// ---- sequence drivers
+
+// out[j] = sum over rows of a (rows x cols), column blocks in parallel.
+static void column_sums(float* out, const float* a, int64_t rows, int64_t cols) {
+  parallel_for(0, cols, 256, [&](int64_t c0, int64_t c1) {
+    for (int64_t j = c0; j < c1; ++j) out[j] = 0.0f;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* row = a + r * cols;
+#pragma omp simd
+      for (int64_t j = c0; j < c1; ++j) out[j] += row[j];
+    }
+  });
+}
+
+void rnn_sequence_forward(RnnMode mode, float* y, float* h_n, float* c_n, float* gates, float* extra,
+                          const float* x, const float* h0, const float* c0, const float* w_ih,
+                          const float* w_hh, const float* b_ih, const float* b_hh, int64_t T,
+                          int64_t N, int64_t I, int64_t H, bool reverse) {
+  const int64_t G = rnn_num_gates(mode);
+  const int64_t GH = checked_mul(G, H, "gates");
+  const int64_t NH = checked_mul(N, H, "state");
+  const int64_t TN = checked_mul(T, N, "steps");
+  checked_mul(TN, GH, "gate buffer");
+  const bool is_rnn = mode == RnnMode::rnn_tanh || mode == RnnMode::rnn_relu;
+  const bool relu = mode == RnnMode::rnn_relu;
+  // RNN keeps its pre-activations in y (h = act(pre) in place), so it needs no gate buffer.
+  float* pre = is_rnn ? y : gates;
+  // 1. input projection of all steps, biases folded in (GRU: only b_ih; b_hn sits inside r * (.)).
+  if (b_ih || (b_hh && mode != RnnMode::gru)) {
+    parallel_for(0, TN, std::max<int64_t>(1, 65536 / GH), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        float* row = pre + r * GH;
+        for (int64_t j = 0; j < GH; ++j)
+          row[j] = (b_ih ? b_ih[j] : 0.0f) + ((b_hh && mode != RnnMode::gru) ? b_hh[j] : 0.0f);
+      }
+    });
+    sgemm(false, true, TN, GH, I, 1.0f, x, I, w_ih, I, 1.0f, pre, GH);
+  } else {
+    sgemm(false, true, TN, GH, I, 1.0f, x, I, w_ih, I, 0.0f, pre, GH);
+  }
+  std::vector<float> gh;
+  if (mode == RnnMode::gru) gh.resize(static_cast<size_t>(N * GH));
+  const float* h_prev = h0;
+  const float* c_prev = c0;
+  for (int64_t s = 0; s < T; ++s) {
+    const int64_t t = reverse ? T - 1 - s : s;
+    float* pre_t = pre + t * N * GH;
+    float* y_t = y + t * NH;
+    if (mode == RnnMode::gru) {
+      if (h_prev)
+        sgemm(false, true, N, GH, H, 1.0f, h_prev, H, w_hh, H, 0.0f, gh.data(), GH);
+      else
+        std::fill(gh.begin(), gh.end(), 0.0f);
+      gru_cell_forward(y_t, pre_t, extra + t * NH, gh.data(), b_hh, h_prev, N, H);
+    } else {
+      if (h_prev) sgemm(false, true, N, GH, H, 1.0f, h_prev, H, w_hh, H, 1.0f, pre_t, GH);
+      if (is_rnn) {
+        rnn_cell_forward(relu, y_t, pre_t, N, H);
+      } else {
+        float* c_t = extra + t * NH;
+        lstm_cell_forward(y_t, c_t, pre_t, c_prev, N, H);
+        c_prev = c_t;
+      }
+    }
+    h_prev = y_t;
+  }
+  if (h_n) {
+    if (T > 0)
+      std::memcpy(h_n, h_prev, sizeof(float) * NH);
+    else if (h0)
+      std::memcpy(h_n, h0, sizeof(float) * NH);
+    else
+      std::fill(h_n, h_n + NH, 0.0f);
+  }
+  if (c_n && mode == RnnMode::lstm) {
+    if (c_prev)
+      std::memcpy(c_n, c_prev, sizeof(float) * NH);
+    else
+      std::fill(c_n, c_n + NH, 0.0f);
+  }
+}
+
+void rnn_sequence_backward(RnnMode mode, float* dx, float* dh0, float* dc0, float* dw_ih,
+                           float* dw_hh, float* db_ih, float* db_hh, const float* gates,
+                           const float* extra, const float* y, const float* x, const float* h0,
+                           const float* c0, const float* w_ih, const float* w_hh, const float* dy,
+                           const float* dh_n, const float* dc_n, int64_t T, int64_t N, int64_t I,
+                           int64_t H, bool reverse) {
+  const int64_t G = rnn_num_gates(mode);
+  const int64_t GH = checked_mul(G, H, "gates");
+  const int64_t NH = checked_mul(N, H, "state");
+  const int64_t TN = checked_mul(T, N, "steps");
+  const bool is_rnn = mode == RnnMode::rnn_tanh || mode == RnnMode::rnn_relu;
+  const bool relu = mode == RnnMode::rnn_relu;
+  const bool gru = mode == RnnMode::gru;
+  // dG: gradients of the input-side pre-activations; dGh: of the hidden-side ones (GRU only differ).
+  // (every element is written by the cell backward before it is read: no zero fill)
+  const int64_t n_gates = checked_mul(TN, GH, "gate buffer");
+  std::unique_ptr<float[]> dG(new float[static_cast<size_t>(std::max<int64_t>(n_gates, 1))]);
+  std::unique_ptr<float[]> dGh_buf(gru ? new float[static_cast<size_t>(std::max<int64_t>(n_gates, 1))] : nullptr);
+  float* dGh = gru ? dGh_buf.get() : dG.get();
+  std::vector<float> dhc(static_cast<size_t>(NH), 0.0f), dc(static_cast<size_t>(NH), 0.0f);
+  if (dh_n) std::memcpy(dhc.data(), dh_n, sizeof(float) * NH);
+  if (dc_n && mode == RnnMode::lstm) std::memcpy(dc.data(), dc_n, sizeof(float) * NH);
+  for (int64_t s = T - 1; s >= 0; --s) {
+    const int64_t t = reverse ? T - 1 - s : s;
+    const int64_t tp = reverse ? t + 1 : t - 1;  // time index of the previous step's state
+    const float* h_prev = s == 0 ? h0 : y + tp * NH;
+    float* dG_t = dG.get() + t * N * GH;
+    float* dGh_t = dGh + t * N * GH;
+    const float* dy_t = dy + t * NH;
+    if (is_rnn) {
+      rnn_cell_backward(relu, dG_t, dy_t, dhc.data(), y + t * NH, N, H);
+    } else if (mode == RnnMode::lstm) {
+      const float* c_prev = s == 0 ? c0 : extra + tp * NH;
+      lstm_cell_backward(dG_t, dc.data(), dy_t, dhc.data(), gates + t * N * GH, extra + t * NH, c_prev, N, H);
+    } else {
+      gru_cell_backward(dG_t, dGh_t, dhc.data(), dy_t, dhc.data(), gates + t * N * GH, extra + t * NH, h_prev, N, H);
+    }
+    // dh_{t-1} (+)= dGh_t W_hh
+    sgemm(false, false, N, H, GH, 1.0f, dGh_t, GH, w_hh, H, gru ? 1.0f : 0.0f, dhc.data(), H);
+  }
+  if (T == 0) {
+    if (dh_n) std::memcpy(dhc.data(), dh_n, sizeof(float) * NH);
+  }
+  if (dh0) std::memcpy(dh0, dhc.data(), sizeof(float) * NH);
+  if (dc0) {
+    if (mode == RnnMode::lstm)
+      std::memcpy(dc0, dc.data(), sizeof(float) * NH);
+    else
+      std::fill(dc0, dc0 + NH, 0.0f);
+  }
+  // dW_hh = sum_t dGh_t^T h_{t-1}: the steps whose previous state is in y in one sgemm, the
+  // first step (previous state h0) in another.
+  {
+    const float* dgh_y = reverse ? dGh : dGh + N * GH;           // steps with h_prev in y
+    const float* y_prev = reverse ? y + NH : y;                  // their previous states
+    const float* dgh_first = reverse ? dGh + (T - 1) * N * GH : dGh;
+    float beta = 0.0f;
+    if (T > 1) {
+      sgemm(true, false, GH, H, (T - 1) * N, 1.0f, dgh_y, GH, y_prev, H, 0.0f, dw_hh, H);
+      beta = 1.0f;
+    }
+    if (T > 0 && h0) {
+      sgemm(true, false, GH, H, N, 1.0f, dgh_first, GH, h0, H, beta, dw_hh, H);
+      beta = 1.0f;
+    }
+    if (beta == 0.0f) std::fill(dw_hh, dw_hh + GH * H, 0.0f);
+  }
+  sgemm(true, false, GH, I, TN, 1.0f, dG.get(), GH, x, I, 0.0f, dw_ih, I);
+  if (dx) sgemm(false, false, TN, I, GH, 1.0f, dG.get(), GH, w_ih, I, 0.0f, dx, I);
+  if (db_ih) column_sums(db_ih, dG.get(), TN, GH);
+  if (db_hh) {
+    if (gru)
+      column_sums(db_hh, dGh, TN, GH);
+    else if (db_ih)
+      std::memcpy(db_hh, db_ih, sizeof(float) * GH);
+    else
+      column_sums(db_hh, dG.get(), TN, GH);
+  }
+}
+
+}  // namespace fastdl

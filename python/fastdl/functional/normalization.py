@@ -1,0 +1,86 @@
+"""Batch normalisation (torch.nn.functional.batch_norm) and its fused BatchNorm+ReLU variant."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _C
+from ..autograd import Function
+from ..tensor import Tensor
+
+__all__ = ["batch_norm", "batch_norm_relu"]
+
+
+class _BatchNorm(Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps, relu):
+        y, mean, rstd = _C.batch_norm_forward(x, weight, bias, running_mean, running_var, training,
+                                              momentum, eps, relu)
+        ctx.save(x, weight, bias, mean, rstd, training, relu)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, weight, bias, mean, rstd, training, relu = ctx.saved
+        dx, dw, db = _C.batch_norm_backward(dy, x, weight, bias, mean, rstd, training, relu)
+        need = ctx.needs_input_grad
+        return (dx if need[0] else None, dw if need[1] else None, db if need[2] else None,
+                None, None, None, None, None, None)
+
+
+def _param(v, name):
+    if v is None or type(v) is Tensor or isinstance(v, Tensor):
+        return v
+    if isinstance(v, np.ndarray) or np.isscalar(v) or isinstance(v, (list, tuple)):
+        return Tensor._wrap(np.ascontiguousarray(v, dtype=np.float32))
+    raise TypeError(f"batch_norm: {name} must be a Tensor, an array or None, got {type(v).__name__}")
+
+
+def _stat(v, name):
+    """Running statistics are updated in place: the float32 C-contiguous array itself."""
+    if v is None:
+        return None
+    a = v.data if isinstance(v, Tensor) else v
+    if type(a) is not np.ndarray or a.dtype != np.float32 or not a.flags.c_contiguous:
+        raise TypeError(f"batch_norm: {name} must be a float32 C-contiguous Tensor/array (updated in place), "
+                        f"got {type(a).__name__}" + (f" of dtype {a.dtype}" if isinstance(a, np.ndarray) else ""))
+    return a
+
+
+def _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, relu):
+    if not isinstance(input, Tensor):
+        if input is None or isinstance(input, (str, bytes)):
+            raise TypeError(f"batch_norm: input must be a Tensor or an array, got {type(input).__name__}")
+        input = Tensor._wrap(np.ascontiguousarray(input, dtype=np.float32))
+    shape = input.data.shape
+    if len(shape) < 2:
+        raise ValueError(f"batch_norm: input must be (N, C, *) with at least 2 dimensions, got shape {shape}")
+    if training:
+        if shape[1] and input.data.size // shape[1] == 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {tuple(shape)}")
+    elif running_mean is None or running_var is None:
+        raise ValueError("batch_norm: running_mean and running_var are required when training=False")
+    mom = 0.0 if momentum is None else float(momentum)
+    return _BatchNorm.apply(input, _param(weight, "weight"), _param(bias, "bias"), _stat(running_mean, "running_mean"),
+                            _stat(running_var, "running_var"), bool(training), mom, float(eps), relu)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Batch normalisation over dimension 1 of ``input`` (N, C, *), as torch.nn.functional.batch_norm.
+
+    training: y = (x - mean) / sqrt(var + eps) * weight + bias with the batch mean and biased
+    variance per channel; ``running_mean``/``running_var`` (float32 arrays or Tensors of shape
+    (C,), or None) are updated in place: r = (1 - momentum) * r + momentum * stat, with the
+    unbiased variance. eval (training=False): the running statistics normalise.
+    Raises ValueError when training with one value per channel.
+    """
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, False)
+
+
+def batch_norm_relu(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+                    eps=1e-5):
+    """``relu(batch_norm(...))`` in one kernel: the same arguments and numerics as ``batch_norm``.
+
+    Saves memory passes: forward writes the activation once; backward recomputes the ReLU mask
+    from the input instead of storing it.
+    """
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, True)
