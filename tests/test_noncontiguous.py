@@ -299,7 +299,7 @@ def test_layouts_give_the_contiguous_result(name, as_tensor, rng, isa):
             if not np.array_equal(before, v, equal_nan=True):
                 failures.append(f"arg {i} {lname}: the input array was modified")
     assert failures == [], "\n".join(failures)
-    assert checked >= 8 * len(vary)
+    assert checked >= 6 * len(vary)
 
 
 # ---- aliasing ------------------------------------------------------------------------------

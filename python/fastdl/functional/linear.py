@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import _C
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import as_float_tensor
 
 __all__ = ["linear"]
 
@@ -42,16 +42,8 @@ class _Linear(Function):
 
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias``; input (*, in_features), weight (out_features, in_features)."""
-    if not isinstance(input, Tensor):
-        input = _operand(input, "input")
-    if not isinstance(weight, Tensor):
-        weight = _operand(weight, "weight")
-    if bias is not None and not isinstance(bias, Tensor):
-        bias = _operand(bias, "bias")
+    input = as_float_tensor(input, "linear: input")
+    weight = as_float_tensor(weight, "linear: weight")
+    if bias is not None:
+        bias = as_float_tensor(bias, "linear: bias")
     return _Linear.apply(input, weight, bias)
-
-
-def _operand(x, name):
-    if x is None or isinstance(x, (str, bytes)):
-        raise TypeError(f"linear: {name} must be a Tensor or an array, got {type(x).__name__}")
-    return Tensor(x, dtype="float32")
