@@ -200,6 +200,22 @@ def _bn_run(x, w, b, as_tensor):
     return outs + (_grads([y * _upstream(y.shape)], [xt, wt, bt]) if as_tensor else [])
 
 
+def _embedding_run(ids, w, as_tensor):
+    wt = _leaf(w, as_tensor)
+    y = F.embedding(_leaf(ids, False) if as_tensor else ids, wt, padding_idx=1)
+    return [y.detach().numpy()] + (_grads([y * _upstream(y.shape)], [wt]) if as_tensor else [])
+
+
+_RNN_W = [np.random.default_rng(i).standard_normal(s).astype(np.float32) * 0.3
+          for i, s in enumerate([(18, 7), (18, 6), (18,), (18,)])]
+
+
+def _gru_cell_run(x, h, as_tensor):
+    xt, ht = _leaf(x, as_tensor), _leaf(h, as_tensor)
+    y = F.rnn_cell(xt, ht, _RNN_W, "GRU")
+    return [y.detach().numpy()] + (_grads([y * _upstream(y.shape)], [xt, ht]) if as_tensor else [])
+
+
 def _normal(*shape, scale=1.0):
     return lambda rng: (rng.standard_normal(shape) * scale).astype(np.float32)
 
@@ -244,6 +260,8 @@ SAMPLES = {
     "adaptive_avg_pool2d": ([_normal(2, 3, 9, 8)], _pool_run("adaptive_avg_pool2d", output_size=(2, 3)), (0,),
                             "adaptive_avg_pool2d"),
     "batch_norm": ([_normal(5, 3, 4, 6), _normal(3), _normal(3)], _bn_run, (0, 1, 2), "batch_norm"),
+    "embedding": ([_ints(9, 4, 5), _normal(9, 6)], _embedding_run, (0, 1), "embedding"),
+    "gru_cell": ([_normal(5, 7), _normal(5, 6)], _gru_cell_run, (0, 1), "rnn_cell"),
 }
 
 

@@ -346,9 +346,21 @@ def _case_batch_norm(rng):
     return run
 
 
+def _case_rnn(rng):
+    x = rng.standard_normal((12, 4, 10)).astype(np.float32)
+    ws = [(rng.standard_normal(sh) * 0.3).astype(np.float32) for sh in [(64, 10), (64, 16), (64,), (64,)]]
+
+    def run():
+        xt = fastdl.tensor(x, requires_grad=True)
+        out, h, c = F.rnn(xt, None, ws, "LSTM")
+        (out * out).sum().backward()
+        return out.detach().numpy(), h.detach().numpy(), c.detach().numpy(), xt.grad.numpy()
+    return run
+
+
 CASES = {"gemm": (_case_gemm, None), "linear": (_case_linear, None), "softmax_ce": (_case_softmax_ce, None),
          "losses": (_case_mse_dropout_free, None), "conv2d": (_case_conv, "conv2d"),
-         "max_pool2d": (_case_pool, "max_pool2d"), "batch_norm": (_case_batch_norm, "batch_norm")}
+         "max_pool2d": (_case_pool, "max_pool2d"), "batch_norm": (_case_batch_norm, "batch_norm"), "lstm": (_case_rnn, "rnn")}
 
 
 def _same(r1, r2):
