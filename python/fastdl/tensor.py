@@ -50,6 +50,8 @@ def _as_array(x, dtype=None):
     if x is None or isinstance(x, (str, bytes)):
         raise TypeError(f"cannot make a tensor from {type(x).__name__}")
     if dtype is not None:
+        if isinstance(x, np.ndarray) and x.dtype.kind not in "fiub":
+            raise TypeError(f"cannot make a {np.dtype(dtype)} tensor from an array of dtype {x.dtype}")
         d = np.dtype(dtype)
         if d.kind == "f":
             d = _default[0] if d == float32 else d
