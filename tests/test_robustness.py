@@ -345,19 +345,7 @@ SPECS = _specs()
 
 # Reported, not yet fixed in the owner's file: {(op, case): reason}. Each must still show up
 # (remove the entry once fixed), so the list cannot go stale.
-KNOWN = {
-    ("batch_norm", "arg0:complex"): "normalization.py converts with np.ascontiguousarray(dtype=float32), "
-                                    "dropping the imaginary part; tensor.as_float_tensor raises TypeError",
-    ("batch_norm", "arg3:complex"): "same (_param)",
-    ("batch_norm", "arg4:complex"): "same (_param)",
-    ("embedding", "arg1:complex"): "recurrent.py _f32() = np.ascontiguousarray(dtype=float32) drops the imaginary part",
-    ("rnn_RNN_TANH", "arg0:complex"): "same (_f32)",
-    ("rnn_RNN_TANH", "arg1:complex"): "same (_f32)",
-}
-for _m in ("RNN_TANH", "GRU"):  # rnn_cell: `_arr(input).ndim` before any type check -> AttributeError
-    KNOWN.update({(f"rnn_cell_{_m}", f"arg0:{k}"): "AttributeError: no attribute 'ndim'"
-                  for k in ("none", "str", "bytes", "python_float", "nested_list")})
-    KNOWN.update({(f"rnn_cell_{_m}", "arg0:complex"): "complex accepted", (f"rnn_cell_{_m}", "arg1:complex"): "same"})
+KNOWN = {}  # (op, case) -> why: bad-input cases still open (none at the moment)
 
 
 @pytest.mark.parametrize("name", list(SPECS))

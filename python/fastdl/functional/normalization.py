@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import _C
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, as_float_tensor
 
 __all__ = ["batch_norm", "batch_norm_relu"]
 
@@ -28,11 +28,11 @@ class _BatchNorm(Function):
 
 
 def _param(v, name):
-    if v is None or type(v) is Tensor or isinstance(v, Tensor):
+    if v is None:
         return v
-    if isinstance(v, np.ndarray) or np.isscalar(v) or isinstance(v, (list, tuple)):
-        return Tensor._wrap(np.ascontiguousarray(v, dtype=np.float32))
-    raise TypeError(f"batch_norm: {name} must be a Tensor, an array or None, got {type(v).__name__}")
+    if not (isinstance(v, (Tensor, np.ndarray, list, tuple)) or np.isscalar(v)) or isinstance(v, (str, bytes)):
+        raise TypeError(f"batch_norm: {name} must be a Tensor, an array or None, got {type(v).__name__}")
+    return as_float_tensor(v, f"batch_norm: {name}")
 
 
 def _stat(v, name):
@@ -47,10 +47,7 @@ def _stat(v, name):
 
 
 def _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, relu):
-    if not isinstance(input, Tensor):
-        if input is None or isinstance(input, (str, bytes)):
-            raise TypeError(f"batch_norm: input must be a Tensor or an array, got {type(input).__name__}")
-        input = Tensor._wrap(np.ascontiguousarray(input, dtype=np.float32))
+    input = as_float_tensor(input, "batch_norm: input")
     shape = input.data.shape
     if len(shape) < 2:
         raise ValueError(f"batch_norm: input must be (N, C, *) with at least 2 dimensions, got shape {shape}")

@@ -13,7 +13,7 @@ import numpy as np
 from .. import _C
 from ..autograd import Function
 from ..random import next_seed
-from ..tensor import Tensor
+from ..tensor import Tensor, as_float_tensor
 
 __all__ = ["rnn", "rnn_cell", "embedding", "RNN_MODES"]
 
@@ -167,6 +167,14 @@ def _mode_id(mode):
     return int(mode)
 
 
+def _states(hx):
+    """(h0, c0) from None, h0 or (h0, c0), each converted with the one float-tensor checker."""
+    if hx is None:
+        return None, None
+    h0, c0 = hx if isinstance(hx, tuple) else (hx, None)
+    return as_float_tensor(h0, "h0"), (None if c0 is None else as_float_tensor(c0, "c0"))
+
+
 def rnn(input, hx, weights, mode, num_layers=1, bidirectional=False, batch_first=False, has_bias=True,
         dropout=0.0, training=False, unbatched=False):
     """Run a stack of recurrent layers (no argument checking beyond the kernels'; the nn
@@ -179,7 +187,8 @@ def rnn(input, hx, weights, mode, num_layers=1, bidirectional=False, batch_first
     Returns (output, h_n) or, for LSTM, (output, h_n, c_n).
     """
     m = _mode_id(mode)
-    h0, c0 = (hx if isinstance(hx, tuple) else (hx, None)) if hx is not None else (None, None)
+    input = as_float_tensor(input, "input")
+    h0, c0 = _states(hx)
     cfg = (m, int(num_layers), 2 if bidirectional else 1, bool(has_bias), bool(batch_first), bool(unbatched), False)
     drop = None
     if training and dropout > 0 and num_layers > 1:
@@ -190,8 +199,9 @@ def rnn(input, hx, weights, mode, num_layers=1, bidirectional=False, batch_first
 def rnn_cell(input, hx, weights, mode, has_bias=True):
     """One time step: input (N, I) or (I,), hx None / h / (h, c). Returns h' or (h', c')."""
     m = _mode_id(mode)
-    h0, c0 = (hx if isinstance(hx, tuple) else (hx, None)) if hx is not None else (None, None)
-    unbatched = _arr(input).ndim == 1
+    input = as_float_tensor(input, "input")
+    h0, c0 = _states(hx)
+    unbatched = input.ndim == 1
     cfg = (m, 1, 1, bool(has_bias), False, unbatched, True)
     return _RNN.apply(input, h0, c0, cfg, None, *weights)
 
@@ -220,7 +230,7 @@ def embedding(input, weight, padding_idx=None):
     ids = np.asarray(ids)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be an integer array, got dtype {ids.dtype}")
-    w = weight if isinstance(weight, Tensor) else Tensor._wrap(_f32(weight))
+    w = as_float_tensor(weight, "weight")
     if w.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {w.shape}")
     V = w.shape[0]
