@@ -1,0 +1,205 @@
+// SGEMM pieces for AVX-512F (this file alone is compiled with -mavx512f -mavx2 -mfma): the
+// KMR x 32 micro-kernel (2 zmm per B row, 2 * KMR zmm accumulators, A broadcast straight into
+// the FMA), the direct (unpacked) kernel, and packers for KMR-tall A / 32-wide B panels. Edge
+// tiles use __mmask16 loads and stores. Layout conventions: gemm_kernels.h (with MR = KMR and
+// NR = 32 here; the table carries them to the driver).
+// Everything here has internal linkage except avx512::gemm_kernels() (ODR trap, KERNELS.md 4.1).
+#include <immintrin.h>
+
+#include "gemm_kernels.h"
+
+namespace fastdl {
+namespace avx512 {
+namespace {
+
+constexpr int KMR = 12;  // rows of the register tile (24 accumulators + 2 B + 1 broadcast)
+constexpr int KNR = 32;  // columns: two zmm
+
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// Lanes j < n set, n clamped to [0, 16].
+inline __mmask16 lane_mask(int n) {
+  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u);
+}
+
+// C = alpha * acc + beta * C on rows < mr (of KMR) and columns < nr (of 32); beta == 0 never
+// reads C. c0[i] / c1[i] hold columns 0-15 / 16-31 of row i.
+inline __attribute__((always_inline)) void store_tile(const __m512 (&c0)[KMR],
+                                                      const __m512 (&c1)[KMR], float* C,
+                                                      int64_t ldc, int mr, int nr, float alpha,
+                                                      float beta) {
+  const __m512 va = _mm512_set1_ps(alpha);
+  const __m512 vb = _mm512_set1_ps(beta);
+  if (nr == KNR) {
+#pragma GCC unroll 16
+    for (int i = 0; i < KMR; ++i) {
+      if (i >= mr) break;
+      float* c = C + i * ldc;
+      __m512 r0 = _mm512_mul_ps(va, c0[i]);
+      __m512 r1 = _mm512_mul_ps(va, c1[i]);
+      if (beta != 0.0f) {
+        r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), r0);
+        r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + 16), r1);
+      }
+      _mm512_storeu_ps(c, r0);
+      _mm512_storeu_ps(c + 16, r1);
+    }
+    return;
+  }
+  const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
+#pragma GCC unroll 16
+  for (int i = 0; i < KMR; ++i) {
+    if (i >= mr) break;
+    float* c = C + i * ldc;
+    __m512 r0 = _mm512_mul_ps(va, c0[i]);
+    __m512 r1 = _mm512_mul_ps(va, c1[i]);
+    if (beta != 0.0f) {
+      r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), r0);
+      r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), r1);
+    }
+    _mm512_mask_storeu_ps(c, m0, r0);
+    _mm512_mask_storeu_ps(c + 16, m1, r1);
+  }
+}
+
+// Packed micro-kernel: a = packed A micro-panel (kc x KMR), b = packed B micro-panel (kc x 32).
+// Rows >= mr / columns >= nr are computed on the zero padding and not stored.
+void kernel_packed(int64_t kc, const float* a, const float* b, float* C, int64_t ldc, int mr,
+                   int nr, float alpha, float beta) {
+  __m512 c0[KMR], c1[KMR];
+#pragma GCC unroll 16
+  for (int i = 0; i < KMR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+#pragma GCC unroll 16
+  for (int i = 0; i < KMR; ++i) _mm_prefetch(reinterpret_cast<const char*>(C + min64(i, mr - 1) * ldc), _MM_HINT_T0);
+#pragma GCC unroll 2
+  for (int64_t k = 0; k < kc; ++k, a += KMR, b += KNR) {
+    const __m512 b0 = _mm512_loadu_ps(b);
+    const __m512 b1 = _mm512_loadu_ps(b + 16);
+    _mm_prefetch(reinterpret_cast<const char*>(a + 8 * KMR), _MM_HINT_T0);
+#pragma GCC unroll 16
+    for (int i = 0; i < KMR; ++i) {
+      const __m512 av = _mm512_set1_ps(a[i]);
+      c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+    }
+  }
+  store_tile(c0, c1, C, ldc, mr, nr, alpha, beta);
+}
+
+void macro(int64_t mc, int64_t nc, int64_t kc, const float* Ap, const float* Bp, float* C,
+           int64_t ldc, float alpha, float beta) {
+  for (int64_t jr = 0; jr < nc; jr += KNR) {
+    const int nr = static_cast<int>(min64(KNR, nc - jr));
+    for (int64_t ir = 0; ir < mc; ir += KMR) {
+      const int mr = static_cast<int>(min64(KMR, mc - ir));
+      kernel_packed(kc, Ap + ir * kc, Bp + jr * kc, C + ir * ldc + jr, ldc, mr, nr, alpha, beta);
+    }
+  }
+}
+
+// Direct tile: A(i, k) = A[off_i + k * a_cs] where rows past mr repeat the last valid row
+// (computed, never stored: no out-of-bounds read); B read in place, masked past nr.
+template <bool kMasked>
+void kernel_direct(int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const float* B,
+                   int64_t ldb, float* C, int64_t ldc, int mr, int nr, float alpha, float beta) {
+  __m512 c0[KMR], c1[KMR];
+  int64_t off[KMR];
+#pragma GCC unroll 16
+  for (int i = 0; i < KMR; ++i) {
+    c0[i] = c1[i] = _mm512_setzero_ps();
+    off[i] = min64(i, mr - 1) * a_rs;
+  }
+  const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
+  for (int64_t k = 0; k < K; ++k, A += a_cs, B += ldb) {
+    const __m512 b0 = kMasked ? _mm512_maskz_loadu_ps(m0, B) : _mm512_loadu_ps(B);
+    const __m512 b1 = kMasked ? _mm512_maskz_loadu_ps(m1, B + 16) : _mm512_loadu_ps(B + 16);
+#pragma GCC unroll 16
+    for (int i = 0; i < KMR; ++i) {
+      const __m512 av = _mm512_set1_ps(A[off[i]]);
+      c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+    }
+  }
+  store_tile(c0, c1, C, ldc, mr, nr, alpha, beta);
+}
+
+void direct(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs,
+            const float* B, int64_t ldb, float* C, int64_t ldc, float alpha, float beta) {
+  for (int64_t i0 = 0; i0 < M; i0 += KMR) {
+    const int mr = static_cast<int>(min64(KMR, M - i0));
+    const float* a = A + i0 * a_rs;
+    float* c = C + i0 * ldc;
+    int64_t j0 = 0;
+    for (; j0 + KNR <= N; j0 += KNR)
+      kernel_direct<false>(K, a, a_rs, a_cs, B + j0, ldb, c + j0, ldc, mr, KNR, alpha, beta);
+    if (j0 < N)
+      kernel_direct<true>(K, a, a_rs, a_cs, B + j0, ldb, c + j0, ldc, mr,
+                          static_cast<int>(N - j0), alpha, beta);
+  }
+}
+
+// Packed A: KMR-row micro-panels, element (i, k) at [k * KMR + i], rows past mc zero.
+void pack_a(int64_t mc, int64_t kc, const float* A, int64_t a_rs, int64_t a_cs, float* Ap) {
+  for (int64_t i0 = 0; i0 < mc; i0 += KMR, Ap += KMR * kc) {
+    const int mr = static_cast<int>(min64(KMR, mc - i0));
+    if (a_rs == 1) {  // A^T in memory: the mr values of one k are contiguous
+      const __mmask16 m = lane_mask(mr);
+      const float* src = A + i0;
+      for (int64_t k = 0; k < kc; ++k, src += a_cs) {
+        // KMR <= 16: one masked load, one masked store (writes only the panel's KMR floats).
+        _mm512_mask_storeu_ps(Ap + k * KMR, lane_mask(KMR), _mm512_maskz_loadu_ps(m, src));
+      }
+    } else {  // row-major A: each row is contiguous in k
+      for (int i = 0; i < KMR; ++i) {
+        if (i < mr) {
+          const float* src = A + (i0 + i) * a_rs;
+          for (int64_t k = 0; k < kc; ++k) Ap[k * KMR + i] = src[k * a_cs];
+        } else {
+          for (int64_t k = 0; k < kc; ++k) Ap[k * KMR + i] = 0.0f;
+        }
+      }
+    }
+  }
+}
+
+// Packed B: 32-column micro-panels, element (k, j) at [k * 32 + j], columns past nc zero.
+void pack_b(int64_t kc, int64_t nc, const float* B, int64_t b_rs, int64_t b_cs, float* Bp) {
+  for (int64_t j0 = 0; j0 < nc; j0 += KNR, Bp += KNR * kc) {
+    const int nr = static_cast<int>(min64(KNR, nc - j0));
+    if (b_cs == 1) {  // row-major B: nr consecutive values per k
+      const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
+      const float* src = B + j0;
+      float* d = Bp;
+      if (nr == KNR) {
+        for (int64_t k = 0; k < kc; ++k, src += b_rs, d += KNR) {
+          _mm512_storeu_ps(d, _mm512_loadu_ps(src));
+          _mm512_storeu_ps(d + 16, _mm512_loadu_ps(src + 16));
+        }
+      } else {
+        for (int64_t k = 0; k < kc; ++k, src += b_rs, d += KNR) {
+          _mm512_storeu_ps(d, _mm512_maskz_loadu_ps(m0, src));
+          _mm512_storeu_ps(d + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+        }
+      }
+    } else {  // B^T in memory: column j of op(B) is contiguous in k
+      for (int j = 0; j < KNR; ++j) {
+        if (j < nr) {
+          const float* src = B + (j0 + j) * b_cs;
+          for (int64_t k = 0; k < kc; ++k) Bp[k * KNR + j] = src[k * b_rs];
+        } else {
+          for (int64_t k = 0; k < kc; ++k) Bp[k * KNR + j] = 0.0f;
+        }
+      }
+    }
+  }
+}
+
+static_assert(KMR <= 16, "pack_a's A^T branch moves one panel column with one zmm");
+
+const gemm_detail::Kernels kKernels = {macro, direct, pack_a, pack_b, KMR, KNR};
+}  // namespace
+
+const gemm_detail::Kernels& gemm_kernels() { return kKernels; }
+
+}  // namespace avx512
+}  // namespace fastdl
