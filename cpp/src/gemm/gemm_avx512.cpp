@@ -22,119 +22,165 @@ inline __mmask16 lane_mask(int n) {
   return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u);
 }
 
-// C = alpha * acc + beta * C on rows < mr (of KMR) and columns < nr (of 32); beta == 0 never
-// reads C. c0[i] / c1[i] hold columns 0-15 / 16-31 of row i.
-inline __attribute__((always_inline)) void store_tile(const __m512 (&c0)[KMR],
-                                                      const __m512 (&c1)[KMR], float* C,
+// C = alpha * acc + beta * C on rows < mr (of R) and columns < nr (of 16 * NV); beta == 0
+// never reads C. c0[i] / c1[i] hold columns 0-15 / 16-31 of row i (c1 unused when NV == 1).
+template <int R, int NV>
+inline __attribute__((always_inline)) void store_tile(const __m512 (&c0)[R],
+                                                      const __m512 (&c1)[R], float* C,
                                                       int64_t ldc, int mr, int nr, float alpha,
                                                       float beta) {
   const __m512 va = _mm512_set1_ps(alpha);
   const __m512 vb = _mm512_set1_ps(beta);
-  if (nr == KNR) {
+  if (nr == 16 * NV) {
 #pragma GCC unroll 16
-    for (int i = 0; i < KMR; ++i) {
+    for (int i = 0; i < R; ++i) {
       if (i >= mr) break;
       float* c = C + i * ldc;
       __m512 r0 = _mm512_mul_ps(va, c0[i]);
-      __m512 r1 = _mm512_mul_ps(va, c1[i]);
-      if (beta != 0.0f) {
-        r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), r0);
-        r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + 16), r1);
-      }
+      if (beta != 0.0f) r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), r0);
       _mm512_storeu_ps(c, r0);
-      _mm512_storeu_ps(c + 16, r1);
+      if (NV == 2) {
+        __m512 r1 = _mm512_mul_ps(va, c1[i]);
+        if (beta != 0.0f) r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + 16), r1);
+        _mm512_storeu_ps(c + 16, r1);
+      }
     }
     return;
   }
   const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
 #pragma GCC unroll 16
-  for (int i = 0; i < KMR; ++i) {
+  for (int i = 0; i < R; ++i) {
     if (i >= mr) break;
     float* c = C + i * ldc;
     __m512 r0 = _mm512_mul_ps(va, c0[i]);
-    __m512 r1 = _mm512_mul_ps(va, c1[i]);
-    if (beta != 0.0f) {
-      r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), r0);
-      r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), r1);
-    }
+    if (beta != 0.0f) r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), r0);
     _mm512_mask_storeu_ps(c, m0, r0);
-    _mm512_mask_storeu_ps(c + 16, m1, r1);
+    if (NV == 2) {
+      __m512 r1 = _mm512_mul_ps(va, c1[i]);
+      if (beta != 0.0f) r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), r1);
+      _mm512_mask_storeu_ps(c + 16, m1, r1);
+    }
   }
 }
 
-// Packed micro-kernel: a = packed A micro-panel (kc x KMR), b = packed B micro-panel (kc x 32).
-// Rows >= mr / columns >= nr are computed on the zero padding and not stored.
+// Packed micro-kernel on the top R rows and first 16 * NV columns of a KMR x 32 tile:
+// a = packed A micro-panel (kc x KMR), b = packed B micro-panel (kc x 32). Rows >= mr /
+// columns >= nr inside the R x 16NV tile are computed on the zero padding and not stored.
+template <int R, int NV>
 void kernel_packed(int64_t kc, const float* a, const float* b, float* C, int64_t ldc, int mr,
                    int nr, float alpha, float beta) {
-  __m512 c0[KMR], c1[KMR];
+  __m512 c0[R], c1[R];
 #pragma GCC unroll 16
-  for (int i = 0; i < KMR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+  for (int i = 0; i < R; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
 #pragma GCC unroll 16
-  for (int i = 0; i < KMR; ++i) _mm_prefetch(reinterpret_cast<const char*>(C + min64(i, mr - 1) * ldc), _MM_HINT_T0);
+  for (int i = 0; i < R; ++i) {
+    const char* c = reinterpret_cast<const char*>(C + min64(i, mr - 1) * ldc);
+    _mm_prefetch(c, _MM_HINT_T0);
+    if (NV == 2) _mm_prefetch(c + 64, _MM_HINT_T0);  // 2nd line (prefetch never faults)
+  }
 #pragma GCC unroll 2
   for (int64_t k = 0; k < kc; ++k, a += KMR, b += KNR) {
     const __m512 b0 = _mm512_loadu_ps(b);
-    const __m512 b1 = _mm512_loadu_ps(b + 16);
+    __m512 b1 = b0;
+    if (NV == 2) b1 = _mm512_loadu_ps(b + 16);
     _mm_prefetch(reinterpret_cast<const char*>(a + 8 * KMR), _MM_HINT_T0);
 #pragma GCC unroll 16
-    for (int i = 0; i < KMR; ++i) {
+    for (int i = 0; i < R; ++i) {
       const __m512 av = _mm512_set1_ps(a[i]);
       c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
-      c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+      if (NV == 2) c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
     }
   }
-  store_tile(c0, c1, C, ldc, mr, nr, alpha, beta);
+  store_tile<R, NV>(c0, c1, C, ldc, mr, nr, alpha, beta);
+}
+
+// Edge tiles use the shortest kernel that covers them: no FMAs on whole zero-padded vectors.
+template <int NV>
+void macro_cols(int64_t mc, int64_t kc, const float* Ap, const float* b, float* C, int64_t ldc,
+                int nr, float alpha, float beta) {
+  for (int64_t ir = 0; ir < mc; ir += KMR) {
+    const int mr = static_cast<int>(min64(KMR, mc - ir));
+    const float* a = Ap + ir * kc;
+    float* c = C + ir * ldc;
+    if (mr > 8)
+      kernel_packed<KMR, NV>(kc, a, b, c, ldc, mr, nr, alpha, beta);
+    else if (mr > 4)
+      kernel_packed<8, NV>(kc, a, b, c, ldc, mr, nr, alpha, beta);
+    else
+      kernel_packed<4, NV>(kc, a, b, c, ldc, mr, nr, alpha, beta);
+  }
 }
 
 void macro(int64_t mc, int64_t nc, int64_t kc, const float* Ap, const float* Bp, float* C,
            int64_t ldc, float alpha, float beta) {
   for (int64_t jr = 0; jr < nc; jr += KNR) {
     const int nr = static_cast<int>(min64(KNR, nc - jr));
-    for (int64_t ir = 0; ir < mc; ir += KMR) {
-      const int mr = static_cast<int>(min64(KMR, mc - ir));
-      kernel_packed(kc, Ap + ir * kc, Bp + jr * kc, C + ir * ldc + jr, ldc, mr, nr, alpha, beta);
-    }
+    if (nr > 16)
+      macro_cols<2>(mc, kc, Ap, Bp + jr * kc, C + jr, ldc, nr, alpha, beta);
+    else
+      macro_cols<1>(mc, kc, Ap, Bp + jr * kc, C + jr, ldc, nr, alpha, beta);
   }
 }
 
-// Direct tile: A(i, k) = A[off_i + k * a_cs] where rows past mr repeat the last valid row
-// (computed, never stored: no out-of-bounds read); B read in place, masked past nr.
-template <bool kMasked>
+// Direct tile of R rows x 16 * NV columns: A(i, k) = A[off_i + k * a_cs] where rows past mr
+// repeat the last valid row (computed, never stored: no out-of-bounds read); B read in place,
+// masked past nr.
+template <int R, int NV, bool kMasked>
 void kernel_direct(int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const float* B,
                    int64_t ldb, float* C, int64_t ldc, int mr, int nr, float alpha, float beta) {
-  __m512 c0[KMR], c1[KMR];
-  int64_t off[KMR];
+  __m512 c0[R], c1[R];
+  int64_t off[R];
 #pragma GCC unroll 16
-  for (int i = 0; i < KMR; ++i) {
+  for (int i = 0; i < R; ++i) {
     c0[i] = c1[i] = _mm512_setzero_ps();
     off[i] = min64(i, mr - 1) * a_rs;
   }
   const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
   for (int64_t k = 0; k < K; ++k, A += a_cs, B += ldb) {
     const __m512 b0 = kMasked ? _mm512_maskz_loadu_ps(m0, B) : _mm512_loadu_ps(B);
-    const __m512 b1 = kMasked ? _mm512_maskz_loadu_ps(m1, B + 16) : _mm512_loadu_ps(B + 16);
+    __m512 b1 = b0;
+    if (NV == 2) b1 = kMasked ? _mm512_maskz_loadu_ps(m1, B + 16) : _mm512_loadu_ps(B + 16);
 #pragma GCC unroll 16
-    for (int i = 0; i < KMR; ++i) {
+    for (int i = 0; i < R; ++i) {
       const __m512 av = _mm512_set1_ps(A[off[i]]);
       c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
-      c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+      if (NV == 2) c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
     }
   }
-  store_tile(c0, c1, C, ldc, mr, nr, alpha, beta);
+  store_tile<R, NV>(c0, c1, C, ldc, mr, nr, alpha, beta);
 }
 
+// One band of at most R rows: full 32-column tiles, then the column tail (16 or 32 wide).
+template <int R>
+void direct_rows(int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs,
+                 const float* B, int64_t ldb, float* c, int64_t ldc, int mr, float alpha,
+                 float beta) {
+  int64_t j0 = 0;
+  for (; j0 + KNR <= N; j0 += KNR)
+    kernel_direct<R, 2, false>(K, a, a_rs, a_cs, B + j0, ldb, c + j0, ldc, mr, KNR, alpha, beta);
+  const int nr = static_cast<int>(N - j0);
+  if (nr == 16)
+    kernel_direct<R, 1, false>(K, a, a_rs, a_cs, B + j0, ldb, c + j0, ldc, mr, nr, alpha, beta);
+  else if (nr > 16)
+    kernel_direct<R, 2, true>(K, a, a_rs, a_cs, B + j0, ldb, c + j0, ldc, mr, nr, alpha, beta);
+  else if (nr > 0)
+    kernel_direct<R, 1, true>(K, a, a_rs, a_cs, B + j0, ldb, c + j0, ldc, mr, nr, alpha, beta);
+}
+
+// Row bands of KMR; a last band of <= 4 or <= 8 rows uses a shorter tile (no wasted FMAs on
+// repeated rows for e.g. M = 6).
 void direct(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs,
             const float* B, int64_t ldb, float* C, int64_t ldc, float alpha, float beta) {
   for (int64_t i0 = 0; i0 < M; i0 += KMR) {
     const int mr = static_cast<int>(min64(KMR, M - i0));
     const float* a = A + i0 * a_rs;
     float* c = C + i0 * ldc;
-    int64_t j0 = 0;
-    for (; j0 + KNR <= N; j0 += KNR)
-      kernel_direct<false>(K, a, a_rs, a_cs, B + j0, ldb, c + j0, ldc, mr, KNR, alpha, beta);
-    if (j0 < N)
-      kernel_direct<true>(K, a, a_rs, a_cs, B + j0, ldb, c + j0, ldc, mr,
-                          static_cast<int>(N - j0), alpha, beta);
+    if (mr <= 4)
+      direct_rows<4>(N, K, a, a_rs, a_cs, B, ldb, c, ldc, mr, alpha, beta);
+    else if (mr <= 8)
+      direct_rows<8>(N, K, a, a_rs, a_cs, B, ldb, c, ldc, mr, alpha, beta);
+    else
+      direct_rows<KMR>(N, K, a, a_rs, a_cs, B, ldb, c, ldc, mr, alpha, beta);
   }
 }
 
