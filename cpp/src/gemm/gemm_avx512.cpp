@@ -184,6 +184,61 @@ void direct(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64
   }
 }
 
+// GCC 12 flags the _mm512_undefined_ps() pass-through inside its own shuffle/unpack intrinsics
+// as maybe-uninitialized (a false positive: the unmasked forms never read it).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// In-register 16 x 16 transpose: r[j][k] -> r[k][j] (unpack, shuffle_ps, 2x shuffle_f32x4).
+inline __attribute__((always_inline)) void transpose16(__m512 (&r)[16]) {
+  __m512 t[16], u[16];
+#pragma GCC unroll 8
+  for (int g = 0; g < 8; ++g) {
+    t[2 * g] = _mm512_unpacklo_ps(r[2 * g], r[2 * g + 1]);
+    t[2 * g + 1] = _mm512_unpackhi_ps(r[2 * g], r[2 * g + 1]);
+  }
+#pragma GCC unroll 4
+  for (int g = 0; g < 4; ++g) {  // lane L of u[4g + m]: (rows 4g..4g+3, column 4L + m)
+    u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+    u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+    u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+    u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+  }
+#pragma GCC unroll 4
+  for (int m = 0; m < 4; ++m) {
+    const __m512 v = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x88);
+    const __m512 vp = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xDD);
+    const __m512 w = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x88);
+    const __m512 wp = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xDD);
+    r[m] = _mm512_shuffle_f32x4(v, w, 0x88);
+    r[4 + m] = _mm512_shuffle_f32x4(vp, wp, 0x88);
+    r[8 + m] = _mm512_shuffle_f32x4(v, w, 0xDD);
+    r[12 + m] = _mm512_shuffle_f32x4(vp, wp, 0xDD);
+  }
+}
+
+// Transposing copy: dst[k * dst_stride + j] = src[j * src_stride + k] for j < rows (<= 16),
+// k < kc; lanes j >= rows of each written vector are zero and only lanes under `store_mask`
+// are written.
+void pack_transposed(int64_t kc, int rows, const float* src, int64_t src_stride, float* dst,
+                     int64_t dst_stride, __mmask16 store_mask) {
+  __m512 r[16];
+  for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+    const int kn = static_cast<int>(min64(16, kc - k0));
+    const __mmask16 m = lane_mask(kn);
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j)
+      r[j] = j < rows ? _mm512_maskz_loadu_ps(m, src + j * src_stride + k0) : _mm512_setzero_ps();
+    transpose16(r);
+    float* d = dst + k0 * dst_stride;
+#pragma GCC unroll 16
+    for (int k = 0; k < 16; ++k)
+      if (k < kn) _mm512_mask_storeu_ps(d + k * dst_stride, store_mask, r[k]);
+  }
+}
+
+#pragma GCC diagnostic pop
+
 // Packed A: KMR-row micro-panels, element (i, k) at [k * KMR + i], rows past mc zero.
 void pack_a(int64_t mc, int64_t kc, const float* A, int64_t a_rs, int64_t a_cs, float* Ap) {
   for (int64_t i0 = 0; i0 < mc; i0 += KMR, Ap += KMR * kc) {
@@ -195,15 +250,12 @@ void pack_a(int64_t mc, int64_t kc, const float* A, int64_t a_rs, int64_t a_cs, 
         // KMR <= 16: one masked load, one masked store (writes only the panel's KMR floats).
         _mm512_mask_storeu_ps(Ap + k * KMR, lane_mask(KMR), _mm512_maskz_loadu_ps(m, src));
       }
-    } else {  // row-major A: each row is contiguous in k
-      for (int i = 0; i < KMR; ++i) {
-        if (i < mr) {
-          const float* src = A + (i0 + i) * a_rs;
-          for (int64_t k = 0; k < kc; ++k) Ap[k * KMR + i] = src[k * a_cs];
-        } else {
-          for (int64_t k = 0; k < kc; ++k) Ap[k * KMR + i] = 0.0f;
-        }
-      }
+    } else if (a_cs == 1) {  // row-major A: each row is contiguous in k
+      pack_transposed(kc, mr, A + i0 * a_rs, a_rs, Ap, KMR, lane_mask(KMR));
+    } else {
+      for (int i = 0; i < KMR; ++i)
+        for (int64_t k = 0; k < kc; ++k)
+          Ap[k * KMR + i] = i < mr ? A[(i0 + i) * a_rs + k * a_cs] : 0.0f;
     }
   }
 }
@@ -227,15 +279,14 @@ void pack_b(int64_t kc, int64_t nc, const float* B, int64_t b_rs, int64_t b_cs, 
           _mm512_storeu_ps(d + 16, _mm512_maskz_loadu_ps(m1, src + 16));
         }
       }
-    } else {  // B^T in memory: column j of op(B) is contiguous in k
-      for (int j = 0; j < KNR; ++j) {
-        if (j < nr) {
-          const float* src = B + (j0 + j) * b_cs;
-          for (int64_t k = 0; k < kc; ++k) Bp[k * KNR + j] = src[k * b_rs];
-        } else {
-          for (int64_t k = 0; k < kc; ++k) Bp[k * KNR + j] = 0.0f;
-        }
-      }
+    } else if (b_rs == 1) {  // B^T in memory: column j of op(B) is contiguous in k
+      const float* src = B + j0 * b_cs;
+      pack_transposed(kc, min64(nr, 16), src, b_cs, Bp, KNR, 0xFFFF);
+      pack_transposed(kc, nr > 16 ? nr - 16 : 0, src + 16 * b_cs, b_cs, Bp + 16, KNR, 0xFFFF);
+    } else {
+      for (int j = 0; j < KNR; ++j)
+        for (int64_t k = 0; k < kc; ++k)
+          Bp[k * KNR + j] = j < nr ? B[(j0 + j) * b_cs + k * b_rs] : 0.0f;
     }
   }
 }
