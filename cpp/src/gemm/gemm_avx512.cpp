@@ -167,16 +167,20 @@ void direct_rows(int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_c
     kernel_direct<R, 1, true>(K, a, a_rs, a_cs, B + j0, ldb, c + j0, ldc, mr, nr, alpha, beta);
 }
 
-// Row bands of KMR; a last band of <= 4 or <= 8 rows uses a shorter tile (no wasted FMAs on
-// repeated rows for e.g. M = 6).
+// Row bands of KMR; a last band of <= 2, 4, 6 or 8 rows uses a shorter tile (no wasted FMAs
+// on repeated rows for e.g. M = 6).
 void direct(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs,
             const float* B, int64_t ldb, float* C, int64_t ldc, float alpha, float beta) {
   for (int64_t i0 = 0; i0 < M; i0 += KMR) {
     const int mr = static_cast<int>(min64(KMR, M - i0));
     const float* a = A + i0 * a_rs;
     float* c = C + i0 * ldc;
-    if (mr <= 4)
+    if (mr <= 2)
+      direct_rows<2>(N, K, a, a_rs, a_cs, B, ldb, c, ldc, mr, alpha, beta);
+    else if (mr <= 4)
       direct_rows<4>(N, K, a, a_rs, a_cs, B, ldb, c, ldc, mr, alpha, beta);
+    else if (mr <= 6)
+      direct_rows<6>(N, K, a, a_rs, a_cs, B, ldb, c, ldc, mr, alpha, beta);
     else if (mr <= 8)
       direct_rows<8>(N, K, a, a_rs, a_cs, B, ldb, c, ldc, mr, alpha, beta);
     else
