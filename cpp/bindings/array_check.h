@@ -17,10 +17,14 @@ namespace fastdl {
 namespace bind {
 namespace py = pybind11;
 
-// Inputs: any array-like is converted to float32 C-contiguous (a copy when needed).
-using FArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+// NumPy's NPY_ARRAY_ALIGNED (pybind11 has no name for it): without it a C-contiguous array at
+// an odd byte offset (np.frombuffer(buf, np.float32, offset=1)) reaches the kernels as a
+// misaligned float* - undefined behaviour (UBSAN: "load of misaligned address").
+constexpr int kAligned = 0x0100;
+// Inputs: any array-like is converted to float32 C-contiguous and aligned (a copy when needed).
+using FArray = py::array_t<float, py::array::c_style | py::array::forcecast | kAligned>;
 // Integer inputs (class targets, token ids, indices).
-using IArray = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+using IArray = py::array_t<int64_t, py::array::c_style | py::array::forcecast | kAligned>;
 // Buffers written in place (running stats, optimizer state, out=). Bind with .noconvert()
 // so a wrong dtype/layout raises instead of writing into a temporary copy.
 using FOut = py::array_t<float, py::array::c_style>;

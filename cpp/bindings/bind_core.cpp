@@ -1,12 +1,32 @@
 // Bindings: version, ISA dispatch and threads.
 #include "array_check.h"
+
+#include <cstdlib>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include "fastdl/cpu.h"
 #include "fastdl/parallel.h"
 
 namespace fastdl {
 namespace bind {
 
+// Activations and gradients are allocated and freed every step. glibc returns freed memory at
+// the top of the heap to the OS (trim) and serves large blocks with mmap, so the next step
+// page-faults every page again (KERNELS.md §3.2: 5x slower elementwise ops). Keep freed memory
+// for reuse instead: raise the trim threshold and pin the mmap threshold at glibc's maximum.
+// Peak RSS is unchanged; FASTDL_KEEP_MALLOC=1 leaves malloc's defaults alone.
+static void tune_malloc() {
+#if defined(__GLIBC__)
+  const char* keep = std::getenv("FASTDL_KEEP_MALLOC");
+  if (keep && *keep && *keep != '0') return;
+  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+#endif
+}
+
 void bind_core(py::module_& m) {
+  tune_malloc();
   m.def("get_isa", [] { return std::string(isa_name(active_isa())); },
         "The kernel path in use: 'avx512', 'avx2' or 'generic'.");
   m.def("set_isa", &set_isa, py::arg("name"),

@@ -53,4 +53,7 @@ def _apply_environment() -> None:
             n = int(threads)
         except ValueError:
             raise ImportError(f"FASTDL_NUM_THREADS={threads!r} is not an integer") from None
-        set_num_threads(n)
+        try:
+            set_num_threads(n)
+        except ValueError as e:
+            raise ImportError(f"FASTDL_NUM_THREADS={threads!r}: {e}") from None

@@ -50,6 +50,8 @@ def _as_array(x, dtype=None):
     if x is None or isinstance(x, (str, bytes)):
         raise TypeError(f"cannot make a tensor from {type(x).__name__}")
     if dtype is not None:
+        if isinstance(x, np.ndarray) and x.dtype.kind not in "fiub":
+            raise TypeError(f"cannot make a {np.dtype(dtype)} tensor from an array of dtype {x.dtype}")
         d = np.dtype(dtype)
         if d.kind == "f":
             d = _default[0] if d == float32 else d
@@ -578,6 +580,16 @@ _wrap = Tensor._wrap
 def _functional():
     from . import functional  # imported lazily: functional imports this module
     return functional
+
+
+def as_float_tensor(x, name="input"):
+    """The one argument converter of the functional API: x itself when it is a Tensor, else a
+    new float32 Tensor; TypeError naming the argument for None, str and bytes."""
+    if isinstance(x, Tensor):
+        return x
+    if x is None or isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be a Tensor or an array, got {type(x).__name__}")
+    return Tensor(x, dtype=np.float32)
 
 
 def tensor(data, requires_grad=False, dtype=None):

@@ -30,13 +30,13 @@ void im2col(float* col, const float* x, const Conv2dParams& p, int64_t ld) {
         im2col_valid_q(p, s, &q_lo, &q_hi);
         const int64_t woff = s * p.dil_w - p.pad_w;
         for (int64_t oh = 0; oh < P; ++oh) {
-          float* out = row + oh * Q;
+          float* __restrict out = row + oh * Q;
           const int64_t ih = oh * sh - p.pad_h + r * p.dil_h;
           if (ih < 0 || ih >= H) {
             for (int64_t q = 0; q < Q; ++q) out[q] = 0.0f;
             continue;
           }
-          const float* in = xc + ih * W;  // output column q reads input column q*sw + woff
+          const float* __restrict in = xc + ih * W;  // output column q reads input column q*sw + woff
           for (int64_t q = 0; q < q_lo; ++q) out[q] = 0.0f;
           if (sw == 1) {
             for (int64_t q = q_lo; q < q_hi; ++q) out[q] = in[q + woff];
@@ -65,8 +65,8 @@ void col2im(float* dx, const float* col, const Conv2dParams& p, int64_t ld) {
         for (int64_t oh = 0; oh < P; ++oh) {
           const int64_t ih = oh * sh - p.pad_h + r * p.dil_h;
           if (ih < 0 || ih >= H) continue;
-          const float* g = row + oh * Q;
-          float* out = dxc + ih * W;
+          const float* __restrict g = row + oh * Q;
+          float* __restrict out = dxc + ih * W;
           if (sw == 1) {
             for (int64_t q = q_lo; q < q_hi; ++q) out[q + woff] += g[q];
           } else {

@@ -24,8 +24,13 @@ static int initial_threads() {
 static std::atomic<int> g_threads{0};
 
 // libgomp is not fork-safe: a forked child that enters a parallel region after the parent
-// used one hangs. The child therefore runs fastdl serially (set_num_threads can raise it).
-static void on_fork_child() { g_threads.store(1); }
+// used one hangs (its pool threads do not exist in the child). The child therefore runs fastdl
+// serially, and set_num_threads(n > 1) there raises instead of deadlocking later.
+static std::atomic<bool> g_forked_child{false};
+static void on_fork_child() {
+  g_threads.store(1);
+  g_forked_child.store(true);
+}
 static const bool g_atfork_registered = [] {
   pthread_atfork(nullptr, nullptr, on_fork_child);
   return true;
@@ -42,6 +47,11 @@ int get_num_threads() {
 
 void set_num_threads(int n) {
   FASTDL_CHECK(n >= 1, "set_num_threads: n must be >= 1, got " + std::to_string(n));
+  if (n > 1 && g_forked_child.load())
+    throw std::runtime_error("set_num_threads(" + std::to_string(n) +
+                             "): this process is a fork() child; OpenMP cannot start threads after "
+                             "fork, so fastdl stays serial here (start workers with "
+                             "multiprocessing 'spawn' or 'forkserver' to use threads)");
   g_threads.store(n, std::memory_order_relaxed);
 }
 

@@ -1,8 +1,13 @@
 // SGEMM pieces for AVX2 + FMA (this file alone is compiled with -mavx2 -mfma): the 6x16
 // micro-kernel (12 ymm accumulators, k unrolled by 4), the direct (unpacked) kernel with
-// masked column edges, and an AVX2 packer for row-major A. Layout conventions: gemm_kernels.h.
+// masked column edges. The packers are the portable ones (gemm_generic.cpp): they cost a few %
+// of the packed path. Layout conventions: gemm_kernels.h.
 // Everything here has internal linkage except avx2::gemm_kernels() (ODR trap, KERNELS.md 4.1).
 #include <immintrin.h>
+
+#if !defined(__x86_64__)
+#error "gemm_avx2.cpp: the micro-kernel's inline assembly is x86-64 only"
+#endif
 
 #include "gemm_kernels.h"
 

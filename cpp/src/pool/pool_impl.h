@@ -9,6 +9,8 @@
 
 static inline int64_t pool_min(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t pool_max(int64_t a, int64_t b) { return a > b ? a : b; }
+// floor(a / b) for b > 0 and any sign of a.
+static inline int64_t pool_floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 // PyTorch's cpu_max_pool: start at the first in-range tap of the window, max starts at -inf
 // with that tap's index; a larger value or a NaN replaces it.
@@ -44,27 +46,56 @@ void max_pool2d_plane(float* y, int64_t* idx, const float* x, const Pool2dParams
     }
     return;
   }
+  // General windows, one output row at a time: for each kernel tap (row-major, i.e. the order
+  // PyTorch visits a window) update every output column it reaches. Same comparisons per output
+  // as PyTorch's per-window loop, but the inner loop runs over output columns (vectorisable).
   for (int64_t oh = 0; oh < p.P; ++oh) {
     int64_t h0 = oh * p.sh - p.ph;
     const int64_t h1 = pool_min(h0 + (p.kh - 1) * p.dh + 1, H);
     if (h0 < 0) h0 += ((-h0 + p.dh - 1) / p.dh) * p.dh;  // first tap inside the plane
-    for (int64_t ow = 0; ow < p.Q; ++ow) {
+    float* yo = y + oh * p.Q;
+    int64_t* io = idx + oh * p.Q;
+    for (int64_t ow = 0; ow < p.Q; ++ow) {  // max starts at -inf with the first in-plane tap
       int64_t w0 = ow * p.sw - p.pw;
-      const int64_t w1 = pool_min(w0 + (p.kw - 1) * p.dw + 1, W);
       if (w0 < 0) w0 += ((-w0 + p.dw - 1) / p.dw) * p.dw;
-      float m = -__builtin_inff();
-      int64_t mi = (h0 < H && w0 < W) ? h0 * W + w0 : -1;
-      for (int64_t ih = h0; ih < h1; ih += p.dh) {
-        const float* row = x + ih * W;
-        for (int64_t iw = w0; iw < w1; iw += p.dw) {
-          const float v = row[iw];
-          const bool t = (v > m) | (v != v);  // branch-free (see above)
-          m = t ? v : m;
-          mi = t ? ih * W + iw : mi;
+      yo[ow] = -__builtin_inff();
+      io[ow] = (h0 < H && w0 < W) ? h0 * W + w0 : -1;
+    }
+    // Taps that reach the plane for some output column: s*dw - pw <= W - 1 and
+    // s*dw - pw + (Q-1)*sw >= 0 (bounds the loop for huge kernels with huge padding).
+    const int64_t s_lo = pool_max(0, -pool_floor_div(-(p.pw - (p.Q - 1) * p.sw), p.dw));
+    const int64_t s_hi = pool_min(p.kw, pool_floor_div(W - 1 + p.pw, p.dw) + 1);
+    for (int64_t ih = h0; ih < h1; ih += p.dh) {
+      const float* row = x + ih * W;
+      const int64_t rbase = ih * W;
+      for (int64_t s = s_lo; s < s_hi; ++s) {
+        const int64_t off = s * p.dw - p.pw;  // output column q reads input column q*sw + off
+        const int64_t lo = -pool_floor_div(off, p.sw);
+        const int64_t hi = pool_floor_div(W - 1 - off, p.sw) + 1;
+        const int64_t q0 = pool_max(lo, 0), q1 = pool_min(hi, p.Q);
+        if (p.sw == 1) {
+          for (int64_t q = q0; q < q1; ++q) {
+            const float v = row[q + off];
+            const bool t = (v > yo[q]) | (v != v);
+            yo[q] = t ? v : yo[q];
+            io[q] = t ? rbase + q + off : io[q];
+          }
+        } else if (p.sw == 2) {
+          for (int64_t q = q0; q < q1; ++q) {
+            const float v = row[2 * q + off];
+            const bool t = (v > yo[q]) | (v != v);
+            yo[q] = t ? v : yo[q];
+            io[q] = t ? rbase + 2 * q + off : io[q];
+          }
+        } else {
+          for (int64_t q = q0; q < q1; ++q) {
+            const float v = row[q * p.sw + off];
+            const bool t = (v > yo[q]) | (v != v);
+            yo[q] = t ? v : yo[q];
+            io[q] = t ? rbase + q * p.sw + off : io[q];
+          }
         }
       }
-      y[oh * p.Q + ow] = m;
-      idx[oh * p.Q + ow] = mi;
     }
   }
 }
@@ -166,20 +197,39 @@ void avg_pool2d_backward_plane(float* dx, const float* dy, const Pool2dParams& p
 static inline int64_t adaptive_start(int64_t o, int64_t in, int64_t out) { return (o * in) / out; }
 static inline int64_t adaptive_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in + out - 1) / out; }
 
+// Sum of n floats with 8 independent partial sums combined in a fixed order (deterministic;
+// breaks the add latency chain, e.g. global average pooling of a 7x7 map).
+static inline float pool_sum(const float* v, int64_t n) {
+  float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += v[i + j];
+  for (int j = 0; i < n; ++i, ++j) acc[j] += v[i];
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
 void adaptive_avg_pool2d_plane(float* y, const float* x, int64_t H, int64_t W, int64_t P, int64_t Q) {
+  if (P == 1 && Q == 1) {  // global average pooling: the plane is one contiguous run
+    y[0] = pool_sum(x, H * W) / static_cast<float>(H * W);
+    return;
+  }
   for (int64_t oh = 0; oh < P; ++oh) {
     const int64_t h0 = adaptive_start(oh, H, P), h1 = adaptive_end(oh, H, P);
     for (int64_t ow = 0; ow < Q; ++ow) {
       const int64_t w0 = adaptive_start(ow, W, Q), w1 = adaptive_end(ow, W, Q);
       float sum = 0.0f;
-      for (int64_t ih = h0; ih < h1; ++ih)
-        for (int64_t iw = w0; iw < w1; ++iw) sum += x[ih * W + iw];
+      for (int64_t ih = h0; ih < h1; ++ih) sum += pool_sum(x + ih * W + w0, w1 - w0);
       y[oh * Q + ow] = sum / static_cast<float>((h1 - h0) * (w1 - w0));
     }
   }
 }
 
 void adaptive_avg_pool2d_backward_plane(float* dx, const float* dy, int64_t H, int64_t W, int64_t P, int64_t Q) {
+  if (P == 1 && Q == 1) {  // global: every input gets dy / (H*W), one pass
+    const float g = dy[0] / static_cast<float>(H * W);
+    for (int64_t i = 0; i < H * W; ++i) dx[i] = g;
+    return;
+  }
   for (int64_t i = 0; i < H * W; ++i) dx[i] = 0.0f;
   for (int64_t oh = 0; oh < P; ++oh) {
     const int64_t h0 = adaptive_start(oh, H, P), h1 = adaptive_end(oh, H, P);

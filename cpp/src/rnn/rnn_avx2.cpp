@@ -1,60 +1,16 @@
 // Recurrent fused cells, AVX2 + FMA path (8 floats per step, scalar tail through the same
-// vector code on a padded copy). exp is Cephes' expf (about 1 ulp), tanh is Cephes' tanhf
-// (polynomial for |x| < 0.625, 1 - 2 / (exp(2|x|) + 1) above), sigmoid is 1 / (1 + exp(-x)).
+// vector code on a padded copy). exp, sigmoid and tanh are the shared AVX2 helpers of the
+// activation family (activation/simd_avx2.h).
 #include <immintrin.h>
 
 #include <cstring>
 
+#include "../activation/simd_avx2.h"  // exp_ps, sigmoid_ps, tanh_ps
 #include "fastdl/rnn.h"
 
 namespace fastdl {
 namespace avx2 {
 namespace {
-
-inline __m256 exp256(__m256 x) {
-  const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-88.3762626647949f);
-  x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-  __m256 fx = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f));
-  fx = _mm256_floor_ps(fx);
-  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-  const __m256 z = _mm256_mul_ps(x, x);
-  __m256 y = _mm256_set1_ps(1.9875691500E-4f);
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
-  y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-  __m256i n = _mm256_cvttps_epi32(fx);
-  n = _mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(y, _mm256_castsi256_ps(n));
-}
-
-inline __m256 sigmoid256(__m256 x) {
-  const __m256 one = _mm256_set1_ps(1.0f);
-  return _mm256_div_ps(one, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
-}
-
-inline __m256 tanh256(__m256 x) {
-  const __m256 sign = _mm256_set1_ps(-0.0f);
-  const __m256 ax = _mm256_andnot_ps(sign, x);
-  // large: 1 - 2 / (exp(2|x|) + 1), with the sign of x
-  const __m256 one = _mm256_set1_ps(1.0f);
-  const __m256 e = exp256(_mm256_add_ps(ax, ax));
-  __m256 big = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
-  big = _mm256_or_ps(big, _mm256_and_ps(sign, x));
-  // small: x + x^3 P(x^2)
-  const __m256 z = _mm256_mul_ps(x, x);
-  __m256 p = _mm256_set1_ps(-5.70498872745E-3f);
-  p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(2.06390887954E-2f));
-  p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-5.37397155531E-2f));
-  p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(1.33314422036E-1f));
-  p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-3.33332819422E-1f));
-  const __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, z), x, x);
-  const __m256 is_small = _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ);
-  return _mm256_blendv_ps(big, small, is_small);
-}
 
 // Loads/stores of 8 lanes, or of the `rem` < 8 remaining lanes through a zero-padded copy.
 struct Lane {
@@ -86,7 +42,7 @@ void rnn_cell_forward(bool relu, float* h, const float* pre, int64_t n0, int64_t
   for (int64_t i = a; i < b; i += 8) {
     const Lane L = lane(i, b);
     const __m256 p = L.load(pre + i);
-    L.store(h + i, relu ? _mm256_max_ps(p, _mm256_setzero_ps()) : tanh256(p));
+    L.store(h + i, relu ? _mm256_max_ps(p, _mm256_setzero_ps()) : tanh_ps(p));
   }
 }
 
@@ -114,10 +70,10 @@ void lstm_cell_forward(float* h, float* c, float* gates, const float* c_prev, in
     for (int64_t j = 0; j < H; j += 8) {
       const Lane L = lane(j, H);
       const int64_t k = n * H + j;
-      const __m256 i = sigmoid256(L.load(g + j));
-      const __m256 f = sigmoid256(L.load(g + H + j));
-      const __m256 gg = tanh256(L.load(g + 2 * H + j));
-      const __m256 o = sigmoid256(L.load(g + 3 * H + j));
+      const __m256 i = sigmoid_ps(L.load(g + j));
+      const __m256 f = sigmoid_ps(L.load(g + H + j));
+      const __m256 gg = tanh_ps(L.load(g + 2 * H + j));
+      const __m256 o = sigmoid_ps(L.load(g + 3 * H + j));
       const __m256 cp = L.load_or_zero(c_prev ? c_prev + k : nullptr);
       const __m256 cn = _mm256_fmadd_ps(f, cp, _mm256_mul_ps(i, gg));
       L.store(g + j, i);
@@ -125,7 +81,7 @@ void lstm_cell_forward(float* h, float* c, float* gates, const float* c_prev, in
       L.store(g + 2 * H + j, gg);
       L.store(g + 3 * H + j, o);
       L.store(c + k, cn);
-      L.store(h + k, _mm256_mul_ps(o, tanh256(cn)));
+      L.store(h + k, _mm256_mul_ps(o, tanh_ps(cn)));
     }
   }
 }
@@ -141,7 +97,7 @@ void lstm_cell_backward(float* dgates, float* dc, const float* dy, const float* 
       const int64_t k = n * H + j;
       const __m256 i = L.load(g + j), f = L.load(g + H + j), gg = L.load(g + 2 * H + j),
                    o = L.load(g + 3 * H + j);
-      const __m256 tc = tanh256(L.load(c + k));
+      const __m256 tc = tanh_ps(L.load(c + k));
       const __m256 dh = _mm256_add_ps(L.load(dy + k), L.load(dhc + k));
       const __m256 dct = _mm256_fmadd_ps(_mm256_mul_ps(dh, o), _mm256_fnmadd_ps(tc, tc, one), L.load(dc + k));
       const __m256 cp = L.load_or_zero(c_prev ? c_prev + k : nullptr);
@@ -166,10 +122,10 @@ void gru_cell_forward(float* h, float* gates, float* hn, const float* gh, const 
       const __m256 br = L.load_or_zero(b_hh ? b_hh + j : nullptr);
       const __m256 bz = L.load_or_zero(b_hh ? b_hh + H + j : nullptr);
       const __m256 bn = L.load_or_zero(b_hh ? b_hh + 2 * H + j : nullptr);
-      const __m256 r = sigmoid256(_mm256_add_ps(_mm256_add_ps(L.load(g + j), L.load(q + j)), br));
-      const __m256 z = sigmoid256(_mm256_add_ps(_mm256_add_ps(L.load(g + H + j), L.load(q + H + j)), bz));
+      const __m256 r = sigmoid_ps(_mm256_add_ps(_mm256_add_ps(L.load(g + j), L.load(q + j)), br));
+      const __m256 z = sigmoid_ps(_mm256_add_ps(_mm256_add_ps(L.load(g + H + j), L.load(q + H + j)), bz));
       const __m256 hl = _mm256_add_ps(L.load(q + 2 * H + j), bn);
-      const __m256 nn = tanh256(_mm256_fmadd_ps(r, hl, L.load(g + 2 * H + j)));
+      const __m256 nn = tanh_ps(_mm256_fmadd_ps(r, hl, L.load(g + 2 * H + j)));
       const __m256 hp = L.load_or_zero(h_prev ? h_prev + k : nullptr);
       L.store(g + j, r);
       L.store(g + H + j, z);

@@ -9,18 +9,9 @@ import numpy as np
 
 from .. import _C
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import as_float_tensor as _as_tensor
 
 __all__ = ["relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax", "log_softmax"]
-
-
-def _as_tensor(x, name="input"):
-    """x itself when it is a Tensor, else a new float32 Tensor (TypeError for None/str)."""
-    if isinstance(x, Tensor):
-        return x
-    if x is None or isinstance(x, (str, bytes)):
-        raise TypeError(f"{name} must be a Tensor or an array, got {type(x).__name__}")
-    return Tensor(x, dtype="float32")
 
 
 class _Relu(Function):

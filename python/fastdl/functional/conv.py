@@ -5,20 +5,11 @@ import numpy as np
 
 from .. import _C
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import as_float_tensor as _as_tensor
 
 __all__ = ["conv2d"]
 
 # ---- argument helpers (shared with pooling.py) ----------------------------------------
-
-
-def _as_tensor(x, name):
-    """A Tensor for x (Tensors pass through; arrays are converted to float32)."""
-    if isinstance(x, Tensor):
-        return x
-    if x is None or isinstance(x, (str, bytes)):
-        raise TypeError(f"{name} must be a Tensor or an array, got {type(x).__name__}")
-    return Tensor(x, dtype=np.float32)
 
 
 def _int_arg(v, name, op):

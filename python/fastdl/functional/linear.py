@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import _C
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import as_float_tensor
 
 __all__ = ["linear"]
 
@@ -42,6 +42,8 @@ class _Linear(Function):
 
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias``; input (*, in_features), weight (out_features, in_features)."""
-    if not isinstance(input, Tensor):
-        input = Tensor(input)
+    input = as_float_tensor(input, "linear: input")
+    weight = as_float_tensor(weight, "linear: weight")
+    if bias is not None:
+        bias = as_float_tensor(bias, "linear: bias")
     return _Linear.apply(input, weight, bias)

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from .. import functional as F
-from ..random import default_generator
+from . import init
 from .module import Module, Parameter
 
 __all__ = ["Conv2d"]
@@ -27,8 +27,8 @@ class Conv2d(Module):
 
     Parameters: ``weight`` (out_channels, in_channels/groups, kH, kW) and ``bias``
     (out_channels,) when ``bias=True``, both initialised from U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
-    fan_in = in_channels/groups * kH * kW (PyTorch's kaiming_uniform_(a=sqrt(5)) default), drawn
-    from ``fastdl.random.default_generator()``. Zero padding only.
+    fan_in = in_channels/groups * kH * kW (PyTorch's kaiming_uniform_(a=sqrt(5)) default, through
+    ``fastdl.nn.init``, i.e. ``fastdl.random.default_generator()``). Zero padding only.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
@@ -67,12 +67,11 @@ class Conv2d(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        fan_in = (self.in_channels // self.groups) * self.kernel_size[0] * self.kernel_size[1]
-        bound = 1.0 / math.sqrt(fan_in)
-        g = default_generator()
-        self.weight.data[...] = g.uniform(-bound, bound, self.weight.shape).astype(np.float32)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # U(-1/sqrt(fan_in), 1/sqrt(fan_in))
         if self.bias is not None:
-            self.bias.data[...] = g.uniform(-bound, bound, self.bias.shape).astype(np.float32)
+            fan_in = (self.in_channels // self.groups) * self.kernel_size[0] * self.kernel_size[1]
+            bound = 1.0 / math.sqrt(fan_in)
+            init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)

@@ -14,6 +14,7 @@ import numpy as np
 from .. import random as _random
 from ..functional import recurrent as _R
 from ..tensor import Tensor
+from ..tensor import as_float_tensor as _as_tensor
 from .module import Module, Parameter
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell", "detach_state"]
@@ -35,14 +36,6 @@ def _check_size(name, value, minimum=1):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
-
-
-def _as_tensor(x, name):
-    if isinstance(x, Tensor):
-        return x
-    if x is None:
-        raise TypeError(f"{name} must be a Tensor or array, got None")
-    return Tensor(x, dtype=np.float32)
 
 
 class RNNBase(Module):

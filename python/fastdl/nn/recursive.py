@@ -354,7 +354,7 @@ class _ChildSumCell(Function):
 
     @staticmethod
     def forward(ctx, iou, fpre, cc, seg):
-        M, H = iou.shape[0], iou.shape[1] // 3
+        H = iou.shape[1] // 3
         i, o, u = _sig(iou[:, :H]), _sig(iou[:, H:2 * H]), np.tanh(iou[:, 2 * H:])
         f = _sig(fpre)
         c = i * u
