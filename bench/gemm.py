@@ -2,6 +2,7 @@
 
     python bench/gemm.py                  # 1 and 2 threads, square 64..2048 + DL shapes
     python bench/gemm.py --quick          # fewer shapes, shorter timing
+    python bench/gemm.py --isa avx2,avx512 # fastdl paths to time (default: the best one)
     python bench/gemm.py --peer-isa avx2  # restrict the peers to AVX2 (OPENBLAS_CORETYPE=Haswell,
                                           # MKL_ENABLE_INSTRUCTIONS=AVX2): same ISA as fastdl
 
@@ -19,6 +20,8 @@ parser.add_argument("--quick", action="store_true", help="fewer shapes and repea
 parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
 parser.add_argument("--peer-isa", choices=["native", "avx2"], default="native",
                     help="avx2: force the AVX2 kernels of OpenBLAS and MKL (set before import)")
+parser.add_argument("--isa", default=None,
+                    help="comma-separated fastdl ISA paths (default: the best supported)")
 parser.add_argument("--min-time", type=float, default=None, help="seconds per measurement")
 args = parser.parse_args()
 if args.peer_isa == "avx2":
@@ -67,6 +70,7 @@ def verify(name, got, a, b):
 
 def main():
     threads_list = [int(t) for t in args.threads.split(",")]
+    isas = args.isa.split(",") if args.isa else [fastdl.get_isa()]
     min_time = args.min_time if args.min_time is not None else (0.05 if args.quick else 0.3)
     square = [n for n in SQUARE if not args.quick or n <= 1024]
     shapes = [(n, n, n) for n in square] + DL
@@ -89,11 +93,12 @@ def main():
     hdr = (f"{'MxNxK':>16} {'thr':>3} | {'fastdl med/best':>15} | {'numpy med/best':>15} | "
            f"{'torch med/best':>15} | {'ratio med':>9} {'best':>6}")
     results = []
-    for threads in threads_list:
+    for isa, threads in [(i, t) for i in isas for t in threads_list]:
+        fastdl.set_isa(isa)
         fastdl.set_num_threads(threads)
         if torch is not None:
             torch.set_num_threads(threads)
-        print(f"\n== {threads} thread(s), GFLOP/s ==")
+        print(f"\n== fastdl isa={isa}, {threads} thread(s), GFLOP/s ==")
         print(hdr)
         with threadpool_limits(limits=threads):
             for M, N, K in shapes:
@@ -127,24 +132,23 @@ def main():
                         for k in ("fastdl", "numpy", "torch")]
                 print(f"{name:>16} {threads:>3} | " + " | ".join(cols) +
                       f" | {r_med:9.2f} {r_best:6.2f}", flush=True)
-                results.append((M, N, K, threads, g, r_med))
+                results.append((isa, M, N, K, threads, g, r_med))
 
     # Targets of issue 2 item 7 (informational).
     print("\n== targets (median-based) ==")
-    by = {(M, N, K, t): (g, r) for M, N, K, t, g, r in results}
-    for (M, N, K, t), (g, r) in by.items():
+    by = {(isa, M, N, K, t): (g, r) for isa, M, N, K, t, g, r in results}
+    for (isa, M, N, K, t), (g, r) in by.items():
         if M == N == K and M >= 256 and t == 1:
-            print(f"1 thread {M}^3: {g['fastdl'][0]:.1f} GFLOP/s (target >= 85), "
+            print(f"{isa} 1 thread {M}^3: {g['fastdl'][0]:.1f} GFLOP/s (target >= 85), "
                   f"ratio {r:.2f} (target >= 1.05)")
         if M == N == K and M >= 1024 and t == 2:
-            print(f"2 threads {M}^3: {g['fastdl'][0]:.1f} GFLOP/s (target >= 160)")
+            print(f"{isa} 2 threads {M}^3: {g['fastdl'][0]:.1f} GFLOP/s (target >= 160)")
         if (M, N, K) in [(6, 784, 25), (16, 100, 150), (256, 10, 256)]:
-            print(f"{t} thread(s) {M}x{N}x{K}: ratio {r:.2f} (target >= 1.5)")
+            print(f"{isa} {t} thread(s) {M}x{N}x{K}: ratio {r:.2f} (target >= 1.5)")
     if 1 in threads_list and 2 in threads_list:
-        slower = [f"{M}x{N}x{K}" for (M, N, K, t), (g, _) in by.items()
-                  if t == 2 and g["fastdl"][0] < 0.97 * by[(M, N, K, 1)][0]["fastdl"][0]]
+        slower = [f"{isa} {M}x{N}x{K}" for (isa, M, N, K, t), (g, _) in by.items()
+                  if t == 2 and g["fastdl"][0] < 0.97 * by[(isa, M, N, K, 1)][0]["fastdl"][0]]
         print("2 threads slower than 1 (by > 3%):", ", ".join(slower) if slower else "none")
-
 
 if __name__ == "__main__":
     main()

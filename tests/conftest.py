@@ -7,7 +7,7 @@ import pytest
 
 import fastdl
 
-ISAS = [name for name in ("generic", "avx2") if fastdl._C.cpu_supports(name)]
+ISAS = [name for name in ("generic", "avx2", "avx512") if fastdl._C.cpu_supports(name)]
 
 
 @pytest.fixture(params=ISAS)

@@ -98,7 +98,7 @@ def test_exp_special_values(isa):
     small = np.array([-87.5, -100.0, -1e30, -np.inf], np.float32)
     ys = _C.exp(small)
     assert np.all(ys >= 0) and np.all(ys < 1.2e-38)
-    if isa == "avx2":
+    if isa != "generic":  # the AVX2 code (also used on the avx512 level)
         np.testing.assert_array_equal(ys, 0.0)  # underflow flushed, no denormals
     assert np.isnan(_C.exp(np.array([np.nan], np.float32)))[0]
     assert _C.exp(np.array([0.0], np.float32))[0] == 1.0

@@ -16,7 +16,8 @@ from fastdl import _C
 U = 2.0 ** -24
 DEFAULT = _C._gemm_default_config()
 KC = DEFAULT["kc"]
-SWEEP_MN = [1, 5, 6, 7, 15, 16, 17, 35]
+# Edges of the 6x16 (generic, avx2) and 12x32 (avx512) register tiles and of several tiles.
+SWEEP_MN = [1, 6, 7, 12, 13, 16, 17, 31, 32, 33, 65]
 SWEEP_K = [1, 7, KC, KC + 1]
 ALPHA_BETA = list(itertools.product([0.0, 0.5, 1.0], [0.0, 0.5, 1.0]))
 TRANS = list(itertools.product([False, True], [False, True]))
@@ -36,10 +37,12 @@ def path(request):
     _C._set_gemm_config(**DEFAULT)
 
 
-@pytest.fixture
-def tiny_blocks():
-    """mc=12, kc=8, nc=32: every blocking loop (jc, pc, ic, jr, ir) runs several times."""
-    set_config(mc=12, kc=8, nc=32, path=2, thread_flops=0)
+@pytest.fixture(params=[(12, 8, 32), (24, 8, 64)], ids=["mc12", "mc24"])
+def tiny_blocks(request):
+    """Small mc/kc/nc: every blocking loop (jc, pc, ic, and jr, ir for both tile sizes) runs
+    several times."""
+    mc, kc, nc = request.param
+    set_config(mc=mc, kc=kc, nc=nc, path=2, thread_flops=0)
     yield
     _C._set_gemm_config(**DEFAULT)
 
@@ -90,7 +93,7 @@ def run_gemm(a, b, c, ta, tb, alpha, beta):
 @pytest.mark.parametrize("K", SWEEP_K)
 @pytest.mark.parametrize("M", SWEEP_MN)
 def test_tile_sweep(isa, threads, path, rng, M, K):
-    """M, N around the 6x16 tile, K around KC, all four transposes; alpha/beta cycle through
+    """M, N around the 6x16 and 12x32 tiles, K around KC, all four transposes; alpha/beta cycle through
     all nine combinations over the sweep (every combination meets every shape class)."""
     for n_idx, N in enumerate(SWEEP_MN):
         for t_idx, (ta, tb) in enumerate(TRANS):
@@ -112,7 +115,8 @@ def test_alpha_beta_all(isa, threads, path, rng, alpha, beta):
 
 def test_all_blocking_loops(isa, threads, tiny_blocks, rng):
     """Several NC, KC and MC blocks, with partial last blocks, through every transpose."""
-    for (M, N, K), (ta, tb) in itertools.product([(31, 75, 21), (13, 33, 17)], TRANS):
+    for (M, N, K), (ta, tb) in itertools.product([(31, 75, 21), (13, 33, 17), (50, 130, 19)],
+                                                 TRANS):
         for alpha, beta in [(1.0, 0.0), (0.5, 1.0), (1.0, 0.5)]:
             a, b, c = operands(rng, M, N, K, ta, tb)
             got = run_gemm(a, b, c, ta, tb, alpha, beta)
@@ -125,7 +129,8 @@ def test_all_blocking_loops(isa, threads, tiny_blocks, rng):
 def test_exact_small_integers(isa, threads, path, rng, K):
     """Small-integer inputs: every partial sum is exact in float32, so any summation order,
     blocking or thread split must reproduce the float64 reference bit for bit."""
-    for (M, N), (ta, tb) in itertools.product([(5, 17), (17, 35), (35, 6)], TRANS):
+    for (M, N), (ta, tb) in itertools.product([(5, 17), (17, 35), (35, 6), (13, 33), (25, 65)],
+                                              TRANS):
         for alpha, beta in [(1.0, 0.0), (0.5, 1.0), (1.0, 0.5)]:
             a, b, c = operands(rng, M, N, K, ta, tb, integers=True)
             got = run_gemm(a, b, c, ta, tb, alpha, beta)

@@ -37,7 +37,7 @@ def test_sum_rows_same_bits_on_both_paths_and_threads(rng):
     results = []
     prev_isa, prev_t = fastdl.get_isa(), fastdl.get_num_threads()
     try:
-        for isa in ("generic", "avx2"):
+        for isa in ("generic", "avx2", "avx512"):
             if not _C.cpu_supports(isa):
                 continue
             fastdl.set_isa(isa)

@@ -100,7 +100,7 @@ def test_amsgrad_max_propagates_nan(isa):
 @pytest.mark.parametrize("n", [9, 100_000])
 def test_kernels_identical_across_isas_and_threads(rng, n):
     """Both paths use the same operations (FMA where PyTorch fuses), so results are bit-identical."""
-    isas = [i for i in ("generic", "avx2") if _C.cpu_supports(i)]
+    isas = [i for i in ("generic", "avx2", "avx512") if _C.cpu_supports(i)]
     prev_isa, prev_threads = fastdl.get_isa(), fastdl.get_num_threads()
     sgd_in, adam_in = _sgd_inputs(rng, n), _adam_inputs(rng, n)
     results = []

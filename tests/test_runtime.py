@@ -11,7 +11,7 @@ import pytest
 import fastdl
 
 PYTHON_DIR = str(pathlib.Path(fastdl.__file__).resolve().parent.parent)
-ISAS = [name for name in ("generic", "avx2") if fastdl._C.cpu_supports(name)]
+ISAS = [name for name in ("generic", "avx2", "avx512") if fastdl._C.cpu_supports(name)]
 
 
 def run_python(code, **env_updates):
@@ -44,8 +44,10 @@ def test_set_isa_round_trip():
 
 def test_set_isa_unknown_name_raises_clear_error():
     prev = fastdl.get_isa()
-    with pytest.raises(ValueError, match="unknown ISA 'avx512'.*'generic' or 'avx2'"):
-        fastdl.set_isa("avx512")
+    with pytest.raises(ValueError, match="unknown ISA 'avx1024'.*'generic', 'avx2' or 'avx512'"):
+        fastdl.set_isa("avx1024")
+    with pytest.raises(ValueError, match="unknown ISA 'AVX512'"):
+        fastdl.set_isa("AVX512")  # names are lower case (FASTDL_ISA is lowered by the package)
     with pytest.raises(TypeError, match="str"):
         fastdl.set_isa(2)
     assert fastdl.get_isa() == prev
@@ -56,6 +58,30 @@ def test_set_isa_unsupported_raises():
         pytest.skip("this CPU has AVX2+FMA; the unsupported case is covered by the unknown name")
     with pytest.raises(ValueError, match="not supported by this CPU"):
         fastdl.set_isa("avx2")
+
+
+def test_set_isa_avx512():
+    """avx512 is selectable exactly when supported; there use_avx2() kernels keep working."""
+    prev = fastdl.get_isa()
+    try:
+        if fastdl._C.cpu_supports("avx512"):
+            assert fastdl._C.cpu_supports("avx2")
+            fastdl.set_isa("avx512")
+            assert fastdl.get_isa() == "avx512"
+            x = np.linspace(-3, 3, 37, dtype=np.float32)
+            np.testing.assert_allclose(fastdl._C.exp(x), np.exp(x), rtol=2e-6)
+        else:
+            with pytest.raises(ValueError, match="ISA 'avx512' is not supported by this CPU"):
+                fastdl.set_isa("avx512")
+            assert fastdl.get_isa() == prev
+    finally:
+        fastdl.set_isa(prev)
+
+
+def test_isa_levels_are_nested():
+    supported = [fastdl._C.cpu_supports(n) for n in ("generic", "avx2", "avx512")]
+    assert supported[0]
+    assert supported == sorted(supported, reverse=True)  # no level without the ones below
 
 
 @pytest.mark.parametrize("name", ISAS)

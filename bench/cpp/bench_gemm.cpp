@@ -2,7 +2,7 @@
 // median/best GFLOP/s per ISA path and thread count (1 and 2), square 64..2048 and DL shapes.
 //   bench_gemm            full run
 //   bench_gemm --quick    fewer shapes, shorter timing
-//   bench_gemm --sweep    MC x KC blocking sweep on 1 thread (avx2 path) to choose defaults
+//   bench_gemm --sweep    MC x KC blocking sweep on 1 thread (--isa, default the best path)
 //   bench_gemm --paths    also time the forced direct and forced packed paths
 //   bench_gemm --shape 64x3136x576 [--shape ...]   only these shapes
 //   bench_gemm --isa avx2 / --threads 1            only this ISA / thread count
@@ -115,17 +115,17 @@ __attribute__((target("avx2,fma"))) double fma_peak_gflops() {
 }
 #endif
 
-void sweep() {
-  fastdl::set_isa("avx2");
+void sweep(const std::string& isa) {
+  fastdl::set_isa(isa);
   fastdl::set_num_threads(1);
   const fastdl::GemmConfig base = fastdl::default_gemm_config();
   for (int64_t n : {512, 1024}) {
     Shape s{n, n, n};
     prepare(s);
-    std::printf("sweep %lld^3, 1 thread, avx2 (median / best GFLOP/s)\n", (long long)n);
+    std::printf("sweep %lld^3, 1 thread, %s (median / best GFLOP/s)\n", (long long)n, isa.c_str());
     for (int64_t kc : {192, 256, 320, 384, 512}) {
       std::printf("  kc=%-4lld", (long long)kc);
-      for (int64_t mc : {72, 96, 144, 192, 240, 288}) {
+      for (int64_t mc : {72, 96, 144, 192, 240, 288, 480}) {
         fastdl::GemmConfig c = base;
         c.mc = mc;
         c.kc = kc;
@@ -152,11 +152,6 @@ int main(int argc, char** argv) {
     std::printf("1-core AVX2 FMA peak: %.1f GFLOP/s\n", fma_peak_gflops());
 #endif
   g_cpu_time = bench::has_flag(argc, argv, "--cpu-time");
-  if (bench::has_flag(argc, argv, "--sweep")) {
-    g_cpu_time = true;
-    sweep();
-    return 0;
-  }
   std::vector<Shape> only;
   std::string only_isa;
   int only_threads = 0;
@@ -166,6 +161,11 @@ int main(int argc, char** argv) {
       only.push_back({m, n, k});
     if (std::strcmp(argv[i], "--isa") == 0) only_isa = argv[i + 1];
     if (std::strcmp(argv[i], "--threads") == 0) only_threads = std::atoi(argv[i + 1]);
+  }
+  if (bench::has_flag(argc, argv, "--sweep")) {
+    g_cpu_time = true;
+    sweep(only_isa.empty() ? fastdl::isa_name(fastdl::active_isa()) : only_isa);
+    return 0;
   }
   std::vector<Shape> shapes;
   for (int64_t n : {64, 128, 256, 512, 1024, 2048})
@@ -177,6 +177,7 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> isas = {"generic"};
   if (fastdl::cpu_supports(fastdl::Isa::avx2)) isas.push_back("avx2");
+  if (fastdl::cpu_supports(fastdl::Isa::avx512)) isas.push_back("avx512");
   const fastdl::GemmConfig base = fastdl::default_gemm_config();
   std::printf("%-16s %-8s %3s %-7s %10s %10s %6s\n", "MxNxK", "isa", "thr", "path", "median", "best",
               "reps");

@@ -28,14 +28,11 @@ static void tune_malloc() {
 void bind_core(py::module_& m) {
   tune_malloc();
   m.def("get_isa", [] { return std::string(isa_name(active_isa())); },
-        "The kernel path in use: 'avx2' or 'generic'.");
+        "The kernel path in use: 'avx512', 'avx2' or 'generic'.");
   m.def("set_isa", &set_isa, py::arg("name"),
-        "Selects the kernel path ('generic' or 'avx2'); raises ValueError if the CPU lacks it.");
-  m.def("cpu_supports", [](const std::string& name) {
-    if (name == "generic") return cpu_supports(Isa::generic);
-    if (name == "avx2") return cpu_supports(Isa::avx2);
-    throw ArgumentError("unknown ISA '" + name + "': expected 'generic' or 'avx2'");
-  }, py::arg("name"));
+        "Selects the kernel path ('generic', 'avx2' or 'avx512'); raises ValueError if the CPU lacks it.");
+  m.def("cpu_supports", [](const std::string& name) { return cpu_supports(parse_isa(name)); },
+        py::arg("name"));
   m.def("get_num_threads", &get_num_threads);
   m.def("set_num_threads", [](int64_t n) {
     if (n < 1 || n > 4096) throw ArgumentError("set_num_threads: n must be in [1, 4096], got " + std::to_string(n));

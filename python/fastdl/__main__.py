@@ -29,7 +29,8 @@ def _info() -> int:
         fastdl.ops.gemm(x, x)
     gf = 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
     print(f"fastdl {fastdl.__version__}")
-    print(f"isa: {fastdl.get_isa()} (cpu supports avx2: {fastdl._C.cpu_supports('avx2')})")
+    supported = [n for n in ("avx2", "avx512") if fastdl._C.cpu_supports(n)]
+    print(f"isa: {fastdl.get_isa()} (cpu supports: {', '.join(['generic'] + supported)})")
     print(f"threads: {fastdl.get_num_threads()} (OpenMP: {fastdl._C.has_openmp()})")
     print(f"gemm self-check: {'ok' if ok else 'FAILED'}; {n}x{n}x{n}: {gf:.1f} GFLOP/s")
     return 0 if ok else 1

@@ -9,12 +9,15 @@ __all__ = ["get_isa", "set_isa", "get_num_threads", "set_num_threads"]
 
 
 def get_isa() -> str:
-    """The kernel path in use: ``'avx2'`` or ``'generic'``."""
+    """The kernel path in use: ``'avx512'``, ``'avx2'`` or ``'generic'``.
+
+    ``'avx512'`` runs the AVX-512 GEMM micro-kernel and the AVX2 code of every other kernel.
+    """
     return _C.get_isa()
 
 
 def set_isa(name: str) -> None:
-    """Select the kernel path (``'generic'`` or ``'avx2'``).
+    """Select the kernel path (``'generic'``, ``'avx2'`` or ``'avx512'``).
 
     Raises ValueError for an unknown name or a path this CPU (or build) lacks.
     """

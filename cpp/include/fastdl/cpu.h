@@ -4,16 +4,23 @@
 
 namespace fastdl {
 
-enum class Isa { generic = 0, avx2 = 1 };
+// Ordered: a higher level includes everything the lower ones use.
+enum class Isa { generic = 0, avx2 = 1, avx512 = 2 };
 
-// True when the CPU (and OS) support the ISA: avx2 needs AVX2 + FMA and x86-64.
+// True when the CPU (and OS) support the ISA: avx2 needs AVX2 + FMA and x86-64; avx512 needs
+// AVX-512F as well (and a build with the *_avx512.cpp kernels).
 bool cpu_supports(Isa isa);
 // The path kernels use now. Starts as the best the CPU supports, or FASTDL_ISA when set.
 Isa active_isa();
+// Parses a name ('generic', 'avx2', 'avx512'); throws ArgumentError for an unknown name.
+Isa parse_isa(const std::string& name);
 // Selects a path; throws ArgumentError when the CPU lacks it or the name is unknown.
 void set_isa(const std::string& name);
 const char* isa_name(Isa isa);
 
-inline bool use_avx2() { return active_isa() == Isa::avx2; }
+// avx2 kernels run on the avx2 and avx512 levels; families without an AVX-512 variant use
+// their AVX2 code on the avx512 level.
+inline bool use_avx2() { return active_isa() >= Isa::avx2; }
+inline bool use_avx512() { return active_isa() == Isa::avx512; }
 
 }  // namespace fastdl

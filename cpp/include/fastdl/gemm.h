@@ -7,7 +7,7 @@
 // reading A or B (BLAS semantics).
 //
 // Algorithm (cpp/src/gemm): Goto/BLIS blocking (NC / KC / MC loops, packed MR-tall A and
-// NR-wide B micro-panels, 6x16 register tile), or a direct unpacked path for small/skinny
+// NR-wide B micro-panels, 6x16 register tile; 12x32 on the avx512 level), or a direct unpacked path for small/skinny
 // shapes. sgemm splits rows or columns of C between threads (fastdl::parallel_for) when the
 // work is >= ~2 MFLOP; results do not depend on the thread count (same summation order).
 //
@@ -43,9 +43,15 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc, bool allow_threads);
 }
+namespace avx512 {  // 12x32 micro-kernel; falls back to avx2 in builds without AVX-512
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+           int64_t ldc, bool allow_threads);
+}
 
 // Tuning and testing knobs (process-wide; set them only while no GEMM runs). mc must be a
-// positive multiple of 6, nc of 16, kc >= 1; path 0 = automatic, 1 = always direct,
+// positive multiple of 6, nc of 16, kc >= 1 (the driver rounds mc / nc down to the tile of the
+// active path: 12 / 32 on avx512); path 0 = automatic, 1 = always direct,
 // 2 = always packed; thread_flops = minimum 2*M*N*K for sgemm to use several threads.
 struct GemmConfig {
   int64_t mc, kc, nc;

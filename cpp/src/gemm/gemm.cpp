@@ -17,7 +17,7 @@ namespace {
 using gemm_detail::Kernels;
 using gemm_detail::kPackSlack;
 using gemm_detail::MR;
-using gemm_detail::NR;
+using gemm_detail::NR;  // MR / NR: the config validation unit; the driver uses kr.mr / kr.nr
 
 // ---- configuration (atomics: read by every call, written by tuning code / tests)
 std::atomic<int64_t> g_mc{0}, g_kc{0}, g_nc{0}, g_thread_flops{0};
@@ -50,14 +50,17 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
   }
 }
 
-// Splits `total` into the fewest blocks of at most `cap`, equal up to `unit` rounding.
+// Splits `total` into the fewest blocks of at most `cap` (rounded down to a multiple of
+// `unit`), equal up to `unit` rounding.
 inline int64_t balanced_block(int64_t total, int64_t cap, int64_t unit) {
+  cap = std::max(unit, cap / unit * unit);
   const int64_t nblocks = ceil_div(total, cap);
   return std::min(cap, round_up(ceil_div(total, nblocks), unit));
 }
 
 // The five-loop Goto/BLIS driver on one thread.
 void packed_serial(const Kernels& kr, const Problem& p, const GemmConfig& cfg) {
+  const int64_t MR = kr.mr, NR = kr.nr;
   const int64_t nc_blk = balanced_block(p.N, cfg.nc, NR);
   const int64_t kc_blk = balanced_block(p.K, cfg.kc, 4);
   const int64_t mc_blk = balanced_block(p.M, cfg.mc, MR);
@@ -119,7 +122,8 @@ void direct_serial(const Kernels& kr, const Problem& p) {
 // few row panels (B would be packed for <= 3 uses), a short k-loop, tiny total work
 // (64^3 direct 108 vs packed 91 GFLOP/s; even at 128^3), or few columns with B small enough
 // to stay in L2 (512x49x4608: direct 76 vs packed 66).
-bool use_direct(const Problem& p, const GemmConfig& cfg) {
+bool use_direct(const Kernels& kr, const Problem& p, const GemmConfig& cfg) {
+  const int64_t MR = kr.mr, NR = kr.nr;
   if (cfg.path == 1) return p.b_cs == 1 || p.K * p.N <= kDirectTransposeMax * 64;
   if (cfg.path == 2) return false;
   if (p.b_cs != 1 && p.K * p.N > kDirectTransposeMax) return false;
@@ -139,7 +143,8 @@ void run(const Kernels& kr, bool trans_a, bool trans_b, int64_t M, int64_t N, in
   Problem p{M, N, K, A, trans_a ? 1 : lda, trans_a ? lda : 1, B, trans_b ? 1 : ldb,
             trans_b ? ldb : 1, C, ldc, alpha, beta};
   const GemmConfig cfg = gemm_config();
-  const bool direct = use_direct(p, cfg);
+  const bool direct = use_direct(kr, p, cfg);
+  const int64_t MR = kr.mr, NR = kr.nr;
   auto solve = [&](const Problem& q) {
     if (direct)
       direct_serial(kr, q);
@@ -231,10 +236,25 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
 }
 }  // namespace avx2
 
+namespace avx512 {
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+           int64_t ldc, bool allow_threads) {
+#if defined(FASTDL_HAVE_AVX512)
+  run(gemm_kernels(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+      allow_threads);
+#else
+  avx2::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, allow_threads);
+#endif
+}
+}  // namespace avx512
+
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc) {
-  if (use_avx2())
+  if (use_avx512())
+    avx512::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, true);
+  else if (use_avx2())
     avx2::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, true);
   else
     generic::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, true);
@@ -243,7 +263,9 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
 void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
                   float* C, int64_t ldc) {
-  if (use_avx2())
+  if (use_avx512())
+    avx512::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false);
+  else if (use_avx2())
     avx2::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false);
   else
     generic::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false);

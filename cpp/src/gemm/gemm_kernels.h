@@ -1,5 +1,6 @@
 // Internal to cpp/src/gemm: the per-ISA pieces of the SGEMM that the blocked driver in
-// gemm.cpp strings together (Goto/BLIS structure, MR x NR = 6 x 16 register tile).
+// gemm.cpp strings together (Goto/BLIS structure; MR x NR = 6 x 16 register tile for generic
+// and AVX2, 12 x 32 for AVX-512: the driver reads Kernels::mr / nr).
 //
 // Index conventions (all strides in floats, int64_t):
 //   A(i, k) = A[i * a_rs + k * a_cs]   (op(A) is M x K; a_cs == 1 for plain A, a_rs == 1 for A^T)
@@ -30,6 +31,9 @@ struct Kernels {
                  const float* B, int64_t ldb, float* C, int64_t ldc, float alpha, float beta);
   void (*pack_a)(int64_t mc, int64_t kc, const float* A, int64_t a_rs, int64_t a_cs, float* Ap);
   void (*pack_b)(int64_t kc, int64_t nc, const float* B, int64_t b_rs, int64_t b_cs, float* Bp);
+  // The register tile of this table's kernels and packers (MR / NR above in the layout rules).
+  int mr = MR;
+  int nr = NR;
 };
 
 // Portable packers (also used by the AVX2 table where they are already bandwidth-bound).
@@ -43,6 +47,11 @@ const gemm_detail::Kernels& gemm_kernels();
 }
 #if defined(FASTDL_HAVE_AVX2)
 namespace avx2 {
+const gemm_detail::Kernels& gemm_kernels();
+}
+#endif
+#if defined(FASTDL_HAVE_AVX512)
+namespace avx512 {  // 12 x 32 tile (mr = 12, nr = 32)
 const gemm_detail::Kernels& gemm_kernels();
 }
 #endif
