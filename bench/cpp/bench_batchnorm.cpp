@@ -13,22 +13,10 @@
 
 #include "fastdl/batchnorm.h"
 #include "fastdl/cpu.h"
+#include "harness.h"
 #include "fastdl/parallel.h"
 
 namespace {
-
-template <class F>
-double median_seconds(F&& f, int reps) {
-  f();  // warm-up
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 void fill(std::vector<float>& v, unsigned seed, float scale, float shift) {
   unsigned x = seed * 2654435761u + 12345u;
@@ -129,18 +117,18 @@ int main(int argc, char** argv) {
       fill(w, 3, 0.5f, 1.0f);
       fill(b, 4, 0.5f, 0.0f);
       for (bool relu : {false, true}) {
-        const double tf = median_seconds([&] {
+        const double tf = bench::median_seconds(reps, [&] {
           fastdl::batch_norm_forward_train(y.data(), m.data(), r.data(), rm.data(), rv.data(), x.data(), w.data(),
                                            b.data(), s.N, s.C, s.S, 1e-5f, 0.1f, relu);
-        }, reps);
-        const double tb = median_seconds([&] {
+        });
+        const double tb = bench::median_seconds(reps, [&] {
           fastdl::batch_norm_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), b.data(),
                                       m.data(), r.data(), s.N, s.C, s.S, true, relu);
-        }, reps);
-        const double te = median_seconds([&] {
+        });
+        const double te = bench::median_seconds(reps, [&] {
           fastdl::batch_norm_forward_eval(y.data(), m.data(), r.data(), x.data(), w.data(), b.data(), rm.data(),
                                           rv.data(), s.N, s.C, s.S, 1e-5f, relu);
-        }, reps);
+        });
         const double bytes = static_cast<double>(n) * 4;
         std::printf("%-40s %6d %12.1f %9.1f %12.1f %9.1f %12.1f %9.1f\n", s.name, relu, tf * 1e6, 2 * bytes / tf * 1e-9,
                     tb * 1e6, 3 * bytes / tb * 1e-9, te * 1e6, 2 * bytes / te * 1e-9);

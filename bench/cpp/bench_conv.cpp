@@ -12,25 +12,12 @@
 
 #include "fastdl/conv.h"
 #include "fastdl/cpu.h"
+#include "harness.h"
 #include "fastdl/parallel.h"
 
 using namespace fastdl;
 
 namespace {
-
-// Tiny local timing helper: median wall time of `reps` runs after one warm-up.
-template <class F>
-double median_seconds(int reps, F&& f) {
-  f();
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 struct Layer {
   const char* name;
@@ -111,8 +98,8 @@ int main(int argc, char** argv) {
     auto dy = randn(p.N * p.K * p.P * p.Q, gen);
     std::vector<float> y(dy.size()), dx(x.size()), dw(w.size()), db(b.size());
     const double flops = 2.0 * p.N * p.K * p.C * p.R * p.S * p.P * p.Q;
-    const double tf = median_seconds(reps, [&] { conv2d_forward(y.data(), x.data(), w.data(), b.data(), p); });
-    const double tb = median_seconds(reps, [&] {
+    const double tf = bench::median_seconds(reps, [&] { conv2d_forward(y.data(), x.data(), w.data(), b.data(), p); });
+    const double tb = bench::median_seconds(reps, [&] {
       conv2d_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), p);
     });
     std::printf("%-36s %10.3f %9.1f %10.3f %9.1f %10.3f %9.1f\n", L.name, tf * 1e3, flops / tf / 1e9, tb * 1e3,

@@ -10,25 +10,13 @@
 #include <vector>
 
 #include "fastdl/cpu.h"
+#include "harness.h"
 #include "fastdl/parallel.h"
 #include "fastdl/pool.h"
 
 using namespace fastdl;
 
 namespace {
-
-template <class F>
-double median_seconds(int reps, F&& f) {
-  f();
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 struct Case {
   const char* name;
@@ -109,7 +97,7 @@ int main(int argc, char** argv) {
     }
     const double ix = c.op == 'm' ? 8.0 * y.size() : 0.0;  // int64 indices written / read
     const double fbytes = 4.0 * (x.size() + y.size()) + ix, bbytes = 4.0 * (dy.size() + dx.size()) + ix;
-    const double tf = median_seconds(reps, fwd), tb = median_seconds(reps, bwd);
+    const double tf = bench::median_seconds(reps, fwd), tb = bench::median_seconds(reps, bwd);
     std::printf("%-28s %10.3f %9.1f %10.3f %9.1f\n", c.name, tf * 1e3, fbytes / tf / 1e9, tb * 1e3, bbytes / tb / 1e9);
   }
   return failures ? 1 : 0;

@@ -52,6 +52,12 @@ Stats time_it(F&& f, int min_reps = 5, double min_seconds = 0.25, int max_reps =
   return s;
 }
 
+// Median wall seconds of exactly `reps` calls after one warm-up.
+template <class F>
+double median_seconds(int reps, F&& f) {
+  return time_it(f, reps, 0.0, reps).median_s;
+}
+
 inline double gflops(double flops, double seconds) { return flops / seconds * 1e-9; }
 
 inline bool has_flag(int argc, char** argv, const char* flag) {
