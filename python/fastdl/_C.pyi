@@ -7,6 +7,17 @@ import numpy.typing as npt
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 
+# ---- core (ISA dispatch and threads; see cpp/include/fastdl/cpu.h, parallel.h)
+def get_isa() -> str:
+    """The kernel path in use: 'generic', 'avx2' or 'avx512'."""
+def set_isa(name: str) -> None:
+    """Select a kernel path; ValueError when unknown or unsupported by this CPU/build."""
+def cpu_supports(name: str) -> bool: ...
+def get_num_threads() -> int: ...
+def set_num_threads(n: int) -> None:
+    """n in [1, 4096], else ValueError."""
+def has_openmp() -> bool: ...
+
 # ---- gemm (row-major float32 SGEMM; see cpp/include/fastdl/gemm.h)
 def gemm(a: npt.ArrayLike, b: npt.ArrayLike, trans_a: bool = False, trans_b: bool = False,
          alpha: float = 1.0, beta: float = 0.0, out: Optional[F32] = None) -> F32:
@@ -40,7 +51,6 @@ def adam_update(param: F32, exp_avg: F32, exp_avg_sq: F32, max_exp_avg_sq: Optio
     All arrays float32 C-contiguous of param's shape, distinct; max_exp_avg_sq is None unless
     amsgrad. step: the step count after this update (>= 1); beta1, beta2 in [0, 1).
     """
-I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
 
 # ---- activation (elementwise; any shape)
