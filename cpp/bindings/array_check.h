@@ -116,5 +116,21 @@ inline FArray zeros(const std::vector<int64_t>& shape) {
   return a;
 }
 
+// An output the caller may not want (e.g. a gradient nobody needs): a new float32 array of
+// `shape` and its data pointer when `wanted`, else None and nullptr. Allocate holding the GIL.
+struct OptionalOut {
+  py::object array = py::none();
+  float* data = nullptr;
+};
+inline OptionalOut optional_output(bool wanted, const std::vector<int64_t>& shape) {
+  OptionalOut o;
+  if (wanted) {
+    FArray a = new_array(shape);
+    o.data = a.mutable_data();
+    o.array = a;
+  }
+  return o;
+}
+
 }  // namespace bind
 }  // namespace fastdl

@@ -83,26 +83,15 @@ py::tuple py_batch_norm_backward(const FArray& dy, const FArray& x, const std::o
   check_shape(save_mean, "batch_norm_backward: save_mean", {d.C});
   check_shape(save_rstd, "batch_norm_backward: save_rstd", {d.C});
   FArray dx = new_array(shape_of(x));
-  py::object dw = py::none(), db = py::none();
-  float* pdw = nullptr;
-  float* pdb = nullptr;
-  if (w) {
-    FArray a = new_array({d.C});
-    pdw = a.mutable_data();
-    dw = a;
-  }
-  if (b) {
-    FArray a = new_array({d.C});
-    pdb = a.mutable_data();
-    db = a;
-  }
+  const OptionalOut dw = optional_output(w != nullptr, {d.C});
+  const OptionalOut db = optional_output(b != nullptr, {d.C});
   float* pdx = dx.mutable_data();
   const float *pdy = dy.data(), *px = x.data(), *pm = save_mean.data(), *pr = save_rstd.data();
   {
     py::gil_scoped_release nogil;
-    batch_norm_backward(pdx, pdw, pdb, pdy, px, w, b, pm, pr, d.N, d.C, d.S, training, relu);
+    batch_norm_backward(pdx, dw.data, db.data, pdy, px, w, b, pm, pr, d.N, d.C, d.S, training, relu);
   }
-  return py::make_tuple(dx, dw, db);
+  return py::make_tuple(dx, dw.array, db.array);
 }
 
 }  // namespace

@@ -70,31 +70,17 @@ static py::tuple conv2d_backward(const FArray& dy, const FArray& x, const FArray
   check_ndim(w, "conv2d_backward: weight", {4});
   const Conv2dParams p = conv_params(shape_of(x), shape_of(w), stride, padding, dilation, groups);
   check_shape(dy, "conv2d_backward: grad_output", {p.N, p.K, p.P, p.Q});
-  py::object dx = py::none(), dw = py::none(), db = py::none();
-  float *pdx = nullptr, *pdw = nullptr, *pdb = nullptr;
-  if (need_input) {
-    FArray a = new_array({p.N, p.C, p.H, p.W});
-    pdx = a.mutable_data();
-    dx = a;
-  }
-  if (need_weight) {
-    FArray a = new_array(shape_of(w));
-    pdw = a.mutable_data();
-    dw = a;
-  }
-  if (need_bias) {
-    FArray a = new_array({p.K});
-    pdb = a.mutable_data();
-    db = a;
-  }
+  const OptionalOut dx = optional_output(need_input, {p.N, p.C, p.H, p.W});
+  const OptionalOut dw = optional_output(need_weight, shape_of(w));
+  const OptionalOut db = optional_output(need_bias, {p.K});
   const float* pdy = dy.data();
   const float* px = x.data();
   const float* pw = w.data();
   {
     py::gil_scoped_release nogil;
-    fastdl::conv2d_backward(pdx, pdw, pdb, pdy, px, pw, p);
+    fastdl::conv2d_backward(dx.data, dw.data, db.data, pdy, px, pw, p);
   }
-  return py::make_tuple(dx, dw, db);
+  return py::make_tuple(dx.array, dw.array, db.array);
 }
 
 // One image, groups = 1: x (C, H, W) -> col (C*R*S, P*Q).

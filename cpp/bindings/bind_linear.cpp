@@ -46,33 +46,19 @@ static py::tuple linear_backward(const FArray& dy, const FArray& x, const FArray
   const int64_t M = x.shape(0), K = x.shape(1), N = w.shape(0);
   check_shape(w, "linear_backward: weight", {N, K});
   check_shape(dy, "linear_backward: dy", {M, N});
-  py::object dx = py::none(), dw = py::none(), db = py::none();
-  float *pdx = nullptr, *pdw = nullptr, *pdb = nullptr;
-  if (need_x) {
-    FArray a = new_array({M, K});
-    pdx = a.mutable_data();
-    dx = a;
-  }
-  if (need_w) {
-    FArray a = new_array({N, K});
-    pdw = a.mutable_data();
-    dw = a;
-  }
-  if (need_b) {
-    FArray a = new_array({N});
-    pdb = a.mutable_data();
-    db = a;
-  }
+  const OptionalOut dx = optional_output(need_x, {M, K});
+  const OptionalOut dw = optional_output(need_w, {N, K});
+  const OptionalOut db = optional_output(need_b, {N});
   const float* pdy = dy.data();
   const float* px = x.data();
   const float* pw = w.data();
   {
     py::gil_scoped_release nogil;
-    if (pdx) sgemm(false, false, M, K, N, 1.0f, pdy, N, pw, K, 0.0f, pdx, K);
-    if (pdw) sgemm(true, false, N, K, M, 1.0f, pdy, N, px, K, 0.0f, pdw, K);
-    if (pdb) sum_rows(pdb, pdy, M, N);
+    if (dx.data) sgemm(false, false, M, K, N, 1.0f, pdy, N, pw, K, 0.0f, dx.data, K);
+    if (dw.data) sgemm(true, false, N, K, M, 1.0f, pdy, N, px, K, 0.0f, dw.data, K);
+    if (db.data) sum_rows(db.data, pdy, M, N);
   }
-  return py::make_tuple(dx, dw, db);
+  return py::make_tuple(dx.array, dw.array, db.array);
 }
 
 // out (N,) = x (M, N) summed over rows (x.sum(axis=0)).
