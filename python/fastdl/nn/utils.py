@@ -1,6 +1,8 @@
 """Helpers for layers: output-size arithmetic, gradient clipping."""
 from __future__ import annotations
 
+import numpy as np
+
 __all__ = ["conv_output_size"]
 
 
@@ -16,14 +18,7 @@ def conv_output_size(size, kernel, padding=0, stride=1, dilation=1, ceil_mode=Fa
     """
     for name, v in (("size", size), ("kernel", kernel), ("padding", padding), ("stride", stride),
                     ("dilation", dilation)):
-        if isinstance(v, bool) or not isinstance(v, int):
-            try:
-                import numpy as np
-
-                if isinstance(v, np.integer):
-                    continue
-            except ImportError:  # pragma: no cover
-                pass
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise TypeError(f"conv_output_size: {name} must be an int, got {type(v).__name__}")
     size, kernel, padding, stride, dilation = (int(size), int(kernel), int(padding), int(stride), int(dilation))
     if kernel < 1:
@@ -64,8 +59,6 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
 
     The scale is ``max_norm / (total_norm + 1e-6)``, applied only when it is < 1.
     """
-    import numpy as np
-
     from ..tensor import Tensor
 
     grads = _grads(parameters)
@@ -90,8 +83,6 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
 
 def clip_grad_value_(parameters, clip_value):
     """Clamp every gradient element to [-clip_value, clip_value] in place."""
-    import numpy as np
-
     clip_value = float(clip_value)
     for g in _grads(parameters):
         np.clip(g.data, -clip_value, clip_value, out=g.data)
