@@ -1,4 +1,4 @@
-// Common helpers for fastdl kernels: checked size arithmetic, argument errors, workspaces.
+// Common helpers for fastdl kernels: checked size arithmetic, argument errors.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -29,10 +29,5 @@ inline int64_t checked_add(int64_t a, int64_t b, const char* what = "size") {
   if (__builtin_add_overflow(a, b, &r)) throw std::overflow_error(std::string(what) + " overflows int64");
   return r;
 }
-
-// A 64-byte aligned scratch buffer private to the calling thread, reused between calls
-// (grows, never shrinks). `slot` selects one of several independent buffers (0..7).
-// The pointer is valid until the same thread asks for the same slot again.
-float* thread_workspace(int64_t n_floats, int slot = 0);
 
 }  // namespace fastdl

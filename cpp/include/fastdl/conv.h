@@ -6,13 +6,13 @@
 //   y[n, k, p, q] = b[k] + sum_{c in group(k), r, s} w[k, c, r, s] * x[n, c, p*sh - ph + r*dh, q*sw - pw + s*dw]
 //
 // Algorithm: per image and group, im2col into a per-thread column buffer
-// col[(c, r, s), (p, q)] (Cg*R*S x P*Q, thread_workspace slot 0) and one SGEMM
+// col[(c, r, s), (p, q)] (Cg*R*S x P*Q, scratch conv_col) and one SGEMM
 // y_g = w_g (Kg x Cg*R*S) * col; a 1x1 / stride 1 / no-padding convolution is the plain GEMM
 // w_g * x_g with no im2col. Images are split across threads (sgemm_serial per image); when the
 // batch is smaller than the thread count the images run one after another with the threaded
 // sgemm. Backward: dcol = w_g^T dy_g then col2im (scatter-add) into dx; dw = sum_n dy_n col_n^T
-// with per-thread private accumulators (thread 0 writes dw itself, the others thread_workspace
-// slot 1) added in thread order, so results are deterministic for a given thread count;
+// with per-thread private accumulators (thread 0 writes dw itself, the others their scratch
+// conv_dw_acc) added in thread order, so results are deterministic for a given thread count;
 // db = sum of dy over N, P, Q.
 #pragma once
 #include <cstdint>

@@ -11,9 +11,9 @@
 // shapes. sgemm splits rows or columns of C between threads (fastdl::parallel_for) when the
 // work is >= ~2 MFLOP; results do not depend on the thread count (same summation order).
 //
-// Workspace: the packing buffers are thread_workspace slots 6 (packed A) and 7 (packed B, or
-// the transposed B of the direct path) of the calling thread and of each worker thread. A
-// caller must not hold pointers into ITS slots 6 or 7 across a call to sgemm/sgemm_serial.
+// Workspace: the packing buffers are the scratch keys gemm_pack_a and gemm_pack_b (packed B,
+// or the transposed B of the direct path) of the calling thread and of each worker thread;
+// a caller must not hold pointers into those two keys across a call to sgemm/sgemm_serial.
 #pragma once
 #include <cstdint>
 
@@ -29,8 +29,6 @@ void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
                   float* C, int64_t ldc);
 
-constexpr int kGemmSlotA = 6;  // thread_workspace slot of packed A
-constexpr int kGemmSlotB = 7;  // thread_workspace slot of packed / transposed B
 
 // The per-ISA entry points sgemm dispatches to (allow_threads = false is sgemm_serial).
 namespace generic {

@@ -17,6 +17,7 @@
 #include "fastdl/common.h"
 #include "fastdl/cpu.h"
 #include "fastdl/parallel.h"
+#include "fastdl/scratch.h"
 
 namespace fastdl {
 
@@ -24,7 +25,6 @@ namespace {
 
 constexpr int64_t kSmallS = 16;         // below this the column path is used
 constexpr int64_t kGrainElems = 32768;  // ~ tens of microseconds of work per chunk
-constexpr int kWorkspaceSlot = 6;
 
 struct Prims {
   decltype(&generic::row_stats) row_stats;
@@ -158,7 +158,7 @@ void batch_norm_forward_train(float* y, float* save_mean, float* save_rstd, floa
   const int64_t T = col_chunks(N, L);
   // workspace: partials 2*L*T doubles, sums 2*L doubles, coefficients 3*L floats
   const int64_t nd = checked_add(checked_mul(checked_mul(2, L), T), 2 * L);
-  float* ws = thread_workspace(checked_add(checked_mul(nd, 2), 3 * L), kWorkspaceSlot);
+  float* ws = scratch(ScratchKey::batchnorm_work, checked_add(checked_mul(nd, 2), 3 * L));
   double* partials = reinterpret_cast<double*>(ws);
   double* sum = partials + 2 * L * T;
   double* sq = sum + L;
@@ -206,7 +206,7 @@ void batch_norm_forward_eval(float* y, float* save_mean, float* save_rstd, const
     return;
   }
   const int64_t L = C * S;
-  float* em = thread_workspace(checked_mul(3, L), kWorkspaceSlot);
+  float* em = scratch(ScratchKey::batchnorm_work, checked_mul(3, L));
   float* ea = em + L;
   float* eb = ea + L;
   for (int64_t c = 0; c < C; ++c) {
@@ -255,7 +255,7 @@ void batch_norm_backward(float* dx, float* dweight, float* dbias, const float* d
   const int64_t L = C * S;
   const int64_t T = col_chunks(N, L);
   const int64_t nd = checked_add(checked_mul(checked_mul(2, L), T), 2 * L);
-  float* ws = thread_workspace(checked_add(checked_mul(nd, 2), 6 * L), kWorkspaceSlot);
+  float* ws = scratch(ScratchKey::batchnorm_work, checked_add(checked_mul(nd, 2), 6 * L));
   double* partials = reinterpret_cast<double*>(ws);
   double* sdy = partials + 2 * L * T;
   double* sdx = sdy + L;

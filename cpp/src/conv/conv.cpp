@@ -10,6 +10,7 @@
 #include "fastdl/cpu.h"
 #include "fastdl/gemm.h"
 #include "fastdl/parallel.h"
+#include "fastdl/scratch.h"
 
 namespace fastdl {
 namespace generic {
@@ -141,7 +142,7 @@ void forward_block(float* y, const float* x, const float* w, const float* b, con
                    int64_t G, GemmFn gemm) {
   const int64_t HW = p.H * p.W, PQ = p.col_cols, CRS = p.col_rows;
   if (G == 1) {  // straight into y: it starts as the bias and the GEMM accumulates onto it
-    float* col = p.pointwise ? nullptr : thread_workspace(CRS * PQ, 0);
+    float* col = p.pointwise ? nullptr : scratch(ScratchKey::conv_col, CRS * PQ);
     for (int64_t g = 0; g < p.groups; ++g) {
       const float* xg = x + (n0 * p.C + g * p.Cg) * HW;
       float* yg = y + (n0 * p.K + g * p.Kg) * PQ;
@@ -166,7 +167,7 @@ void forward_block(float* y, const float* x, const float* w, const float* b, con
   }
   // G images side by side: col (CRS, G*PQ), tmp (Kg, G*PQ), then tmp + bias scattered to y.
   const int64_t ld = G * PQ;
-  float* col = thread_workspace((CRS + p.Kg) * ld, 0);
+  float* col = scratch(ScratchKey::conv_col, (CRS + p.Kg) * ld);
   float* tmp = col + CRS * ld;
   for (int64_t g = 0; g < p.groups; ++g) {
     for (int64_t j = 0; j < G; ++j) im2col(col + j * PQ, x + ((n0 + j) * p.C + g * p.Cg) * HW, p, ld);
@@ -187,7 +188,7 @@ void backward_block(float* dx, float* dw_acc, const float* dy, const float* x, c
                     const Conv2dParams& p, int64_t n0, int64_t G, GemmFn gemm) {
   const int64_t HW = p.H * p.W, PQ = p.col_cols, CRS = p.col_rows;
   if (G == 1) {
-    float* col = p.pointwise ? nullptr : thread_workspace(CRS * PQ, 0);
+    float* col = p.pointwise ? nullptr : scratch(ScratchKey::conv_col, CRS * PQ);
     for (int64_t g = 0; g < p.groups; ++g) {
       const float* dyg = dy + (n0 * p.K + g * p.Kg) * PQ;
       const float* wg = w + g * p.Kg * CRS;
@@ -214,7 +215,7 @@ void backward_block(float* dx, float* dw_acc, const float* dy, const float* x, c
   }
   // G images side by side: dyt (Kg, G*PQ) gathered from dy, col (CRS, G*PQ).
   const int64_t ld = G * PQ;
-  float* col = thread_workspace((CRS + p.Kg) * ld, 0);
+  float* col = scratch(ScratchKey::conv_col, (CRS + p.Kg) * ld);
   float* dyt = col + CRS * ld;
   for (int64_t g = 0; g < p.groups; ++g) {
     for (int64_t j = 0; j < G; ++j)
@@ -278,7 +279,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     return;
   }
   // Batch split: the thread with the first chunk accumulates into dw itself, every other thread
-  // into a private buffer (thread_workspace slot 1); the buffers are added in thread order
+  // into a private buffer (scratch conv_dw_acc); the buffers are added in thread order
   // afterwards, so no two threads write one gradient and the sum order is fixed.
   const int64_t grain = batch_grain(p);
   const int64_t T = parallel_chunks(p.N, grain);
@@ -292,7 +293,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
       if (lo == 0) {
         acc = dw;
       } else {
-        acc = thread_workspace(WS, 1);
+        acc = scratch(ScratchKey::conv_dw_acc, WS);
         for (int64_t i = 0; i < WS; ++i) acc[i] = 0.0f;
         const int t = thread_index();
         if (t > 0 && t < T) parts[t] = acc;

@@ -1,12 +1,10 @@
-// Thread count and per-thread workspaces.
+// Thread count (the one parallel_for lives in parallel.h).
 #include "fastdl/parallel.h"
 
 #include <pthread.h>
 
 #include <atomic>
 #include <cstdlib>
-#include <cstring>
-#include <memory>
 #include <thread>
 
 #include "fastdl/common.h"
@@ -53,32 +51,6 @@ void set_num_threads(int n) {
                              "fork, so fastdl stays serial here (start workers with "
                              "multiprocessing 'spawn' or 'forkserver' to use threads)");
   g_threads.store(n, std::memory_order_relaxed);
-}
-
-namespace {
-struct AlignedFree {
-  void operator()(float* p) const { std::free(p); }
-};
-struct Workspace {
-  std::unique_ptr<float, AlignedFree> ptr;
-  int64_t size = 0;
-};
-constexpr int kSlots = 8;
-thread_local Workspace t_ws[kSlots];
-}  // namespace
-
-float* thread_workspace(int64_t n_floats, int slot) {
-  FASTDL_CHECK(slot >= 0 && slot < kSlots, "thread_workspace: bad slot");
-  Workspace& w = t_ws[slot];
-  if (n_floats > w.size) {
-    const int64_t bytes = checked_mul(n_floats, static_cast<int64_t>(sizeof(float)), "workspace");
-    const int64_t rounded = (bytes + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, static_cast<size_t>(rounded));
-    if (!p) throw std::bad_alloc();
-    w.ptr.reset(static_cast<float*>(p));
-    w.size = n_floats;
-  }
-  return w.ptr.get();
 }
 
 }  // namespace fastdl

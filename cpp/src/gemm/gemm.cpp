@@ -10,6 +10,7 @@
 #include "fastdl/common.h"
 #include "fastdl/cpu.h"
 #include "fastdl/parallel.h"
+#include "fastdl/scratch.h"
 #include "gemm_kernels.h"
 
 namespace fastdl {
@@ -64,12 +65,12 @@ void packed_serial(const Kernels& kr, const Problem& p, const GemmConfig& cfg) {
   const int64_t nc_blk = balanced_block(p.N, cfg.nc, NR);
   const int64_t kc_blk = balanced_block(p.K, cfg.kc, 4);
   const int64_t mc_blk = balanced_block(p.M, cfg.mc, MR);
-  float* Ap = thread_workspace(round_up(mc_blk, MR) * kc_blk + kPackSlack, kGemmSlotA);
+  float* Ap = scratch(ScratchKey::gemm_pack_a, round_up(mc_blk, MR) * kc_blk + kPackSlack);
   if (p.M <= mc_blk) {
     // One row block: a packed B panel would be used once, so pack B one micro-panel (kc x NR,
     // L1-resident) at a time right before the row panels consume it, instead of streaming a
     // whole packed panel out to L3 and back.
-    float* Bp = thread_workspace(NR * kc_blk + kPackSlack, kGemmSlotB);
+    float* Bp = scratch(ScratchKey::gemm_pack_b, NR * kc_blk + kPackSlack);
     for (int64_t pc = 0; pc < p.K; pc += kc_blk) {
       const int64_t kc = std::min(kc_blk, p.K - pc);
       const float beta = pc == 0 ? p.beta : 1.0f;
@@ -82,7 +83,7 @@ void packed_serial(const Kernels& kr, const Problem& p, const GemmConfig& cfg) {
     }
     return;
   }
-  float* Bp = thread_workspace(round_up(nc_blk, NR) * kc_blk + kPackSlack, kGemmSlotB);
+  float* Bp = scratch(ScratchKey::gemm_pack_b, round_up(nc_blk, NR) * kc_blk + kPackSlack);
   for (int64_t jc = 0; jc < p.N; jc += nc_blk) {
     const int64_t nc = std::min(nc_blk, p.N - jc);
     for (int64_t pc = 0; pc < p.K; pc += kc_blk) {
@@ -105,12 +106,12 @@ void packed_serial(const Kernels& kr, const Problem& p, const GemmConfig& cfg) {
 constexpr int64_t kDirectTransposeMax = int64_t(1) << 14;
 
 // Direct (unpacked) path on one thread. The direct kernel needs unit column stride in B; a
-// transposed B is first copied into K x N row-major scratch (slot 7).
+// transposed B is first copied into K x N row-major scratch (scratch gemm_pack_b).
 void direct_serial(const Kernels& kr, const Problem& p) {
   const float* B = p.B;
   int64_t ldb = p.b_rs;
   if (p.b_cs != 1) {
-    float* Bt = thread_workspace(p.K * p.N + kPackSlack, kGemmSlotB);
+    float* Bt = scratch(ScratchKey::gemm_pack_b, p.K * p.N + kPackSlack);
     for (int64_t j = 0; j < p.N; ++j) {
       const float* src = p.B + j * p.b_cs;
       for (int64_t k = 0; k < p.K; ++k) Bt[k * p.N + j] = src[k * p.b_rs];

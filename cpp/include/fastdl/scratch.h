@@ -1,0 +1,28 @@
+// Kernel scratch memory, requested by name (the model is oneDNN's scratchpad registry,
+// src/common/memory_tracking.hpp). Every buffer a kernel borrows has a key here, so two
+// kernels can never hand out the same buffer by accident (one may call the other: the conv
+// family runs the GEMM on its im2col columns, BatchNorm may be fused into a GEMM).
+#pragma once
+#include <cstdint>
+
+namespace fastdl {
+
+// One key per scratch buffer in the library. Add a key next to its family; never reuse one.
+enum class ScratchKey : int {
+  gemm_pack_a,      // packed micro-panels of A (gemm)
+  gemm_pack_b,      // packed micro-panels of B, or B transposed for the direct path (gemm)
+  conv_col,         // im2col / col2im column buffer (conv)
+  conv_dw_acc,      // per-thread weight-gradient accumulator (conv backward)
+  batchnorm_work,   // expanded per-element coefficients / partial sums (batchnorm)
+  count_            // number of keys (not a key)
+};
+
+// Name of a key, for error messages ("conv_col").
+const char* scratch_name(ScratchKey key);
+
+// A 64-byte aligned buffer of at least n_floats floats, private to the calling thread and
+// reused between calls (grows, never shrinks). Valid until the same thread asks for the same
+// key again. Throws std::bad_alloc naming nothing (the bindings add the op) when memory runs out.
+float* scratch(ScratchKey key, int64_t n_floats);
+
+}  // namespace fastdl

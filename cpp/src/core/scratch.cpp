@@ -1,0 +1,50 @@
+// Named per-thread scratch buffers (scratch.h).
+#include "fastdl/scratch.h"
+
+#include <cstdlib>
+#include <memory>
+#include <new>
+
+#include "fastdl/common.h"
+
+namespace fastdl {
+namespace {
+struct AlignedFree {
+  void operator()(float* p) const { std::free(p); }
+};
+struct Buffer {
+  std::unique_ptr<float, AlignedFree> ptr;
+  int64_t size = 0;
+};
+constexpr int kKeys = static_cast<int>(ScratchKey::count_);
+thread_local Buffer t_buffers[kKeys];
+}  // namespace
+
+const char* scratch_name(ScratchKey key) {
+  switch (key) {
+    case ScratchKey::gemm_pack_a: return "gemm_pack_a";
+    case ScratchKey::gemm_pack_b: return "gemm_pack_b";
+    case ScratchKey::conv_col: return "conv_col";
+    case ScratchKey::conv_dw_acc: return "conv_dw_acc";
+    case ScratchKey::batchnorm_work: return "batchnorm_work";
+    case ScratchKey::count_: break;
+  }
+  return "unknown";
+}
+
+float* scratch(ScratchKey key, int64_t n_floats) {
+  const int k = static_cast<int>(key);
+  FASTDL_CHECK(k >= 0 && k < kKeys, "scratch: unknown key");
+  Buffer& b = t_buffers[k];
+  if (n_floats > b.size) {
+    const int64_t bytes = checked_mul(n_floats, static_cast<int64_t>(sizeof(float)), scratch_name(key));
+    const int64_t rounded = (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, static_cast<size_t>(rounded));
+    if (!p) throw std::bad_alloc();
+    b.ptr.reset(static_cast<float*>(p));
+    b.size = n_floats;
+  }
+  return b.ptr.get();
+}
+
+}  // namespace fastdl
