@@ -1,6 +1,7 @@
 // fastdl._C: one module; each kernel family registers its functions in bind_<family>.cpp.
 #include <pybind11/pybind11.h>
 
+#include "../src/core/dispatch.h"
 #include "fastdl/common.h"
 
 namespace py = pybind11;
@@ -22,13 +23,21 @@ void bind_linear(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "fastdl C++ kernels (float32, row-major / NCHW, OpenMP + SIMD)";
+  // Raised by the test-only bindings (fastdl._C.testing) for an ISA level the CPU lacks.
+  static py::exception<fastdl::UnsupportedIsa> unsupported_isa(m, "UnsupportedIsaError", PyExc_RuntimeError);
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const fastdl::ArgumentError& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const fastdl::UnsupportedIsa& e) {
+      PyErr_SetString(unsupported_isa.ptr(), e.what());
     }
   });
+  // fastdl._C.testing: test-only bindings that reach each entry of each family's per-ISA
+  // kernel table directly (<family>_<entry>(isa, ...)); never used by the package itself.
+  py::module_ testing = m.def_submodule("testing", "test-only access to the per-ISA kernel tables");
+  (void)testing;
   using namespace fastdl::bind;
   bind_core(m);
   bind_gemm(m);
