@@ -137,3 +137,21 @@ def test_fastdl_num_threads_env():
     assert r.stdout.strip() == "1"
     r = run_python("import fastdl", FASTDL_NUM_THREADS="0")
     assert r.returncode != 0 and ">= 1" in r.stderr
+
+
+def test_fma_peak_measures_every_supported_level():
+    for name in ISAS:
+        gflops = fastdl.ops.fma_peak(name, seconds=0.05)
+        assert 0.1 < gflops < 1e5
+    for name in ("generic", "avx2", "avx512"):
+        if name not in ISAS:
+            with pytest.raises(fastdl._C.UnsupportedIsaError):
+                fastdl.ops.fma_peak(name, seconds=0.05)
+
+
+@pytest.mark.parametrize("seconds", [0.0, -1.0, 61.0, float("nan")])
+def test_fma_peak_rejects_bad_durations(seconds):
+    with pytest.raises(ValueError, match="seconds"):
+        fastdl.ops.fma_peak("generic", seconds=seconds)
+    with pytest.raises(ValueError):
+        fastdl.ops.fma_peak("sse9")

@@ -7,6 +7,7 @@
 #endif
 #include "fastdl/cpu.h"
 #include "fastdl/parallel.h"
+#include "fastdl/peak.h"
 
 namespace fastdl {
 namespace bind {
@@ -49,6 +50,12 @@ void bind_core(py::module_& m) {
     return v;
   });
 #endif
+  m.def("fma_peak", [](const std::string& isa, double seconds) {
+    const Isa level = parse_isa(isa);
+    py::gil_scoped_release release;
+    return fma_peak_gflops(level, seconds);
+  }, py::arg("isa"), py::arg("seconds") = 0.5,
+        "Measured float32 FMA peak in GFLOP/s of `isa` on the current thread count.");
   m.def("has_openmp", [] {
 #ifdef FASTDL_HAVE_OPENMP
     return true;

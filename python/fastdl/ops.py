@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from . import _C
 
-__all__ = ["gemm", "matmul"]
+__all__ = ["gemm", "matmul", "fma_peak"]
 
 
 def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
@@ -26,3 +26,15 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
 def matmul(a, b):
     """``a @ b`` for 2-D arrays, in float32 (through the SGEMM); returns a new array."""
     return _C.gemm(a, b)
+
+
+def fma_peak(isa=None, seconds=0.5):
+    """The machine's measured float32 FMA peak in GFLOP/s, on the current thread count.
+
+    Runs 12 independent vector FMA chains per thread on ``isa``'s widest vectors (default: the
+    active path) for about ``seconds`` and returns the best of five repetitions. Benchmarks
+    divide achieved GFLOP/s by it to report a fraction of peak. Raises ValueError for an
+    unknown ISA name or ``seconds`` outside (0, 60], and ``fastdl._C.UnsupportedIsaError``
+    for a level the CPU lacks.
+    """
+    return _C.fma_peak(_C.get_isa() if isa is None else str(isa), float(seconds))
