@@ -13,7 +13,9 @@ import numpy as np
 
 from . import _C
 from . import autograd
+from ._args import unbroadcast
 from .autograd import Function
+from ._args import is_int
 
 __all__ = ["matmul", "cat", "concatenate", "concat", "stack", "ShapeError"]
 
@@ -34,19 +36,6 @@ def broadcast_error(name, a, b):
     return ShapeError(f"{name}: shapes {_shape(a)} and {_shape(b)} cannot be broadcast")
 
 
-def _unbroadcast(g, shape):
-    """Sum ``g`` over the dimensions that broadcasting added or stretched to reach ``shape``."""
-    if g.shape == shape:
-        return g
-    lead = g.ndim - len(shape)
-    if lead:
-        g = g.sum(axis=tuple(range(lead)))
-    axes = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
-    if axes:
-        g = g.sum(axis=axes, keepdims=True)
-    return g
-
-
 # ---- elementwise arithmetic ----------------------------------------------------------------
 class Add(Function):
     @staticmethod
@@ -62,7 +51,7 @@ class Add(Function):
     def backward(ctx, g):
         a, b = ctx.saved
         n = ctx.needs_input_grad
-        return (_unbroadcast(g, _shp(a)) if n[0] else None, _unbroadcast(g, _shp(b)) if n[1] else None)
+        return (unbroadcast(g, _shp(a)) if n[0] else None, unbroadcast(g, _shp(b)) if n[1] else None)
 
 
 class Sub(Function):
@@ -79,7 +68,7 @@ class Sub(Function):
     def backward(ctx, g):
         a, b = ctx.saved
         n = ctx.needs_input_grad
-        return (_unbroadcast(g, _shp(a)) if n[0] else None, _unbroadcast(-g, _shp(b)) if n[1] else None)
+        return (unbroadcast(g, _shp(a)) if n[0] else None, unbroadcast(-g, _shp(b)) if n[1] else None)
 
 
 class Mul(Function):
@@ -96,8 +85,8 @@ class Mul(Function):
     def backward(ctx, g):
         a, b = ctx.saved
         n = ctx.needs_input_grad
-        return (_unbroadcast(g * b, _shp(a)) if n[0] else None,
-                _unbroadcast(g * a, _shp(b)) if n[1] else None)
+        return (unbroadcast(g * b, _shp(a)) if n[0] else None,
+                unbroadcast(g * a, _shp(b)) if n[1] else None)
 
 
 class Div(Function):
@@ -114,8 +103,8 @@ class Div(Function):
     def backward(ctx, g):
         a, b, y = ctx.saved
         n = ctx.needs_input_grad
-        ga = _unbroadcast(g / b, _shp(a)) if n[0] else None
-        gb = _unbroadcast(-g * y / b, _shp(b)) if n[1] else None
+        ga = unbroadcast(g / b, _shp(a)) if n[0] else None
+        gb = unbroadcast(-g * y / b, _shp(b)) if n[1] else None
         return ga, gb
 
 
@@ -140,11 +129,11 @@ class Pow(Function):
         with np.errstate(divide="ignore", invalid="ignore"):
             if n[0]:
                 d = np.where(np.asarray(b) == 0, 0, b * np.power(a, np.subtract(b, 1)))
-                ga = _unbroadcast(g * d, np.shape(a))
+                ga = unbroadcast(g * d, np.shape(a))
             if n[1]:
                 d = y * np.log(a)
                 d = np.where((np.asarray(a) == 0) & (np.asarray(b) >= 0), 0, d)
-                gb = _unbroadcast(g * d, np.shape(b))
+                gb = unbroadcast(g * d, np.shape(b))
         return ga, gb
 
 
@@ -278,7 +267,7 @@ class Clone(Function):
 
 # ---- reductions ----------------------------------------------------------------------------
 def _norm_dim(d, ndim, name):
-    if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+    if not is_int(d):
         raise TypeError(f"{name}: dim must be an int, got {type(d).__name__}")
     n = max(ndim, 1)
     if not -n <= d < n:
@@ -423,7 +412,7 @@ def norm_shape(shape, size, old_shape):
         shape = tuple(shape[0])
     out = []
     for s in shape:
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+        if not is_int(s):
             raise TypeError(f"reshape: sizes must be ints, got {type(s).__name__}")
         out.append(int(s))
     if out.count(-1) > 1 or any(s < -1 for s in out):
@@ -468,7 +457,7 @@ class Expand(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return _unbroadcast(g, ctx.saved[0]), None
+        return unbroadcast(g, ctx.saved[0]), None
 
 
 def flatten(x, start_dim, end_dim):
@@ -663,13 +652,13 @@ class MatMul(Function):
         n = ctx.needs_input_grad
         ga = gb = None
         if n[0]:
-            ga = _unbroadcast(_bmm(g2, b2, False, True), a2.shape).reshape(a.shape)
+            ga = unbroadcast(_bmm(g2, b2, False, True), a2.shape).reshape(a.shape)
         if n[1]:
             if b2.ndim == 2 and a2.ndim > 2:
                 k = a2.shape[-1]
                 gb = _gemm2(a2.reshape(-1, k), g2.reshape(-1, g2.shape[-1]), True, False)
             else:
-                gb = _unbroadcast(_bmm(a2, g2, True, False), b2.shape)
+                gb = unbroadcast(_bmm(a2, g2, True, False), b2.shape)
             gb = gb.reshape(b.shape)
         return ga, gb
 

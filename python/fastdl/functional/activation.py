@@ -9,7 +9,8 @@ import numpy as np
 
 from .. import _C
 from ..autograd import Function
-from ..tensor import as_float_tensor as _as_tensor
+from .._args import is_int
+from ..tensor import as_float_tensor
 
 __all__ = ["relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax", "log_softmax"]
 
@@ -110,27 +111,27 @@ class _LogSoftmax(Function):
 def relu(input, inplace=False):
     """max(input, 0) elementwise (gradient 0 at 0). ``inplace`` is accepted for PyTorch
     compatibility; fastdl always returns a new Tensor."""
-    return _Relu.apply(_as_tensor(input))
+    return _Relu.apply(as_float_tensor(input))
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """input if input > 0 else input * negative_slope (always a new Tensor)."""
-    return _LeakyRelu.apply(_as_tensor(input), float(negative_slope))
+    return _LeakyRelu.apply(as_float_tensor(input), float(negative_slope))
 
 
 def elu(input, alpha=1.0, inplace=False):
     """input if input > 0 else alpha * (exp(input) - 1) (always a new Tensor)."""
-    return _Elu.apply(_as_tensor(input), float(alpha))
+    return _Elu.apply(as_float_tensor(input), float(alpha))
 
 
 def sigmoid(input):
     """1 / (1 + exp(-input)), computed without overflow; backward dy * y * (1 - y)."""
-    return _Sigmoid.apply(_as_tensor(input))
+    return _Sigmoid.apply(as_float_tensor(input))
 
 
 def tanh(input):
     """Hyperbolic tangent; backward dy * (1 - y^2)."""
-    return _Tanh.apply(_as_tensor(input))
+    return _Tanh.apply(as_float_tensor(input))
 
 
 def _softmax_dim(ndim, dim, name):
@@ -139,12 +140,12 @@ def _softmax_dim(ndim, dim, name):
         warnings.warn(f"Implicit dimension choice for {name} has been deprecated. "
                       "Change the call to include dim=X as an argument.", UserWarning, stacklevel=3)
         return 0 if ndim in (0, 1, 3) else 1
-    if isinstance(dim, bool) or not isinstance(dim, int):
+    if not is_int(dim):
         try:
             return int(dim.__index__())
         except AttributeError:
             raise TypeError(f"{name}: dim must be an int, got {type(dim).__name__}") from None
-    return dim
+    return int(dim)
 
 
 def _check_dtype(dtype, name):
@@ -156,7 +157,7 @@ def softmax(input, dim=None, dtype=None):
     """exp(x - max) / sum(exp(x - max)) along ``dim`` (any dim; the last one is fastest).
     ``dtype`` may only be None or float32."""
     _check_dtype(dtype, "softmax")
-    x = _as_tensor(input)
+    x = as_float_tensor(input)
     return _Softmax.apply(x, _softmax_dim(x.ndim, dim, "softmax"))
 
 
@@ -164,5 +165,5 @@ def log_softmax(input, dim=None, dtype=None):
     """x - max - log(sum(exp(x - max))) along ``dim``; never forms log(softmax).
     ``dtype`` may only be None or float32."""
     _check_dtype(dtype, "log_softmax")
-    x = _as_tensor(input)
+    x = as_float_tensor(input)
     return _LogSoftmax.apply(x, _softmax_dim(x.ndim, dim, "log_softmax"))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from .. import _C
 from ..autograd import Function
-from ..tensor import Tensor
-from .conv import _as_tensor as as_tensor, _int_arg as int_arg, _pair as pair
+from .._args import int_arg, pair
+from ..tensor import Tensor, as_float_tensor
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"]
 
@@ -81,7 +81,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     With return_indices, also returns the int64 position of each maximum inside its (H, W) plane.
     """
     op = "max_pool2d"
-    x = as_tensor(input, "input")
+    x = as_float_tensor(input, "input")
     _batched(x, op)
     kernel = pair(kernel_size, "kernel_size", op)
     stride = kernel if stride is None or stride == () or stride == [] else pair(stride, "stride", op)
@@ -101,7 +101,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     input (False), or divisor_override when given (non-zero).
     """
     op = "avg_pool2d"
-    x = as_tensor(input, "input")
+    x = as_float_tensor(input, "input")
     _batched(x, op)
     kernel = pair(kernel_size, "kernel_size", op)
     stride = kernel if stride is None or stride == () or stride == [] else pair(stride, "stride", op)
@@ -117,7 +117,7 @@ def adaptive_avg_pool2d(input, output_size):
     rows [floor(i*H/h), ceil((i+1)*H/h)). output_size=1 is global average pooling.
     """
     op = "adaptive_avg_pool2d"
-    x = as_tensor(input, "input")
+    x = as_float_tensor(input, "input")
     _batched(x, op)
     if isinstance(output_size, (tuple, list)):
         if len(output_size) != 2:

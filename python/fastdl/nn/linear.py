@@ -8,6 +8,7 @@ import numpy as np
 from .. import functional as F
 from . import init
 from .module import Module, Parameter
+from .._args import is_int
 
 __all__ = ["Linear", "Identity", "Flatten"]
 
@@ -22,7 +23,7 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
         for name, v in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            if not is_int(v) or v < 0:
                 raise ValueError(f"Linear: {name} must be a non-negative int, got {v!r}")
         self.in_features = int(in_features)
         self.out_features = int(out_features)

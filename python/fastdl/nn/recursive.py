@@ -25,6 +25,7 @@ from ..functional.activation import tanh
 from ..functional.linear import linear
 from ..functional.recurrent import embedding
 from .module import Module, Parameter
+from .._args import is_int
 
 __all__ = ["Tree", "TreeBatch", "TreeRNN", "BinaryTreeLSTM", "ChildSumTreeLSTM", "TreeClassifier"]
 
@@ -40,7 +41,7 @@ class Tree:
         for c in self.children:
             if not isinstance(c, Tree):
                 raise TypeError(f"Tree: children must be Tree instances, got {type(c).__name__}")
-        if label is not None and (isinstance(label, bool) or not isinstance(label, (int, np.integer))):
+        if label is not None and not is_int(label):
             raise TypeError(f"Tree: label must be an int or None, got {label!r}")
         self.label = None if label is None else int(label)
         self.token = token
@@ -240,7 +241,7 @@ class TreeBatch:
 
 
 def _token_id(tok, vocab):
-    if isinstance(tok, (int, np.integer)) and not isinstance(tok, bool):
+    if is_int(tok):
         return int(tok)
     if vocab is None:
         raise ValueError(f"TreeBatch: token {tok!r} is not an int id and no vocab was given")
