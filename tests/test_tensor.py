@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fastdl
-from fastdl.gradcheck import GradcheckError, gradcheck
+from fastdl import GradcheckError, gradcheck
 from reference.fd import numeric_grad
 
 from conftest import torch_or_skip

@@ -5,7 +5,7 @@ random output gradient ``dy`` (fixed seed) and compares each input's ``.grad`` w
 central difference of ``sum(fn(x) * dy)``::
 
     import fastdl, numpy as np
-    from fastdl.gradcheck import gradcheck
+    from fastdl import gradcheck
     x = np.random.randn(3, 4)
     gradcheck(lambda t: (t * t).sum(dim=1).sqrt(), [x], eps=1e-6, atol=1e-5, rtol=1e-3)
 
