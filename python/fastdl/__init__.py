@@ -12,7 +12,8 @@ from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  #
 from .tensor import Tensor, tensor  # noqa: E402,F401
 from . import functional, nn  # noqa: E402,F401
 from .tensor import float32, float64, int64, long, bool, get_default_dtype, set_default_dtype  # noqa: E402,F401,A004
-from ._tensor_ops import cat, concat, concatenate, matmul, stack  # noqa: E402,F401
+from ._ops_arith import matmul  # noqa: E402,F401
+from ._ops_shape import cat, concat, concatenate, stack  # noqa: E402,F401
 from .creation import (arange, empty, eye, from_numpy, full, full_like, ones, ones_like, rand,  # noqa: E402,F401
                        rand_like, randint, randn, randn_like, zeros, zeros_like)
 from ._gradcheck import GradcheckError, gradcheck  # noqa: E402,F401

@@ -72,3 +72,28 @@ def unbroadcast(g, shape):
     if axes:
         g = g.sum(axis=axes, keepdims=True)
     return g
+
+
+def norm_dim(d, ndim, name):
+    """``d`` as a non-negative dim of a tensor with ``ndim`` dimensions (a 0-d tensor takes dims
+    -1 and 0); TypeError / IndexError naming ``name`` otherwise."""
+    if not is_int(d):
+        raise TypeError(f"{name}: dim must be an int, got {type(d).__name__}")
+    n = max(ndim, 1)
+    if not -n <= d < n:
+        raise IndexError(f"{name}: dim {d} out of range for a tensor with {ndim} dimensions "
+                         f"(expected in [{-n}, {n - 1}])")
+    return int(d) % n
+
+
+def norm_dims(dim, ndim, name):
+    """None (all dims) or a sorted tuple of non-negative dims."""
+    if dim is None:
+        return None
+    if isinstance(dim, (tuple, list)):
+        dims = tuple(sorted(norm_dim(d, ndim, name) for d in dim))
+        if len(set(dims)) != len(dims):
+            raise ValueError(f"{name}: dim {tuple(dim)} repeats a dimension")
+        return dims if ndim else None
+    d = norm_dim(dim, ndim, name)
+    return (d,) if ndim else None

@@ -10,7 +10,7 @@ import numpy as np
 from .. import _C
 from ..autograd import Function
 from .._args import is_int
-from ..tensor import as_float_tensor
+from ..tensor import Tensor, as_float_tensor
 
 __all__ = ["relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax", "log_softmax"]
 
@@ -167,3 +167,9 @@ def log_softmax(input, dim=None, dtype=None):
     _check_dtype(dtype, "log_softmax")
     x = as_float_tensor(input)
     return _LogSoftmax.apply(x, _softmax_dim(x.ndim, dim, "log_softmax"))
+
+
+# Tensor's activation methods (as torch.Tensor has them). They are attached here because
+# functional sits above tensor (see fastdl/tensor.py's docstring for the dependency direction).
+Tensor.relu, Tensor.sigmoid, Tensor.tanh = relu, sigmoid, tanh
+Tensor.softmax, Tensor.log_softmax = softmax, log_softmax
