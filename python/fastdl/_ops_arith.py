@@ -82,47 +82,40 @@ def binary_op(fn, ufunc, name, reflected=False):
 
 
 # ---- elementwise arithmetic ----------------------------------------------------------------
-class Add(Function):
-    @staticmethod
+def _broadcasting(ufunc, name, a, b):
+    """ufunc(a, b), a ShapeError naming both shapes when they do not broadcast."""
+    try:
+        return ufunc(a, b)
+    except ValueError:
+        raise broadcast_error(name, a, b) from None
+
+
+def _additive(name, ufunc, negate_b):
+    """Add / Sub: y = ufunc(a, b); gradients g and (-g for Sub) summed back to each input's shape.
+    The inputs are kept only for their shapes (the graph holds them anyway)."""
+
     def forward(ctx, a, b):
-        try:
-            y = np.add(a, b)
-        except ValueError:
-            raise broadcast_error("add", a, b) from None
-        ctx.saved = (a, b)  # the graph keeps the inputs alive anyway; shapes are read in backward
+        y = _broadcasting(ufunc, name.lower(), a, b)
+        ctx.saved = (a, b)
         return y
 
-    @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved
         n = ctx.needs_input_grad
-        return (unbroadcast(g, _shp(a)) if n[0] else None, unbroadcast(g, _shp(b)) if n[1] else None)
+        return (unbroadcast(g, _shp(a)) if n[0] else None,
+                unbroadcast(-g if negate_b else g, _shp(b)) if n[1] else None)
+
+    return type(name, (Function,), {"forward": staticmethod(forward), "backward": staticmethod(backward)})
 
 
-class Sub(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        try:
-            y = np.subtract(a, b)
-        except ValueError:
-            raise broadcast_error("sub", a, b) from None
-        ctx.saved = (a, b)  # the graph keeps the inputs alive anyway; shapes are read in backward
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b = ctx.saved
-        n = ctx.needs_input_grad
-        return (unbroadcast(g, _shp(a)) if n[0] else None, unbroadcast(-g, _shp(b)) if n[1] else None)
+Add = _additive("Add", np.add, negate_b=False)
+Sub = _additive("Sub", np.subtract, negate_b=True)
 
 
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        try:
-            y = np.multiply(a, b)
-        except ValueError:
-            raise broadcast_error("mul", a, b) from None
+        y = _broadcasting(np.multiply, "mul", a, b)
         ctx.saved = (a, b)
         return y
 
@@ -137,10 +130,7 @@ class Mul(Function):
 class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
-        try:
-            y = np.true_divide(a, b)
-        except ValueError:
-            raise broadcast_error("div", a, b) from None
+        y = _broadcasting(np.true_divide, "div", a, b)
         ctx.saved = (a, b, y)
         return y
 
@@ -159,10 +149,7 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        try:
-            y = np.power(a, b)
-        except ValueError:
-            raise broadcast_error("pow", a, b) from None
+        y = _broadcasting(np.power, "pow", a, b)
         ctx.saved = (a, b, y)
         return y
 

@@ -15,97 +15,31 @@ from ..tensor import Tensor, as_float_tensor
 __all__ = ["relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax", "log_softmax"]
 
 
-class _Relu(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = _C.relu_forward(x)
-        ctx.save(y)
+def _kernel_function(name, forward, backward, save="output"):
+    """A Function over a C++ kernel pair: y = forward(x, *args), and in backward
+    dx = backward(dy, saved, *args) where ``saved`` is y (``save="output"``) or x (``"input"``).
+    ``args`` (slope, alpha, dim) get no gradient."""
+
+    def fwd(ctx, x, *args):
+        y = forward(x, *args)
+        ctx.save(y if save == "output" else x)
+        ctx.args = args
         return y
 
-    @staticmethod
-    def backward(ctx, dy):
-        (y,) = ctx.saved
-        return _C.relu_backward(dy, y)
+    def bwd(ctx, dy):
+        (saved,) = ctx.saved
+        return (backward(dy, saved, *ctx.args),) + (None,) * len(ctx.args)
+
+    return type(name, (Function,), {"forward": staticmethod(fwd), "backward": staticmethod(bwd)})
 
 
-class _LeakyRelu(Function):
-    @staticmethod
-    def forward(ctx, x, negative_slope):
-        ctx.save(x)
-        ctx.negative_slope = negative_slope
-        return _C.leaky_relu_forward(x, negative_slope)
-
-    @staticmethod
-    def backward(ctx, dy):
-        (x,) = ctx.saved
-        return _C.leaky_relu_backward(dy, x, ctx.negative_slope), None
-
-
-class _Elu(Function):
-    @staticmethod
-    def forward(ctx, x, alpha):
-        ctx.save(x)
-        ctx.alpha = alpha
-        return _C.elu_forward(x, alpha)
-
-    @staticmethod
-    def backward(ctx, dy):
-        (x,) = ctx.saved
-        return _C.elu_backward(dy, x, ctx.alpha), None
-
-
-class _Sigmoid(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = _C.sigmoid_forward(x)
-        ctx.save(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, dy):
-        (y,) = ctx.saved
-        return _C.sigmoid_backward(dy, y)
-
-
-class _Tanh(Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = _C.tanh_forward(x)
-        ctx.save(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, dy):
-        (y,) = ctx.saved
-        return _C.tanh_backward(dy, y)
-
-
-class _Softmax(Function):
-    @staticmethod
-    def forward(ctx, x, dim):
-        y = _C.softmax_forward(x, dim)
-        ctx.save(y)
-        ctx.dim = dim
-        return y
-
-    @staticmethod
-    def backward(ctx, dy):
-        (y,) = ctx.saved
-        return _C.softmax_backward(dy, y, ctx.dim), None
-
-
-class _LogSoftmax(Function):
-    @staticmethod
-    def forward(ctx, x, dim):
-        y = _C.log_softmax_forward(x, dim)
-        ctx.save(y)
-        ctx.dim = dim
-        return y
-
-    @staticmethod
-    def backward(ctx, dy):
-        (y,) = ctx.saved
-        return _C.log_softmax_backward(dy, y, ctx.dim), None
+_Relu = _kernel_function("_Relu", _C.relu_forward, _C.relu_backward)
+_LeakyRelu = _kernel_function("_LeakyRelu", _C.leaky_relu_forward, _C.leaky_relu_backward, save="input")
+_Elu = _kernel_function("_Elu", _C.elu_forward, _C.elu_backward, save="input")
+_Sigmoid = _kernel_function("_Sigmoid", _C.sigmoid_forward, _C.sigmoid_backward)
+_Tanh = _kernel_function("_Tanh", _C.tanh_forward, _C.tanh_backward)
+_Softmax = _kernel_function("_Softmax", _C.softmax_forward, _C.softmax_backward)
+_LogSoftmax = _kernel_function("_LogSoftmax", _C.log_softmax_forward, _C.log_softmax_backward)
 
 
 def relu(input, inplace=False):
