@@ -28,10 +28,11 @@ def int_arg(v, name, op):
     return v
 
 
-def positive_int(v, name, op, minimum=1):
-    """``v`` as an int >= ``minimum``; ValueError naming ``op``, ``name`` and the value otherwise."""
+def count_arg(v, name, op, minimum=1):
+    """``v`` as an int >= ``minimum`` (a size, a count); ValueError naming ``op``, ``name`` and
+    the value otherwise."""
     if not is_int(v) or v < minimum:
-        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        kind = {0: "a non-negative int", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
         raise ValueError(f"{op}: {name} must be {kind}, got {v!r}")
     return int(v)
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from .. import functional as F
-from .._args import is_int, pair
+from .._args import count_arg, pair
 from . import init
 from .module import Module, Parameter
 
@@ -27,11 +27,8 @@ class Conv2d(Module):
         super().__init__()
         if padding_mode != "zeros":
             raise ValueError(f"Conv2d: only padding_mode='zeros' is supported, got {padding_mode!r}")
-        if not is_int(groups) or groups < 1:
-            raise ValueError(f"Conv2d: groups must be a positive integer, got {groups!r}")
-        for name, v in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not is_int(v) or v < 1:
-                raise ValueError(f"Conv2d: {name} must be a positive integer, got {v!r}")
+        for name, v in (("groups", groups), ("in_channels", in_channels), ("out_channels", out_channels)):
+            count_arg(v, name, "Conv2d")
         if in_channels % groups:
             raise ValueError(f"Conv2d: in_channels={in_channels} must be divisible by groups={groups}")
         if out_channels % groups:
