@@ -90,6 +90,13 @@ def _broadcasting(ufunc, name, a, b):
         raise broadcast_error(name, a, b) from None
 
 
+def _keeping_output(ctx, ufunc, name, a, b):
+    """Forward of Div and Pow: y = ufunc(a, b), saving (a, b, y) for backward."""
+    y = _broadcasting(ufunc, name, a, b)
+    ctx.saved = (a, b, y)
+    return y
+
+
 def _additive(name, ufunc, negate_b):
     """Add / Sub: y = ufunc(a, b); gradients g and (-g for Sub) summed back to each input's shape.
     The inputs are kept only for their shapes (the graph holds them anyway)."""
@@ -130,9 +137,7 @@ class Mul(Function):
 class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
-        y = _broadcasting(np.true_divide, "div", a, b)
-        ctx.saved = (a, b, y)
-        return y
+        return _keeping_output(ctx, np.true_divide, "div", a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -149,9 +154,7 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        y = _broadcasting(np.power, "pow", a, b)
-        ctx.saved = (a, b, y)
-        return y
+        return _keeping_output(ctx, np.power, "pow", a, b)
 
     @staticmethod
     def backward(ctx, g):

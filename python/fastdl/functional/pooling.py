@@ -15,11 +15,15 @@ def _batched(x, op):
     return x.ndim == 3
 
 
+def _with_batch_dim(x):
+    """(x with a batch dimension, whether one was added): the kernels take (N, C, H, W)."""
+    return (x[None], True) if x.ndim == 3 else (x, False)
+
+
 class _MaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode, indices_out):
-        unbatched = x.ndim == 3
-        x4 = x[None] if unbatched else x
+        x4, unbatched = _with_batch_dim(x)
         y, idx = _C.max_pool2d_forward(x4, kernel, stride, padding, dilation, ceil_mode)
         ctx.save(idx)
         ctx.args = (x4.shape, kernel, stride, padding, dilation, ceil_mode)
@@ -31,8 +35,7 @@ class _MaxPool2d(Function):
     @staticmethod
     def backward(ctx, dy):
         (idx,) = ctx.saved
-        if ctx.unbatched:
-            dy = dy[None]
+        dy = dy[None] if ctx.unbatched else dy
         dx = _C.max_pool2d_backward(dy, idx, *ctx.args)
         return (dx[0] if ctx.unbatched else dx), None, None, None, None, None, None
 
@@ -40,8 +43,7 @@ class _MaxPool2d(Function):
 class _AvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
-        unbatched = x.ndim == 3
-        x4 = x[None] if unbatched else x
+        x4, unbatched = _with_batch_dim(x)
         y = _C.avg_pool2d_forward(x4, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
         ctx.args = (x4.shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
         ctx.unbatched = unbatched
@@ -49,8 +51,7 @@ class _AvgPool2d(Function):
 
     @staticmethod
     def backward(ctx, dy):
-        if ctx.unbatched:
-            dy = dy[None]
+        dy = dy[None] if ctx.unbatched else dy
         dx = _C.avg_pool2d_backward(dy, *ctx.args)
         return (dx[0] if ctx.unbatched else dx), None, None, None, None, None, None
 
@@ -58,8 +59,7 @@ class _AvgPool2d(Function):
 class _AdaptiveAvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, output_size):
-        unbatched = x.ndim == 3
-        x4 = x[None] if unbatched else x
+        x4, unbatched = _with_batch_dim(x)
         y = _C.adaptive_avg_pool2d_forward(x4, output_size)
         ctx.shape = x4.shape
         ctx.unbatched = unbatched
@@ -67,8 +67,7 @@ class _AdaptiveAvgPool2d(Function):
 
     @staticmethod
     def backward(ctx, dy):
-        if ctx.unbatched:
-            dy = dy[None]
+        dy = dy[None] if ctx.unbatched else dy
         dx = _C.adaptive_avg_pool2d_backward(dy, ctx.shape)
         return (dx[0] if ctx.unbatched else dx), None
 
