@@ -276,7 +276,7 @@ def test_composite_graph_matches_torch(rng):
 
 
 def test_float64_mode_for_gradcheck_is_scoped():
-    from fastdl.gradcheck import gradcheck
+    from fastdl import gradcheck
     seen = []
 
     def fn(t):

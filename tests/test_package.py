@@ -29,3 +29,16 @@ def test_lazy_names_resolve(name):
 def test_unknown_attribute_raises():
     with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
         fastdl.nonexistent
+
+
+def test_gradcheck_and_summary_are_functions_whatever_is_imported():
+    # The functions live in fastdl._gradcheck / fastdl._summary; the old module paths are
+    # aliases, so importing them neither fails nor replaces the functions (see d623d23).
+    code = ("import fastdl.gradcheck, fastdl.summary, fastdl; "
+            "from fastdl.gradcheck import gradcheck, GradcheckError; from fastdl.summary import summary; "
+            "assert callable(fastdl.gradcheck) and fastdl.gradcheck is gradcheck, fastdl.gradcheck; "
+            "assert callable(fastdl.summary) and fastdl.summary is summary, fastdl.summary; "
+            "assert fastdl.GradcheckError is GradcheckError; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

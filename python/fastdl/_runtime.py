@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 from . import _C
+from ._args import is_int
 
 __all__ = ["get_isa", "set_isa", "get_num_threads", "set_num_threads"]
 
@@ -33,11 +34,11 @@ def get_num_threads() -> int:
 
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads (n >= 1) in fastdl's kernels; raises ValueError for n < 1."""
-    if isinstance(n, bool) or not isinstance(n, int):
+    if not is_int(n):
         raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
     if n < 1:
         raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
-    _C.set_num_threads(n)
+    _C.set_num_threads(int(n))
 
 
 def _apply_environment() -> None:

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import random as _random
 from .tensor import Tensor, _as_array, get_default_dtype
+from ._args import is_int
 
 __all__ = ["zeros", "ones", "full", "empty", "eye", "arange", "rand", "randn", "randint",
            "zeros_like", "ones_like", "full_like", "rand_like", "randn_like", "from_numpy"]
@@ -20,7 +21,7 @@ def _size(size, name):
         size = tuple(size[0])
     out = []
     for s in size:
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+        if not is_int(s):
             raise TypeError(f"{name}: sizes must be ints, got {type(s).__name__}")
         if s < 0:
             raise ValueError(f"{name}: negative size {s} in {tuple(size)}")
@@ -62,9 +63,9 @@ def empty(*size, dtype=None, requires_grad=False):
 
 
 def full(size, fill_value, dtype=None, requires_grad=False):
-    if isinstance(size, (int, np.integer)):
+    if is_int(size):
         size = (size,)
-    if dtype is None and isinstance(fill_value, (int, np.integer)) and not isinstance(fill_value, bool):
+    if dtype is None and is_int(fill_value):
         dtype = np.int64  # torch.full infers the dtype from the fill value
     elif dtype is None and isinstance(fill_value, (bool, np.bool_)):
         dtype = np.bool_
@@ -86,7 +87,7 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     if step == 0:
         raise ValueError("arange: step must be nonzero")
     if dtype is None:
-        ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        ints = all(is_int(v) for v in (start, end, step))
         dtype = np.int64 if ints else get_default_dtype()
     d = _dtype(dtype)
     if d.kind == "f":

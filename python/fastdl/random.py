@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import numpy as np
+from ._args import is_int
 
 __all__ = ["manual_seed", "default_generator", "get_rng_state", "set_rng_state", "next_seed"]
 
@@ -15,7 +16,7 @@ _generator = np.random.default_rng()
 def manual_seed(seed: int) -> None:
     """Reseed the global generator (``seed`` >= 0)."""
     global _generator
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise ValueError(f"manual_seed: seed must be a non-negative int, got {seed!r}")
     _generator = np.random.default_rng(int(seed))
 

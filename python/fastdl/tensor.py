@@ -2,7 +2,20 @@
 
 Dtypes: floating data is float32 (the default dtype; ``gradcheck`` switches it to float64 for
 precise checks), integer data int64 (class targets, indices), comparisons give bool. Only
-floating tensors can require grad. The differentiable operations live in ``_tensor_ops``.
+floating tensors can require grad.
+
+Dependency direction (one way; a module imports only modules above it in this list):
+
+    _C, _args  ->  autograd  ->  _dtype, _ops_arith, _ops_reduce, _ops_shape  ->  tensor
+               ->  functional  ->  nn
+
+- The ``_ops_*`` modules hold the differentiable operations behind Tensor's methods
+  (elementwise arithmetic and matmul; reductions; shape, indexing and joining). They and
+  ``autograd`` create result Tensors through the class this module registers once, at import,
+  as ``autograd._Tensor`` / ``autograd._wrap``; nothing below imports ``tensor``.
+- Tensor methods that are functional operations (relu, sigmoid, tanh, softmax, log_softmax)
+  are attached by ``fastdl.functional.activation``, which is above: ``tensor`` never imports
+  ``functional``.
 """
 from __future__ import annotations
 
@@ -11,107 +24,15 @@ import builtins
 import numpy as np
 
 from . import autograd
-from . import _tensor_ops as _ops
+from . import _ops_arith as _arith, _ops_reduce as _reduce, _ops_shape as _shape
+from ._args import norm_dims
+from ._dtype import _as_array, _default, bool, float32, float64, get_default_dtype, int64, long, set_default_dtype  # noqa: A004
 
 __all__ = ["Tensor", "tensor", "float32", "float64", "int64", "long", "bool",
            "get_default_dtype", "set_default_dtype"]
 
-float32 = np.dtype(np.float32)
-float64 = np.dtype(np.float64)
-int64 = np.dtype(np.int64)
-long = int64
-bool = np.dtype(np.bool_)  # noqa: A001 - PyTorch's name (fastdl.bool)
-
 _F32 = float32
-_default = [float32]  # the floating dtype new tensors get (a list: module-level mutable)
 _state = autograd._state
-
-
-def get_default_dtype():
-    """The floating dtype of new tensors (float32 unless changed)."""
-    return _default[0]
-
-
-def set_default_dtype(dtype):
-    """Set the floating dtype of new tensors: float32 (default) or float64.
-
-    float64 is meant for gradient checks (``fastdl.gradcheck``): the C++ kernels still
-    compute in float32 and their results are cast back.
-    """
-    d = np.dtype(dtype)
-    if d not in (float32, float64):
-        raise TypeError(f"set_default_dtype: expected float32 or float64, got {d}")
-    _default[0] = d
-
-
-def _as_array(x, dtype=None):
-    if isinstance(x, Tensor):
-        x = x.data
-    if x is None or isinstance(x, (str, bytes)):
-        raise TypeError(f"cannot make a tensor from {type(x).__name__}")
-    if dtype is not None:
-        if isinstance(x, np.ndarray) and x.dtype.kind not in "fiub":
-            raise TypeError(f"cannot make a {np.dtype(dtype)} tensor from an array of dtype {x.dtype}")
-        d = np.dtype(dtype)
-        if d.kind == "f":
-            d = _default[0] if d == float32 else d
-        elif d.kind in "iu":
-            d = int64
-        elif d.kind != "b":
-            raise TypeError(f"unsupported tensor dtype {d}")
-        return np.asarray(x, dtype=d, order="C")
-    a = np.asarray(x)
-    k = a.dtype.kind
-    if k == "f":
-        return np.asarray(a, dtype=_default[0], order="C")
-    if k in "iu":
-        return np.asarray(a, dtype=int64, order="C")
-    if k == "b":
-        return np.asarray(a, order="C")
-    raise TypeError(f"cannot make a tensor from an array of dtype {a.dtype}")
-
-
-def _operand_error(name, other):
-    return TypeError(f"{name}: unsupported operand of type {type(other).__name__}")
-
-
-_SCALARS = (int, float, np.number, np.bool_)
-
-
-def _check_operand(name, other):
-    """Raise a clear TypeError for operands numpy would misread (None, strings, objects)."""
-    if isinstance(other, (Tensor, np.ndarray) + _SCALARS):  # (Python bool is an int)
-        return other
-    if isinstance(other, (list, tuple)):
-        a = np.asarray(other)
-        if a.dtype.kind in "fiub":
-            return a
-    raise _operand_error(name, other)
-
-
-def _binary_op(fn, ufunc, name, reflected=False):
-    """A Tensor operator for ``fn`` (a Function). When no operand records gradients it calls
-    ``ufunc`` on the arrays directly: the cheapest path for the many tiny no-grad ops."""
-
-    def op(self, other):
-        if isinstance(other, Tensor):
-            if (self.requires_grad or other.requires_grad) and _state.enabled:
-                return fn.apply(other, self) if reflected else fn.apply(self, other)
-            o = other.data
-        else:
-            if not isinstance(other, _SCALARS):
-                other = _check_operand(name, other)
-            if self.requires_grad and _state.enabled:
-                return fn.apply(other, self) if reflected else fn.apply(self, other)
-            o = other
-        try:
-            return _wrap(ufunc(o, self.data) if reflected else ufunc(self.data, o))
-        except ValueError:
-            raise _ops.broadcast_error(name, o, self.data) if reflected else \
-                _ops.broadcast_error(name, self.data, o) from None
-
-    op.__name__ = f"__{'r' if reflected else ''}{name}__"
-    return op
 
 
 class Tensor:
@@ -287,12 +208,12 @@ class Tensor:
         self._check_inplace("__setitem__")
         if value is None or isinstance(value, (str, bytes)):
             raise TypeError(f"__setitem__: cannot assign {type(value).__name__} to a tensor")
-        self.data[_ops.index_key(key)] = value.data if isinstance(value, Tensor) else value
+        self.data[_shape.index_key(key)] = value.data if isinstance(value, Tensor) else value
 
     def copy_(self, src):
         """Copy ``src`` (broadcastable to this shape) into this tensor; returns self."""
         self._check_inplace("copy_")
-        s = src.data if isinstance(src, Tensor) else _check_operand("copy_", src)
+        s = src.data if isinstance(src, Tensor) else _arith.check_operand("copy_", src)
         try:
             np.copyto(self.data, s, casting="unsafe")
         except ValueError:
@@ -311,7 +232,7 @@ class Tensor:
 
     def _inplace(self, name, ufunc, other, alpha=None):
         self._check_inplace(name)
-        o = other.data if isinstance(other, Tensor) else _check_operand(name, other)
+        o = other.data if isinstance(other, Tensor) else _arith.check_operand(name, other)
         if alpha is not None:
             o = np.multiply(o, alpha)
         try:
@@ -371,50 +292,50 @@ class Tensor:
 
     def clone(self):
         """A copy of this tensor that stays in the graph (gradient flows to self)."""
-        return _ops.Clone.apply(self)
+        return _arith.Clone.apply(self)
 
     def contiguous(self):
         if self.data.flags.c_contiguous:
             return self
-        return _ops.Clone.apply(self)
+        return _arith.Clone.apply(self)
 
     # ---- arithmetic (fast paths when nothing is recorded) -----------------------------
     # + - * / : numpy directly when nothing is recorded, else the Function (see _binary_op)
-    __add__ = _binary_op(_ops.Add, np.add, "add")
-    __radd__ = _binary_op(_ops.Add, np.add, "add", reflected=True)
-    __sub__ = _binary_op(_ops.Sub, np.subtract, "sub")
-    __rsub__ = _binary_op(_ops.Sub, np.subtract, "sub", reflected=True)
-    __mul__ = _binary_op(_ops.Mul, np.multiply, "mul")
-    __rmul__ = _binary_op(_ops.Mul, np.multiply, "mul", reflected=True)
-    __truediv__ = _binary_op(_ops.Div, np.true_divide, "div")
-    __rtruediv__ = _binary_op(_ops.Div, np.true_divide, "div", reflected=True)
+    __add__ = _arith.binary_op(_arith.Add, np.add, "add")
+    __radd__ = _arith.binary_op(_arith.Add, np.add, "add", reflected=True)
+    __sub__ = _arith.binary_op(_arith.Sub, np.subtract, "sub")
+    __rsub__ = _arith.binary_op(_arith.Sub, np.subtract, "sub", reflected=True)
+    __mul__ = _arith.binary_op(_arith.Mul, np.multiply, "mul")
+    __rmul__ = _arith.binary_op(_arith.Mul, np.multiply, "mul", reflected=True)
+    __truediv__ = _arith.binary_op(_arith.Div, np.true_divide, "div")
+    __rtruediv__ = _arith.binary_op(_arith.Div, np.true_divide, "div", reflected=True)
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
-            return _ops.Pow.apply(self, exponent)
-        if isinstance(exponent, _SCALARS):
-            return _ops.PowScalar.apply(self, exponent)
-        return _ops.Pow.apply(self, _check_operand("pow", exponent))
+            return _arith.Pow.apply(self, exponent)
+        if isinstance(exponent, _arith.SCALARS):
+            return _arith.PowScalar.apply(self, exponent)
+        return _arith.Pow.apply(self, _arith.check_operand("pow", exponent))
 
     def __rpow__(self, base):
-        if isinstance(base, _SCALARS):
-            return _ops.RPowScalar.apply(self, base)
-        return _ops.Pow.apply(_check_operand("pow", base), self)
+        if isinstance(base, _arith.SCALARS):
+            return _arith.RPowScalar.apply(self, base)
+        return _arith.Pow.apply(_arith.check_operand("pow", base), self)
 
     def __neg__(self):
-        return _ops.Neg.apply(self)
+        return _arith.Neg.apply(self)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return _ops.Abs.apply(self)
+        return _arith.Abs.apply(self)
 
     def __matmul__(self, other):
-        return _ops.matmul(self, other)
+        return _arith.matmul(self, other)
 
     def __rmatmul__(self, other):
-        return _ops.matmul(other, self)
+        return _arith.matmul(other, self)
 
     def _augmented(self, inplace, out_of_place, other):
         # PyTorch: in place, except that a leaf requiring grad cannot be modified while
@@ -449,45 +370,29 @@ class Tensor:
     matmul = __matmul__
 
     def exp(self):
-        return _ops.Exp.apply(self)
+        return _arith.Exp.apply(self)
 
     def log(self):
-        return _ops.Log.apply(self)
+        return _arith.Log.apply(self)
 
     def sqrt(self):
-        return _ops.Sqrt.apply(self)
+        return _arith.Sqrt.apply(self)
 
     def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's argument names
         """Limit values to [min, max] (either may be None); gradient 1 inside, 0 outside."""
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
-        return _ops.Clamp.apply(self, min, max)
+        return _arith.Clamp.apply(self, min, max)
 
     clip = clamp
 
-    # ---- activations (thin methods over fastdl.functional, as torch.Tensor has them) -------
-    def relu(self):
-        return _functional().relu(self)
-
-    def sigmoid(self):
-        return _functional().sigmoid(self)
-
-    def tanh(self):
-        return _functional().tanh(self)
-
-    def softmax(self, dim):
-        return _functional().softmax(self, dim)
-
-    def log_softmax(self, dim):
-        return _functional().log_softmax(self, dim)
-
     # ---- comparisons (no gradient; bool results) --------------------------------------
     def _compare(self, ufunc, name, other):
-        o = other.data if isinstance(other, Tensor) else _check_operand(name, other)
+        o = other.data if isinstance(other, Tensor) else _arith.check_operand(name, other)
         try:
             return _wrap(ufunc(self.data, o))
         except ValueError:
-            raise _ops.broadcast_error(name, self.data, o) from None
+            raise _arith.broadcast_error(name, self.data, o) from None
 
     def __eq__(self, other):
         return self._compare(np.equal, "eq", other)
@@ -511,43 +416,43 @@ class Tensor:
 
     # ---- reductions -------------------------------------------------------------------
     def sum(self, dim=None, keepdim=False):
-        return _ops.Sum.apply(self, None if dim is None else _ops.norm_dims(dim, self.data.ndim, "sum"), keepdim)
+        return _reduce.Sum.apply(self, None if dim is None else norm_dims(dim, self.data.ndim, "sum"), keepdim)
 
     def mean(self, dim=None, keepdim=False):
-        return _ops.Mean.apply(self, None if dim is None else _ops.norm_dims(dim, self.data.ndim, "mean"), keepdim)
+        return _reduce.Mean.apply(self, None if dim is None else norm_dims(dim, self.data.ndim, "mean"), keepdim)
 
     def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
         """Variance over ``dim``, divided by N - correction (correction 1 = unbiased)."""
-        return _ops.var(self, dim, 1 if unbiased else 0, keepdim, correction)
+        return _reduce.var(self, dim, 1 if unbiased else 0, keepdim, correction)
 
     def std(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
-        return _ops.var(self, dim, 1 if unbiased else 0, keepdim, correction).sqrt()
+        return _reduce.var(self, dim, 1 if unbiased else 0, keepdim, correction).sqrt()
 
     def max(self, dim=None, keepdim=False):
         """Without ``dim``: the largest value (gradient split evenly between ties). With
         ``dim``: a ``(values, indices)`` pair; the gradient goes to the first maximum."""
-        return _ops.minmax(self, dim, keepdim, True)
+        return _reduce.minmax(self, dim, keepdim, True)
 
     def min(self, dim=None, keepdim=False):
-        return _ops.minmax(self, dim, keepdim, False)
+        return _reduce.minmax(self, dim, keepdim, False)
 
     def argmax(self, dim=None, keepdim=False):
-        return _ops.argminmax(self, dim, keepdim, True)
+        return _reduce.argminmax(self, dim, keepdim, True)
 
     def argmin(self, dim=None, keepdim=False):
-        return _ops.argminmax(self, dim, keepdim, False)
+        return _reduce.argminmax(self, dim, keepdim, False)
 
     # ---- shape ------------------------------------------------------------------------
     def reshape(self, *shape):
-        return _ops.Reshape.apply(self, _ops.norm_shape(shape, self.data.size, self.data.shape))
+        return _shape.Reshape.apply(self, _shape.norm_shape(shape, self.data.size, self.data.shape))
 
     view = reshape
 
     def flatten(self, start_dim=0, end_dim=-1):
-        return _ops.flatten(self, start_dim, end_dim)
+        return _shape.flatten(self, start_dim, end_dim)
 
     def transpose(self, dim0, dim1):
-        return _ops.transpose(self, dim0, dim1)
+        return _shape.transpose(self, dim0, dim1)
 
     def t(self):
         if self.data.ndim > 2:
@@ -555,31 +460,26 @@ class Tensor:
         return self.T
 
     def permute(self, *dims):
-        return _ops.permute(self, dims)
+        return _shape.permute(self, dims)
 
     def squeeze(self, dim=None):
-        return _ops.squeeze(self, dim)
+        return _shape.squeeze(self, dim)
 
     def unsqueeze(self, dim):
-        return _ops.unsqueeze(self, dim)
+        return _shape.unsqueeze(self, dim)
 
     def expand(self, *sizes):
-        return _ops.expand(self, sizes)
+        return _shape.expand(self, sizes)
 
     def __getitem__(self, key):
         tk = type(key)
         if tk is not int and tk is not slice:
-            key = _ops.index_key(key)
-        return _ops.Index.apply(self, key)
+            key = _shape.index_key(key)
+        return _shape.Index.apply(self, key)
 
 
 _new = object.__new__
 _wrap = Tensor._wrap
-
-
-def _functional():
-    from . import functional  # imported lazily: functional imports this module
-    return functional
 
 
 def as_float_tensor(x, name="input"):

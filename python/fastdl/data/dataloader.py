@@ -6,12 +6,13 @@ import numpy as np
 from .. import random as _random
 from ..tensor import Tensor
 from .dataset import Dataset, TensorDataset, as_batch_array
+from .._args import is_int
 
 __all__ = ["DataLoader"]
 
 
 def _check_positive_int(name, v):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+    if not is_int(v) or v < 1:
         raise ValueError(f"DataLoader: {name} must be a positive int, got {v!r}")
     return int(v)
 
@@ -39,7 +40,7 @@ class DataLoader:
         self.batch_size = _check_positive_int("batch_size", batch_size)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        if seed is not None and (not is_int(seed) or seed < 0):
             raise ValueError(f"DataLoader: seed must be a non-negative int or None, got {seed!r}")
         self.seed = seed
         self._generator = np.random.default_rng(int(seed)) if seed is not None else None

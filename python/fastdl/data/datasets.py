@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from .dataset import TensorDataset
+from .._args import is_int
 
 __all__ = ["load_digits", "load_mnist_5k", "read_idx", "MNIST", "FashionMNIST", "synthetic_linear",
            "train_test_split"]
@@ -246,7 +247,7 @@ def synthetic_linear(n, w, b=0.0, noise=0.01, seed=None):
     """
     from .. import random as _random
 
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+    if not is_int(n) or n < 0:
         raise ValueError(f"synthetic_linear: n must be a non-negative int, got {n!r}")
     if noise < 0:
         raise ValueError(f"synthetic_linear: noise must be >= 0, got {noise!r}")
@@ -287,7 +288,7 @@ def train_test_split(*arrays, test_size=0.2, seed=None, stratify=None, shuffle=T
         if not 0.0 < test_size < 1.0:
             raise ValueError(f"train_test_split: a float test_size must be in (0, 1), got {test_size}")
         n_test = int(np.ceil(test_size * n))
-    elif isinstance(test_size, (int, np.integer)) and not isinstance(test_size, bool):
+    elif is_int(test_size):
         n_test = int(test_size)
     else:
         raise TypeError(f"train_test_split: test_size must be a float or an int, got {test_size!r}")

@@ -1,35 +1,12 @@
 """2-D convolution (torch.nn.functional.conv2d) over the C++ im2col + SGEMM kernels."""
 from __future__ import annotations
 
-import numpy as np
-
 from .. import _C
 from ..autograd import Function
-from ..tensor import as_float_tensor as _as_tensor
+from .._args import int_arg, pair
+from ..tensor import as_float_tensor
 
 __all__ = ["conv2d"]
-
-# ---- argument helpers (shared with pooling.py) ----------------------------------------
-
-
-def _int_arg(v, name, op):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{op}: {name} must be an int, got {type(v).__name__}")
-    v = int(v)
-    if not -(2**63) <= v < 2**63:
-        raise OverflowError(f"{op}: {name}={v} does not fit in int64")
-    return v
-
-
-def _pair(v, name, op):
-    """(h, w) from an int or a sequence of two ints (PyTorch's _pair)."""
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
-        return (_int_arg(v[0], name, op), _int_arg(v[1], name, op))
-    v = _int_arg(v, name, op)
-    return (v, v)
-
 
 class _Conv2d(Function):
     @staticmethod
@@ -68,13 +45,13 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     and OverflowError when a size overflows int64.
     """
     op = "conv2d"
-    x = _as_tensor(input, "input")
-    w = _as_tensor(weight, "weight")
-    b = None if bias is None else _as_tensor(bias, "bias")
+    x = as_float_tensor(input, "input")
+    w = as_float_tensor(weight, "weight")
+    b = None if bias is None else as_float_tensor(bias, "bias")
     if x.ndim not in (3, 4):
         raise ValueError(f"conv2d: expected 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {x.shape}")
-    stride = _pair(stride, "stride", op)
-    padding = _pair(padding, "padding", op)
-    dilation = _pair(dilation, "dilation", op)
-    groups = _int_arg(groups, "groups", op)
+    stride = pair(stride, "stride", op)
+    padding = pair(padding, "padding", op)
+    dilation = pair(dilation, "dilation", op)
+    groups = int_arg(groups, "groups", op)
     return _Conv2d.apply(x, w, b, stride, padding, dilation, groups)

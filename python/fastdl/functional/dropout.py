@@ -8,7 +8,7 @@ import numbers
 from .. import _C
 from ..autograd import Function
 from ..random import next_seed
-from .activation import _as_tensor
+from ..tensor import as_float_tensor
 
 __all__ = ["dropout"]
 
@@ -34,7 +34,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
     (fastdl returns a new Tensor)."""
     if isinstance(p, bool) or not isinstance(p, numbers.Real) or not (0.0 <= p <= 1.0):
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    x = _as_tensor(input)
+    x = as_float_tensor(input)
     if not training or p == 0:
         return x
     return _Dropout.apply(x, float(p), next_seed())

@@ -9,25 +9,12 @@ import warnings
 import numpy as np
 
 from .. import _C
+from .._args import reduction as reduction_arg, unbroadcast
 from ..autograd import Function
 from ..tensor import Tensor
-from .activation import _as_tensor
+from ..tensor import as_float_tensor
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy_with_logits"]
-
-_REDUCTIONS = ("mean", "sum", "none")
-
-
-def _reduction(size_average, reduce, reduction):
-    """The reduction string, honouring PyTorch's legacy size_average / reduce flags."""
-    if size_average is not None or reduce is not None:
-        size_average = True if size_average is None else size_average
-        reduce = True if reduce is None else reduce
-        return ("mean" if size_average else "sum") if reduce else "none"
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{reduction} is not a valid value for reduction")
-    return reduction
-
 
 def _raw(x):
     return x.data if isinstance(x, Tensor) else np.asarray(x)
@@ -132,8 +119,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     ``label_smoothing`` mixes the target with the uniform distribution. Out-of-range indices
     raise IndexError ("Target 5 is out of bounds.").
     """
-    reduction = _reduction(size_average, reduce, reduction)
-    x = _as_tensor(input)
+    reduction = reduction_arg(size_average, reduce, reduction)
+    x = as_float_tensor(input)
     if target is None:
         raise TypeError("cross_entropy: target must be an array or Tensor, got None")
     t = _raw(target)
@@ -170,20 +157,11 @@ class _NLLLoss(Function):
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     """Negative log-likelihood of log-probabilities ``input`` (C,), (N, C) or (N, C, d1, ...)
     at int64 class indices ``target`` (torch.nn.functional.nll_loss)."""
-    reduction = _reduction(size_average, reduce, reduction)
-    x = _as_tensor(input)
+    reduction = reduction_arg(size_average, reduce, reduction)
+    x = as_float_tensor(input)
     if target is None:
         raise TypeError("nll_loss: target must be an array or Tensor, got None")
     return _NLLLoss.apply(x, _raw(target), _float_opt(weight, "nll_loss: weight"), int(ignore_index), reduction)
-
-
-def _sum_to(g, shape):
-    """Sums a broadcast gradient back to ``shape``."""
-    if g.shape == tuple(shape):
-        return g
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1)
-    return np.ascontiguousarray(g.sum(axis=axes, keepdims=True).reshape(shape), dtype=np.float32)
 
 
 def _broadcast_pair(x, y, fn):
@@ -212,20 +190,20 @@ class _ElementwiseLoss(Function):
         kind, reduction, xs, ys = ctx.args
         need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         dx, dy = getattr(_C, f"{kind}_loss_backward")(g, xb, yb, reduction, need_x, need_y)
-        return (None if dx is None else _sum_to(dx, xs)), (None if dy is None else _sum_to(dy, ys)), None, None
+        return (None if dx is None else unbroadcast(dx, xs)), (None if dy is None else unbroadcast(dy, ys)), None, None
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """Mean squared error (x - y)^2 (torch.nn.functional.mse_loss); gradients for both input
     and target. Different shapes broadcast with PyTorch's warning."""
-    reduction = _reduction(size_average, reduce, reduction)
-    return _ElementwiseLoss.apply(_as_tensor(input), _as_tensor(target, "target"), "mse", reduction)
+    reduction = reduction_arg(size_average, reduce, reduction)
+    return _ElementwiseLoss.apply(as_float_tensor(input), as_float_tensor(target, "target"), "mse", reduction)
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """Mean absolute error |x - y| (torch.nn.functional.l1_loss); gradient sign(x - y), 0 at 0."""
-    reduction = _reduction(size_average, reduce, reduction)
-    return _ElementwiseLoss.apply(_as_tensor(input), _as_tensor(target, "target"), "l1", reduction)
+    reduction = reduction_arg(size_average, reduce, reduction)
+    return _ElementwiseLoss.apply(as_float_tensor(input), as_float_tensor(target, "target"), "l1", reduction)
 
 
 class _BCEWithLogits(Function):
@@ -259,9 +237,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     ``(1 - y) x + (1 + (pos_weight - 1) y) (log1p(exp(-|x|)) + max(-x, 0))``, times ``weight``
     (torch.nn.functional.binary_cross_entropy_with_logits). ``weight`` and ``pos_weight``
     broadcast to the input (pos_weight along the last, class, dim)."""
-    reduction = _reduction(size_average, reduce, reduction)
-    x = _as_tensor(input)
-    y = _as_tensor(target, "target")
+    reduction = reduction_arg(size_average, reduce, reduction)
+    x = as_float_tensor(input)
+    y = as_float_tensor(target, "target")
     if x.shape != y.shape:
         raise ValueError(f"Target size ({y.shape}) must be the same as input size ({x.shape})")
     w = _broadcast_to(_float_opt(weight, "weight"), x.shape, "weight")

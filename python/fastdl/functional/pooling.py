@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from .. import _C
 from ..autograd import Function
-from ..tensor import Tensor
-from .conv import _as_tensor as as_tensor, _int_arg as int_arg, _pair as pair
+from .._args import int_arg, pair
+from ..tensor import Tensor, as_float_tensor
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"]
 
@@ -15,11 +15,15 @@ def _batched(x, op):
     return x.ndim == 3
 
 
+def _with_batch_dim(x):
+    """(x with a batch dimension, whether one was added): the kernels take (N, C, H, W)."""
+    return (x[None], True) if x.ndim == 3 else (x, False)
+
+
 class _MaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, dilation, ceil_mode, indices_out):
-        unbatched = x.ndim == 3
-        x4 = x[None] if unbatched else x
+        x4, unbatched = _with_batch_dim(x)
         y, idx = _C.max_pool2d_forward(x4, kernel, stride, padding, dilation, ceil_mode)
         ctx.save(idx)
         ctx.args = (x4.shape, kernel, stride, padding, dilation, ceil_mode)
@@ -31,8 +35,7 @@ class _MaxPool2d(Function):
     @staticmethod
     def backward(ctx, dy):
         (idx,) = ctx.saved
-        if ctx.unbatched:
-            dy = dy[None]
+        dy = dy[None] if ctx.unbatched else dy
         dx = _C.max_pool2d_backward(dy, idx, *ctx.args)
         return (dx[0] if ctx.unbatched else dx), None, None, None, None, None, None
 
@@ -40,8 +43,7 @@ class _MaxPool2d(Function):
 class _AvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
-        unbatched = x.ndim == 3
-        x4 = x[None] if unbatched else x
+        x4, unbatched = _with_batch_dim(x)
         y = _C.avg_pool2d_forward(x4, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
         ctx.args = (x4.shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
         ctx.unbatched = unbatched
@@ -49,8 +51,7 @@ class _AvgPool2d(Function):
 
     @staticmethod
     def backward(ctx, dy):
-        if ctx.unbatched:
-            dy = dy[None]
+        dy = dy[None] if ctx.unbatched else dy
         dx = _C.avg_pool2d_backward(dy, *ctx.args)
         return (dx[0] if ctx.unbatched else dx), None, None, None, None, None, None
 
@@ -58,8 +59,7 @@ class _AvgPool2d(Function):
 class _AdaptiveAvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, output_size):
-        unbatched = x.ndim == 3
-        x4 = x[None] if unbatched else x
+        x4, unbatched = _with_batch_dim(x)
         y = _C.adaptive_avg_pool2d_forward(x4, output_size)
         ctx.shape = x4.shape
         ctx.unbatched = unbatched
@@ -67,8 +67,7 @@ class _AdaptiveAvgPool2d(Function):
 
     @staticmethod
     def backward(ctx, dy):
-        if ctx.unbatched:
-            dy = dy[None]
+        dy = dy[None] if ctx.unbatched else dy
         dx = _C.adaptive_avg_pool2d_backward(dy, ctx.shape)
         return (dx[0] if ctx.unbatched else dx), None
 
@@ -81,7 +80,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     With return_indices, also returns the int64 position of each maximum inside its (H, W) plane.
     """
     op = "max_pool2d"
-    x = as_tensor(input, "input")
+    x = as_float_tensor(input, "input")
     _batched(x, op)
     kernel = pair(kernel_size, "kernel_size", op)
     stride = kernel if stride is None or stride == () or stride == [] else pair(stride, "stride", op)
@@ -101,7 +100,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     input (False), or divisor_override when given (non-zero).
     """
     op = "avg_pool2d"
-    x = as_tensor(input, "input")
+    x = as_float_tensor(input, "input")
     _batched(x, op)
     kernel = pair(kernel_size, "kernel_size", op)
     stride = kernel if stride is None or stride == () or stride == [] else pair(stride, "stride", op)
@@ -117,7 +116,7 @@ def adaptive_avg_pool2d(input, output_size):
     rows [floor(i*H/h), ceil((i+1)*H/h)). output_size=1 is global average pooling.
     """
     op = "adaptive_avg_pool2d"
-    x = as_tensor(input, "input")
+    x = as_float_tensor(input, "input")
     _batched(x, op)
     if isinstance(output_size, (tuple, list)):
         if len(output_size) != 2:

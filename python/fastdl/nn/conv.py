@@ -6,20 +6,11 @@ import math
 import numpy as np
 
 from .. import functional as F
+from .._args import count_arg, pair
 from . import init
 from .module import Module, Parameter
 
 __all__ = ["Conv2d"]
-
-
-def _pair(v, name):
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"Conv2d: {name} must be an int or a pair of ints, got {v!r}")
-        return tuple(int(a) for a in v)
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"Conv2d: {name} must be an int or a pair of ints, got {type(v).__name__}")
-    return (int(v), int(v))
 
 
 class Conv2d(Module):
@@ -36,21 +27,18 @@ class Conv2d(Module):
         super().__init__()
         if padding_mode != "zeros":
             raise ValueError(f"Conv2d: only padding_mode='zeros' is supported, got {padding_mode!r}")
-        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-            raise ValueError(f"Conv2d: groups must be a positive integer, got {groups!r}")
-        for name, v in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"Conv2d: {name} must be a positive integer, got {v!r}")
+        for name, v in (("groups", groups), ("in_channels", in_channels), ("out_channels", out_channels)):
+            count_arg(v, name, "Conv2d")
         if in_channels % groups:
             raise ValueError(f"Conv2d: in_channels={in_channels} must be divisible by groups={groups}")
         if out_channels % groups:
             raise ValueError(f"Conv2d: out_channels={out_channels} must be divisible by groups={groups}")
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
-        self.dilation = _pair(dilation, "dilation")
+        self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
+        self.stride = pair(stride, "stride", "Conv2d")
+        self.padding = pair(padding, "padding", "Conv2d")
+        self.dilation = pair(dilation, "dilation", "Conv2d")
         self.groups = int(groups)
         self.padding_mode = padding_mode
         if min(self.kernel_size) < 1:

@@ -6,6 +6,7 @@ import numpy as np
 from .. import random as _random
 from ..functional.recurrent import embedding as _embedding
 from .module import Module, Parameter
+from .._args import count_arg
 
 __all__ = ["Embedding"]
 
@@ -17,8 +18,7 @@ class Embedding(Module):
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None):
         super().__init__()
         for name, v in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"Embedding: {name} must be an integer >= 1, got {v!r}")
+            count_arg(v, name, "Embedding")
         self.num_embeddings = int(num_embeddings)
         self.embedding_dim = int(embedding_dim)
         if padding_idx is not None:

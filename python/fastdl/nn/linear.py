@@ -8,6 +8,7 @@ import numpy as np
 from .. import functional as F
 from . import init
 from .module import Module, Parameter
+from .._args import count_arg
 
 __all__ = ["Linear", "Identity", "Flatten"]
 
@@ -22,8 +23,7 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
         for name, v in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-                raise ValueError(f"Linear: {name} must be a non-negative int, got {v!r}")
+            count_arg(v, name, "Linear", minimum=0)
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=np.float32))

@@ -3,18 +3,11 @@ registered as buffers, as in PyTorch."""
 from __future__ import annotations
 
 from .. import functional as F
+from .._args import reduction as reduction_arg
 from ..tensor import Tensor
 from .module import Module
 
 __all__ = ["MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss"]
-
-
-def _legacy(size_average, reduce, reduction):
-    if size_average is not None or reduce is not None:
-        size_average = True if size_average is None else size_average
-        reduce = True if reduce is None else reduce
-        return ("mean" if size_average else "sum") if reduce else "none"
-    return reduction
 
 
 def _buffer(w):
@@ -30,7 +23,7 @@ def _data(w):
 class _Loss(Module):
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
-        self.reduction = _legacy(size_average, reduce, reduction)
+        self.reduction = reduction_arg(size_average, reduce, reduction)
 
 
 class _WeightedLoss(_Loss):

@@ -55,17 +55,13 @@ class Module:
         elif name in buffers:
             buffers[name] = None if value is None else (value if isinstance(value, Tensor) else Tensor(value))
             return
-        elif name in params:
+        elif name in params or name in modules:
+            registry, kind, expected = ((params, "parameter", "Parameter") if name in params
+                                        else (modules, "child module", "Module"))
             if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
-                                "(fastdl.nn.Parameter or None expected)")
-            params[name] = None
-            return
-        elif name in modules:
-            if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__} as child module {name!r} "
-                                "(fastdl.nn.Module or None expected)")
-            modules[name] = None
+                raise TypeError(f"cannot assign {type(value).__name__} as {kind} {name!r} "
+                                f"(fastdl.nn.{expected} or None expected)")
+            registry[name] = None
             return
         object.__setattr__(self, name, value)
         if isinstance(value, (Parameter, Module)):

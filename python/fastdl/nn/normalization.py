@@ -6,6 +6,7 @@ import numpy as np
 from .. import functional as F
 from ..tensor import Tensor
 from .module import Module, Parameter
+from .._args import count_arg
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
 
@@ -23,8 +24,7 @@ class _BatchNorm(Module):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
         super().__init__()
-        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features < 1:
-            raise ValueError(f"{type(self).__name__}: num_features must be a positive int, got {num_features!r}")
+        count_arg(num_features, "num_features", type(self).__name__)
         self.num_features = int(num_features)
         self.eps = eps
         self.momentum = momentum

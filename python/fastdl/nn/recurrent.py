@@ -14,8 +14,9 @@ import numpy as np
 from .. import random as _random
 from ..functional import recurrent as _R
 from ..tensor import Tensor
-from ..tensor import as_float_tensor as _as_tensor
+from ..tensor import as_float_tensor
 from .module import Module, Parameter
+from .._args import is_int
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell", "detach_state"]
 
@@ -33,7 +34,7 @@ def detach_state(state):
 
 
 def _check_size(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if not is_int(value) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
@@ -103,7 +104,7 @@ class RNNBase(Module):
             raise ValueError(f"{type(self).__name__}: expected {name} of shape {expected}, got {tuple(h.shape)}")
 
     def forward(self, input, hx=None):
-        x = _as_tensor(input, "input")
+        x = as_float_tensor(input, "input")
         if x.ndim not in (2, 3):
             raise ValueError(f"{type(self).__name__}: expected input to be 2-D (L, H_in) or 3-D "
                              f"({'N, L' if self.batch_first else 'L, N'}, H_in), got shape {tuple(x.shape)}")
@@ -126,13 +127,13 @@ class RNNBase(Module):
             if lstm:
                 if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                     raise TypeError("LSTM: hx must be a tuple (h_0, c_0)")
-                hx = (_as_tensor(hx[0], "h_0"), _as_tensor(hx[1], "c_0"))
+                hx = (as_float_tensor(hx[0], "h_0"), as_float_tensor(hx[1], "c_0"))
                 self._check_state(hx[0], "h_0", expected)
                 self._check_state(hx[1], "c_0", expected)
             else:
                 if isinstance(hx, (tuple, list)):
                     raise TypeError(f"{type(self).__name__}: hx must be a Tensor, got a {type(hx).__name__}")
-                hx = _as_tensor(hx, "hx")
+                hx = as_float_tensor(hx, "hx")
                 self._check_state(hx, "hx", expected)
         out = _R.rnn(x, hx, self.all_weights, self.mode, self.num_layers, self.bidirectional, self.batch_first,
                      self.bias, self.dropout, self.training, unbatched)
@@ -201,7 +202,7 @@ class RNNCellBase(Module):
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
 
     def forward(self, input, hx=None):
-        x = _as_tensor(input, "input")
+        x = as_float_tensor(input, "input")
         name = type(self).__name__
         if x.ndim not in (1, 2):
             raise ValueError(f"{name}: Expected input to be 1-D or 2-D but received {x.ndim}-D tensor")
@@ -216,9 +217,9 @@ class RNNCellBase(Module):
             if self.mode == "LSTM":
                 if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                     raise TypeError("LSTMCell: hx must be a tuple (h_0, c_0)")
-                states = (_as_tensor(hx[0], "h_0"), _as_tensor(hx[1], "c_0"))
+                states = (as_float_tensor(hx[0], "h_0"), as_float_tensor(hx[1], "c_0"))
             else:
-                states = (_as_tensor(hx, "hx"),)
+                states = (as_float_tensor(hx, "hx"),)
             for nm, s in zip(("h_0", "c_0"), states):
                 if s.shape != expected:
                     raise ValueError(f"{name}: expected {nm} of shape {expected}, got {tuple(s.shape)}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from .._args import is_int
 
 __all__ = ["conv_output_size"]
 
@@ -18,7 +19,7 @@ def conv_output_size(size, kernel, padding=0, stride=1, dilation=1, ceil_mode=Fa
     """
     for name, v in (("size", size), ("kernel", kernel), ("padding", padding), ("stride", stride),
                     ("dilation", dilation)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        if not is_int(v):
             raise TypeError(f"conv_output_size: {name} must be an int, got {type(v).__name__}")
     size, kernel, padding, stride, dilation = (int(size), int(kernel), int(padding), int(stride), int(dilation))
     if kernel < 1:

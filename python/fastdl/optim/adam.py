@@ -75,12 +75,7 @@ class Adam(Optimizer):
             amsgrad = bool(group["amsgrad"])
             maximize = bool(group["maximize"])
             decoupled = bool(group["decoupled_weight_decay"])
-            for p in group["params"]:
-                grad = self._grad_array(p)
-                if grad is None:
-                    continue
-                param = self._param_array(p)
-                state = self.state[p]
+            for param, grad, state in self._updates(group):
                 if "step" not in state:
                     state["step"] = 0
                     state["exp_avg"] = np.zeros_like(param)

@@ -167,6 +167,14 @@ class Optimizer:
         with enable_grad():
             return closure()
 
+    def _updates(self, group):
+        """(param array, grad array, state dict) for each parameter of ``group`` that has a
+        gradient: the loop every ``step`` runs."""
+        for p in group["params"]:
+            grad = self._grad_array(p)
+            if grad is not None:
+                yield self._param_array(p), grad, self.state[p]
+
     @staticmethod
     def _grad_array(p):
         """The gradient of p as a float32 C-contiguous array of p's shape (None if no grad)."""

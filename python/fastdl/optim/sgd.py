@@ -63,12 +63,7 @@ class SGD(Optimizer):
             weight_decay = float(group["weight_decay"])
             nesterov = bool(group["nesterov"])
             maximize = bool(group["maximize"])
-            for p in group["params"]:
-                grad = self._grad_array(p)
-                if grad is None:
-                    continue
-                param = self._param_array(p)
-                state = self.state[p]
+            for param, grad, state in self._updates(group):
                 buf, first = None, False
                 if momentum != 0:
                     buf = state.get("momentum_buffer")

@@ -5,7 +5,7 @@ random output gradient ``dy`` (fixed seed) and compares each input's ``.grad`` w
 central difference of ``sum(fn(x) * dy)``::
 
     import fastdl, numpy as np
-    from fastdl.gradcheck import gradcheck
+    from fastdl import gradcheck
     x = np.random.randn(3, 4)
     gradcheck(lambda t: (t * t).sum(dim=1).sqrt(), [x], eps=1e-6, atol=1e-5, rtol=1e-3)
 
@@ -13,7 +13,7 @@ Precision. With ``double=True`` (default) the check runs with fastdl's default d
 float64, so operations written with numpy (everything in ``Tensor``) are exact to float64 and
 PyTorch's gradcheck bars apply (eps 1e-6, atol 1e-5, rtol 1e-3). C++ kernels compute in
 float32 even then (their inputs are cast down, outputs cast back up): for them keep the
-defaults eps=1e-3, atol=1e-3, rtol=1e-2 (TESTING.md §1, "float32 kernels").
+defaults eps=1e-3, atol=1e-3, rtol=1e-2 (the test suite's float32-kernel tolerances).
 
 Which inputs are checked: Tensors with ``requires_grad=True`` and floating numpy arrays
 (integer arrays/tensors, e.g. class targets, are passed through unchanged). For inputs with

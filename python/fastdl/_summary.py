@@ -1,4 +1,4 @@
-"""fastdl.summary: a per-layer table of output shapes, parameter counts and FLOPs."""
+"""fastdl.summary(): a per-layer table of output shapes, parameter counts and FLOPs."""
 from __future__ import annotations
 
 import numpy as np
