@@ -97,11 +97,31 @@ def test_loader_slices_whole_batches_without_per_sample_getitem():
     assert Counting.calls == 0
 
 
-def test_loader_unshuffled_batches_are_views():
+def test_loader_batches_are_copies_editing_them_never_changes_the_dataset():
+    """Issue 15: ``for xb, yb in loader: xb /= 2`` must not halve the user's X (PyTorch's
+    collate copies as well); shuffled, unshuffled and collated batches, over two epochs."""
     X = np.arange(20, dtype=np.float32).reshape(10, 2)
-    ds = TensorDataset(X, np.arange(10))
-    xb, _ = next(iter(DataLoader(ds, batch_size=4)))
-    assert np.shares_memory(xb.data, ds.arrays[0]) and xb.data.flags.c_contiguous
+    y = np.arange(10)
+    stored = np.arange(10, dtype=np.float32)
+
+    class Rows(Dataset):  # __getitem__ returns views of its own storage
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, i):
+            return stored[i:i + 1], stored[i:i + 1]
+
+    for ds in (TensorDataset(X, y), Rows()):
+        arrays = [np.array(a, copy=True) for a in (ds.arrays if isinstance(ds, TensorDataset) else (stored,))]
+        for shuffle in (False, True):
+            for _ in range(2):
+                for xb, yb in DataLoader(ds, batch_size=4, shuffle=shuffle, seed=0):
+                    assert xb.data.flags.c_contiguous and xb.data.flags.writeable
+                    xb /= 2
+                    yb.data[...] = -1
+        now = ds.arrays if isinstance(ds, TensorDataset) else (stored,)
+        assert all(np.array_equal(a, b) for a, b in zip(now, arrays)), type(ds).__name__
+    assert np.array_equal(X, np.arange(20, dtype=np.float32).reshape(10, 2)) and np.array_equal(y, np.arange(10))
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True, None])

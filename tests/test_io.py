@@ -160,6 +160,70 @@ def test_save_rejects_unsupported_values(tmp_path):
     assert not p.exists() and os.listdir(tmp_path) == []
 
 
+# ---- every save that returns can be loaded (issue 15) ----------------------------------------
+def test_save_refuses_a_tensor_named_metadata(tmp_path):
+    p = tmp_path / "x.safetensors"
+    with pytest.raises(ValueError, match="__metadata__.*reserved"):
+        fastdl.save({"__metadata__": np.zeros(2, np.float32)}, p)
+    assert os.listdir(tmp_path) == []
+    fastdl.save({"m": {"__metadata__": np.ones(2, np.float32)}, "__metadata__x": 1}, p)  # not the header key
+    _assert_same(fastdl.load(p), {"m": {"__metadata__": np.ones(2, np.float32)}, "__metadata__x": 1})
+
+
+def test_save_checks_header_size_after_every_metadata_field(tmp_path, monkeypatch):
+    """The header limit applies to the header as written, sha256 included: a header that is
+    under the limit before the checksum is added and over it after is refused by save."""
+    p = tmp_path / "x.safetensors"
+    obj = {"w": np.arange(6, dtype=np.float32), "note": "x" * 1000}
+    fastdl.save(obj, p)
+    (n,) = struct.unpack("<Q", p.read_bytes()[:8])
+    sha_field = len(',"sha256":""') + 64
+    monkeypatch.setattr(fio, "_MAX_HEADER", n - sha_field + 8)  # passes without sha256, fails with it
+    q = tmp_path / "y.safetensors"
+    with pytest.raises(ValueError, match="header too large"):
+        fastdl.save(obj, q)
+    assert not q.exists() and not [f for f in os.listdir(tmp_path) if ".tmp-" in f]
+    monkeypatch.setattr(fio, "_MAX_HEADER", n)  # exactly at the limit: saved and loaded
+    fastdl.save(obj, q)
+    _assert_same(fastdl.load(q), obj)
+
+
+def _nested(depth, leaf):
+    obj = leaf
+    for i in range(depth):
+        obj = {"k": obj} if i % 3 == 0 else ([obj] if i % 3 == 1 else (obj,))
+    return obj
+
+
+def test_nesting_limit_is_the_same_for_save_and_load(tmp_path):
+    p = tmp_path / "x.safetensors"
+    deepest = _nested(fio._MAX_DEPTH, np.ones(3, np.float32))
+    fastdl.save(deepest, p)
+    _assert_same(fastdl.load(p), deepest)
+    with pytest.raises(ValueError, match="nesting deeper"):
+        fastdl.save(_nested(fio._MAX_DEPTH + 1, 1), tmp_path / "y.safetensors")
+    cycle = {"a": [1]}
+    cycle["a"].append(cycle)
+    with pytest.raises(ValueError, match="contains itself"):
+        fastdl.save(cycle, tmp_path / "y.safetensors")
+    assert sorted(os.listdir(tmp_path)) == ["x.safetensors"]
+
+
+@pytest.mark.parametrize("depth", [fio._MAX_DEPTH + 1, 400, 100_000])
+def test_deeply_nested_crafted_files_raise_checkpoint_error(tmp_path, depth):
+    """A crafted fastdl_tree (or safetensors header) nested deeper than save allows: a
+    CheckpointError, never a RecursionError."""
+    p = tmp_path / "deep.safetensors"
+    tree = '{"l":[' * depth + '{"v":1}' + "]}" * depth
+    save_file({}, str(p), metadata={"fastdl_tree": tree})
+    with pytest.raises(CheckpointError, match="nested deeper|fastdl_tree"):
+        fastdl.load(p)
+    h = b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "x": ' + b"[" * depth + b"]" * depth + b"}"
+    p.write_bytes(struct.pack("<Q", len(h)) + h + b"\x00" * 4)
+    with pytest.raises(CheckpointError, match="malformed header|invalid safetensors"):
+        fastdl.load(p)
+
+
 # ---- malformed files (TESTING.md §3: the nine cases safetensors rejects) --------------------
 def _file(header, data=b"", n=None):
     h = json.dumps(header).encode()

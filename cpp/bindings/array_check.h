@@ -87,6 +87,25 @@ inline void check_writeable(const py::array& a, const char* name) {
   if (!a.writeable()) fail(std::string(name) + ": array is read-only");
 }
 
+// True when a and b share at least one byte (exact for the C-contiguous arrays the kernels get:
+// their byte ranges intersect).
+inline bool shares_memory(const py::array& a, const py::array& b) {
+  if (a.nbytes() == 0 || b.nbytes() == 0) return false;
+  const char* ab = static_cast<const char*>(a.data());
+  const char* bb = static_cast<const char*>(b.data());
+  return ab < bb + b.nbytes() && bb < ab + a.nbytes();
+}
+
+// `out` is written while `in` is read: they must not share memory, except - when
+// `same_ok` (elementwise ops, out=input) - being exactly the same memory.
+inline void check_no_overlap(const py::array& out, const std::string& out_name, const py::array& in,
+                             const std::string& in_name, bool same_ok = false) {
+  if (!shares_memory(out, in)) return;
+  if (same_ok && out.data() == in.data() && out.nbytes() == in.nbytes()) return;
+  fail(out_name + " must not overlap " + in_name + (same_ok ? " (it may be the same array, in place)" : "") +
+       ", got shapes " + shape_str(out) + " and " + shape_str(in));
+}
+
 inline std::vector<int64_t> shape_of(const py::array& a) {
   return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
 }
@@ -114,6 +133,21 @@ inline FArray zeros(const std::vector<int64_t>& shape) {
   FArray a = new_array(shape);
   if (a.size() > 0) std::fill(a.mutable_data(), a.mutable_data() + a.size(), 0.0f);
   return a;
+}
+
+// Runs the kernel call f() with the GIL released (f touches no Python object). Running out of
+// memory inside it - a scratch buffer (OutOfMemory) or any std::bad_alloc - leaves as
+// OutOfMemory with `op` in front: MemoryError("conv2d_forward: out of memory: ...") in Python.
+template <class F>
+void run_kernel(const char* op, F&& f) {
+  py::gil_scoped_release nogil;
+  try {
+    f();
+  } catch (const OutOfMemory& e) {
+    throw OutOfMemory(std::string(op) + ": " + e.msg, e.bytes);
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory(std::string(op) + ": out of memory", -1);
+  }
 }
 
 // An output the caller may not want (e.g. a gradient nobody needs): a new float32 array of

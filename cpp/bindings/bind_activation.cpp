@@ -13,7 +13,7 @@ namespace bind {
 namespace {
 
 // A fresh float32 array of `shape`, or `out` after checking it (float32, C-contiguous,
-// writeable, exactly `shape`).
+// writeable, exactly `shape`, and either the input itself or sharing no memory with it).
 FArray output_for(const char* fn, py::object out, const py::array& like) {
   if (out.is_none()) return new_array(shape_of(like));
   if (!py::isinstance<py::array>(out)) throw py::type_error(std::string(fn) + ": out must be a numpy array");
@@ -23,6 +23,7 @@ FArray output_for(const char* fn, py::object out, const py::array& like) {
          (o.flags() & py::array::c_style ? "" : " (not C-contiguous)"));
   check_same_shape(o, (std::string(fn) + ": out").c_str(), like, "input");
   check_writeable(o, (std::string(fn) + ": out").c_str());
+  check_no_overlap(o, std::string(fn) + ": out", like, "input", true);  // out=input: in place
   return py::reinterpret_borrow<FArray>(out);
 }
 
@@ -31,10 +32,9 @@ FArray act_forward(Activation act, const char* fn, const FArray& x, float param,
   const float* px = x.data();
   float* py_ = y.mutable_data();
   const int64_t n = x.size();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel(fn, [&] {
     activation_forward(act, py_, px, n, param);
-  }
+  });
   return y;
 }
 
@@ -46,10 +46,9 @@ FArray act_backward(Activation act, const char* fn, const FArray& dy, const FArr
   const float* ps = saved.data();
   float* pdx = dx.mutable_data();
   const int64_t n = dy.size();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel(fn, [&] {
     activation_backward(act, pdx, pdy, ps, n, param);
-  }
+  });
   return dx;
 }
 
@@ -79,13 +78,12 @@ FArray softmax_fwd(bool log, const FArray& x, int64_t dim, py::object out) {
   FArray y = output_for(fn, out, x);
   const float* px = x.data();
   float* py_ = y.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel(fn, [&] {
     if (log)
       log_softmax_forward(py_, px, d.outer, d.C, d.inner);
     else
       softmax_forward(py_, px, d.outer, d.C, d.inner);
-  }
+  });
   return y;
 }
 
@@ -97,13 +95,12 @@ FArray softmax_bwd(bool log, const FArray& dy, const FArray& y, int64_t dim) {
   const float* pdy = dy.data();
   const float* pyv = y.data();
   float* pdx = dx.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel(fn, [&] {
     if (log)
       log_softmax_backward(pdx, pdy, pyv, d.outer, d.C, d.inner);
     else
       softmax_backward(pdx, pdy, pyv, d.outer, d.C, d.inner);
-  }
+  });
   return dx;
 }
 
@@ -123,10 +120,9 @@ py::tuple dropout_fwd(const FArray& x, float p, uint64_t seed) {
   float* py_ = y.mutable_data();
   uint8_t* pm = mask.mutable_data();
   const int64_t n = x.size();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("dropout_forward", [&] {
     dropout_forward(py_, pm, px, n, p, seed);
-  }
+  });
   return py::make_tuple(y, mask);
 }
 
@@ -138,10 +134,9 @@ FArray dropout_bwd(const FArray& dy, const U8Array& mask, float p) {
   const uint8_t* pm = mask.data();
   float* pdx = dx.mutable_data();
   const int64_t n = dy.size();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("dropout_backward", [&] {
     dropout_backward(pdx, pdy, pm, n, p);
-  }
+  });
   return dx;
 }
 

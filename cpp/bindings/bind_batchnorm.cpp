@@ -51,6 +51,15 @@ py::tuple py_batch_norm_forward(const FArray& x, const std::optional<FArray>& we
   const float* b = opt_vec(bias, "bias", d.C, x);
   float* rm = opt_out_vec(running_mean, "running_mean", d.C, x);
   float* rv = opt_out_vec(running_var, "running_var", d.C, x);
+  // The running statistics are updated in place while input, weight and bias are read.
+  for (const auto* r : {&running_mean, &running_var}) {
+    if (!*r) continue;
+    const std::string name = std::string("batch_norm: ") + (r == &running_mean ? "running_mean" : "running_var");
+    check_no_overlap(**r, name, x, "input");
+    if (weight) check_no_overlap(**r, name, *weight, "weight");
+    if (bias) check_no_overlap(**r, name, *bias, "bias");
+  }
+  if (running_mean && running_var) check_no_overlap(*running_var, "batch_norm: running_var", *running_mean, "running_mean");
   if (!(eps >= 0.0)) fail("batch_norm: eps must be >= 0, got " + std::to_string(eps));
   if (!training && (!rm || !rv)) fail("batch_norm: running_mean and running_var are required when training=False");
   if (training && d.N * d.S == 1)
@@ -62,14 +71,13 @@ py::tuple py_batch_norm_forward(const FArray& x, const std::optional<FArray>& we
   float* pm = mean.mutable_data();
   float* pr = rstd.mutable_data();
   const float* px = x.data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("batch_norm_forward", [&] {
     if (training)
       batch_norm_forward_train(py, pm, pr, rm, rv, px, w, b, d.N, d.C, d.S, static_cast<float>(eps),
                                static_cast<float>(momentum), relu);
     else
       batch_norm_forward_eval(py, pm, pr, px, w, b, rm, rv, d.N, d.C, d.S, static_cast<float>(eps), relu);
-  }
+  });
   return py::make_tuple(y, mean, rstd);
 }
 
@@ -87,10 +95,9 @@ py::tuple py_batch_norm_backward(const FArray& dy, const FArray& x, const std::o
   const OptionalOut db = optional_output(b != nullptr, {d.C});
   float* pdx = dx.mutable_data();
   const float *pdy = dy.data(), *px = x.data(), *pm = save_mean.data(), *pr = save_rstd.data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("batch_norm_backward", [&] {
     batch_norm_backward(pdx, dw.data, db.data, pdy, px, w, b, pm, pr, d.N, d.C, d.S, training, relu);
-  }
+  });
   return py::make_tuple(dx, dw.array, db.array);
 }
 

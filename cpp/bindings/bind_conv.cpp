@@ -57,10 +57,9 @@ static FArray conv2d_forward(const FArray& x, const FArray& w, const py::object&
   const float* px = x.data();
   const float* pw = w.data();
   float* py_ = y.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("conv2d_forward", [&] {
     fastdl::conv2d_forward(py_, px, pw, pb, p);
-  }
+  });
   return y;
 }
 
@@ -76,10 +75,9 @@ static py::tuple conv2d_backward(const FArray& dy, const FArray& x, const FArray
   const float* pdy = dy.data();
   const float* px = x.data();
   const float* pw = w.data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("conv2d_backward", [&] {
     fastdl::conv2d_backward(dx.data, dw.data, db.data, pdy, px, pw, p);
-  }
+  });
   return py::make_tuple(dx.array, dw.array, db.array);
 }
 
@@ -91,10 +89,9 @@ static FArray im2col_py(const FArray& x, Pair kernel, Pair stride, Pair padding,
   FArray col = new_array({p.col_rows, p.col_cols});
   const float* px = x.data();
   float* pc = col.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("im2col", [&] {
     fastdl::im2col(pc, px, p, p.col_cols);
-  }
+  });
   return col;
 }
 
@@ -108,10 +105,9 @@ static FArray col2im_py(const FArray& col, const std::vector<int64_t>& input_sha
   FArray dx = new_array({p.C, p.H, p.W});
   const float* pc = col.data();
   float* pd = dx.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("col2im", [&] {
     fastdl::col2im(pd, pc, p, p.col_cols);
-  }
+  });
   return dx;
 }
 

@@ -25,15 +25,6 @@ static py::array as_numeric_array(const py::object& x, const char* name) {
   return a;
 }
 
-static bool overlaps(const py::array& x, const float* p, int64_t n) {
-  if (x.nbytes() == 0 || n == 0) return false;
-  const char* xb = static_cast<const char*>(x.data());
-  const char* xe = xb + x.nbytes();
-  const char* pb = reinterpret_cast<const char*>(p);
-  const char* pe = pb + n * static_cast<int64_t>(sizeof(float));
-  return xb < pe && pb < xe;
-}
-
 // C = alpha * op(a) @ op(b) + beta * C. `out`, when given, must be float32, C-contiguous,
 // writeable and (M, N); it is C on input (read only when beta != 0) and the result on output.
 static py::object gemm(const py::object& a_obj, const py::object& b_obj, bool trans_a,
@@ -72,8 +63,8 @@ static py::object gemm(const py::object& a_obj, const py::object& b_obj, bool tr
   if (!a || !b) throw py::error_already_set();
   FOut c = has_out ? py::reinterpret_borrow<FOut>(o) : FOut(new_array({M, N}));
   if (has_out) {
-    if (overlaps(a, c.data(), c.size()) || overlaps(b, c.data(), c.size()))
-      fail("gemm: out must not overlap a or b");
+    check_no_overlap(c, "gemm: out", a, "a");
+    check_no_overlap(c, "gemm: out", b, "b");
   } else {
     beta = 0.0f;  // a fresh output has no previous value
   }
@@ -81,10 +72,9 @@ static py::object gemm(const py::object& a_obj, const py::object& b_obj, bool tr
   const float* pb = b.data();
   float* pc = c.mutable_data();
   const int64_t lda = a.shape(1), ldb = b.shape(1);
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("gemm", [&] {
     sgemm(trans_a, trans_b, M, N, K, alpha, pa, lda, pb, ldb, beta, pc, N);
-  }
+  });
   return std::move(c);
 }
 

@@ -29,10 +29,9 @@ static FArray linear_forward(const FArray& x, const FArray& w, const py::object&
   const float* px = x.data();
   const float* pw = w.data();
   float* py_ = y.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("linear_forward", [&] {
     ::fastdl::linear_forward(py_, px, pw, pb, M, N, K);
-  }
+  });
   return y;
 }
 
@@ -52,12 +51,11 @@ static py::tuple linear_backward(const FArray& dy, const FArray& x, const FArray
   const float* pdy = dy.data();
   const float* px = x.data();
   const float* pw = w.data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("linear_backward", [&] {
     if (dx.data) sgemm(false, false, M, K, N, 1.0f, pdy, N, pw, K, 0.0f, dx.data, K);
     if (dw.data) sgemm(true, false, N, K, M, 1.0f, pdy, N, px, K, 0.0f, dw.data, K);
     if (db.data) sum_rows(db.data, pdy, M, N);
-  }
+  });
   return py::make_tuple(dx.array, dw.array, db.array);
 }
 
@@ -68,10 +66,9 @@ static FArray sum_rows_py(const FArray& x) {
   FArray out = new_array({N});
   const float* px = x.data();
   float* po = out.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("sum_rows", [&] {
     sum_rows(po, px, M, N);
-  }
+  });
   return out;
 }
 

@@ -98,10 +98,9 @@ py::tuple ce_forward(const FArray& logits, const py::array& target, py::object w
   const float* px = logits.data();
   const int64_t* pt = t.data();
   float* pp = prob.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("cross_entropy_forward", [&] {
     cross_entropy_forward(pl, pp, tot, px, pt, pw, N, C, ignore_index, ls);
-  }
+  });
   return py::make_tuple(reduced(red, per, tot[0], tot[1]), prob, tot[1]);
 }
 
@@ -121,10 +120,9 @@ FArray ce_backward(const FArray& grad, const FArray& prob, const py::array& targ
   const float* pp = prob.data();
   const int64_t* pt = t.data();
   float* pdx = dx.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("cross_entropy_backward", [&] {
     cross_entropy_backward(pdx, pg, gl.first, gl.second, pp, pt, pw, N, C, ignore_index, ls);
-  }
+  });
   return dx;
 }
 
@@ -147,10 +145,9 @@ py::tuple ce_prob_forward(const FArray& logits, const FArray& target, py::object
   const float* px = logits.data();
   const float* pt = target.data();
   float* pp = prob.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("cross_entropy_prob_forward", [&] {
     cross_entropy_prob_forward(pl, pp, tot, px, pt, pw, N, C, ls);
-  }
+  });
   return py::make_tuple(reduced(red, per, tot[0], static_cast<double>(N)), prob);
 }
 
@@ -170,10 +167,9 @@ FArray ce_prob_backward(const FArray& grad, const FArray& prob, const FArray& ta
   const float* pp = prob.data();
   const float* pt = target.data();
   float* pdx = dx.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("cross_entropy_prob_backward", [&] {
     cross_entropy_prob_backward(pdx, pg, gl.first, gl.second, pp, pt, pw, N, C, ls);
-  }
+  });
   return dx;
 }
 
@@ -193,10 +189,9 @@ py::tuple nll_forward(const FArray& logp, const py::array& target, py::object we
   double tot[2] = {0.0, 0.0};
   const float* px = logp.data();
   const int64_t* pt = t.data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("nll_loss_forward", [&] {
     nll_loss_forward(pl, tot, px, pt, pw, N, C, ignore_index);
-  }
+  });
   return py::make_tuple(reduced(red, per, tot[0], tot[1]), tot[1]);
 }
 
@@ -215,10 +210,9 @@ FArray nll_backward(const FArray& grad, const py::array& target, py::object weig
   const float* pg = grad.data();
   const int64_t* pt = t.data();
   float* pdx = dx.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("nll_loss_backward", [&] {
     nll_loss_backward(pdx, pg, gl.first, gl.second, pt, pw, N, C, ignore_index);
-  }
+  });
   return dx;
 }
 
@@ -236,10 +230,9 @@ FArray elem_forward(const char* fn, ElemFwd f, const FArray& x, const FArray& y,
   const float* px = x.data();
   const float* pyv = y.data();
   const int64_t n = x.size();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel(fn, [&] {
     f(pl, tot, px, pyv, n);
-  }
+  });
   return reduced(red, per, tot[0], static_cast<double>(n));
 }
 
@@ -256,10 +249,9 @@ py::tuple elem_backward(const char* fn, ElemBwd f, const FArray& grad, const FAr
   const float* px = x.data();
   const float* pyv = y.data();
   const int64_t n = x.size();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel(fn, [&] {
     f(pdx, pdt, pg, gl.first, gl.second, px, pyv, n);
-  }
+  });
   return py::make_tuple(input_grad ? py::object(dx) : py::object(py::none()),
                         target_grad ? py::object(dt) : py::object(py::none()));
 }
@@ -287,10 +279,9 @@ FArray bce_forward(const FArray& x, const FArray& y, py::object weight, py::obje
   const float* px = x.data();
   const float* pyv = y.data();
   const int64_t n = x.size();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("bce_with_logits_forward", [&] {
     bce_with_logits_forward(pl, tot, px, pyv, pw, ppw, n);
-  }
+  });
   return reduced(red, per, tot[0], static_cast<double>(n));
 }
 
@@ -311,10 +302,9 @@ py::tuple bce_backward(const FArray& grad, const FArray& x, const FArray& y, py:
   const float* px = x.data();
   const float* pyv = y.data();
   const int64_t n = x.size();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("bce_with_logits_backward", [&] {
     bce_with_logits_backward(pdx, pdt, pg, gl.first, gl.second, px, pyv, pw, ppw, n);
-  }
+  });
   return py::make_tuple(input_grad ? py::object(dx) : py::object(py::none()),
                         target_grad ? py::object(dt) : py::object(py::none()));
 }

@@ -15,12 +15,11 @@ namespace {
 void check_buffer(const FOut& a, const char* name, const FOut& param) {
   check_same_shape(param, "param", a, name);
   check_writeable(a, name);
-  if (a.size() > 0 && a.data() == param.data())
-    fail(std::string(name) + ": must not share memory with param");
+  if (shares_memory(a, param)) fail(std::string(name) + ": must not share memory with param");
 }
 
 void check_distinct(const FOut& a, const char* an, const FOut& b, const char* bn) {
-  if (a.size() > 0 && a.data() == b.data()) fail(std::string(an) + " and " + bn + " must be different arrays");
+  if (shares_memory(a, b)) fail(std::string(an) + " and " + bn + " must be different arrays (no shared memory)");
 }
 
 void sgd_update_py(FOut param, std::optional<FOut> momentum_buffer, FOut grad, double lr,
@@ -28,6 +27,7 @@ void sgd_update_py(FOut param, std::optional<FOut> momentum_buffer, FOut grad, d
                    bool maximize, bool init_buffer) {
   check_writeable(param, "param");
   check_same_shape(param, "param", grad, "grad");
+  check_no_overlap(param, "param", grad, "grad", true);
   if (momentum != 0.0 && !momentum_buffer)
     fail("sgd_update: momentum != 0 needs a momentum_buffer the shape of param " + shape_str(param));
   if (momentum == 0.0 && momentum_buffer)
@@ -42,8 +42,7 @@ void sgd_update_py(FOut param, std::optional<FOut> momentum_buffer, FOut grad, d
   float* p = param.mutable_data();
   float* b = momentum_buffer ? momentum_buffer->mutable_data() : nullptr;
   const float* g = grad.data();
-  py::gil_scoped_release nogil;
-  sgd_update(p, b, g, n, lr, momentum, dampening, weight_decay, nesterov, maximize, init_buffer);
+  run_kernel("sgd_update", [&] { sgd_update(p, b, g, n, lr, momentum, dampening, weight_decay, nesterov, maximize, init_buffer); });
 }
 
 void adam_update_py(FOut param, FOut exp_avg, FOut exp_avg_sq, std::optional<FOut> max_exp_avg_sq,
@@ -51,6 +50,7 @@ void adam_update_py(FOut param, FOut exp_avg, FOut exp_avg_sq, std::optional<FOu
                     double weight_decay, bool decoupled_weight_decay, bool maximize) {
   check_writeable(param, "param");
   check_same_shape(param, "param", grad, "grad");
+  check_no_overlap(param, "param", grad, "grad", true);
   check_buffer(exp_avg, "exp_avg", param);
   check_buffer(exp_avg_sq, "exp_avg_sq", param);
   check_distinct(exp_avg, "exp_avg", exp_avg_sq, "exp_avg_sq");
@@ -71,8 +71,7 @@ void adam_update_py(FOut param, FOut exp_avg, FOut exp_avg_sq, std::optional<FOu
   float* v = exp_avg_sq.mutable_data();
   float* vmax = max_exp_avg_sq ? max_exp_avg_sq->mutable_data() : nullptr;
   const float* g = grad.data();
-  py::gil_scoped_release nogil;
-  adam_update(p, m, v, vmax, g, n, step, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, maximize);
+  run_kernel("adam_update", [&] { adam_update(p, m, v, vmax, g, n, step, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, maximize); });
 }
 
 }  // namespace

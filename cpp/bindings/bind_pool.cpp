@@ -40,10 +40,9 @@ static py::tuple max_pool2d_forward(const FArray& x, Pair kernel, Pair stride, P
   const float* px = x.data();
   float* py_ = y.mutable_data();
   int64_t* pi = idx.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("max_pool2d_forward", [&] {
     fastdl::max_pool2d_forward(py_, pi, px, p);
-  }
+  });
   return py::make_tuple(y, idx);
 }
 
@@ -57,10 +56,9 @@ static FArray max_pool2d_backward(const FArray& dy, const IArray& indices, const
   const float* pdy = dy.data();
   const int64_t* pi = indices.data();
   float* pdx = dx.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("max_pool2d_backward", [&] {
     fastdl::max_pool2d_backward(pdx, pdy, pi, p);
-  }
+  });
   return dx;
 }
 
@@ -81,10 +79,9 @@ static FArray avg_pool2d_forward(const FArray& x, Pair kernel, Pair stride, Pair
   FArray y = new_array({xs[0], xs[1], p.P, p.Q});
   const float* px = x.data();
   float* py_ = y.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("avg_pool2d_forward", [&] {
     fastdl::avg_pool2d_forward(py_, px, p, count_include_pad, div);
-  }
+  });
   return y;
 }
 
@@ -98,10 +95,9 @@ static FArray avg_pool2d_backward(const FArray& dy, const std::vector<int64_t>& 
   FArray dx = new_array(xs);
   const float* pdy = dy.data();
   float* pdx = dx.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("avg_pool2d_backward", [&] {
     fastdl::avg_pool2d_backward(pdx, pdy, p, count_include_pad, div);
-  }
+  });
   return dx;
 }
 
@@ -125,10 +121,9 @@ static FArray adaptive_avg_pool2d_forward(const FArray& x, Pair output_size) {
   FArray y = new_array({xs[0], xs[1], output_size.first, output_size.second});
   const float* px = x.data();
   float* py_ = y.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("adaptive_avg_pool2d_forward", [&] {
     fastdl::adaptive_avg_pool2d_forward(py_, px, xs[0] * xs[1], xs[2], xs[3], output_size.first, output_size.second);
-  }
+  });
   return y;
 }
 
@@ -141,10 +136,9 @@ static FArray adaptive_avg_pool2d_backward(const FArray& dy, const std::vector<i
   FArray dx = new_array(xs);
   const float* pdy = dy.data();
   float* pdx = dx.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("adaptive_avg_pool2d_backward", [&] {
     fastdl::adaptive_avg_pool2d_backward(pdx, pdy, xs[0] * xs[1], xs[2], xs[3], out.first, out.second);
-  }
+  });
   return dx;
 }
 

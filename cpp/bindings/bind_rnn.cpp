@@ -85,11 +85,10 @@ static py::tuple rnn_forward(int mode_i, const FArray& x, py::object h0_o, py::o
   float* pcn = c_n.mutable_data();
   float* pg = gates.mutable_data();
   float* pe = extra.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("rnn_forward", [&] {
     rnn_sequence_forward(mode, py_, phn, pcn, pg, pe, x.data(), ptr(h0), ptr(c0), w_ih.data(), w_hh.data(),
                          ptr(b_ih), ptr(b_hh), s.T, s.N, s.I, s.H, reverse);
-  }
+  });
   return py::make_tuple(y, h_n, c_n.obj(), gates.obj(), extra.obj());
 }
 
@@ -123,12 +122,11 @@ static py::tuple rnn_backward(int mode_i, py::object gates_o, py::object extra_o
   float* pdwh = dw_hh.mutable_data();
   float* pdbi = db_ih.mutable_data();
   float* pdbh = db_hh.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("rnn_backward", [&] {
     rnn_sequence_backward(mode, pdx, pdh0, pdc0, pdwi, pdwh, pdbi, pdbh, ptr(gates), ptr(extra), y.data(), x.data(),
                           ptr(h0), ptr(c0), w_ih.data(), w_hh.data(), dy.data(), ptr(dh_n), ptr(dc_n), s.T, s.N,
                           s.I, s.H, reverse);
-  }
+  });
   return py::make_tuple(dx.obj(), dh0, dc0.obj(), dw_ih, dw_hh, db_ih.obj(), db_hh.obj());
 }
 
@@ -147,10 +145,9 @@ static FArray embedding_forward_py(const FArray& weight, const IArray& ids) {
   shape.push_back(D);
   FArray out = new_array(shape);
   float* po = out.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("embedding_forward", [&] {
     embedding_forward(po, ids.data(), weight.data(), ids.size(), V, D);
-  }
+  });
   return out;
 }
 
@@ -164,10 +161,9 @@ static FArray embedding_backward_py(const FArray& grad_out, const IArray& ids, i
   check_ids(ids, num_embeddings);
   FArray dw = new_array({num_embeddings, D});
   float* pd = dw.mutable_data();
-  {
-    py::gil_scoped_release nogil;
+  run_kernel("embedding_backward", [&] {
     embedding_backward(pd, ids.data(), grad_out.data(), ids.size(), num_embeddings, D, padding_idx);
-  }
+  });
   return dw;
 }
 

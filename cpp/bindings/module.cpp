@@ -30,6 +30,8 @@ PYBIND11_MODULE(_C, m) {
       if (p) std::rethrow_exception(p);
     } catch (const fastdl::ArgumentError& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const fastdl::OutOfMemory& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
     } catch (const fastdl::UnsupportedIsa& e) {
       PyErr_SetString(unsupported_isa.ptr(), e.what());
     }

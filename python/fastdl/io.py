@@ -23,6 +23,11 @@ Metadata also holds ``format_version``, ``fastdl_version``, ``kind`` (state_dict
 optimizer / checkpoint) and ``sha256``, the SHA-256 of the tensor byte buffer, verified on
 load. Values are never pickled.
 
+Every save that returns can be loaded: ``save`` raises ValueError, writing nothing, for what
+``load`` would reject - a tensor named ``__metadata__``, a header over 100 MB once every
+metadata field (``sha256`` included) is in, or nesting deeper than 100 dicts/lists/tuples
+(``load`` raises CheckpointError for a file nested deeper, never RecursionError).
+
 Crash safety: the file is written to ``<path>.tmp-<pid>-<random>`` in the same folder,
 flushed and fsynced, renamed over ``path`` with ``os.replace`` (atomic), and the folder is
 fsynced so the rename survives a power loss. The temporary file is removed on any error, so
@@ -39,6 +44,8 @@ __all__ = ["save", "load", "CheckpointError"]
 
 FORMAT_VERSION = "1"
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own cap on the JSON header
+_MAX_DEPTH = 100  # nesting of dicts/lists/tuples (a cycle or a crafted file stops here, not in RecursionError)
+_RESERVED = "__metadata__"  # the header key of the metadata map: no tensor may have this name
 _CHUNK = 1 << 20
 
 
@@ -79,6 +86,9 @@ def _encode(obj, path, tensors):
     arr = _as_array(obj)
     if arr is not None:
         name = "/".join(path)
+        if name == _RESERVED:
+            raise ValueError(f"fastdl.save: {_RESERVED!r} is reserved by the safetensors format and cannot name a "
+                             "tensor (rename that key)")
         if name in tensors:
             raise ValueError(f"fastdl.save: two entries map to the tensor name {name!r} (a key contains '/')")
         if arr.dtype.kind not in "biuf" or arr.dtype.itemsize > 8:
@@ -87,6 +97,9 @@ def _encode(obj, path, tensors):
         return {"a": name}
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return {"v": obj}
+    if len(path) >= _MAX_DEPTH and isinstance(obj, (dict, list, tuple)):
+        raise ValueError(f"fastdl.save: nesting deeper than {_MAX_DEPTH} levels at {'/'.join(path[:8])}/... "
+                         "(a dict or list that contains itself?)")
     if isinstance(obj, dict):
         items = []
         for k, v in obj.items():
@@ -105,10 +118,12 @@ def _encode(obj, path, tensors):
                     "bool, str and None are supported)")
 
 
-def _decode(node, tensors, used):
+def _decode(node, tensors, used, depth=0):
     if not isinstance(node, dict) or len(node) != 1:
         raise CheckpointError(f"fastdl.load: malformed structure node {str(node)[:80]!r}")
     (tag, val), = node.items()
+    if tag in ("d", "l", "t") and depth >= _MAX_DEPTH:
+        raise CheckpointError(f"fastdl.load: structure nested deeper than {_MAX_DEPTH} levels")
     if tag == "a":
         if val not in tensors:
             raise CheckpointError(f"fastdl.load: the structure refers to a missing tensor {val!r}")
@@ -117,9 +132,9 @@ def _decode(node, tensors, used):
     if tag == "v":
         return val
     if tag == "d":
-        return {k: _decode(v, tensors, used) for k, v in val}
+        return {k: _decode(v, tensors, used, depth + 1) for k, v in val}
     if tag in ("l", "t"):
-        items = [_decode(v, tensors, used) for v in val]
+        items = [_decode(v, tensors, used, depth + 1) for v in val]
         return tuple(items) if tag == "t" else items
     raise CheckpointError(f"fastdl.load: unknown structure tag {tag!r}")
 
@@ -167,6 +182,10 @@ def save(obj, path):
     header["__metadata__"]["sha256"] = hashlib.sha256(payload).hexdigest()
     hbytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
     hbytes += b" " * (-len(hbytes) % 8)  # keep the data 8-byte aligned, as safetensors does
+    try:  # the checks load makes on the header, on the final header: every save that returns loads
+        _read_header(path, struct.pack("<Q", len(hbytes)) + hbytes)
+    except CheckpointError as e:
+        raise ValueError(f"fastdl.save: not written, load would reject it: {e}") from None
 
     folder = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
@@ -203,7 +222,7 @@ def _read_header(path, raw):
                               "after the length field")
     try:
         header = json.loads(bytes(raw[8:8 + n]).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise CheckpointError(f"{path}: malformed header (not UTF-8 JSON): {e}") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: malformed header: a JSON object expected, got {type(header).__name__}")
@@ -250,12 +269,12 @@ def load(path):
         return tensors
     try:
         tree = json.loads(meta["fastdl_tree"])
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, RecursionError) as e:
         raise CheckpointError(f"{path}: malformed fastdl_tree metadata: {e}") from None
     used = set()
     try:
         out = _decode(tree, tensors, used)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RecursionError) as e:
         if isinstance(e, CheckpointError):
             raise
         raise CheckpointError(f"{path}: malformed fastdl_tree metadata: {e}") from None

@@ -2,8 +2,11 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <new>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace fastdl {
 
@@ -11,6 +14,22 @@ namespace fastdl {
 struct ArgumentError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
+
+// Thrown when memory runs out (bindings turn it into MemoryError). The message names what was
+// being allocated and the bytes asked for; the bindings put the op in front (array_check.h).
+struct OutOfMemory : std::bad_alloc {
+  OutOfMemory(std::string message, int64_t bytes_asked) : msg(std::move(message)), bytes(bytes_asked) {}
+  const char* what() const noexcept override { return msg.c_str(); }
+  std::string msg;
+  int64_t bytes;  // -1 when not known (a std::bad_alloc from the standard library)
+};
+
+// "out of memory: <what> needs <bytes> bytes (<GiB> GiB)".
+inline OutOfMemory out_of_memory(const std::string& what, int64_t bytes) {
+  char gib[32];
+  std::snprintf(gib, sizeof gib, "%.1f", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
+  return OutOfMemory("out of memory: " + what + " needs " + std::to_string(bytes) + " bytes (" + gib + " GiB)", bytes);
+}
 
 #define FASTDL_CHECK(cond, msg)                                   \
   do {                                                            \

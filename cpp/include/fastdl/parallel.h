@@ -1,7 +1,11 @@
 // The one parallel-for of fastdl. Every parallel loop goes through parallel_for.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <exception>
+#include <type_traits>
+#include <utility>
 #ifdef FASTDL_HAVE_OPENMP
 #include <omp.h>
 #endif
@@ -12,52 +16,80 @@ namespace fastdl {
 int get_num_threads();
 // n >= 1, else throws ArgumentError.
 void set_num_threads(int n);
-// Index of the calling thread inside a parallel_for (0 outside).
-inline int thread_index() {
+
+// How one parallel_for splits [begin, end): `chunks` contiguous chunks, chunk c covering
+// [lo(c), hi(c)). Made once per parallel call from ONE reading of the thread count, so a
+// set_num_threads from another thread while it runs changes nothing: a caller that sizes
+// per-chunk buffers makes the plan first, sizes the buffers from plan.chunks, and passes the
+// same plan to parallel_for.
+struct ParallelPlan {
+  int64_t begin = 0, end = 0, chunks = 0;  // chunks == 0 only for an empty range
+  int64_t lo(int64_t c) const { return begin + (end - begin) * c / chunks; }
+  int64_t hi(int64_t c) const { return begin + (end - begin) * (c + 1) / chunks; }
+};
+
+// One chunk (serial) when there is one thread, when the range holds fewer than 2 * grain
+// items, or inside another parallel region; else min(threads, n / grain) chunks, all non-empty.
+inline ParallelPlan parallel_plan(int64_t begin, int64_t end, int64_t grain) {
+  const int64_t n = end - begin;
+  if (n <= 0) return {begin, begin, 0};
+  int64_t chunks = std::min<int64_t>(get_num_threads(), n / std::max<int64_t>(grain, 1));
 #ifdef FASTDL_HAVE_OPENMP
-  return omp_get_thread_num();
+  if (omp_in_parallel()) chunks = 1;
 #else
-  return 0;
+  chunks = 1;
 #endif
+  return {begin, end, std::max<int64_t>(chunks, 1)};
 }
 
-// Calls f(lo, hi) on disjoint chunks covering [begin, end). Stays serial (one call with the
-// whole range, on the calling thread) when there is one thread, when the range holds fewer
-// than 2 * grain items, or inside another parallel region. Chunks are contiguous and given to
-// threads in order (thread t gets the t-th chunk), so per-thread partial results can be merged
-// in a fixed order. grain >= 1.
+namespace detail {
 template <class F>
-void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& f) {
-  const int64_t n = end - begin;
-  if (n <= 0) return;
-  grain = std::max<int64_t>(grain, 1);
-  int64_t nt = std::min<int64_t>(get_num_threads(), n / grain);
-#ifdef FASTDL_HAVE_OPENMP
-  if (omp_in_parallel()) nt = 1;
-#else
-  nt = 1;
-#endif
-  if (nt <= 1) {
-    f(begin, end);
+void run_chunk(F& f, const ParallelPlan& plan, int64_t c) {
+  if constexpr (std::is_invocable_v<F&, int64_t, int64_t, int64_t>)
+    f(plan.lo(c), plan.hi(c), c);
+  else
+    f(plan.lo(c), plan.hi(c));
+}
+}  // namespace detail
+
+// Calls f(lo, hi) - or f(lo, hi, chunk) when f takes a chunk index in [0, plan.chunks) - once
+// per chunk of the plan. With more than one chunk, chunk t runs on thread t of one OpenMP region
+// (if the runtime grants fewer threads, each thread takes every T-th chunk), so per-chunk
+// partial results can be merged in chunk order.
+// Exceptions never cross the region: each chunk runs inside try/catch, the first exception is
+// kept, chunks not yet started are skipped, and it is rethrown on the calling thread after the
+// region has ended (a serial plan simply lets it propagate).
+template <class F>
+void parallel_for(const ParallelPlan& plan, F&& f) {
+  if (plan.chunks <= 0) return;
+  if (plan.chunks == 1) {
+    detail::run_chunk(f, plan, 0);
     return;
   }
 #ifdef FASTDL_HAVE_OPENMP
-#pragma omp parallel num_threads(static_cast<int>(nt))
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};
+#pragma omp parallel num_threads(static_cast<int>(plan.chunks))
   {
-    const int64_t t = omp_get_thread_num();
     const int64_t T = omp_get_num_threads();
-    const int64_t lo = begin + n * t / T;
-    const int64_t hi = begin + n * (t + 1) / T;
-    if (lo < hi) f(lo, hi);
+    for (int64_t c = omp_get_thread_num(); c < plan.chunks && !failed.load(std::memory_order_relaxed); c += T) {
+      try {
+        detail::run_chunk(f, plan, c);
+      } catch (...) {
+        if (!failed.exchange(true)) error = std::current_exception();  // first one wins
+      }
+    }
   }
+  if (error) std::rethrow_exception(error);
+#else
+  for (int64_t c = 0; c < plan.chunks; ++c) detail::run_chunk(f, plan, c);
 #endif
 }
 
-// Number of chunks parallel_for will use for this range (for sizing per-thread buffers).
-inline int64_t parallel_chunks(int64_t n, int64_t grain) {
-  if (n <= 0) return 0;
-  int64_t nt = std::min<int64_t>(get_num_threads(), n / std::max<int64_t>(grain, 1));
-  return std::max<int64_t>(nt, 1);
+// parallel_for(parallel_plan(begin, end, grain), f). grain >= 1.
+template <class F>
+void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& f) {
+  parallel_for(parallel_plan(begin, end, grain), std::forward<F>(f));
 }
 
 }  // namespace fastdl

@@ -22,7 +22,8 @@ const char* scratch_name(ScratchKey key);
 
 // A 64-byte aligned buffer of at least n_floats floats, private to the calling thread and
 // reused between calls (grows, never shrinks). Valid until the same thread asks for the same
-// key again. Throws std::bad_alloc naming nothing (the bindings add the op) when memory runs out.
+// key again. Throws OutOfMemory naming the key and the bytes asked for when memory runs out (the
+// bindings add the op); the thread's previous buffer for the key is kept.
 float* scratch(ScratchKey key, int64_t n_floats);
 
 }  // namespace fastdl

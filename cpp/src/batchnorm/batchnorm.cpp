@@ -68,7 +68,7 @@ void check_sizes(int64_t N, int64_t C, int64_t S) {
 
 // Chunks for the column path: T chunks of rows [N*t/T, N*(t+1)/T).
 int64_t col_chunks(int64_t N, int64_t L) {
-  return parallel_chunks(N, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(L, 1)));
+  return parallel_plan(0, N, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(L, 1))).chunks;
 }
 
 // Column-path float64 sums: out0[j] = sum_n f0, out1[j] = sum_n f1 over the N rows, computed by

@@ -278,35 +278,26 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     for (int64_t n = 0; n < p.N; n += G) backward_block(dx, dw, dy, x, w, p, n, std::min(G, p.N - n), &sgemm);
     return;
   }
-  // Batch split: the thread with the first chunk accumulates into dw itself, every other thread
-  // into a private buffer (scratch conv_dw_acc); the buffers are added in thread order
+  // Batch split: chunk 0 accumulates into dw itself, chunk t > 0 into its slice of one buffer
+  // (scratch conv_dw_acc, allocated before the region); the slices are added in chunk order
   // afterwards, so no two threads write one gradient and the sum order is fixed.
-  const int64_t grain = batch_grain(p);
-  const int64_t T = parallel_chunks(p.N, grain);
-  float* parts_small[64] = {nullptr};
-  std::vector<float*> parts_large;  // only with more than 64 threads
-  if (T > 64) parts_large.assign(static_cast<size_t>(T), nullptr);
-  float** parts = T > 64 ? parts_large.data() : parts_small;
-  parallel_for(0, p.N, grain, [&](int64_t lo, int64_t hi) {
+  const ParallelPlan plan = parallel_plan(0, p.N, batch_grain(p));
+  const int64_t T = plan.chunks;
+  float* parts = dw && T > 1 ? scratch(ScratchKey::conv_dw_acc, checked_mul(T - 1, WS, "conv_dw_acc")) : nullptr;
+  parallel_for(plan, [&](int64_t lo, int64_t hi, int64_t t) {
     float* acc = nullptr;
     if (dw) {
-      if (lo == 0) {
-        acc = dw;
-      } else {
-        acc = scratch(ScratchKey::conv_dw_acc, WS);
+      acc = t == 0 ? dw : parts + (t - 1) * WS;
+      if (t > 0)
         for (int64_t i = 0; i < WS; ++i) acc[i] = 0.0f;
-        const int t = thread_index();
-        if (t > 0 && t < T) parts[t] = acc;
-      }
     }
     for (int64_t n = lo; n < hi; n += G)
       backward_block(dx, acc, dy, x, w, p, n, std::min(G, hi - n), &sgemm_serial);
   });
-  if (dw && T > 1) {
+  if (parts) {
     parallel_for(0, WS, 16384, [&](int64_t lo, int64_t hi) {
       for (int64_t t = 1; t < T; ++t) {
-        const float* src = parts[t];
-        if (!src) continue;
+        const float* src = parts + (t - 1) * WS;
         for (int64_t i = lo; i < hi; ++i) dw[i] += src[i];
       }
     });

@@ -3,7 +3,7 @@
 
 #include <cstdlib>
 #include <memory>
-#include <new>
+#include <string>
 
 #include "fastdl/common.h"
 
@@ -38,9 +38,9 @@ float* scratch(ScratchKey key, int64_t n_floats) {
   Buffer& b = t_buffers[k];
   if (n_floats > b.size) {
     const int64_t bytes = checked_mul(n_floats, static_cast<int64_t>(sizeof(float)), scratch_name(key));
-    const int64_t rounded = (bytes + 63) / 64 * 64;
+    const int64_t rounded = checked_add(bytes, 63, scratch_name(key)) / 64 * 64;
     void* p = std::aligned_alloc(64, static_cast<size_t>(rounded));
-    if (!p) throw std::bad_alloc();
+    if (!p) throw out_of_memory(std::string("scratch buffer ") + scratch_name(key), rounded);
     b.ptr.reset(static_cast<float*>(p));
     b.size = n_floats;
   }

@@ -130,7 +130,7 @@ template <class F>
 void reduce_range(int64_t n, int64_t grain, double* totals, int ntot, F f) {
   for (int k = 0; k < ntot; ++k) totals[k] = 0.0;
   if (n <= 0) return;
-  const int64_t nc = parallel_chunks(n, grain);
+  const int64_t nc = parallel_plan(0, n, grain).chunks;
   if (nc <= 1) {
     f(0, n, totals);
     return;

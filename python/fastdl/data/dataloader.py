@@ -30,6 +30,8 @@ class DataLoader:
       per array, no per-sample Python loop). Any other Dataset is collated: ``dataset[i]`` for
       each index, fields stacked with numpy. Floating fields become float32 Tensors, integer
       fields int64 Tensors (class labels).
+    - Batches are new arrays (copies), never views of the dataset: editing a batch in place
+      never changes the data the next epoch sees.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None):
@@ -63,9 +65,9 @@ class DataLoader:
         if isinstance(self.dataset, TensorDataset):
             arrays = self.dataset.arrays
             for start in range(0, stop, bs):
-                if order is None:
+                if order is None:  # a copy, as collate makes: editing a batch never changes the dataset
                     sl = slice(start, min(start + bs, n))
-                    yield tuple(Tensor._wrap(a[sl]) for a in arrays)
+                    yield tuple(Tensor._wrap(a[sl].copy()) for a in arrays)
                 else:
                     idx = order[start:start + bs]
                     yield tuple(Tensor._wrap(a[idx]) for a in arrays)
