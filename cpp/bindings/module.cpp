@@ -17,6 +17,7 @@ void bind_conv(py::module_& m);
 void bind_pool(py::module_& m);
 void bind_batchnorm(py::module_& m);
 void bind_rnn(py::module_& m);
+void bind_embedding(py::module_& m);
 void bind_linear(py::module_& m);
 }  // namespace bind
 }  // namespace fastdl
@@ -48,5 +49,6 @@ PYBIND11_MODULE(_C, m) {
   bind_pool(m);
   bind_batchnorm(m);
   bind_rnn(m);
+  bind_embedding(m);
   bind_linear(m);
 }
