@@ -17,6 +17,14 @@ static FArray copy_of(const FArray& a) {
   return c;
 }
 
+// A new copy of an optional state `a` (src == a.data(), or nullptr when absent): None and
+// nullptr when absent.
+static OptionalOut optional_copy(const float* src, const FArray& a) {
+  OptionalOut o = optional_output(src != nullptr, shape_of(a));
+  if (src) std::copy(src, src + a.size(), o.data);
+  return o;
+}
+
 // An optional float32 input of `like`'s shape: nullptr when None.
 static const float* optional_like(const py::object& o, FArray& keep, const char* name, const py::array& like) {
   if (o.is_none()) return nullptr;
@@ -34,16 +42,10 @@ static py::tuple sgd_step(const std::string& isa, const FArray& param, py::objec
   const float* b = optional_like(buf_o, buf_in, "momentum_buffer", param);
   if ((momentum != 0.0) != (b != nullptr)) fail("optim_sgd_update: a momentum buffer is needed exactly when momentum != 0");
   FArray p = copy_of(param);
-  py::object buf_out = py::none();
-  float* pb = nullptr;
-  if (b) {
-    FArray bo = copy_of(buf_in);
-    pb = bo.mutable_data();
-    buf_out = bo;
-  }
+  OptionalOut buf_out = optional_copy(b, buf_in);
   const SgdCoeffs c = sgd_coeffs(lr, momentum, dampening, weight_decay, nesterov, maximize, init_buffer);
-  k.sgd_update(p.mutable_data(), pb, grad.data(), p.size(), c);
-  return py::make_tuple(p, buf_out);
+  k.sgd_update(p.mutable_data(), buf_out.data, grad.data(), p.size(), c);
+  return py::make_tuple(p, buf_out.array);
 }
 
 static py::tuple adam_step(const std::string& isa, const FArray& param, const FArray& exp_avg, const FArray& exp_avg_sq,
@@ -57,16 +59,10 @@ static py::tuple adam_step(const std::string& isa, const FArray& param, const FA
   FArray vmax_in;
   const float* vm = optional_like(vmax_o, vmax_in, "max_exp_avg_sq", param);
   FArray p = copy_of(param), m = copy_of(exp_avg), v = copy_of(exp_avg_sq);
-  py::object vmax_out = py::none();
-  float* pvm = nullptr;
-  if (vm) {
-    FArray o = copy_of(vmax_in);
-    pvm = o.mutable_data();
-    vmax_out = o;
-  }
+  OptionalOut vmax_out = optional_copy(vm, vmax_in);
   const AdamCoeffs c = adam_coeffs(step, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, vm != nullptr);
-  k.adam_update(p.mutable_data(), m.mutable_data(), v.mutable_data(), pvm, grad.data(), p.size(), c);
-  return py::make_tuple(p, m, v, vmax_out);
+  k.adam_update(p.mutable_data(), m.mutable_data(), v.mutable_data(), vmax_out.data, grad.data(), p.size(), c);
+  return py::make_tuple(p, m, v, vmax_out.array);
 }
 
 // ---- loss: logits (R, C); class-index targets (R) or probability targets (R, C); weight (C) or None.
