@@ -119,7 +119,7 @@ def test_kernel_threads_give_identical_results(rng):
         prev = fastdl.get_num_threads()
         fastdl.set_num_threads(t)
         try:
-            outs.append(_C.rnn_forward(2, a["x"], a["h0"], a["c0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"], False))
+            outs.append(_C.rnn_forward(_C.LSTM, a["x"], a["h0"], a["c0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"], False))
         finally:
             fastdl.set_num_threads(prev)
     np.testing.assert_allclose(outs[0][0], outs[1][0], rtol=1e-6, atol=1e-6)
@@ -408,12 +408,12 @@ def test_bad_inputs_kernels():
     w = np.zeros((12, 3), np.float32)
     wh = np.zeros((12, 3), np.float32)
     with pytest.raises(ValueError, match="features"):
-        _C.rnn_forward(3, np.zeros((2, 1, 4), np.float32), None, None, np.zeros((9, 3), np.float32),
+        _C.rnn_forward(_C.GRU, np.zeros((2, 1, 4), np.float32), None, None, np.zeros((9, 3), np.float32),
                        np.zeros((9, 3), np.float32), None, None, False)
     with pytest.raises(ValueError, match="weight_hh"):
-        _C.rnn_forward(3, np.zeros((2, 1, 3), np.float32), None, None, w, wh, None, None, False)
+        _C.rnn_forward(_C.GRU, np.zeros((2, 1, 3), np.float32), None, None, w, wh, None, None, False)
     with pytest.raises(ValueError, match="h0"):
-        _C.rnn_forward(2, np.zeros((2, 1, 3), np.float32), np.zeros((2, 3), np.float32), None, w, wh, None, None,
+        _C.rnn_forward(_C.LSTM, np.zeros((2, 1, 3), np.float32), np.zeros((2, 3), np.float32), None, w, wh, None, None,
                        False)
     with pytest.raises(ValueError, match="mode"):
         _C.rnn_forward(7, np.zeros((2, 1, 3), np.float32), None, None, w, wh, None, None, False)
@@ -488,7 +488,7 @@ def test_kernel_activations_accuracy(isa):
     x[0, 0, :20] = np.float32([0, 1e-8, -1e-8, 1e-4, -1e-4, 0.6249, 0.6251, -0.6251, 88, -88, 100, -100,
                                1e-30, 5e-3, 0.3, -0.3, 9.0, -9.0, 0.62, 0.63])
     w = np.tile(np.eye(H, dtype=np.float32), (4, 1))
-    _, _, _, gates, _ = _C.rnn_forward(2, x, None, None, w, np.zeros((4 * H, H), np.float32), None, None, False)
+    _, _, _, gates, _ = _C.rnn_forward(_C.LSTM, x, None, None, w, np.zeros((4 * H, H), np.float32), None, None, False)
     g = gates.reshape(4, H)
     xd = x.reshape(H).astype(np.float64)
     sig = 1 / (1 + np.exp(-xd))

@@ -52,8 +52,9 @@ void bind_core(py::module_& m) {
 #endif
   m.def("fma_peak", [](const std::string& isa, double seconds) {
     const Isa level = parse_isa(isa);
-    py::gil_scoped_release release;
-    return fma_peak_gflops(level, seconds);
+    double gflops = 0;
+    run_kernel("fma_peak", [&] { gflops = fma_peak_gflops(level, seconds); });
+    return gflops;
   }, py::arg("isa"), py::arg("seconds") = 0.5,
         "Measured float32 FMA peak in GFLOP/s of `isa` on the current thread count.");
   m.def("has_openmp", [] {

@@ -1,5 +1,5 @@
 // Bindings for the rnn kernel family: sequence forward / backward of one recurrent layer and
-// direction (RNN tanh/relu, LSTM, GRU), and the embedding lookup.
+// direction (RNN tanh/relu, LSTM, GRU), and the mode constants RNN_TANH, RNN_RELU, LSTM, GRU.
 #include <string>
 
 #include "array_check.h"
@@ -19,7 +19,7 @@ static const char* mode_name(RnnMode m) {
 
 static RnnMode to_mode(int mode) {
   if (mode < 0 || mode > 3)
-    fail("rnn: mode must be 0 (RNN_TANH), 1 (RNN_RELU), 2 (LSTM) or 3 (GRU), got " + std::to_string(mode));
+    fail("rnn: mode must be _C.RNN_TANH (0), RNN_RELU (1), LSTM (2) or GRU (3), got " + std::to_string(mode));
   return static_cast<RnnMode>(mode);
 }
 
@@ -130,47 +130,13 @@ static py::tuple rnn_backward(int mode_i, py::object gates_o, py::object extra_o
   return py::make_tuple(dx.obj(), dh0, dc0.obj(), dw_ih, dw_hh, db_ih.obj(), db_hh.obj());
 }
 
-static void check_ids(const IArray& ids, int64_t V) {
-  const int64_t* p = ids.data();
-  for (py::ssize_t i = 0; i < ids.size(); ++i)
-    if (p[i] < 0 || p[i] >= V)
-      fail("embedding: index " + std::to_string(p[i]) + " is out of range for a table of " + std::to_string(V) + " rows");
-}
-
-static FArray embedding_forward_py(const FArray& weight, const IArray& ids) {
-  check_ndim(weight, "embedding: weight", {2});
-  const int64_t V = weight.shape(0), D = weight.shape(1);
-  check_ids(ids, V);
-  std::vector<int64_t> shape = shape_of(ids);
-  shape.push_back(D);
-  FArray out = new_array(shape);
-  float* po = out.mutable_data();
-  run_kernel("embedding_forward", [&] {
-    embedding_forward(po, ids.data(), weight.data(), ids.size(), V, D);
-  });
-  return out;
-}
-
-static FArray embedding_backward_py(const FArray& grad_out, const IArray& ids, int64_t num_embeddings,
-                                    int64_t padding_idx) {
-  if (num_embeddings < 0) fail("embedding_backward: num_embeddings must be >= 0");
-  std::vector<int64_t> shape = shape_of(ids);
-  const int64_t D = grad_out.ndim() >= 1 ? grad_out.shape(grad_out.ndim() - 1) : -1;
-  shape.push_back(D);
-  check_shape(grad_out, "embedding_backward: grad_output", shape);
-  check_ids(ids, num_embeddings);
-  FArray dw = new_array({num_embeddings, D});
-  float* pd = dw.mutable_data();
-  run_kernel("embedding_backward", [&] {
-    embedding_backward(pd, ids.data(), grad_out.data(), ids.size(), num_embeddings, D, padding_idx);
-  });
-  return dw;
-}
-
 void bind_rnn(py::module_& m) {
+  // The one definition of the mode numbers (fastdl::RnnMode); Python passes these names.
+  for (RnnMode md : {RnnMode::rnn_tanh, RnnMode::rnn_relu, RnnMode::lstm, RnnMode::gru})
+    m.attr(mode_name(md)) = static_cast<int>(md);
   m.def("rnn_forward", &rnn_forward, py::arg("mode"), py::arg("input"), py::arg("h0"), py::arg("c0"),
         py::arg("weight_ih"), py::arg("weight_hh"), py::arg("bias_ih"), py::arg("bias_hh"), py::arg("reverse") = false,
-        "One recurrent layer and direction. mode 0 RNN_TANH, 1 RNN_RELU, 2 LSTM, 3 GRU. input (T, N, I); "
+        "One recurrent layer and direction. mode: RNN_TANH, RNN_RELU, LSTM or GRU. input (T, N, I); "
         "h0, c0 (N, H) or None; weight_ih (G*H, I); weight_hh (G*H, H); biases (G*H,) or None. "
         "Returns (output (T, N, H), h_n, c_n or None, gates or None, states or None); the last two are "
         "saved for rnn_backward.");
@@ -180,12 +146,6 @@ void bind_rnn(py::module_& m) {
         py::arg("reverse") = false, py::arg("need_input_grad") = true,
         "Backward of rnn_forward. Returns (grad_input or None, grad_h0, grad_c0 or None, grad_weight_ih, "
         "grad_weight_hh, grad_bias_ih or None, grad_bias_hh or None).");
-  m.def("embedding_forward", &embedding_forward_py, py::arg("weight"), py::arg("indices"),
-        "weight[indices]: weight (V, D), indices int64 of any shape, each in [0, V).");
-  m.def("embedding_backward", &embedding_backward_py, py::arg("grad_output"), py::arg("indices"),
-        py::arg("num_embeddings"), py::arg("padding_idx") = -1,
-        "Scatter-add of grad_output (indices.shape + (D,)) into a (num_embeddings, D) gradient; duplicates "
-        "are summed, row padding_idx (< 0: none) gets zero.");
 }
 
 }  // namespace bind

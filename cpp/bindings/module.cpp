@@ -17,6 +17,10 @@ void bind_conv(py::module_& m);
 void bind_pool(py::module_& m);
 void bind_batchnorm(py::module_& m);
 void bind_rnn(py::module_& m);
+void bind_embedding(py::module_& m);
+void bind_testing_activation(py::module_& t);
+void bind_testing_optim_loss(py::module_& t);
+void bind_testing_rnn(py::module_& t);
 void bind_linear(py::module_& m);
 }  // namespace bind
 }  // namespace fastdl
@@ -39,8 +43,10 @@ PYBIND11_MODULE(_C, m) {
   // fastdl._C.testing: test-only bindings that reach each entry of each family's per-ISA
   // kernel table directly (<family>_<entry>(isa, ...)); never used by the package itself.
   py::module_ testing = m.def_submodule("testing", "test-only access to the per-ISA kernel tables");
-  (void)testing;
   using namespace fastdl::bind;
+  bind_testing_activation(testing);
+  bind_testing_optim_loss(testing);
+  bind_testing_rnn(testing);
   bind_core(m);
   bind_gemm(m);
   bind_activation(m);
@@ -50,5 +56,6 @@ PYBIND11_MODULE(_C, m) {
   bind_pool(m);
   bind_batchnorm(m);
   bind_rnn(m);
+  bind_embedding(m);
   bind_linear(m);
 }

@@ -149,7 +149,11 @@ def linear_backward(dy: F32, x: F32, weight: F32, need_x: bool = True, need_weig
                     need_bias: bool = True) -> Tuple[Optional[F32], Optional[F32], Optional[F32]]: ...
 def sum_rows(x: F32) -> F32: ...
 
-# ---- rnn (mode: 0 RNN_TANH, 1 RNN_RELU, 2 LSTM, 3 GRU; one layer and direction per call)
+# ---- rnn (mode: RNN_TANH, RNN_RELU, LSTM or GRU; one layer and direction per call)
+RNN_TANH: int
+RNN_RELU: int
+LSTM: int
+GRU: int
 def rnn_forward(mode: int, input: npt.ArrayLike, h0: Optional[npt.ArrayLike], c0: Optional[npt.ArrayLike],
                 weight_ih: npt.ArrayLike, weight_hh: npt.ArrayLike, bias_ih: Optional[npt.ArrayLike],
                 bias_hh: Optional[npt.ArrayLike], reverse: bool = False

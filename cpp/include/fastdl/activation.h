@@ -42,14 +42,4 @@ inline void tanh_backward(float* dx, const float* dy, const float* y, int64_t n)
 }
 inline void exp_forward(float* y, const float* x, int64_t n) { activation_forward(Activation::exp, y, x, n, 0.f); }
 
-// Serial ISA variants on one chunk (the dispatcher splits the range over threads).
-namespace generic {
-void activation_forward(Activation act, float* y, const float* x, int64_t n, float param);
-void activation_backward(Activation act, float* dx, const float* dy, const float* saved, int64_t n, float param);
-}  // namespace generic
-namespace avx2 {
-void activation_forward(Activation act, float* y, const float* x, int64_t n, float param);
-void activation_backward(Activation act, float* dx, const float* dy, const float* saved, int64_t n, float param);
-}  // namespace avx2
-
 }  // namespace fastdl

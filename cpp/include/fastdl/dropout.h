@@ -13,17 +13,4 @@ void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t n, float p
 // dx = dy * mask * scale, scale = 1 / (1 - p) (0 when p == 1).
 void dropout_backward(float* dx, const float* dy, const uint8_t* mask, int64_t n, float p);
 
-// Serial ISA variants on the chunk [i0, i0 + n) of the whole tensor (i0 feeds the counter).
-// k0, k1: 32-bit keys derived from the seed; thresh = round(p * 2^24).
-namespace generic {
-void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t i0, int64_t n, uint32_t k0,
-                     uint32_t k1, uint32_t thresh, float scale);
-void dropout_backward(float* dx, const float* dy, const uint8_t* mask, int64_t n, float scale);
-}  // namespace generic
-namespace avx2 {
-void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t i0, int64_t n, uint32_t k0,
-                     uint32_t k1, uint32_t thresh, float scale);
-void dropout_backward(float* dx, const float* dy, const uint8_t* mask, int64_t n, float scale);
-}  // namespace avx2
-
 }  // namespace fastdl

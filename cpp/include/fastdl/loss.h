@@ -70,44 +70,4 @@ void bce_with_logits_backward(float* dinput, float* dtarget, const float* dloss,
                               float scale, const float* input, const float* target, const float* weight,
                               const float* pos_weight, int64_t n);
 
-// Serial ISA variants of the fused cross-entropy on a block of rows, and of
-// binary_cross_entropy_with_logits on a chunk of n values (totals accumulate).
-namespace generic {
-void bce_with_logits_chunk(float* loss, double* totals, const float* input, const float* target, const float* weight,
-                           const float* pos_weight, int64_t n);
-void bce_with_logits_backward_chunk(float* dinput, float* dtarget, const float* dloss, int64_t dloss_stride,
-                                    float scale, const float* input, const float* target, const float* weight,
-                                    const float* pos_weight, int64_t n);
-
-void cross_entropy_rows(float* loss, float* prob, double* totals, const float* logits, const int64_t* target,
-                        const float* weight, int64_t rows, int64_t C, int64_t ignore_index, float eps,
-                        float wsum);
-void cross_entropy_backward_rows(float* dlogits, const float* g, int64_t g_stride, float scale, const float* prob,
-                                 const int64_t* target, const float* weight, int64_t rows, int64_t C,
-                                 int64_t ignore_index, float eps, float wsum);
-void cross_entropy_prob_rows(float* loss, float* prob, double* totals, const float* logits, const float* target,
-                             const float* weight, int64_t rows, int64_t C, float eps);
-void cross_entropy_prob_backward_rows(float* dlogits, const float* g, int64_t g_stride, float scale,
-                                      const float* prob, const float* target, const float* weight, int64_t rows,
-                                      int64_t C, float eps);
-}  // namespace generic
-namespace avx2 {
-void bce_with_logits_chunk(float* loss, double* totals, const float* input, const float* target, const float* weight,
-                           const float* pos_weight, int64_t n);
-void bce_with_logits_backward_chunk(float* dinput, float* dtarget, const float* dloss, int64_t dloss_stride,
-                                    float scale, const float* input, const float* target, const float* weight,
-                                    const float* pos_weight, int64_t n);
-void cross_entropy_rows(float* loss, float* prob, double* totals, const float* logits, const int64_t* target,
-                        const float* weight, int64_t rows, int64_t C, int64_t ignore_index, float eps,
-                        float wsum);
-void cross_entropy_backward_rows(float* dlogits, const float* g, int64_t g_stride, float scale, const float* prob,
-                                 const int64_t* target, const float* weight, int64_t rows, int64_t C,
-                                 int64_t ignore_index, float eps, float wsum);
-void cross_entropy_prob_rows(float* loss, float* prob, double* totals, const float* logits, const float* target,
-                             const float* weight, int64_t rows, int64_t C, float eps);
-void cross_entropy_prob_backward_rows(float* dlogits, const float* g, int64_t g_stride, float scale,
-                                      const float* prob, const float* target, const float* weight, int64_t rows,
-                                      int64_t C, float eps);
-}  // namespace avx2
-
 }  // namespace fastdl

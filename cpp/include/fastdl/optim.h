@@ -41,39 +41,4 @@ void adam_update(float* param, float* exp_avg, float* exp_avg_sq, float* max_exp
                  double beta2, double eps, double weight_decay, bool decoupled_weight_decay,
                  bool maximize);
 
-// Per-element coefficients, rounded to float32 once per call (internal to the ISA variants).
-struct SgdCoeffs {
-  float neg_lr;              // -lr
-  float momentum;            // momentum
-  float one_minus_damp;      // 1 - dampening
-  float weight_decay;        // weight_decay
-  bool has_weight_decay;     // weight_decay != 0
-  bool has_momentum;         // momentum != 0
-  bool nesterov, maximize, init_buffer;
-};
-
-struct AdamCoeffs {
-  float decay;               // 1 - lr * weight_decay (decoupled only)
-  float weight_decay;        // L2 coefficient (Adam only)
-  float lerp_w;              // 1 - beta1
-  float beta2;               // beta2
-  float one_minus_beta2;     // 1 - beta2
-  float bc2_sqrt;            // sqrt(1 - beta2^step)
-  float eps;                 // eps
-  float neg_step_size;       // -lr / (1 - beta1^step)
-  bool decoupled, l2, maximize, amsgrad;
-};
-
-namespace generic {
-void sgd_update(float* param, float* momentum_buf, const float* grad, int64_t n, const SgdCoeffs& c);
-void adam_update(float* param, float* exp_avg, float* exp_avg_sq, float* max_exp_avg_sq,
-                 const float* grad, int64_t n, const AdamCoeffs& c);
-}  // namespace generic
-
-namespace avx2 {
-void sgd_update(float* param, float* momentum_buf, const float* grad, int64_t n, const SgdCoeffs& c);
-void adam_update(float* param, float* exp_avg, float* exp_avg_sq, float* max_exp_avg_sq,
-                 const float* grad, int64_t n, const AdamCoeffs& c);
-}  // namespace avx2
-
 }  // namespace fastdl

@@ -1,7 +1,6 @@
-// Recurrent kernels (RNN tanh/relu, LSTM, GRU) and the embedding lookup.
+// Recurrent kernels (RNN tanh/relu, LSTM, GRU).
 //
-// Matches torch.nn.RNN / LSTM / GRU (one layer, one direction per call) and
-// torch.nn.functional.embedding. Row-major float32 throughout.
+// Matches torch.nn.RNN / LSTM / GRU (one layer, one direction per call). Row-major float32 throughout.
 //
 // Layouts (G = gates per mode: RNN 1, LSTM 4, GRU 3; GH = G * H):
 //   x      (T, N, I)   input sequence, time-major
@@ -52,57 +51,5 @@ void rnn_sequence_backward(RnnMode mode, float* dx, float* dh0, float* dc0, floa
                            const float* c0, const float* w_ih, const float* w_hh, const float* dy,
                            const float* dh_n, const float* dc_n, int64_t T, int64_t N, int64_t I,
                            int64_t H, bool reverse);
-
-// ---- fused cells over rows [n0, n1) of an (N, *) batch; row strides are H or G*H.
-// Dispatched (ISA + parallel over rows) versions over all N rows:
-//   rnn:  h = act(pre)                           backward: dpre = dh * act'(h)
-//   lstm: gates in: pre-activations, out: activated; c_prev may be nullptr
-//         backward: dh in, dc in/out (dc_t in, dc_{t-1} out), dgates out (pre-activation grads)
-//   gru:  gates in: W_ih x + b_ih, out: r, z, n;  gh = W_hh h' (no bias);  hn out = gh_n + b_hn
-//         backward: dgx (grads of W_ih x + b_ih), dgh (grads of W_hh h' + b_hh),
-//         dh_prev out = dh * z (the direct part; the caller adds dgh W_hh)
-// For every backward, dh = dy + dh_carry (both (N, H)) is summed inside the kernel.
-void rnn_cell_forward(bool relu, float* h, const float* pre, int64_t N, int64_t H);
-void rnn_cell_backward(bool relu, float* dpre, const float* dy, const float* dh_carry,
-                       const float* h, int64_t N, int64_t H);
-void lstm_cell_forward(float* h, float* c, float* gates, const float* c_prev, int64_t N, int64_t H);
-void lstm_cell_backward(float* dgates, float* dc, const float* dy, const float* dh_carry,
-                        const float* gates, const float* c, const float* c_prev, int64_t N, int64_t H);
-void gru_cell_forward(float* h, float* gates, float* hn, const float* gh, const float* b_hh,
-                      const float* h_prev, int64_t N, int64_t H);
-void gru_cell_backward(float* dgx, float* dgh, float* dh_prev, const float* dy, const float* dh_carry,
-                       const float* gates, const float* hn, const float* h_prev, int64_t N, int64_t H);
-
-#define FASTDL_RNN_CELL_DECLS                                                                      \
-  void rnn_cell_forward(bool relu, float* h, const float* pre, int64_t n0, int64_t n1, int64_t H); \
-  void rnn_cell_backward(bool relu, float* dpre, const float* dy, const float* dh_carry,           \
-                         const float* h, int64_t n0, int64_t n1, int64_t H);                       \
-  void lstm_cell_forward(float* h, float* c, float* gates, const float* c_prev, int64_t n0,        \
-                         int64_t n1, int64_t H);                                                   \
-  void lstm_cell_backward(float* dgates, float* dc, const float* dy, const float* dh_carry,         \
-                          const float* gates, const float* c, const float* c_prev, int64_t n0,     \
-                          int64_t n1, int64_t H);                                                  \
-  void gru_cell_forward(float* h, float* gates, float* hn, const float* gh, const float* b_hh,     \
-                        const float* h_prev, int64_t n0, int64_t n1, int64_t H);                   \
-  void gru_cell_backward(float* dgx, float* dgh, float* dh_prev, const float* dy,                  \
-                         const float* dh_carry, const float* gates, const float* hn,               \
-                         const float* h_prev, int64_t n0, int64_t n1, int64_t H);
-
-namespace generic {
-FASTDL_RNN_CELL_DECLS
-}
-namespace avx2 {
-FASTDL_RNN_CELL_DECLS
-}
-#undef FASTDL_RNN_CELL_DECLS
-
-// ---- embedding (torch.nn.functional.embedding)
-// out (n, D) = weight[ids], weight (V, D). Every id must be in [0, V) (checked by the caller).
-void embedding_forward(float* out, const int64_t* ids, const float* weight, int64_t n, int64_t V,
-                       int64_t D);
-// dweight (V, D) = scatter-add of dout (n, D) at ids; duplicates summed in index order (the
-// result does not depend on the thread count); row padding_idx gets no gradient (< 0: none).
-void embedding_backward(float* dweight, const int64_t* ids, const float* dout, int64_t n, int64_t V,
-                        int64_t D, int64_t padding_idx);
 
 }  // namespace fastdl

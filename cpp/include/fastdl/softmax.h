@@ -17,20 +17,4 @@ void log_softmax_forward(float* y, const float* x, int64_t outer, int64_t C, int
 void softmax_backward(float* dx, const float* dy, const float* y, int64_t outer, int64_t C, int64_t inner);
 void log_softmax_backward(float* dx, const float* dy, const float* y, int64_t outer, int64_t C, int64_t inner);
 
-// Serial ISA variants. *_rows: `rows` contiguous rows of C (inner == 1).
-// *_cols: one (C, ncols) block with row stride ld (ncols <= kSoftmaxColBlock).
-constexpr int64_t kSoftmaxColBlock = 256;
-namespace generic {
-void softmax_rows(bool log, float* y, const float* x, int64_t rows, int64_t C);
-void softmax_cols(bool log, float* y, const float* x, int64_t C, int64_t ncols, int64_t ld);
-void softmax_backward_rows(bool log, float* dx, const float* dy, const float* y, int64_t rows, int64_t C);
-void softmax_backward_cols(bool log, float* dx, const float* dy, const float* y, int64_t C, int64_t ncols, int64_t ld);
-}  // namespace generic
-namespace avx2 {
-void softmax_rows(bool log, float* y, const float* x, int64_t rows, int64_t C);
-void softmax_cols(bool log, float* y, const float* x, int64_t C, int64_t ncols, int64_t ld);
-void softmax_backward_rows(bool log, float* dx, const float* dy, const float* y, int64_t rows, int64_t C);
-void softmax_backward_cols(bool log, float* dx, const float* dy, const float* y, int64_t C, int64_t ncols, int64_t ld);
-}  // namespace avx2
-
 }  // namespace fastdl

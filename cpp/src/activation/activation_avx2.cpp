@@ -1,8 +1,8 @@
 // Activations: AVX2/FMA path (8 lanes, masked tail; exp/sigmoid/tanh from simd_avx2.h).
 #include <immintrin.h>
 
-#include "fastdl/activation.h"
-#include "simd_avx2.h"
+#include "activation_kernels.h"
+#include "../core/simd_avx2.h"
 
 namespace fastdl {
 namespace avx2 {
@@ -29,8 +29,6 @@ inline void map2(float* dx, const float* dy, const float* s, int64_t n, F f) {
     _mm256_maskstore_ps(dx + i, m, f(_mm256_maskload_ps(dy + i, m), _mm256_maskload_ps(s + i, m)));
   }
 }
-
-}  // namespace
 
 void activation_forward(Activation act, float* y, const float* x, int64_t n, float param) {
   const __m256 zero = _mm256_setzero_ps();
@@ -92,6 +90,13 @@ void activation_backward(Activation act, float* dx, const float* dy, const float
       map2(dx, dy, s, n, [&](__m256 g, __m256 y) { return _mm256_mul_ps(g, y); });
       break;
   }
+}
+
+}  // namespace
+
+const ActivationKernels& activation_kernels() {
+  static const ActivationKernels k{&activation_forward, &activation_backward};
+  return k;
 }
 
 }  // namespace avx2

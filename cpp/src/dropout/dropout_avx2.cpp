@@ -1,8 +1,8 @@
 // Dropout: AVX2 path (8 hashes per step with 32-bit vector multiplies; same bits as generic).
 #include <immintrin.h>
 
-#include "../activation/simd_avx2.h"
-#include "fastdl/dropout.h"
+#include "../core/simd_avx2.h"
+#include "dropout_kernels.h"
 
 namespace fastdl {
 namespace avx2 {
@@ -28,7 +28,7 @@ inline uint32_t mix32s(uint32_t x) {
 
 }  // namespace
 
-void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t i0, int64_t n, uint32_t k0, uint32_t k1,
+static void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t i0, int64_t n, uint32_t k0, uint32_t k1,
                      uint32_t thresh, float scale) {
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i vk0 = _mm256_set1_epi32(static_cast<int32_t>(k0));
@@ -58,7 +58,7 @@ void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t i0, int64_
   }
 }
 
-void dropout_backward(float* dx, const float* dy, const uint8_t* mask, int64_t n, float scale) {
+static void dropout_backward(float* dx, const float* dy, const uint8_t* mask, int64_t n, float scale) {
   const __m256 sv = _mm256_set1_ps(scale);
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
@@ -67,6 +67,11 @@ void dropout_backward(float* dx, const float* dy, const uint8_t* mask, int64_t n
     _mm256_storeu_ps(dx + j, _mm256_and_ps(_mm256_mul_ps(_mm256_loadu_ps(dy + j), sv), keep));
   }
   for (; j < n; ++j) dx[j] = mask[j] ? dy[j] * scale : 0.0f;
+}
+
+const DropoutKernels& dropout_kernels() {
+  static const DropoutKernels k{&dropout_forward, &dropout_backward};
+  return k;
 }
 
 }  // namespace avx2

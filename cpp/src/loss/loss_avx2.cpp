@@ -4,8 +4,8 @@
 // vector + a masked tail) use masked loads and stores.
 #include <immintrin.h>
 
-#include "../activation/simd_avx2.h"
-#include "fastdl/loss.h"
+#include "../core/simd_avx2.h"
+#include "loss_kernels.h"
 
 namespace fastdl {
 namespace avx2 {
@@ -84,7 +84,7 @@ inline void block_softmax(const RowShape& rs, float* prob, const float* logits, 
 
 }  // namespace
 
-void cross_entropy_rows(float* loss, float* prob, double* totals, const float* logits, const int64_t* target,
+static void cross_entropy_rows(float* loss, float* prob, double* totals, const float* logits, const int64_t* target,
                         const float* weight, int64_t rows, int64_t C, int64_t ignore_index, float eps, float wsum) {
   const RowShape rs = row_shape(C);
   const float se = eps / static_cast<float>(C);
@@ -112,7 +112,7 @@ void cross_entropy_rows(float* loss, float* prob, double* totals, const float* l
   totals[1] += tw;
 }
 
-void cross_entropy_backward_rows(float* dlogits, const float* g, int64_t g_stride, float scale, const float* prob,
+static void cross_entropy_backward_rows(float* dlogits, const float* g, int64_t g_stride, float scale, const float* prob,
                                  const int64_t* target, const float* weight, int64_t rows, int64_t C,
                                  int64_t ignore_index, float eps, float wsum) {
   const RowShape rs = row_shape(C);
@@ -144,7 +144,7 @@ void cross_entropy_backward_rows(float* dlogits, const float* g, int64_t g_strid
   }
 }
 
-void cross_entropy_prob_rows(float* loss, float* prob, double* totals, const float* logits, const float* target,
+static void cross_entropy_prob_rows(float* loss, float* prob, double* totals, const float* logits, const float* target,
                              const float* weight, int64_t rows, int64_t C, float eps) {
   const RowShape rs = row_shape(C);
   const int64_t C8 = rs.C8;
@@ -175,7 +175,7 @@ void cross_entropy_prob_rows(float* loss, float* prob, double* totals, const flo
   totals[0] += tl;
 }
 
-void cross_entropy_prob_backward_rows(float* dlogits, const float* g, int64_t g_stride, float scale,
+static void cross_entropy_prob_backward_rows(float* dlogits, const float* g, int64_t g_stride, float scale,
                                       const float* prob, const float* target, const float* weight, int64_t rows,
                                       int64_t C, float eps) {
   const RowShape rs = row_shape(C);
@@ -243,7 +243,7 @@ inline __m256 load_or(const float* p, int64_t i, const __m256i* m, __m256 dflt) 
 
 }  // namespace
 
-void bce_with_logits_chunk(float* loss, double* totals, const float* x, const float* y, const float* w,
+static void bce_with_logits_chunk(float* loss, double* totals, const float* x, const float* y, const float* w,
                            const float* pw, int64_t n) {
   const __m256 one = _mm256_set1_ps(1.0f);
   double total = 0.0;
@@ -272,7 +272,7 @@ void bce_with_logits_chunk(float* loss, double* totals, const float* x, const fl
   totals[0] += total;
 }
 
-void bce_with_logits_backward_chunk(float* dinput, float* dtarget, const float* dloss, int64_t stride, float scale,
+static void bce_with_logits_backward_chunk(float* dinput, float* dtarget, const float* dloss, int64_t stride, float scale,
                                     const float* x, const float* y, const float* w, const float* pw, int64_t n) {
   const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps(), sv = _mm256_set1_ps(scale);
   const __m256 g0 = stride == 0 ? _mm256_set1_ps(dloss[0]) : zero;
@@ -299,6 +299,12 @@ void bce_with_logits_backward_chunk(float* dinput, float* dtarget, const float* 
       if (m) _mm256_maskstore_ps(dtarget + i, tm, v); else _mm256_storeu_ps(dtarget + i, v);
     }
   }
+}
+
+const LossKernels& loss_kernels() {
+  static const LossKernels k{&cross_entropy_rows, &cross_entropy_backward_rows, &cross_entropy_prob_rows,
+                             &cross_entropy_prob_backward_rows, &bce_with_logits_chunk, &bce_with_logits_backward_chunk};
+  return k;
 }
 
 }  // namespace avx2

@@ -2,7 +2,7 @@
 // loads and stores so every element takes the same (vector) operations as the generic path.
 #include <immintrin.h>
 
-#include "fastdl/optim.h"
+#include "optim_kernels.h"
 
 namespace fastdl {
 namespace avx2 {
@@ -62,7 +62,7 @@ inline void adam_one(__m256& p, __m256& m, __m256& v, __m256& vmax, __m256 g, co
 
 }  // namespace
 
-void sgd_update(float* p, float* buf, const float* grad, int64_t n, const SgdCoeffs& c) {
+static void sgd_update(float* p, float* buf, const float* grad, int64_t n, const SgdCoeffs& c) {
   SgdVec k;
   k.neg_lr = _mm256_set1_ps(c.neg_lr);
   k.momentum = _mm256_set1_ps(c.momentum);
@@ -85,7 +85,7 @@ void sgd_update(float* p, float* buf, const float* grad, int64_t n, const SgdCoe
   }
 }
 
-void adam_update(float* p, float* m, float* v, float* vmax, const float* grad, int64_t n,
+static void adam_update(float* p, float* m, float* v, float* vmax, const float* grad, int64_t n,
                  const AdamCoeffs& c) {
   AdamVec k;
   k.decay = _mm256_set1_ps(c.decay);
@@ -119,6 +119,11 @@ void adam_update(float* p, float* m, float* v, float* vmax, const float* grad, i
     _mm256_maskstore_ps(v + i, mask, vv);
     if (c.amsgrad) _mm256_maskstore_ps(vmax + i, mask, xv);
   }
+}
+
+const OptimKernels& optim_kernels() {
+  static const OptimKernels k{&sgd_update, &adam_update};
+  return k;
 }
 
 }  // namespace avx2

@@ -1,5 +1,6 @@
-// Recurrent layers: generic fused cells, ISA dispatch, and the sequence forward / backward
-// drivers (GEMM-shaped: one input-projection sgemm, one recurrent sgemm per step).
+// Recurrent layers: the sequence forward / backward drivers (GEMM-shaped: one input-projection
+// sgemm, one recurrent sgemm per step) with the fused cells of the kernel table read once per
+// call (rnn_kernels.h; per-ISA cells in rnn_generic.cpp / rnn_avx2.cpp).
 #include "fastdl/rnn.h"
 
 #include <algorithm>
@@ -9,154 +10,51 @@
 #include <vector>
 
 #include "fastdl/common.h"
-#include "fastdl/cpu.h"
+#include "../core/dispatch.h"
 #include "fastdl/gemm.h"
 #include "fastdl/parallel.h"
+#include "rnn_kernels.h"
 
 namespace fastdl {
-namespace generic {
-
-static inline float sigm(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-
-void rnn_cell_forward(bool relu, float* h, const float* pre, int64_t n0, int64_t n1, int64_t H) {
-  for (int64_t i = n0 * H; i < n1 * H; ++i) h[i] = relu ? (pre[i] > 0.0f ? pre[i] : 0.0f) : std::tanh(pre[i]);
-}
-
-void rnn_cell_backward(bool relu, float* dpre, const float* dy, const float* dhc, const float* h,
-                       int64_t n0, int64_t n1, int64_t H) {
-  for (int64_t i = n0 * H; i < n1 * H; ++i) {
-    const float dh = dy[i] + dhc[i];
-    dpre[i] = relu ? (h[i] > 0.0f ? dh : 0.0f) : dh * (1.0f - h[i] * h[i]);
-  }
-}
-
-void lstm_cell_forward(float* h, float* c, float* gates, const float* c_prev, int64_t n0, int64_t n1,
-                       int64_t H) {
-  for (int64_t n = n0; n < n1; ++n) {
-    float* g = gates + n * 4 * H;
-    for (int64_t j = 0; j < H; ++j) {
-      const float i = sigm(g[j]), f = sigm(g[H + j]), gg = std::tanh(g[2 * H + j]), o = sigm(g[3 * H + j]);
-      const float cp = c_prev ? c_prev[n * H + j] : 0.0f;
-      const float cn = f * cp + i * gg;
-      g[j] = i;
-      g[H + j] = f;
-      g[2 * H + j] = gg;
-      g[3 * H + j] = o;
-      c[n * H + j] = cn;
-      h[n * H + j] = o * std::tanh(cn);
-    }
-  }
-}
-
-void lstm_cell_backward(float* dgates, float* dc, const float* dy, const float* dhc, const float* gates,
-                        const float* c, const float* c_prev, int64_t n0, int64_t n1, int64_t H) {
-  for (int64_t n = n0; n < n1; ++n) {
-    const float* g = gates + n * 4 * H;
-    float* dg = dgates + n * 4 * H;
-    for (int64_t j = 0; j < H; ++j) {
-      const int64_t k = n * H + j;
-      const float i = g[j], f = g[H + j], gg = g[2 * H + j], o = g[3 * H + j];
-      const float tc = std::tanh(c[k]);
-      const float dh = dy[k] + dhc[k];
-      const float dct = dc[k] + dh * o * (1.0f - tc * tc);
-      const float cp = c_prev ? c_prev[k] : 0.0f;
-      dg[j] = dct * gg * i * (1.0f - i);
-      dg[H + j] = dct * cp * f * (1.0f - f);
-      dg[2 * H + j] = dct * i * (1.0f - gg * gg);
-      dg[3 * H + j] = dh * tc * o * (1.0f - o);
-      dc[k] = dct * f;
-    }
-  }
-}
-
-void gru_cell_forward(float* h, float* gates, float* hn, const float* gh, const float* b_hh,
-                      const float* h_prev, int64_t n0, int64_t n1, int64_t H) {
-  for (int64_t n = n0; n < n1; ++n) {
-    float* g = gates + n * 3 * H;
-    const float* q = gh + n * 3 * H;
-    for (int64_t j = 0; j < H; ++j) {
-      const int64_t k = n * H + j;
-      const float br = b_hh ? b_hh[j] : 0.0f, bz = b_hh ? b_hh[H + j] : 0.0f, bn = b_hh ? b_hh[2 * H + j] : 0.0f;
-      const float r = sigm(g[j] + q[j] + br);
-      const float z = sigm(g[H + j] + q[H + j] + bz);
-      const float hl = q[2 * H + j] + bn;
-      const float nn = std::tanh(g[2 * H + j] + r * hl);
-      const float hp = h_prev ? h_prev[k] : 0.0f;
-      g[j] = r;
-      g[H + j] = z;
-      g[2 * H + j] = nn;
-      hn[k] = hl;
-      h[k] = (1.0f - z) * nn + z * hp;
-    }
-  }
-}
-
-void gru_cell_backward(float* dgx, float* dgh, float* dh_prev, const float* dy, const float* dhc,
-                       const float* gates, const float* hn, const float* h_prev, int64_t n0, int64_t n1,
-                       int64_t H) {
-  for (int64_t n = n0; n < n1; ++n) {
-    const float* g = gates + n * 3 * H;
-    float* dx = dgx + n * 3 * H;
-    float* dh_ = dgh + n * 3 * H;
-    for (int64_t j = 0; j < H; ++j) {
-      const int64_t k = n * H + j;
-      const float r = g[j], z = g[H + j], nn = g[2 * H + j];
-      const float hp = h_prev ? h_prev[k] : 0.0f;
-      const float dh = dy[k] + dhc[k];
-      const float dnp = dh * (1.0f - z) * (1.0f - nn * nn);
-      const float drp = dnp * hn[k] * r * (1.0f - r);
-      const float dzp = dh * (hp - nn) * z * (1.0f - z);
-      dx[j] = drp;
-      dx[H + j] = dzp;
-      dx[2 * H + j] = dnp;
-      dh_[j] = drp;
-      dh_[H + j] = dzp;
-      dh_[2 * H + j] = dnp * r;
-      dh_prev[k] = dh * z;
-    }
-  }
-}
-
-}  // namespace generic
 
 // ---- dispatch: parallel over rows when the step is large enough to pay for the fork.
 static inline int64_t row_grain(int64_t width) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(width, 1)); }
 
-#ifdef FASTDL_HAVE_AVX2
-#define FASTDL_RNN_DISPATCH(fn, ...) (use_avx2() ? avx2::fn(__VA_ARGS__) : generic::fn(__VA_ARGS__))
-#else
-#define FASTDL_RNN_DISPATCH(fn, ...) generic::fn(__VA_ARGS__)
-#endif
+const RnnKernels& rnn_kernels(Isa isa) {
+  return select_kernels<RnnKernels>(isa, &generic::rnn_kernels, FASTDL_AVX2_TABLE(avx2::rnn_kernels), nullptr);
+}
 
-void rnn_cell_forward(bool relu, float* h, const float* pre, int64_t N, int64_t H) {
-  parallel_for(0, N, row_grain(H), [&](int64_t a, int64_t b) { FASTDL_RNN_DISPATCH(rnn_cell_forward, relu, h, pre, a, b, H); });
+// The fused cells over all N rows (table k, parallel over rows).
+
+static void rnn_cell_forward(const RnnKernels& k, bool relu, float* h, const float* pre, int64_t N, int64_t H) {
+  parallel_for(0, N, row_grain(H), [&](int64_t a, int64_t b) { k.rnn_cell_forward(relu, h, pre, a, b, H); });
 }
-void rnn_cell_backward(bool relu, float* dpre, const float* dy, const float* dhc, const float* h, int64_t N, int64_t H) {
+static void rnn_cell_backward(const RnnKernels& k, bool relu, float* dpre, const float* dy, const float* dhc, const float* h, int64_t N, int64_t H) {
   parallel_for(0, N, row_grain(H), [&](int64_t a, int64_t b) {
-    FASTDL_RNN_DISPATCH(rnn_cell_backward, relu, dpre, dy, dhc, h, a, b, H);
+    k.rnn_cell_backward(relu, dpre, dy, dhc, h, a, b, H);
   });
 }
-void lstm_cell_forward(float* h, float* c, float* gates, const float* c_prev, int64_t N, int64_t H) {
+static void lstm_cell_forward(const RnnKernels& k, float* h, float* c, float* gates, const float* c_prev, int64_t N, int64_t H) {
   parallel_for(0, N, row_grain(8 * H), [&](int64_t a, int64_t b) {
-    FASTDL_RNN_DISPATCH(lstm_cell_forward, h, c, gates, c_prev, a, b, H);
+    k.lstm_cell_forward(h, c, gates, c_prev, a, b, H);
   });
 }
-void lstm_cell_backward(float* dgates, float* dc, const float* dy, const float* dhc, const float* gates,
+static void lstm_cell_backward(const RnnKernels& k, float* dgates, float* dc, const float* dy, const float* dhc, const float* gates,
                         const float* c, const float* c_prev, int64_t N, int64_t H) {
   parallel_for(0, N, row_grain(8 * H), [&](int64_t a, int64_t b) {
-    FASTDL_RNN_DISPATCH(lstm_cell_backward, dgates, dc, dy, dhc, gates, c, c_prev, a, b, H);
+    k.lstm_cell_backward(dgates, dc, dy, dhc, gates, c, c_prev, a, b, H);
   });
 }
-void gru_cell_forward(float* h, float* gates, float* hn, const float* gh, const float* b_hh,
+static void gru_cell_forward(const RnnKernels& k, float* h, float* gates, float* hn, const float* gh, const float* b_hh,
                       const float* h_prev, int64_t N, int64_t H) {
   parallel_for(0, N, row_grain(6 * H), [&](int64_t a, int64_t b) {
-    FASTDL_RNN_DISPATCH(gru_cell_forward, h, gates, hn, gh, b_hh, h_prev, a, b, H);
+    k.gru_cell_forward(h, gates, hn, gh, b_hh, h_prev, a, b, H);
   });
 }
-void gru_cell_backward(float* dgx, float* dgh, float* dh_prev, const float* dy, const float* dhc,
+static void gru_cell_backward(const RnnKernels& k, float* dgx, float* dgh, float* dh_prev, const float* dy, const float* dhc,
                        const float* gates, const float* hn, const float* h_prev, int64_t N, int64_t H) {
   parallel_for(0, N, row_grain(6 * H), [&](int64_t a, int64_t b) {
-    FASTDL_RNN_DISPATCH(gru_cell_backward, dgx, dgh, dh_prev, dy, dhc, gates, hn, h_prev, a, b, H);
+    k.gru_cell_backward(dgx, dgh, dh_prev, dy, dhc, gates, hn, h_prev, a, b, H);
   });
 }
 
@@ -178,6 +76,7 @@ void rnn_sequence_forward(RnnMode mode, float* y, float* h_n, float* c_n, float*
                           const float* x, const float* h0, const float* c0, const float* w_ih,
                           const float* w_hh, const float* b_ih, const float* b_hh, int64_t T,
                           int64_t N, int64_t I, int64_t H, bool reverse) {
+  const auto& k = rnn_kernels(active_isa());
   const int64_t G = rnn_num_gates(mode);
   const int64_t GH = checked_mul(G, H, "gates");
   const int64_t NH = checked_mul(N, H, "state");
@@ -213,14 +112,14 @@ void rnn_sequence_forward(RnnMode mode, float* y, float* h_n, float* c_n, float*
         sgemm(false, true, N, GH, H, 1.0f, h_prev, H, w_hh, H, 0.0f, gh.data(), GH);
       else
         std::fill(gh.begin(), gh.end(), 0.0f);
-      gru_cell_forward(y_t, pre_t, extra + t * NH, gh.data(), b_hh, h_prev, N, H);
+      gru_cell_forward(k, y_t, pre_t, extra + t * NH, gh.data(), b_hh, h_prev, N, H);
     } else {
       if (h_prev) sgemm(false, true, N, GH, H, 1.0f, h_prev, H, w_hh, H, 1.0f, pre_t, GH);
       if (is_rnn) {
-        rnn_cell_forward(relu, y_t, pre_t, N, H);
+        rnn_cell_forward(k, relu, y_t, pre_t, N, H);
       } else {
         float* c_t = extra + t * NH;
-        lstm_cell_forward(y_t, c_t, pre_t, c_prev, N, H);
+        lstm_cell_forward(k, y_t, c_t, pre_t, c_prev, N, H);
         c_prev = c_t;
       }
     }
@@ -248,6 +147,7 @@ void rnn_sequence_backward(RnnMode mode, float* dx, float* dh0, float* dc0, floa
                            const float* c0, const float* w_ih, const float* w_hh, const float* dy,
                            const float* dh_n, const float* dc_n, int64_t T, int64_t N, int64_t I,
                            int64_t H, bool reverse) {
+  const auto& k = rnn_kernels(active_isa());
   const int64_t G = rnn_num_gates(mode);
   const int64_t GH = checked_mul(G, H, "gates");
   const int64_t NH = checked_mul(N, H, "state");
@@ -272,12 +172,12 @@ void rnn_sequence_backward(RnnMode mode, float* dx, float* dh0, float* dc0, floa
     float* dGh_t = dGh + t * N * GH;
     const float* dy_t = dy + t * NH;
     if (is_rnn) {
-      rnn_cell_backward(relu, dG_t, dy_t, dhc.data(), y + t * NH, N, H);
+      rnn_cell_backward(k, relu, dG_t, dy_t, dhc.data(), y + t * NH, N, H);
     } else if (mode == RnnMode::lstm) {
       const float* c_prev = s == 0 ? c0 : extra + tp * NH;
-      lstm_cell_backward(dG_t, dc.data(), dy_t, dhc.data(), gates + t * N * GH, extra + t * NH, c_prev, N, H);
+      lstm_cell_backward(k, dG_t, dc.data(), dy_t, dhc.data(), gates + t * N * GH, extra + t * NH, c_prev, N, H);
     } else {
-      gru_cell_backward(dG_t, dGh_t, dhc.data(), dy_t, dhc.data(), gates + t * N * GH, extra + t * NH, h_prev, N, H);
+      gru_cell_backward(k, dG_t, dGh_t, dhc.data(), dy_t, dhc.data(), gates + t * N * GH, extra + t * NH, h_prev, N, H);
     }
     // dh_{t-1} (+)= dGh_t W_hh
     sgemm(false, false, N, H, GH, 1.0f, dGh_t, GH, w_hh, H, gru ? 1.0f : 0.0f, dhc.data(), H);

@@ -1,12 +1,12 @@
 // Recurrent fused cells, AVX2 + FMA path (8 floats per step, scalar tail through the same
 // vector code on a padded copy). exp, sigmoid and tanh are the shared AVX2 helpers of the
-// activation family (activation/simd_avx2.h).
+// activation family (core/simd_avx2.h).
 #include <immintrin.h>
 
 #include <cstring>
 
-#include "../activation/simd_avx2.h"  // exp_ps, sigmoid_ps, tanh_ps
-#include "fastdl/rnn.h"
+#include "../core/simd_avx2.h"  // exp_ps, sigmoid_ps, tanh_ps
+#include "rnn_kernels.h"
 
 namespace fastdl {
 namespace avx2 {
@@ -37,7 +37,7 @@ inline Lane lane(int64_t j, int64_t H) { return Lane{H - j >= 8 ? 8 : H - j}; }
 
 }  // namespace
 
-void rnn_cell_forward(bool relu, float* h, const float* pre, int64_t n0, int64_t n1, int64_t H) {
+static void rnn_cell_forward(bool relu, float* h, const float* pre, int64_t n0, int64_t n1, int64_t H) {
   const int64_t a = n0 * H, b = n1 * H;
   for (int64_t i = a; i < b; i += 8) {
     const Lane L = lane(i, b);
@@ -46,7 +46,7 @@ void rnn_cell_forward(bool relu, float* h, const float* pre, int64_t n0, int64_t
   }
 }
 
-void rnn_cell_backward(bool relu, float* dpre, const float* dy, const float* dhc, const float* h,
+static void rnn_cell_backward(bool relu, float* dpre, const float* dy, const float* dhc, const float* h,
                        int64_t n0, int64_t n1, int64_t H) {
   const int64_t a = n0 * H, b = n1 * H;
   const __m256 one = _mm256_set1_ps(1.0f);
@@ -63,7 +63,7 @@ void rnn_cell_backward(bool relu, float* dpre, const float* dy, const float* dhc
   }
 }
 
-void lstm_cell_forward(float* h, float* c, float* gates, const float* c_prev, int64_t n0, int64_t n1,
+static void lstm_cell_forward(float* h, float* c, float* gates, const float* c_prev, int64_t n0, int64_t n1,
                        int64_t H) {
   for (int64_t n = n0; n < n1; ++n) {
     float* g = gates + n * 4 * H;
@@ -86,7 +86,7 @@ void lstm_cell_forward(float* h, float* c, float* gates, const float* c_prev, in
   }
 }
 
-void lstm_cell_backward(float* dgates, float* dc, const float* dy, const float* dhc, const float* gates,
+static void lstm_cell_backward(float* dgates, float* dc, const float* dy, const float* dhc, const float* gates,
                         const float* c, const float* c_prev, int64_t n0, int64_t n1, int64_t H) {
   const __m256 one = _mm256_set1_ps(1.0f);
   for (int64_t n = n0; n < n1; ++n) {
@@ -110,7 +110,7 @@ void lstm_cell_backward(float* dgates, float* dc, const float* dy, const float* 
   }
 }
 
-void gru_cell_forward(float* h, float* gates, float* hn, const float* gh, const float* b_hh,
+static void gru_cell_forward(float* h, float* gates, float* hn, const float* gh, const float* b_hh,
                       const float* h_prev, int64_t n0, int64_t n1, int64_t H) {
   const __m256 one = _mm256_set1_ps(1.0f);
   for (int64_t n = n0; n < n1; ++n) {
@@ -136,7 +136,7 @@ void gru_cell_forward(float* h, float* gates, float* hn, const float* gh, const 
   }
 }
 
-void gru_cell_backward(float* dgx, float* dgh, float* dh_prev, const float* dy, const float* dhc,
+static void gru_cell_backward(float* dgx, float* dgh, float* dh_prev, const float* dy, const float* dhc,
                        const float* gates, const float* hn, const float* h_prev, int64_t n0, int64_t n1,
                        int64_t H) {
   const __m256 one = _mm256_set1_ps(1.0f);
@@ -162,6 +162,12 @@ void gru_cell_backward(float* dgx, float* dgh, float* dh_prev, const float* dy, 
       L.store(dh_prev + k, _mm256_mul_ps(dh, z));
     }
   }
+}
+
+const RnnKernels& rnn_kernels() {
+  static const RnnKernels k{&rnn_cell_forward, &rnn_cell_backward, &lstm_cell_forward, &lstm_cell_backward, &gru_cell_forward,
+                          &gru_cell_backward};
+  return k;
 }
 
 }  // namespace avx2

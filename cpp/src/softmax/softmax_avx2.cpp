@@ -4,13 +4,13 @@
 #include <immintrin.h>
 
 
-#include "../activation/simd_avx2.h"
-#include "fastdl/softmax.h"
+#include "../core/simd_avx2.h"
+#include "softmax_kernels.h"
 
 namespace fastdl {
 namespace avx2 {
 
-void softmax_rows(bool log, float* y, const float* x, int64_t rows, int64_t C) {
+static void softmax_rows(bool log, float* y, const float* x, int64_t rows, int64_t C) {
   const __m256 ninf = _mm256_set1_ps(-__builtin_inff());
   const int64_t C8 = C & ~int64_t(7);
   const __m256i tm = tail_mask(C - C8);
@@ -51,7 +51,7 @@ void softmax_rows(bool log, float* y, const float* x, int64_t rows, int64_t C) {
   }
 }
 
-void softmax_cols(bool log, float* y, const float* x, int64_t C, int64_t nc, int64_t ld) {
+static void softmax_cols(bool log, float* y, const float* x, int64_t C, int64_t nc, int64_t ld) {
   alignas(32) float mb[kSoftmaxColBlock], sb[kSoftmaxColBlock];
   const __m256 ninf = _mm256_set1_ps(-__builtin_inff());
   for (int64_t j = 0; j < nc; j += 8) {
@@ -88,7 +88,7 @@ void softmax_cols(bool log, float* y, const float* x, int64_t C, int64_t nc, int
   }
 }
 
-void softmax_backward_rows(bool log, float* dx, const float* dy, const float* y, int64_t rows, int64_t C) {
+static void softmax_backward_rows(bool log, float* dx, const float* dy, const float* y, int64_t rows, int64_t C) {
   const int64_t C8 = C & ~int64_t(7);
   const __m256i tm = tail_mask(C - C8);
   for (int64_t r = 0; r < rows; ++r) {
@@ -118,7 +118,7 @@ void softmax_backward_rows(bool log, float* dx, const float* dy, const float* y,
   }
 }
 
-void softmax_backward_cols(bool log, float* dx, const float* dy, const float* y, int64_t C, int64_t nc, int64_t ld) {
+static void softmax_backward_cols(bool log, float* dx, const float* dy, const float* y, int64_t C, int64_t nc, int64_t ld) {
   for (int64_t j = 0; j < nc; j += 8) {
     const int64_t w = nc - j < 8 ? nc - j : 8;
     const __m256i tm = tail_mask(w);
@@ -133,6 +133,11 @@ void softmax_backward_cols(bool log, float* dx, const float* dy, const float* y,
       _mm256_maskstore_ps(dx + k, tm, log ? _mm256_fnmadd_ps(exp_ps(yv), vs, g) : _mm256_mul_ps(yv, _mm256_sub_ps(g, vs)));
     }
   }
+}
+
+const SoftmaxKernels& softmax_kernels() {
+  static const SoftmaxKernels k{&softmax_rows, &softmax_cols, &softmax_backward_rows, &softmax_backward_cols};
+  return k;
 }
 
 }  // namespace avx2

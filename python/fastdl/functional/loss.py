@@ -176,20 +176,27 @@ def _broadcast_pair(x, y, fn):
         raise ValueError(f"{fn}: the size of input {x.shape} and target {y.shape} cannot be broadcast") from None
 
 
+# kind -> (forward, backward) kernels, named explicitly so every _C call can be found by grep.
+_ELEMENTWISE_KERNELS = {
+    "mse": (_C.mse_loss_forward, _C.mse_loss_backward),
+    "l1": (_C.l1_loss_forward, _C.l1_loss_backward),
+}
+
+
 class _ElementwiseLoss(Function):
     @staticmethod
     def forward(ctx, x, y, kind, reduction):
         xb, yb = _broadcast_pair(x, y, f"{kind}_loss")
         ctx.save(xb, yb)
         ctx.args = (kind, reduction, x.shape, y.shape)
-        return getattr(_C, f"{kind}_loss_forward")(xb, yb, reduction)
+        return _ELEMENTWISE_KERNELS[kind][0](xb, yb, reduction)
 
     @staticmethod
     def backward(ctx, g):
         xb, yb = ctx.saved
         kind, reduction, xs, ys = ctx.args
         need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        dx, dy = getattr(_C, f"{kind}_loss_backward")(g, xb, yb, reduction, need_x, need_y)
+        dx, dy = _ELEMENTWISE_KERNELS[kind][1](g, xb, yb, reduction, need_x, need_y)
         return (None if dx is None else unbroadcast(dx, xs)), (None if dy is None else unbroadcast(dy, ys)), None, None
 
 

@@ -17,9 +17,9 @@ from ..tensor import Tensor, as_float_tensor
 
 __all__ = ["rnn", "rnn_cell", "embedding", "RNN_MODES"]
 
-#: mode name -> kernel mode id (``_C.rnn_forward``'s ``mode``)
-RNN_MODES = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
-_GATES = {0: 1, 1: 1, 2: 4, 3: 3}
+#: mode name -> kernel mode id (``_C.rnn_forward``'s ``mode``; the numbers are defined by _C)
+RNN_MODES = {"RNN_TANH": _C.RNN_TANH, "RNN_RELU": _C.RNN_RELU, "LSTM": _C.LSTM, "GRU": _C.GRU}
+_GATES = {_C.RNN_TANH: 1, _C.RNN_RELU: 1, _C.LSTM: 4, _C.GRU: 3}
 
 
 def _arr(x):

@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "fastdl/parallel.h"
-#include "fastdl/rnn.h"
+#include "fastdl/embedding.h"
 
 namespace fastdl {
 
