@@ -16,6 +16,9 @@
 // and passes `k` down (never re-reading the ISA inside a loop or a parallel region). The
 // test-only bindings call <family>_kernels(isa) for a given level to reach each entry directly.
 #pragma once
+#include <stdexcept>
+#include <string>
+
 #include "fastdl/cpu.h"
 
 namespace fastdl {
