@@ -62,14 +62,6 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
 void im2col(float* col, const float* x, const Conv2dParams& p, int64_t ld);
 // dx: (Cg, H, W) is overwritten with the scatter-add of col (Cg*R*S, P*Q; row stride ld).
 void col2im(float* dx, const float* col, const Conv2dParams& p, int64_t ld);
-
-namespace generic {
-void im2col(float* col, const float* x, const Conv2dParams& p, int64_t ld);
-void col2im(float* dx, const float* col, const Conv2dParams& p, int64_t ld);
-}  // namespace generic
-namespace avx2 {
-void im2col(float* col, const float* x, const Conv2dParams& p, int64_t ld);
-void col2im(float* dx, const float* col, const Conv2dParams& p, int64_t ld);
-}  // namespace avx2
+// (Per-ISA copies: the ConvKernels table in cpp/src/conv/conv_kernels.h.)
 
 }  // namespace fastdl

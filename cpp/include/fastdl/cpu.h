@@ -10,7 +10,8 @@ enum class Isa { generic = 0, avx2 = 1, avx512 = 2 };
 // True when the CPU (and OS) support the ISA: avx2 needs AVX2 + FMA and x86-64; avx512 needs
 // AVX-512F as well (and a build with the *_avx512.cpp kernels).
 bool cpu_supports(Isa isa);
-// The path kernels use now. Starts as the best the CPU supports, or FASTDL_ISA when set.
+// The path kernels use now. Starts as the best the CPU supports; FASTDL_ISA is read by the
+// Python package, which calls set_isa (cpu.cpp never reads the environment).
 Isa active_isa();
 // Parses a name ('generic', 'avx2', 'avx512'); throws ArgumentError for an unknown name.
 Isa parse_isa(const std::string& name);

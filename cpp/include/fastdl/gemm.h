@@ -29,24 +29,6 @@ void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
                   float* C, int64_t ldc);
 
-
-// The per-ISA entry points sgemm dispatches to (allow_threads = false is sgemm_serial).
-namespace generic {
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-           int64_t ldc, bool allow_threads);
-}
-namespace avx2 {
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-           int64_t ldc, bool allow_threads);
-}
-namespace avx512 {  // 12x32 micro-kernel; falls back to avx2 in builds without AVX-512
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-           int64_t ldc, bool allow_threads);
-}
-
 // Tuning and testing knobs (process-wide; set them only while no GEMM runs). mc must be a
 // positive multiple of 6, nc of 16, kc >= 1 (the driver rounds mc / nc down to the tile of the
 // active path: 12 / 32 on avx512); path 0 = automatic, 1 = always direct,

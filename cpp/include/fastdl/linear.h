@@ -18,12 +18,6 @@ void linear_forward(float* y, const float* x, const float* w, const float* b, in
                     int64_t K);
 void sum_rows(float* out, const float* x, int64_t M, int64_t N);
 
-// Per-ISA column sums of the column range [j0, j1) of x (M rows, row stride ld).
-namespace generic {
-void sum_rows(float* out, const float* x, int64_t M, int64_t ld, int64_t j0, int64_t j1);
-}
-namespace avx2 {
-void sum_rows(float* out, const float* x, int64_t M, int64_t ld, int64_t j0, int64_t j1);
-}
+// (Per-ISA column sums: the LinearKernels table in cpp/src/linear/linear_kernels.h.)
 
 }  // namespace fastdl

@@ -45,24 +45,6 @@ void adaptive_avg_pool2d_forward(float* y, const float* x, int64_t NC, int64_t H
 void adaptive_avg_pool2d_backward(float* dx, const float* dy, int64_t NC, int64_t H, int64_t W, int64_t P,
                                   int64_t Q);
 
-// Per-plane kernels (one ISA copy each; pool.cpp parallelises over planes and dispatches).
-namespace generic {
-void max_pool2d_plane(float* y, int64_t* idx, const float* x, const Pool2dParams& p);
-void max_pool2d_backward_plane(float* dx, const float* dy, const int64_t* idx, const Pool2dParams& p);
-void avg_pool2d_plane(float* y, const float* x, const Pool2dParams& p, bool count_include_pad, int64_t divisor);
-void avg_pool2d_backward_plane(float* dx, const float* dy, const Pool2dParams& p, bool count_include_pad,
-                               int64_t divisor);
-void adaptive_avg_pool2d_plane(float* y, const float* x, int64_t H, int64_t W, int64_t P, int64_t Q);
-void adaptive_avg_pool2d_backward_plane(float* dx, const float* dy, int64_t H, int64_t W, int64_t P, int64_t Q);
-}  // namespace generic
-namespace avx2 {
-void max_pool2d_plane(float* y, int64_t* idx, const float* x, const Pool2dParams& p);
-void max_pool2d_backward_plane(float* dx, const float* dy, const int64_t* idx, const Pool2dParams& p);
-void avg_pool2d_plane(float* y, const float* x, const Pool2dParams& p, bool count_include_pad, int64_t divisor);
-void avg_pool2d_backward_plane(float* dx, const float* dy, const Pool2dParams& p, bool count_include_pad,
-                               int64_t divisor);
-void adaptive_avg_pool2d_plane(float* y, const float* x, int64_t H, int64_t W, int64_t P, int64_t Q);
-void adaptive_avg_pool2d_backward_plane(float* dx, const float* dy, int64_t H, int64_t W, int64_t P, int64_t Q);
-}  // namespace avx2
+// (Per-plane kernels, one copy per ISA: the PoolKernels table in cpp/src/pool/pool_kernels.h.)
 
 }  // namespace fastdl

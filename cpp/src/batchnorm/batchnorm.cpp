@@ -1,5 +1,6 @@
-// BatchNorm dispatcher: splits the (N, C, S) tensor into rows, runs the ISA primitives of
-// batchnorm_kernels.h, computes the per-channel statistics and coefficients in float64.
+// BatchNorm dispatcher (compiled without vector flags): splits the (N, C, S) tensor into rows,
+// runs the per-ISA kernel table of batchnorm_kernels.h (read once per public call) and computes
+// the per-channel statistics and coefficients in float64.
 //
 // Two decompositions (both one parallel_for per pass):
 //  * channel path (S >= kSmallS): each channel's N rows of S values are handled by one
@@ -21,34 +22,17 @@
 
 namespace fastdl {
 
+const BatchnormKernels& batchnorm_kernels(Isa isa) {
+  return select_kernels<BatchnormKernels>(isa, &generic::batchnorm_kernels,
+                                          FASTDL_AVX2_TABLE(avx2::batchnorm_kernels),
+                                          FASTDL_AVX512_TABLE(avx2::batchnorm_kernels));
+}
+
 namespace {
 
 constexpr int64_t kSmallS = 16;         // below this the column path is used
 constexpr int64_t kGrainElems = 32768;  // ~ tens of microseconds of work per chunk
 
-struct Prims {
-  decltype(&generic::row_stats) row_stats;
-  decltype(&generic::col_stats) col_stats;
-  decltype(&generic::row_affine) row_affine;
-  decltype(&generic::col_affine) col_affine;
-  decltype(&generic::row_bwd_stats) row_bwd_stats;
-  decltype(&generic::col_bwd_stats) col_bwd_stats;
-  decltype(&generic::row_bwd_dx) row_bwd_dx;
-  decltype(&generic::col_bwd_dx) col_bwd_dx;
-};
-
-const Prims& prims() {
-  static const Prims g{generic::row_stats,     generic::col_stats,     generic::row_affine,
-                       generic::col_affine,    generic::row_bwd_stats, generic::col_bwd_stats,
-                       generic::row_bwd_dx,    generic::col_bwd_dx};
-#ifdef FASTDL_HAVE_AVX2
-  static const Prims a{avx2::row_stats,     avx2::col_stats,     avx2::row_affine,
-                       avx2::col_affine,    avx2::row_bwd_stats, avx2::col_bwd_stats,
-                       avx2::row_bwd_dx,    avx2::col_bwd_dx};
-  if (use_avx2()) return a;
-#endif
-  return g;
-}
 
 // The per-channel affine coefficients. Forward and backward both call this with the same
 // float inputs, so the recomputed ReLU mask equals the forward's bit for bit.
@@ -139,16 +123,16 @@ void batch_norm_forward_train(float* y, float* save_mean, float* save_rstd, floa
   }
   FASTDL_CHECK(M > 1, "batch_norm: expected more than 1 value per channel when training, got " +
                           std::to_string(M));
-  const Prims& P = prims();
+  const BatchnormKernels& kt = batchnorm_kernels(active_isa());
   if (S >= kSmallS) {
     const int64_t grain = std::max<int64_t>(1, kGrainElems / M);
     parallel_for(0, C, grain, [&](int64_t lo, int64_t hi) {
       for (int64_t c = lo; c < hi; ++c) {
         double s = 0.0, ss = 0.0;
-        for (int64_t n = 0; n < N; ++n) P.row_stats(x + (n * C + c) * S, S, &s, &ss);
+        for (int64_t n = 0; n < N; ++n) kt.row_stats(x + (n * C + c) * S, S, &s, &ss);
         finish_stats(save_mean, save_rstd, running_mean, running_var, c, s, ss, M, eps, momentum);
         const Coef k = coef(weight, bias, save_mean, save_rstd, c);
-        for (int64_t n = 0; n < N; ++n) P.row_affine(y + (n * C + c) * S, x + (n * C + c) * S, S, k.m, k.a, k.b, relu);
+        for (int64_t n = 0; n < N; ++n) kt.row_affine(y + (n * C + c) * S, x + (n * C + c) * S, S, k.m, k.a, k.b, relu);
       }
     });
     return;
@@ -165,7 +149,7 @@ void batch_norm_forward_train(float* y, float* save_mean, float* save_rstd, floa
   float* em = ws + 2 * nd;
   float* ea = em + L;
   float* eb = ea + L;
-  col_reduce(sum, sq, partials, N, L, T, [&](int64_t n, double* p0, double* p1) { P.col_stats(x + n * L, L, p0, p1); });
+  col_reduce(sum, sq, partials, N, L, T, [&](int64_t n, double* p0, double* p1) { kt.col_stats(x + n * L, L, p0, p1); });
   for (int64_t c = 0; c < C; ++c) {
     double s = 0.0, ss = 0.0;
     for (int64_t k = 0; k < S; ++k) {
@@ -181,7 +165,7 @@ void batch_norm_forward_train(float* y, float* save_mean, float* save_rstd, floa
     }
   }
   parallel_for(0, N, std::max<int64_t>(1, kGrainElems / L), [&](int64_t lo, int64_t hi) {
-    for (int64_t n = lo; n < hi; ++n) P.col_affine(y + n * L, x + n * L, L, em, ea, eb, relu);
+    for (int64_t n = lo; n < hi; ++n) kt.col_affine(y + n * L, x + n * L, L, em, ea, eb, relu);
   });
 }
 
@@ -195,12 +179,12 @@ void batch_norm_forward_eval(float* y, float* save_mean, float* save_rstd, const
     save_mean[c] = running_mean[c];
     save_rstd[c] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + static_cast<double>(eps)));
   }
-  const Prims& P = prims();
+  const BatchnormKernels& kt = batchnorm_kernels(active_isa());
   if (S >= kSmallS) {
     parallel_for(0, N * C, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(S, 1)), [&](int64_t lo, int64_t hi) {
       for (int64_t r = lo; r < hi; ++r) {
         const Coef k = coef(weight, bias, save_mean, save_rstd, r % C);
-        P.row_affine(y + r * S, x + r * S, S, k.m, k.a, k.b, relu);
+        kt.row_affine(y + r * S, x + r * S, S, k.m, k.a, k.b, relu);
       }
     });
     return;
@@ -218,7 +202,7 @@ void batch_norm_forward_eval(float* y, float* save_mean, float* save_rstd, const
     }
   }
   parallel_for(0, N, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(L, 1)), [&](int64_t lo, int64_t hi) {
-    for (int64_t n = lo; n < hi; ++n) P.col_affine(y + n * L, x + n * L, L, em, ea, eb, relu);
+    for (int64_t n = lo; n < hi; ++n) kt.col_affine(y + n * L, x + n * L, L, em, ea, eb, relu);
   });
 }
 
@@ -229,7 +213,7 @@ void batch_norm_backward(float* dx, float* dweight, float* dbias, const float* d
   check_sizes(N, C, S);
   if (C == 0) return;
   const int64_t M = N * S;
-  const Prims& P = prims();
+  const BatchnormKernels& kt = batchnorm_kernels(active_isa());
   const bool need_sums = training || dweight || dbias;
   if (S >= kSmallS || M == 0) {
     const int64_t grain = std::max<int64_t>(1, kGrainElems / std::max<int64_t>(M, 1));
@@ -239,13 +223,13 @@ void batch_norm_backward(float* dx, float* dweight, float* dbias, const float* d
         double sdy = 0.0, sdx = 0.0;
         if (need_sums)
           for (int64_t n = 0; n < N; ++n)
-            P.row_bwd_stats(dy + (n * C + c) * S, x + (n * C + c) * S, S, k.m, k.a, k.b, relu, &sdy, &sdx);
+            kt.row_bwd_stats(dy + (n * C + c) * S, x + (n * C + c) * S, S, k.m, k.a, k.b, relu, &sdy, &sdx);
         if (dbias) dbias[c] = static_cast<float>(sdy);
         if (dweight) dweight[c] = static_cast<float>(sdx * rstd[c]);
         float kk[3];
         bwd_coef(kk, weight ? weight[c] : 1.0f, rstd[c], sdy, sdx, M, training);
         for (int64_t n = 0; n < N; ++n)
-          P.row_bwd_dx(dx + (n * C + c) * S, dy + (n * C + c) * S, x + (n * C + c) * S, S, k.m, k.a, k.b, relu,
+          kt.row_bwd_dx(dx + (n * C + c) * S, dy + (n * C + c) * S, x + (n * C + c) * S, S, k.m, k.a, k.b, relu,
                        kk[0], kk[1], kk[2]);
       }
     });
@@ -275,7 +259,7 @@ void batch_norm_backward(float* dx, float* dweight, float* dbias, const float* d
   }
   if (need_sums) {
     col_reduce(sdy, sdx, partials, N, L, T, [&](int64_t n, double* p0, double* p1) {
-      P.col_bwd_stats(dy + n * L, x + n * L, L, em, ea, eb, relu, p0, p1);
+      kt.col_bwd_stats(dy + n * L, x + n * L, L, em, ea, eb, relu, p0, p1);
     });
   } else {
     for (int64_t j = 0; j < 2 * L; ++j) sdy[j] = 0.0;
@@ -297,7 +281,7 @@ void batch_norm_backward(float* dx, float* dweight, float* dbias, const float* d
     }
   }
   parallel_for(0, N, std::max<int64_t>(1, kGrainElems / L), [&](int64_t lo, int64_t hi) {
-    for (int64_t n = lo; n < hi; ++n) P.col_bwd_dx(dx + n * L, dy + n * L, x + n * L, L, em, ea, eb, relu, k1, k2, k3);
+    for (int64_t n = lo; n < hi; ++n) kt.col_bwd_dx(dx + n * L, dy + n * L, x + n * L, L, em, ea, eb, relu, k1, k2, k3);
   });
 }
 

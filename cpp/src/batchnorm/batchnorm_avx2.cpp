@@ -43,7 +43,6 @@ inline __m256 affine8(__m256 x, __m256 m, __m256 a, __m256 b) { return _mm256_fm
 inline __m256 relu8(__m256 y) { return _mm256_max_ps(_mm256_setzero_ps(), y); }
 inline __m256 mask8(__m256 dy, __m256 y) { return _mm256_and_ps(dy, _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ)); }
 
-}  // namespace
 
 void row_stats(const float* x, int64_t n, double* s, double* ss) {
   __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0, q0 = s0, q1 = s0, q2 = s0, q3 = s0;
@@ -186,6 +185,14 @@ void col_bwd_dx(float* dx, const float* dy, const float* x, int64_t n, const flo
     const float r = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(k2[j]), _mm_set_ss(x[j] - m[j]), _mm_set_ss(k3[j])));
     dx[j] = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(k1[j]), _mm_set_ss(e), _mm_set_ss(r)));
   }
+}
+
+}  // namespace
+
+const BatchnormKernels& batchnorm_kernels() {
+  static const BatchnormKernels k{&row_stats,     &col_stats,     &row_affine, &col_affine,
+                                  &row_bwd_stats, &col_bwd_stats, &row_bwd_dx, &col_bwd_dx};
+  return k;
 }
 
 }  // namespace avx2

@@ -19,7 +19,6 @@ inline float mask1(float dy, float y) {
   std::memcpy(&dy, &d, 4);
   return dy;
 }
-}  // namespace
 
 void row_stats(const float* x, int64_t n, double* s, double* ss) {
   double s0 = 0, s1 = 0, q0 = 0, q1 = 0;
@@ -100,6 +99,14 @@ void col_bwd_dx(float* dx, const float* dy, const float* x, int64_t n, const flo
     const float e = relu ? mask1(dy[j], affine1(x[j], m[j], a[j], b[j])) : dy[j];
     dx[j] = k1[j] * e + (k2[j] * (x[j] - m[j]) + k3[j]);
   }
+}
+
+}  // namespace
+
+const BatchnormKernels& batchnorm_kernels() {
+  static const BatchnormKernels k{&row_stats,     &col_stats,     &row_affine, &col_affine,
+                                  &row_bwd_stats, &col_bwd_stats, &row_bwd_dx, &col_bwd_dx};
+  return k;
 }
 
 }  // namespace generic

@@ -1,5 +1,5 @@
-// Internal: the per-ISA primitives of the batchnorm family (generic in batchnorm_generic.cpp,
-// AVX2/FMA in batchnorm_avx2.cpp). The dispatcher batchnorm.cpp splits the work into rows and
+// Internal: the per-ISA kernel table of the batchnorm family (see core/dispatch.h; generic in
+// batchnorm_generic.cpp, AVX2/FMA in batchnorm_avx2.cpp). The dispatcher batchnorm.cpp splits the work into rows and
 // calls these; they never allocate and never spawn threads.
 //
 // "row" functions take n contiguous values of ONE channel with scalar coefficients (the
@@ -11,43 +11,41 @@
 #pragma once
 #include <cstdint>
 
+#include "../core/dispatch.h"
+
 namespace fastdl {
 
-namespace generic {
-// *s += sum x, *ss += sum x^2, accumulated in float64.
-void row_stats(const float* x, int64_t n, double* s, double* ss);
-// s[j] += x[j], ss[j] += x[j]^2.
-void col_stats(const float* x, int64_t n, double* s, double* ss);
-// y = (x - m)*a + b, then max(y, 0) when relu. y may alias x.
-void row_affine(float* y, const float* x, int64_t n, float m, float a, float b, bool relu);
-void col_affine(float* y, const float* x, int64_t n, const float* m, const float* a, const float* b,
-                bool relu);
-// *sdy += sum e, *sdx += sum e*(x - m)   (float64).
-void row_bwd_stats(const float* dy, const float* x, int64_t n, float m, float a, float b, bool relu,
-                   double* sdy, double* sdx);
-void col_bwd_stats(const float* dy, const float* x, int64_t n, const float* m, const float* a,
-                   const float* b, bool relu, double* sdy, double* sdx);
-// dx = k1*e + k2*(x - m) + k3. dx may alias dy.
-void row_bwd_dx(float* dx, const float* dy, const float* x, int64_t n, float m, float a, float b,
-                bool relu, float k1, float k2, float k3);
-void col_bwd_dx(float* dx, const float* dy, const float* x, int64_t n, const float* m, const float* a,
-                const float* b, bool relu, const float* k1, const float* k2, const float* k3);
-}  // namespace generic
+struct BatchnormKernels {
+  // *s += sum x, *ss += sum x^2, accumulated in float64.
+  void (*row_stats)(const float* x, int64_t n, double* s, double* ss);
+  // s[j] += x[j], ss[j] += x[j]^2.
+  void (*col_stats)(const float* x, int64_t n, double* s, double* ss);
+  // y = (x - m)*a + b, then max(y, 0) when relu. y may alias x.
+  void (*row_affine)(float* y, const float* x, int64_t n, float m, float a, float b, bool relu);
+  void (*col_affine)(float* y, const float* x, int64_t n, const float* m, const float* a, const float* b,
+                     bool relu);
+  // *sdy += sum e, *sdx += sum e*(x - m)   (float64).
+  void (*row_bwd_stats)(const float* dy, const float* x, int64_t n, float m, float a, float b, bool relu,
+                        double* sdy, double* sdx);
+  void (*col_bwd_stats)(const float* dy, const float* x, int64_t n, const float* m, const float* a,
+                        const float* b, bool relu, double* sdy, double* sdx);
+  // dx = k1*e + k2*(x - m) + k3. dx may alias dy.
+  void (*row_bwd_dx)(float* dx, const float* dy, const float* x, int64_t n, float m, float a, float b,
+                     bool relu, float k1, float k2, float k3);
+  void (*col_bwd_dx)(float* dx, const float* dy, const float* x, int64_t n, const float* m, const float* a,
+                     const float* b, bool relu, const float* k1, const float* k2, const float* k3);
+};
 
+namespace generic {
+const BatchnormKernels& batchnorm_kernels();  // batchnorm_generic.cpp
+}
+#if defined(FASTDL_HAVE_AVX2)
 namespace avx2 {
-void row_stats(const float* x, int64_t n, double* s, double* ss);
-void col_stats(const float* x, int64_t n, double* s, double* ss);
-void row_affine(float* y, const float* x, int64_t n, float m, float a, float b, bool relu);
-void col_affine(float* y, const float* x, int64_t n, const float* m, const float* a, const float* b,
-                bool relu);
-void row_bwd_stats(const float* dy, const float* x, int64_t n, float m, float a, float b, bool relu,
-                   double* sdy, double* sdx);
-void col_bwd_stats(const float* dy, const float* x, int64_t n, const float* m, const float* a,
-                   const float* b, bool relu, double* sdy, double* sdx);
-void row_bwd_dx(float* dx, const float* dy, const float* x, int64_t n, float m, float a, float b,
-                bool relu, float k1, float k2, float k3);
-void col_bwd_dx(float* dx, const float* dy, const float* x, int64_t n, const float* m, const float* a,
-                const float* b, bool relu, const float* k1, const float* k2, const float* k3);
-}  // namespace avx2
+const BatchnormKernels& batchnorm_kernels();  // batchnorm_avx2.cpp
+}
+#endif
+
+// The table for `isa` (batchnorm.cpp; throws UnsupportedIsa when the CPU lacks it).
+const BatchnormKernels& batchnorm_kernels(Isa isa);
 
 }  // namespace fastdl

@@ -11,11 +11,14 @@
 #include "fastdl/gemm.h"
 #include "fastdl/parallel.h"
 #include "fastdl/scratch.h"
+#include "conv_kernels.h"
 
 namespace fastdl {
-namespace generic {
-#include "im2col_impl.h"
-}  // namespace generic
+
+const ConvKernels& conv_kernels(Isa isa) {
+  return select_kernels<ConvKernels>(isa, &generic::conv_kernels, FASTDL_AVX2_TABLE(avx2::conv_kernels),
+                                     FASTDL_AVX512_TABLE(avx2::conv_kernels));
+}
 
 int64_t conv_out_size(int64_t size, int64_t kernel, int64_t padding, int64_t stride, int64_t dilation,
                       bool ceil_mode) {
@@ -94,17 +97,11 @@ Conv2dParams make_conv2d_params(int64_t N, int64_t C, int64_t H, int64_t W, int6
 }
 
 void im2col(float* col, const float* x, const Conv2dParams& p, int64_t ld) {
-#ifdef FASTDL_HAVE_AVX2
-  if (use_avx2()) return avx2::im2col(col, x, p, ld);
-#endif
-  generic::im2col(col, x, p, ld);
+  conv_kernels(active_isa()).im2col(col, x, p, ld);
 }
 
 void col2im(float* dx, const float* col, const Conv2dParams& p, int64_t ld) {
-#ifdef FASTDL_HAVE_AVX2
-  if (use_avx2()) return avx2::col2im(dx, col, p, ld);
-#endif
-  generic::col2im(dx, col, p, ld);
+  conv_kernels(active_isa()).col2im(dx, col, p, ld);
 }
 
 namespace {
@@ -139,7 +136,7 @@ int64_t fold_count(const Conv2dParams& p) {
 
 // Forward of images [n0, n0 + G).
 void forward_block(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p, int64_t n0,
-                   int64_t G, GemmFn gemm) {
+                   int64_t G, GemmFn gemm, const ConvKernels& kt) {
   const int64_t HW = p.H * p.W, PQ = p.col_cols, CRS = p.col_rows;
   if (G == 1) {  // straight into y: it starts as the bias and the GEMM accumulates onto it
     float* col = p.pointwise ? nullptr : scratch(ScratchKey::conv_col, CRS * PQ);
@@ -158,7 +155,7 @@ void forward_block(float* y, const float* x, const float* w, const float* b, con
       }
       const float* B = xg;
       if (!p.pointwise) {
-        im2col(col, xg, p, PQ);
+        kt.im2col(col, xg, p, PQ);
         B = col;
       }
       gemm(false, false, p.Kg, PQ, CRS, 1.0f, wg, CRS, B, PQ, beta, yg, PQ);
@@ -170,7 +167,7 @@ void forward_block(float* y, const float* x, const float* w, const float* b, con
   float* col = scratch(ScratchKey::conv_col, (CRS + p.Kg) * ld);
   float* tmp = col + CRS * ld;
   for (int64_t g = 0; g < p.groups; ++g) {
-    for (int64_t j = 0; j < G; ++j) im2col(col + j * PQ, x + ((n0 + j) * p.C + g * p.Cg) * HW, p, ld);
+    for (int64_t j = 0; j < G; ++j) kt.im2col(col + j * PQ, x + ((n0 + j) * p.C + g * p.Cg) * HW, p, ld);
     gemm(false, false, p.Kg, ld, CRS, 1.0f, w + g * p.Kg * CRS, CRS, col, ld, 0.0f, tmp, ld);
     for (int64_t j = 0; j < G; ++j)
       for (int64_t k = 0; k < p.Kg; ++k) {
@@ -185,7 +182,7 @@ void forward_block(float* y, const float* x, const float* w, const float* b, con
 // Backward of images [n0, n0 + G): dx (when non-null) overwritten for those images, dw_acc
 // (when non-null) accumulated.
 void backward_block(float* dx, float* dw_acc, const float* dy, const float* x, const float* w,
-                    const Conv2dParams& p, int64_t n0, int64_t G, GemmFn gemm) {
+                    const Conv2dParams& p, int64_t n0, int64_t G, GemmFn gemm, const ConvKernels& kt) {
   const int64_t HW = p.H * p.W, PQ = p.col_cols, CRS = p.col_rows;
   if (G == 1) {
     float* col = p.pointwise ? nullptr : scratch(ScratchKey::conv_col, CRS * PQ);
@@ -196,7 +193,7 @@ void backward_block(float* dx, float* dw_acc, const float* dy, const float* x, c
         const float* xg = x + (n0 * p.C + g * p.Cg) * HW;
         const float* B = xg;
         if (!p.pointwise) {
-          im2col(col, xg, p, PQ);
+          kt.im2col(col, xg, p, PQ);
           B = col;
         }
         gemm(false, true, p.Kg, CRS, PQ, 1.0f, dyg, PQ, B, PQ, 1.0f, dw_acc + g * p.Kg * CRS, CRS);
@@ -207,7 +204,7 @@ void backward_block(float* dx, float* dw_acc, const float* dy, const float* x, c
           gemm(true, false, CRS, PQ, p.Kg, 1.0f, wg, CRS, dyg, PQ, 0.0f, dxg, PQ);
         } else {
           gemm(true, false, CRS, PQ, p.Kg, 1.0f, wg, CRS, dyg, PQ, 0.0f, col, PQ);
-          col2im(dxg, col, p, PQ);
+          kt.col2im(dxg, col, p, PQ);
         }
       }
     }
@@ -226,12 +223,12 @@ void backward_block(float* dx, float* dw_acc, const float* dy, const float* x, c
       }
     const float* wg = w + g * p.Kg * CRS;
     if (dw_acc) {
-      for (int64_t j = 0; j < G; ++j) im2col(col + j * PQ, x + ((n0 + j) * p.C + g * p.Cg) * HW, p, ld);
+      for (int64_t j = 0; j < G; ++j) kt.im2col(col + j * PQ, x + ((n0 + j) * p.C + g * p.Cg) * HW, p, ld);
       gemm(false, true, p.Kg, CRS, ld, 1.0f, dyt, ld, col, ld, 1.0f, dw_acc + g * p.Kg * CRS, CRS);
     }
     if (dx) {
       gemm(true, false, CRS, ld, p.Kg, 1.0f, wg, CRS, dyt, ld, 0.0f, col, ld);
-      for (int64_t j = 0; j < G; ++j) col2im(dx + ((n0 + j) * p.C + g * p.Cg) * HW, col + j * PQ, p, ld);
+      for (int64_t j = 0; j < G; ++j) kt.col2im(dx + ((n0 + j) * p.C + g * p.Cg) * HW, col + j * PQ, p, ld);
     }
   }
 }
@@ -239,20 +236,22 @@ void backward_block(float* dx, float* dw_acc, const float* dy, const float* x, c
 }  // namespace
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
+  const ConvKernels& kt = conv_kernels(active_isa());
   if (p.N == 0) return;
   const int64_t G = fold_count(p);
   if (split_batch(p)) {
     // Images split across threads, each with its own column buffer and a serial GEMM.
     parallel_for(0, p.N, batch_grain(p), [&](int64_t lo, int64_t hi) {
-      for (int64_t n = lo; n < hi; n += G) forward_block(y, x, w, b, p, n, std::min(G, hi - n), &sgemm_serial);
+      for (int64_t n = lo; n < hi; n += G) forward_block(y, x, w, b, p, n, std::min(G, hi - n), &sgemm_serial, kt);
     });
   } else {
-    for (int64_t n = 0; n < p.N; n += G) forward_block(y, x, w, b, p, n, std::min(G, p.N - n), &sgemm);
+    for (int64_t n = 0; n < p.N; n += G) forward_block(y, x, w, b, p, n, std::min(G, p.N - n), &sgemm, kt);
   }
 }
 
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
                      const Conv2dParams& p) {
+  const ConvKernels& kt = conv_kernels(active_isa());
   const int64_t PQ = p.col_cols, WS = p.K * p.col_rows;
   if (db) {
     // db[k] = sum over n, p, q of dy[n, k, p, q]; one thread per channel range, fixed order.
@@ -275,7 +274,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
 
   const int64_t G = fold_count(p);
   if (!split_batch(p)) {
-    for (int64_t n = 0; n < p.N; n += G) backward_block(dx, dw, dy, x, w, p, n, std::min(G, p.N - n), &sgemm);
+    for (int64_t n = 0; n < p.N; n += G) backward_block(dx, dw, dy, x, w, p, n, std::min(G, p.N - n), &sgemm, kt);
     return;
   }
   // Batch split: chunk 0 accumulates into dw itself, chunk t > 0 into its slice of one buffer
@@ -292,7 +291,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
         for (int64_t i = 0; i < WS; ++i) acc[i] = 0.0f;
     }
     for (int64_t n = lo; n < hi; n += G)
-      backward_block(dx, acc, dy, x, w, p, n, std::min(G, hi - n), &sgemm_serial);
+      backward_block(dx, acc, dy, x, w, p, n, std::min(G, hi - n), &sgemm_serial, kt);
   });
   if (parts) {
     parallel_for(0, WS, 16384, [&](int64_t lo, int64_t hi) {

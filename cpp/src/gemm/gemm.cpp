@@ -1,6 +1,7 @@
 // SGEMM: ISA dispatch, thread split, path choice and the Goto/BLIS blocking driver.
-// The per-ISA kernels (micro-kernel, direct kernel, packers) are in gemm_generic.cpp and
-// gemm_avx2.cpp behind the table in gemm_kernels.h; this file is compiled without vector flags.
+// The per-ISA kernels (micro-kernel, direct kernel, packers) and their tile / cache-block sizes
+// are in gemm_generic.cpp, gemm_avx2.cpp and gemm_avx512.cpp behind the table in gemm_kernels.h;
+// this file is compiled without vector flags.
 #include "fastdl/gemm.h"
 
 #include <algorithm>
@@ -136,6 +137,16 @@ bool use_direct(const Kernels& kr, const Problem& p, const GemmConfig& cfg) {
   return double(p.M) * double(p.N) * double(p.K) <= 144.0 * 144.0 * 144.0;
 }
 
+GemmConfig default_config(const Kernels& kr) { return GemmConfig{kr.mc, kr.kc, kr.nc, 0, int64_t(2) << 20}; }
+
+// The blocking of one call: set_gemm_config's values once set, else the table's defaults.
+GemmConfig config_for(const Kernels& kr) {
+  if (!g_init.load(std::memory_order_acquire)) return default_config(kr);
+  return GemmConfig{g_mc.load(std::memory_order_relaxed), g_kc.load(std::memory_order_relaxed),
+                    g_nc.load(std::memory_order_relaxed), g_path.load(std::memory_order_relaxed),
+                    g_thread_flops.load(std::memory_order_relaxed)};
+}
+
 void run(const Kernels& kr, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
          float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
          float* C, int64_t ldc, bool allow_threads) {
@@ -146,7 +157,7 @@ void run(const Kernels& kr, bool trans_a, bool trans_b, int64_t M, int64_t N, in
   }
   Problem p{M, N, K, A, trans_a ? 1 : lda, trans_a ? lda : 1, B, trans_b ? 1 : ldb,
             trans_b ? ldb : 1, C, ldc, alpha, beta};
-  const GemmConfig cfg = gemm_config();
+  const GemmConfig cfg = config_for(kr);
   const bool direct = use_direct(kr, p, cfg);
   const int64_t MR = kr.mr, NR = kr.nr;
   auto solve = [&](const Problem& q) {
@@ -187,17 +198,11 @@ void run(const Kernels& kr, bool trans_a, bool trans_b, int64_t M, int64_t N, in
 
 }  // namespace
 
-// MC/KC/NC measured on the target (Sapphire Rapids, L1d 48 KiB, L2 2 MiB; bench_gemm --sweep and a
-// thread-CPU-time sweep): KC=512 beats 256 by 8-20 % at 1024-2048^3 (fewer C updates; the 32 KiB B
-// micro-panel still fits L1), MC=288 is within noise of 144 at <= 512^3 and ~5 % better at 2048^3.
-GemmConfig default_gemm_config() { return GemmConfig{288, 512, 4080, 0, int64_t(2) << 20}; }
+// Defaults: the active table's cache blocks (gemm_kernels.h), automatic path choice, 2 MFLOP
+// before a call uses several threads.
+GemmConfig default_gemm_config() { return default_config(gemm_kernels(active_isa())); }
 
-GemmConfig gemm_config() {
-  if (!g_init.load(std::memory_order_acquire)) return default_gemm_config();
-  return GemmConfig{g_mc.load(std::memory_order_relaxed), g_kc.load(std::memory_order_relaxed),
-                    g_nc.load(std::memory_order_relaxed), g_path.load(std::memory_order_relaxed),
-                    g_thread_flops.load(std::memory_order_relaxed)};
-}
+GemmConfig gemm_config() { return config_for(gemm_kernels(active_isa())); }
 
 void set_gemm_config(const GemmConfig& c) {
   FASTDL_CHECK(c.mc >= MR && c.mc % MR == 0 && c.mc <= (int64_t(1) << 20),
@@ -218,61 +223,23 @@ void set_gemm_config(const GemmConfig& c) {
   g_init.store(true, std::memory_order_release);
 }
 
-namespace generic {
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-           int64_t ldc, bool allow_threads) {
-  run(gemm_kernels(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
-      allow_threads);
+const gemm_detail::Kernels& gemm_kernels(Isa isa) {
+  return select_kernels<Kernels>(isa, &generic::gemm_kernels, FASTDL_AVX2_TABLE(avx2::gemm_kernels),
+                                 FASTDL_AVX512_TABLE(avx512::gemm_kernels));
 }
-}  // namespace generic
-
-namespace avx2 {
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-           int64_t ldc, bool allow_threads) {
-#if defined(FASTDL_HAVE_AVX2)
-  run(gemm_kernels(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
-      allow_threads);
-#else
-  generic::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, allow_threads);
-#endif
-}
-}  // namespace avx2
-
-namespace avx512 {
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-           int64_t ldc, bool allow_threads) {
-#if defined(FASTDL_HAVE_AVX512)
-  run(gemm_kernels(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
-      allow_threads);
-#else
-  avx2::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, allow_threads);
-#endif
-}
-}  // namespace avx512
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
            int64_t ldc) {
-  if (use_avx512())
-    avx512::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, true);
-  else if (use_avx2())
-    avx2::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, true);
-  else
-    generic::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, true);
+  run(gemm_kernels(active_isa()), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+      true);
 }
 
 void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
                   float* C, int64_t ldc) {
-  if (use_avx512())
-    avx512::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false);
-  else if (use_avx2())
-    avx2::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false);
-  else
-    generic::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false);
+  run(gemm_kernels(active_isa()), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+      false);
 }
 
 }  // namespace fastdl

@@ -1,6 +1,8 @@
-// Internal to cpp/src/gemm: the per-ISA pieces of the SGEMM that the blocked driver in
-// gemm.cpp strings together (Goto/BLIS structure; MR x NR = 6 x 16 register tile for generic
-// and AVX2, 12 x 32 for AVX-512: the driver reads Kernels::mr / nr).
+// Internal to cpp/src/gemm: the per-ISA kernel table of the SGEMM (see core/dispatch.h) that
+// the blocked driver in gemm.cpp strings together (Goto/BLIS structure). Each table carries its
+// register tile (MR x NR = 6 x 16 for generic and AVX2 in gemm_generic.cpp / gemm_avx2.cpp,
+// 12 x 32 for AVX-512 in gemm_avx512.cpp) and its default cache blocks MC / KC / NC (BLIS's
+// bli_cntx_init_<arch>.c); the driver reads them from the table, never from a global.
 //
 // Index conventions (all strides in floats, int64_t):
 //   A(i, k) = A[i * a_rs + k * a_cs]   (op(A) is M x K; a_cs == 1 for plain A, a_rs == 1 for A^T)
@@ -13,6 +15,8 @@
 // Tile update: C = alpha * acc + beta * C, and beta == 0 never reads C.
 #pragma once
 #include <cstdint>
+
+#include "../core/dispatch.h"
 
 namespace fastdl {
 namespace gemm_detail {
@@ -34,6 +38,14 @@ struct Kernels {
   // The register tile of this table's kernels and packers (MR / NR above in the layout rules).
   int mr = MR;
   int nr = NR;
+  // Default cache blocks (rows of A, depth, columns of B per packed panel); set_gemm_config
+  // overrides them for every table. MC=288 / KC=512 / NC=4080 measured on the target
+  // (Sapphire Rapids, L1d 48 KiB, L2 2 MiB; bench_gemm --sweep and a thread-CPU-time sweep):
+  // KC=512 beats 256 by 8-20 % at 1024-2048^3 (fewer C updates; the 32 KiB B micro-panel still
+  // fits L1), MC=288 is within noise of 144 at <= 512^3 and ~5 % better at 2048^3.
+  int64_t mc = 288;
+  int64_t kc = 512;
+  int64_t nc = 4080;
 };
 
 // Portable packers (also used by the AVX2 table where they are already bandwidth-bound).
@@ -55,5 +67,8 @@ namespace avx512 {  // 12 x 32 tile (mr = 12, nr = 32)
 const gemm_detail::Kernels& gemm_kernels();
 }
 #endif
+
+// The table for `isa` (gemm.cpp; throws UnsupportedIsa when the CPU lacks it).
+const gemm_detail::Kernels& gemm_kernels(Isa isa);
 
 }  // namespace fastdl

@@ -1,4 +1,5 @@
-// Linear layer helpers: bias-filled SGEMM forward, column sums (dispatch + generic path).
+// Linear layer helpers: bias-filled SGEMM forward, column sums (dispatch and threading; the
+// per-ISA column-sum kernels are in linear_generic.cpp / linear_avx2.cpp behind linear_kernels.h).
 #include "fastdl/linear.h"
 
 #include <algorithm>
@@ -7,32 +8,14 @@
 #include "fastdl/cpu.h"
 #include "fastdl/gemm.h"
 #include "fastdl/parallel.h"
+#include "linear_kernels.h"
 
 namespace fastdl {
 
-namespace generic {
-
-void sum_rows(float* out, const float* x, int64_t M, int64_t ld, int64_t j0, int64_t j1) {
-  constexpr int64_t kBlock = 64;
-  for (int64_t jb = j0; jb < j1; jb += kBlock) {
-    const int64_t nb = std::min(kBlock, j1 - jb);
-    double tot[kBlock];
-    float acc[kBlock];
-    for (int64_t j = 0; j < nb; ++j) tot[j] = 0.0;
-    for (int64_t i0 = 0; i0 < M; i0 += kSumRowsChunk) {
-      const int64_t i1 = std::min(M, i0 + kSumRowsChunk);
-      for (int64_t j = 0; j < nb; ++j) acc[j] = 0.0f;
-      for (int64_t i = i0; i < i1; ++i) {
-        const float* row = x + i * ld + jb;
-        for (int64_t j = 0; j < nb; ++j) acc[j] += row[j];
-      }
-      for (int64_t j = 0; j < nb; ++j) tot[j] += static_cast<double>(acc[j]);
-    }
-    for (int64_t j = 0; j < nb; ++j) out[jb + j] = static_cast<float>(tot[j]);
-  }
+const LinearKernels& linear_kernels(Isa isa) {
+  return select_kernels<LinearKernels>(isa, &generic::linear_kernels, FASTDL_AVX2_TABLE(avx2::linear_kernels),
+                                       FASTDL_AVX512_TABLE(avx2::linear_kernels));
 }
-
-}  // namespace generic
 
 // Columns per parallel task, and elements below which the sum stays serial (~20 us).
 constexpr int64_t kSumColsPerTask = 32;
@@ -40,16 +23,13 @@ constexpr int64_t kSumSerialElems = int64_t(1) << 19;
 
 void sum_rows(float* out, const float* x, int64_t M, int64_t N) {
   if (N <= 0) return;
-  [[maybe_unused]] const bool v = use_avx2();
+  const LinearKernels& kt = linear_kernels(active_isa());
   const int64_t tasks = (N + kSumColsPerTask - 1) / kSumColsPerTask;
   const int64_t per_task = std::max<int64_t>(M, 1) * kSumColsPerTask;
   const int64_t grain = std::max<int64_t>(1, kSumSerialElems / 2 / per_task);
   parallel_for(0, tasks, grain, [&](int64_t lo, int64_t hi) {
     const int64_t j0 = lo * kSumColsPerTask, j1 = std::min(N, hi * kSumColsPerTask);
-#ifdef FASTDL_HAVE_AVX2
-    if (v) return avx2::sum_rows(out, x, M, N, j0, j1);
-#endif
-    generic::sum_rows(out, x, M, N, j0, j1);
+    kt.sum_rows(out, x, M, N, j0, j1);
   });
 }
 

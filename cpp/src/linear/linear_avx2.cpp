@@ -1,7 +1,7 @@
 // Linear layer helpers, AVX2 path: column sums (8 columns per register, 4 registers a step).
 #include <immintrin.h>
 
-#include "fastdl/linear.h"
+#include "linear_kernels.h"
 
 namespace fastdl {
 namespace avx2 {
@@ -26,7 +26,6 @@ inline void block(double* tot, const float* x, int64_t ld, int64_t j, int64_t i0
   }
 }
 
-}  // namespace
 
 void sum_rows(float* out, const float* x, int64_t M, int64_t ld, int64_t j0, int64_t j1) {
   constexpr int64_t kW = 32;  // columns per step (4 registers)
@@ -58,6 +57,13 @@ void sum_rows(float* out, const float* x, int64_t M, int64_t ld, int64_t j0, int
     }
     out[j] = static_cast<float>(t);
   }
+}
+
+}  // namespace
+
+const LinearKernels& linear_kernels() {
+  static const LinearKernels k{&sum_rows};
+  return k;
 }
 
 }  // namespace avx2

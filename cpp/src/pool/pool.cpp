@@ -1,4 +1,5 @@
-// Pooling: argument checks, ISA dispatch and the parallel loop over the N*C planes.
+// Pooling: argument checks, ISA dispatch (pool_kernels.h) and the parallel loop over the N*C
+// planes; compiled without vector flags.
 #include "fastdl/pool.h"
 
 #include <cstdint>
@@ -9,11 +10,14 @@
 #include "fastdl/cpu.h"
 #include "fastdl/parallel.h"
 
+#include "pool_kernels.h"
+
 namespace fastdl {
-namespace generic {
-static int64_t max2x2_row_simd(float*, int64_t*, const float*, const float*, int64_t, int64_t, int64_t) { return 0; }
-#include "pool_impl.h"
-}  // namespace generic
+
+const PoolKernels& pool_kernels(Isa isa) {
+  return select_kernels<PoolKernels>(isa, &generic::pool_kernels, FASTDL_AVX2_TABLE(avx2::pool_kernels),
+                                     FASTDL_AVX512_TABLE(avx2::pool_kernels));
+}
 
 Pool2dParams make_pool2d_params(const char* op, int64_t NC, int64_t H, int64_t W, int64_t kh, int64_t kw,
                                 int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
@@ -52,10 +56,7 @@ int64_t plane_grain(int64_t per_plane) { return 1 + 65536 / (per_plane > 0 ? per
 
 void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dParams& p) {
   const int64_t HW = p.H * p.W, PQ = p.P * p.Q;
-  auto fn = generic::max_pool2d_plane;
-#ifdef FASTDL_HAVE_AVX2
-  if (use_avx2()) fn = avx2::max_pool2d_plane;
-#endif
+  const auto fn = pool_kernels(active_isa()).max_plane;
   parallel_for(0, p.NC, plane_grain(HW + PQ), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) fn(y + i * PQ, idx + i * PQ, x + i * HW, p);
   });
@@ -63,10 +64,7 @@ void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dPara
 
 void max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, const Pool2dParams& p) {
   const int64_t HW = p.H * p.W, PQ = p.P * p.Q;
-  auto fn = generic::max_pool2d_backward_plane;
-#ifdef FASTDL_HAVE_AVX2
-  if (use_avx2()) fn = avx2::max_pool2d_backward_plane;
-#endif
+  const auto fn = pool_kernels(active_isa()).max_backward_plane;
   parallel_for(0, p.NC, plane_grain(HW + PQ), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) fn(dx + i * HW, dy + i * PQ, idx + i * PQ, p);
   });
@@ -75,10 +73,7 @@ void max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, const P
 void avg_pool2d_forward(float* y, const float* x, const Pool2dParams& p, bool count_include_pad,
                         int64_t divisor_override) {
   const int64_t HW = p.H * p.W, PQ = p.P * p.Q;
-  auto fn = generic::avg_pool2d_plane;
-#ifdef FASTDL_HAVE_AVX2
-  if (use_avx2()) fn = avx2::avg_pool2d_plane;
-#endif
+  const auto fn = pool_kernels(active_isa()).avg_plane;
   parallel_for(0, p.NC, plane_grain(HW + PQ), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) fn(y + i * PQ, x + i * HW, p, count_include_pad, divisor_override);
   });
@@ -87,10 +82,7 @@ void avg_pool2d_forward(float* y, const float* x, const Pool2dParams& p, bool co
 void avg_pool2d_backward(float* dx, const float* dy, const Pool2dParams& p, bool count_include_pad,
                          int64_t divisor_override) {
   const int64_t HW = p.H * p.W, PQ = p.P * p.Q;
-  auto fn = generic::avg_pool2d_backward_plane;
-#ifdef FASTDL_HAVE_AVX2
-  if (use_avx2()) fn = avx2::avg_pool2d_backward_plane;
-#endif
+  const auto fn = pool_kernels(active_isa()).avg_backward_plane;
   parallel_for(0, p.NC, plane_grain(HW + PQ), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) fn(dx + i * HW, dy + i * PQ, p, count_include_pad, divisor_override);
   });
@@ -98,10 +90,7 @@ void avg_pool2d_backward(float* dx, const float* dy, const Pool2dParams& p, bool
 
 void adaptive_avg_pool2d_forward(float* y, const float* x, int64_t NC, int64_t H, int64_t W, int64_t P,
                                  int64_t Q) {
-  auto fn = generic::adaptive_avg_pool2d_plane;
-#ifdef FASTDL_HAVE_AVX2
-  if (use_avx2()) fn = avx2::adaptive_avg_pool2d_plane;
-#endif
+  const auto fn = pool_kernels(active_isa()).adaptive_avg_plane;
   parallel_for(0, NC, plane_grain(H * W + P * Q), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) fn(y + i * P * Q, x + i * H * W, H, W, P, Q);
   });
@@ -109,10 +98,7 @@ void adaptive_avg_pool2d_forward(float* y, const float* x, int64_t NC, int64_t H
 
 void adaptive_avg_pool2d_backward(float* dx, const float* dy, int64_t NC, int64_t H, int64_t W, int64_t P,
                                   int64_t Q) {
-  auto fn = generic::adaptive_avg_pool2d_backward_plane;
-#ifdef FASTDL_HAVE_AVX2
-  if (use_avx2()) fn = avx2::adaptive_avg_pool2d_backward_plane;
-#endif
+  const auto fn = pool_kernels(active_isa()).adaptive_avg_backward_plane;
   parallel_for(0, NC, plane_grain(H * W + P * Q), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) fn(dx + i * H * W, dy + i * P * Q, H, W, P, Q);
   });

@@ -1,18 +1,20 @@
-// AVX2/FMA build of the per-plane pooling bodies (this file alone gets -mavx2 -mfma), plus a
+// AVX2/FMA build of the per-plane pooling bodies (this file alone gets -mavx2 -mfma) and the
+// avx2 pool kernel table, plus a
 // vectorised row of the 2x2/2 max-pool: 8 outputs per step, branch-free (random data makes the
 // scalar compare-and-update mispredict about half the time).
 #include <immintrin.h>
 
 #include <cstdint>
 
-#include "fastdl/pool.h"
+#include "pool_kernels.h"
 
 namespace fastdl {
 namespace avx2 {
+namespace {
 
 // PyTorch's rule per tap in row-major order (a, b, c, d): take the tap when it is greater than
 // the running max or NaN. Indices are computed relative to `base` in int32 (needs 2*W < 2^31).
-static int64_t max2x2_row_simd(float* y, int64_t* idx, const float* r0, const float* r1, int64_t base, int64_t W,
+int64_t max2x2_row_simd(float* y, int64_t* idx, const float* r0, const float* r1, int64_t base, int64_t W,
                                int64_t Q) {
   if (W >= (int64_t(1) << 30)) return 0;
   const __m256i lane2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
@@ -54,6 +56,15 @@ static int64_t max2x2_row_simd(float* y, int64_t* idx, const float* r0, const fl
 }
 
 #include "pool_impl.h"
+
+}  // namespace
+
+const PoolKernels& pool_kernels() {
+  static const PoolKernels k{&max_pool2d_plane,          &max_pool2d_backward_plane,
+                             &avg_pool2d_plane,          &avg_pool2d_backward_plane,
+                             &adaptive_avg_pool2d_plane, &adaptive_avg_pool2d_backward_plane};
+  return k;
+}
 
 }  // namespace avx2
 }  // namespace fastdl
