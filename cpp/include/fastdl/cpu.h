@@ -19,9 +19,7 @@ Isa parse_isa(const std::string& name);
 void set_isa(const std::string& name);
 const char* isa_name(Isa isa);
 
-// avx2 kernels run on the avx2 and avx512 levels; families without an AVX-512 variant use
-// their AVX2 code on the avx512 level.
-inline bool use_avx2() { return active_isa() >= Isa::avx2; }
-inline bool use_avx512() { return active_isa() == Isa::avx512; }
+// Kernel families pick their code through a per-ISA table (cpp/src/core/dispatch.h): a family
+// without an AVX-512 table runs its AVX2 table on the avx512 level.
 
 }  // namespace fastdl
