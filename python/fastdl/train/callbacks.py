@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN", "CSVLogger"]
+__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN", "CSVLogger", "TensorBoard"]
 
 
 class Callback:
@@ -218,3 +218,6 @@ class CSVLogger(Callback):
 
 def _fmt(v):
     return repr(float(v)) if isinstance(v, (float, int, np.floating, np.integer)) else str(v)
+
+
+from .tensorboard import TensorBoard  # noqa: E402  (defined beside: it needs the optional tensorboardX)
