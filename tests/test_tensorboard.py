@@ -35,22 +35,23 @@ def read_events(run_dir):
     return events
 
 
-def scalars(run_dir):
+def summaries(run_dir, field):
+    """{tag: [(step, value)]} of the summary values holding ``field`` ('simple_value' for
+    scalars, 'histo' for histograms)."""
     out = {}
     for ev in read_events(run_dir):
         for v in ev.summary.value:
-            if v.HasField("simple_value"):
-                out.setdefault(v.tag, []).append((ev.step, v.simple_value))
+            if v.HasField(field):
+                out.setdefault(v.tag, []).append((ev.step, getattr(v, field)))
     return out
+
+
+def scalars(run_dir):
+    return summaries(run_dir, "simple_value")
 
 
 def histograms(run_dir):
-    out = {}
-    for ev in read_events(run_dir):
-        for v in ev.summary.value:
-            if v.HasField("histo"):
-                out.setdefault(v.tag, []).append((ev.step, v.histo))
-    return out
+    return summaries(run_dir, "histo")
 
 
 def _train(tmp_path, **kw):
