@@ -165,3 +165,21 @@ def test_bench_quick(capsys):
     for case in ("gemm 512x512x512", "conv2d", "train step lenet_bn"):
         assert case in out
     assert "torch not used" in out
+
+
+def test_experiment_command_registered_when_its_package_exists(monkeypatch, capsys):
+    """The hook for fastdl.experiments: a module fastdl.experiments.cli with register(subparsers)."""
+    import types
+
+    calls = []
+
+    def register(sub):
+        p = sub.add_parser("experiment", help="run a recorded experiment")
+        p.set_defaults(func=lambda args: calls.append(args) or 0)
+        return p
+
+    monkeypatch.setitem(sys.modules, "fastdl.experiments", types.ModuleType("fastdl.experiments"))
+    monkeypatch.setitem(sys.modules, "fastdl.experiments.cli",
+                        types.SimpleNamespace(register=register, __name__="fastdl.experiments.cli"))
+    assert "experiment" in _subparsers(build_parser())
+    assert main(["experiment"]) == 0 and len(calls) == 1
