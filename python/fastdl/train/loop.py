@@ -171,9 +171,13 @@ class _Progress:
         if self.bar is None:
             return
         if batch % 10 == 0 or batch + 1 == self.bar.total:
-            shown = dict(list(meter.means().items())[:_BAR_FIELDS])
-            self.bar.set_description_str(f"{self.prefix} {_short_fields(shown)}", refresh=False)
+            self._describe(meter.means())
         self.bar.update(1)
+
+    def _describe(self, values):
+        """The bar's text before the percentage: the epoch, the loss and the first metric."""
+        shown = dict(list(values.items())[:_BAR_FIELDS])
+        self.bar.set_description_str(f"{self.prefix} {_short_fields(shown)}", refresh=False)
 
     def abandon(self):
         """Close the bar without a summary (an exception interrupted the epoch)."""
@@ -183,9 +187,7 @@ class _Progress:
 
     def close(self, logs):
         if self.bar is not None:
-            shown = {k: v for k, v in logs.items() if not k.startswith("val_") and k not in _NOT_SHOWN}
-            self.bar.set_description_str(f"{self.prefix} {_short_fields(dict(list(shown.items())[:_BAR_FIELDS]))}",
-                                         refresh=False)
+            self._describe({k: v for k, v in logs.items() if not k.startswith("val_") and k not in _NOT_SHOWN})
             self.bar.close()
             print(f"  {_epoch_summary(logs)}", file=sys.stdout, flush=True)
         elif self.verbose:
