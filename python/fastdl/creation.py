@@ -50,10 +50,14 @@ def _make(a, requires_grad):
 
 
 def zeros(*size, dtype=None, requires_grad=False):
+    """A tensor of zeros of shape ``size`` (ints or one tuple), float32 unless ``dtype`` is an
+    integer (int64) or bool type. Raises TypeError for a non-int size, ValueError for a
+    negative one."""
     return _make(np.zeros(_size(size, "zeros"), dtype=_dtype(dtype)), requires_grad)
 
 
 def ones(*size, dtype=None, requires_grad=False):
+    """A tensor of ones of shape ``size`` (ints or one tuple); dtype and errors as :func:`zeros`."""
     return _make(np.ones(_size(size, "ones"), dtype=_dtype(dtype)), requires_grad)
 
 
@@ -63,6 +67,9 @@ def empty(*size, dtype=None, requires_grad=False):
 
 
 def full(size, fill_value, dtype=None, requires_grad=False):
+    """A tensor of shape ``size`` (an int or a tuple) filled with ``fill_value``. As
+    ``torch.full``, the dtype follows the fill value when ``dtype`` is None: int64 for an int,
+    bool for a bool, float32 otherwise. Errors as :func:`zeros`."""
     if is_int(size):
         size = (size,)
     if dtype is None and is_int(fill_value):
@@ -73,6 +80,8 @@ def full(size, fill_value, dtype=None, requires_grad=False):
 
 
 def eye(n, m=None, dtype=None, requires_grad=False):
+    """The identity matrix of shape ``(n, m)`` (``(n, n)`` when ``m`` is None): ones on the
+    diagonal, float32 by default. Raises TypeError/ValueError for a non-int or negative size."""
     _size((n,) if m is None else (n, m), "eye")
     return _make(np.eye(n, m, dtype=_dtype(dtype)), requires_grad)
 
@@ -124,25 +133,31 @@ def _like(t):
 
 
 def zeros_like(input, dtype=None, requires_grad=False):  # noqa: A002
+    """Zeros with the shape (and, unless ``dtype`` is given, the dtype) of ``input``, a Tensor
+    or array."""
     a = _like(input)
     return _make(np.zeros(a.shape, dtype=a.dtype if dtype is None else _dtype(dtype)), requires_grad)
 
 
 def ones_like(input, dtype=None, requires_grad=False):  # noqa: A002
+    """Ones with the shape (and, unless ``dtype`` is given, the dtype) of ``input``."""
     a = _like(input)
     return _make(np.ones(a.shape, dtype=a.dtype if dtype is None else _dtype(dtype)), requires_grad)
 
 
 def full_like(input, fill_value, dtype=None, requires_grad=False):  # noqa: A002
+    """``fill_value`` in the shape (and, unless ``dtype`` is given, the dtype) of ``input``."""
     a = _like(input)
     return _make(np.full(a.shape, fill_value, dtype=a.dtype if dtype is None else _dtype(dtype)), requires_grad)
 
 
 def rand_like(input, requires_grad=False):  # noqa: A002
+    """Uniform samples in [0, 1), float32, with the shape of ``input`` (see :func:`rand`)."""
     return rand(_like(input).shape, requires_grad=requires_grad)
 
 
 def randn_like(input, requires_grad=False):  # noqa: A002
+    """Standard normal samples, float32, with the shape of ``input`` (see :func:`randn`)."""
     return randn(_like(input).shape, requires_grad=requires_grad)
 
 

@@ -60,6 +60,8 @@ class TensorDataset(Dataset):
 
     @property
     def tensors(self):
+        """The arrays as Tensors (sharing memory), in the order given; each has the same first
+        dimension N."""
         return tuple(Tensor._wrap(a) for a in self.arrays)
 
     def __getitem__(self, index):

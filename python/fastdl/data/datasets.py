@@ -189,10 +189,12 @@ class MNIST(TensorDataset):
 
     @property
     def images(self):
+        """The images as float32 in [0, 1]: (N, 1, 28, 28), or (N, 784) with ``flatten=True``."""
         return self.arrays[0]
 
     @property
     def labels(self):
+        """The labels, int64 (N,)."""
         return self.arrays[1]
 
     def _find(self, stem, download):

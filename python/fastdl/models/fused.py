@@ -13,6 +13,8 @@ class FusedSequential(nn.Sequential):
     no stored ReLU mask in backward. Results equal the unfused Sequential's."""
 
     def forward(self, input):
+        """Run the children in order on ``input`` (the first child's input shape, e.g.
+        (N, C, H, W)), fusing each BatchNorm -> ReLU pair; returns the last child's output."""
         mods = list(self._modules.values())
         i = 0
         while i < len(mods):

@@ -45,6 +45,8 @@ class LRScheduler:
             self._is_initial = False
 
     def get_lr(self):  # pragma: no cover - abstract
+        """The learning rates (one per param group) for the epoch ``last_epoch``; a subclass's
+        rule (PyTorch's closed or chained form). Called by ``step()``."""
         raise NotImplementedError
 
     def get_last_lr(self):
@@ -68,6 +70,7 @@ class LRScheduler:
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict):
+        """Restore the attributes saved by ``state_dict()`` (the optimizer is not touched)."""
         self.__dict__.update(state_dict)
 
 
@@ -245,6 +248,7 @@ class ReduceLROnPlateau(LRScheduler):
 
     @property
     def in_cooldown(self):
+        """True while the scheduler waits ``cooldown`` epochs after a reduction."""
         return self.cooldown_counter > 0
 
     def _is_better(self, a, best):

@@ -159,6 +159,10 @@ class Optimizer:
                     g[...] = 0
 
     def step(self, closure=None):  # pragma: no cover - abstract
+        """Update every parameter with a gradient from its ``.grad`` (the subclass's rule, in
+        its docstring). ``closure``: optional callable that re-evaluates the model and returns the
+        loss (run with grad enabled); its value is returned. Parameters without a gradient are
+        skipped."""
         raise NotImplementedError
 
     def _run_closure(self, closure):

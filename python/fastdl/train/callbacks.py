@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN", "CSVLogger"]
+__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN", "CSVLogger", "TensorBoard"]
 
 
 class Callback:
@@ -27,23 +27,26 @@ class Callback:
     optimizer = None
 
     def set_context(self, model, optimizer):
+        """Called by ``fit`` before training: the model and optimizer the hooks may use."""
         self.model = model
         self.optimizer = optimizer
 
     def on_train_begin(self, logs=None):
-        pass
+        """Called once before the first epoch (``logs`` is empty)."""
 
     def on_epoch_begin(self, epoch, logs=None):
-        pass
+        """Called before each epoch; ``epoch`` is 0-based."""
 
     def on_batch_end(self, batch, logs=None):
-        pass
+        """Called after each training step; ``logs`` holds the batch ``loss`` and ``size``."""
 
     def on_epoch_end(self, epoch, logs=None):
-        pass
+        """Called after each epoch (and its validation) with the epoch logs: ``loss``, the
+        metrics, ``val_*``, ``lr``, ``epoch_time``, ``samples_per_sec``."""
 
     def on_train_end(self, logs=None):
-        pass
+        """Called once when training ends normally (also after an early stop) with the last
+        epoch's logs; not called when an exception interrupts ``fit``."""
 
 
 def _resolve_mode(name, mode, monitor):
@@ -218,3 +221,6 @@ class CSVLogger(Callback):
 
 def _fmt(v):
     return repr(float(v)) if isinstance(v, (float, int, np.floating, np.integer)) else str(v)
+
+
+from .tensorboard import TensorBoard  # noqa: E402  (defined beside: it needs the optional tensorboardX)

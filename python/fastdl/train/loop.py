@@ -8,6 +8,7 @@ Tensor with ``.backward()``; ``optimizer.zero_grad()`` / ``optimizer.step()`` (a
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 import time
 
@@ -96,30 +97,87 @@ def _format_logs(logs):
     return " - ".join(parts)
 
 
+# Short names for the progress bar and the line under it (the logs keep the full names).
+_SHORT = {"accuracy": "acc"}
+_BAR_FIELDS = 2  # loss and the first metric; the full set goes on the line after the epoch
+_MAX_COLUMNS = 100
+_NOT_SHOWN = ("lr", "epoch_time", "samples_per_sec")  # on the summary line, not among the metrics
+
+
+def _fixed(v):
+    """A fixed-precision number: 4 decimals, or 3 significant digits in exponent form when large."""
+    v = float(v)
+    return f"{v:.4f}" if abs(v) < 1e4 or not math.isfinite(v) else f"{v:.3e}"
+
+
+def _short_name(key):
+    prefix = "val_" if key.startswith("val_") else ""
+    base = key[len(prefix):]
+    return prefix + _SHORT.get(base, base)
+
+
+def _short_fields(values):
+    return " ".join(f"{_short_name(k)} {_fixed(v)}" for k, v in values.items())
+
+
+def _epoch_summary(logs):
+    """The line printed under the bar after an epoch: every logged value, short names, fixed
+    precision, e.g. ``loss 0.4321 acc 0.9012 val_loss 0.3912 val_acc 0.9100 lr 0.1 1904
+    samples/s`` (77 columns with one metric and validation; the epoch time is in the bar)."""
+    shown = {k: v for k, v in logs.items() if k not in _NOT_SHOWN}
+    parts = [_short_fields(shown)]
+    if "lr" in logs:
+        parts.append(f"lr {logs['lr']:.2g}")
+    parts.append(f"{logs['samples_per_sec']:.0f} samples/s")
+    return " ".join(parts)
+
+
+def _bar_class(stream):
+    """(tqdm class, in a notebook) for a progress bar, or None for plain lines: ``tqdm.auto``
+    picks the notebook widget under Jupyter (with ipywidgets); elsewhere a text bar is drawn
+    only when ``stream`` is a terminal."""
+    try:
+        from tqdm.auto import tqdm as auto
+    except ImportError:
+        return None
+    if auto.__module__ == "tqdm.notebook":
+        return auto, True
+    if _is_terminal(stream):
+        return auto, False
+    return None
+
+
 class _Progress:
-    """A tqdm bar per epoch on a terminal; one plain line per epoch otherwise (verbose=1).
-    verbose=0 prints nothing; verbose=2 always prints plain lines."""
+    """A tqdm bar per epoch on a terminal or in a notebook; one plain line per epoch otherwise
+    (verbose=1). verbose=0 prints nothing; verbose=2 always prints plain lines.
+
+    The bar reads ``Epoch 3/10 loss 0.4321 acc 0.9012  45%|####    | 57/125 [00:02<00:03]``:
+    the numbers come first, short and fixed-width, so a narrow terminal cuts the bar, not them;
+    after the epoch the full line (validation, lr, speed) is printed under the bar."""
 
     def __init__(self, verbose, epoch, epochs, total):
         self.verbose = verbose
         self.prefix = f"Epoch {epoch + 1}/{epochs}"
         self.bar = None
-        if verbose == 1 and _is_terminal(sys.stdout):
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=self.prefix, unit="batch", file=sys.stdout, leave=True,
-                            bar_format="{desc} {percentage:3.0f}%|{bar:12}| {n_fmt}/{total_fmt} "
-                                       "[{elapsed}<{remaining}{postfix}]")
+        kind = _bar_class(sys.stdout) if verbose == 1 else None
+        if kind is not None:
+            cls, notebook = kind
+            extra = {} if notebook else {"ncols": min(shutil.get_terminal_size((80, 24)).columns, _MAX_COLUMNS)}
+            self.bar = cls(total=total, desc=self.prefix, unit="batch", file=sys.stdout, leave=True,
+                           bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]",
+                           **extra)
 
     def update(self, batch, meter, start):
         if self.bar is None:
             return
         if batch % 10 == 0 or batch + 1 == self.bar.total:
-            elapsed = time.perf_counter() - start
-            rate = f"{meter.n / elapsed:.0f} samples/s" if elapsed > 0 else ""
-            self.bar.set_postfix_str(", ".join([rate] + [f"{k}={v:.4g}" for k, v in meter.means().items()]),
-                                     refresh=False)
+            self._describe(meter.means())
         self.bar.update(1)
+
+    def _describe(self, values):
+        """The bar's text before the percentage: the epoch, the loss and the first metric."""
+        shown = dict(list(values.items())[:_BAR_FIELDS])
+        self.bar.set_description_str(f"{self.prefix} {_short_fields(shown)}", refresh=False)
 
     def abandon(self):
         """Close the bar without a summary (an exception interrupted the epoch)."""
@@ -129,9 +187,9 @@ class _Progress:
 
     def close(self, logs):
         if self.bar is not None:
-            shown = [f"{k}={v:.4g}" for k, v in logs.items() if k not in ("lr", "epoch_time", "samples_per_sec")]
-            self.bar.set_postfix_str(", ".join([f"{logs['samples_per_sec']:.0f} samples/s"] + shown), refresh=False)
+            self._describe({k: v for k, v in logs.items() if not k.startswith("val_") and k not in _NOT_SHOWN})
             self.bar.close()
+            print(f"  {_epoch_summary(logs)}", file=sys.stdout, flush=True)
         elif self.verbose:
             print(f"{self.prefix} - {logs['epoch_time']:.2f}s - {logs['samples_per_sec']:.0f} samples/s - "
                   f"{_format_logs(logs)}", flush=True)
@@ -175,8 +233,10 @@ def fit(model, train_data, loss_fn, optimizer, epochs, val_data=None, metrics=("
     - ``scheduler``: stepped once per epoch after validation; a scheduler whose ``step`` takes
       ``metrics`` (ReduceLROnPlateau) gets ``val_loss`` (``loss`` without validation data).
     - ``callbacks``: :class:`Callback` instances; ``model.stop_training = True`` stops.
-    - ``verbose``: 0 silent; 1 a tqdm bar per epoch with loss, metrics and samples/s when
-      stdout is a terminal, else one plain line per epoch; 2 always plain lines.
+    - ``verbose``: 0 silent; 1 a tqdm bar per epoch (``tqdm.auto``: a widget in Jupyter) when
+      stdout is a terminal or a notebook — the loss and first metric in the bar, then a line
+      with every value (validation, lr, samples/s) — else one plain line per epoch; 2 always
+      plain lines.
 
     A NaN loss does not stop training unless :class:`TerminateOnNaN` is given; it is logged.
     """
