@@ -54,7 +54,7 @@ class _Tracer:
                 return key
             if key is not None:
                 self.g.reserve(key)
-                self.g.initializers[key] = np.ascontiguousarray(x.data)
+                self.g.initializers[key] = np.array(x.data, order="C")
                 return key
             return self.g.init(x.data, "const")
         a = np.asarray(x)

@@ -44,7 +44,7 @@ class Graph:
         elif a.dtype.kind in "iub" and a.dtype != np.bool_:
             a = a.astype(np.int64)
         name = self.fresh(hint)
-        self.initializers[name] = np.ascontiguousarray(a)
+        self.initializers[name] = np.array(a, order="C")  # (ascontiguousarray makes 0-d 1-d)
         return name
 
     def ints(self, values, hint="shape"):
