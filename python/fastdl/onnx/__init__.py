@@ -21,7 +21,7 @@ operations, so autograd works and the model fine-tunes. The op set is what
 """
 from __future__ import annotations
 
-from ._graph import ExportError
+from ._graph import ExportError, OnnxImportError
 
 __all__ = ["export", "import_model", "ExportError", "OnnxImportError", "OnnxModule", "SUPPORTED_OPS"]
 
@@ -59,7 +59,7 @@ def import_model(path_or_model_proto):
 
 
 def __getattr__(name):
-    if name in ("OnnxModule", "OnnxImportError", "SUPPORTED_OPS"):
+    if name in ("OnnxModule", "SUPPORTED_OPS"):
         from . import _import
 
         return getattr(_import, name)

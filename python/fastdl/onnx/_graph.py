@@ -8,6 +8,10 @@ class ExportError(RuntimeError):
     """A model (or an operation inside it) that fastdl.onnx.export cannot express in ONNX."""
 
 
+class OnnxImportError(ValueError):
+    """An ONNX model that fastdl.onnx.import_model cannot turn into a fastdl module."""
+
+
 class Graph:
     """Collects ONNX nodes and initializers; every value gets a unique name."""
 
