@@ -70,7 +70,9 @@ class OnnxModule(nn.Module):
         self.input_names = [i.name for i in graph.input if i.name not in inits]
         self.output_names = [o.name for o in graph.output]
         self._nodes = [(n.op_type, list(n.input), list(n.output), _attrs(n), n.name) for n in graph.node]
-        self._nodes, inits = _fold_recurrent_weights(self._nodes, inits)
+        keep = set(self.output_names)
+        self._nodes, inits = _untie_identities(self._nodes, inits, keep)
+        self._nodes, inits = _fold_recurrent_weights(self._nodes, inits, keep)
         self._values = {}   # onnx name -> Parameter / buffer Tensor / numpy constant
         self._rnn = {}      # node index -> child module attribute name
         owned = set()
@@ -162,7 +164,23 @@ class OnnxModule(nn.Module):
         return f"inputs={self.input_names}, outputs={self.output_names}, nodes={len(self._nodes)}"
 
 
-def _fold_recurrent_weights(nodes, inits):
+def _untie_identities(nodes, inits, keep):
+    """PyTorch's exporter stores equal initializers once and recreates the others with Identity
+    nodes (an untrained BatchNorm's running_mean is its bias: zeros). Each such value gets its
+    own copy again, so parameters and statistics stay separate as in the exported model."""
+    inits = dict(inits)
+    kept = []
+    for n in nodes:
+        op, ins, outs = n[:3]
+        if op == "Identity" and ins[0] in inits and outs[0] not in inits:
+            inits[outs[0]] = np.array(inits[ins[0]])
+        else:
+            kept.append(n)
+    used = {i for _, ins, *_ in kept for i in ins} | keep
+    return kept, {k: a for k, a in inits.items() if k in used}
+
+
+def _fold_recurrent_weights(nodes, inits, keep):
     """Evaluates at import time the nodes that compute recurrent weights from initializers
     (PyTorch's exporter without constant folding reorders the gates in the graph with Slice and
     Concat); they leave the graph and their results become initializers."""
@@ -186,7 +204,7 @@ def _fold_recurrent_weights(nodes, inits):
         for o, v in zip(outs, res if isinstance(res, (tuple, list)) else (res,)):
             inits[o] = np.asarray(v)
     kept = [n for k, n in enumerate(nodes) if k not in need]
-    used = {i for _, ins, *_ in kept for i in ins}
+    used = {i for _, ins, *_ in kept for i in ins} | keep
     return kept, {n: a for n, a in inits.items() if n in used}
 
 

@@ -1,0 +1,413 @@
+"""fastdl.onnx: export (checked with onnx.checker, run in ONNX Runtime at two batch sizes,
+outputs equal fastdl's within 1e-5 relative) and import (PyTorch-exported models give PyTorch's
+outputs and train with fastdl)."""
+import io
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+import fastdl
+from fastdl import nn
+from fastdl import functional as F
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+import fastdl.onnx as fo  # noqa: E402
+
+from conftest import torch_or_skip  # noqa: E402
+
+TOL = 1e-5  # max |ONNX Runtime - fastdl| / max |fastdl|, per output
+
+
+def rel_err(got, ref):
+    ref = np.asarray(ref, np.float64)
+    return float(np.max(np.abs(np.asarray(got, np.float64) - ref)) / max(np.max(np.abs(ref)), 1e-30))
+
+
+def _flat(v):
+    return [y for x in v for y in _flat(x)] if isinstance(v, (tuple, list)) else [v]
+
+
+def roundtrip(model, make_inputs, batch_axes, out_batch_axes=None, sizes=(2, 5), seq_axes=None, seqs=None,
+              opset=17):
+    """Exports ``model`` on make_inputs(sizes[0]) with the batch (and sequence) axes dynamic,
+    runs ONNX Runtime on inputs of each size and returns the worst relative error."""
+    model.eval()
+    first = make_inputs(sizes[0], *(seqs[:1] if seqs else ()))
+    n_in = len(first)
+    names = [f"in{i}" for i in range(n_in)]
+    outs = _flat(model(*[fastdl.tensor(a) for a in first]))
+    onames = [f"out{i}" for i in range(len(outs))]
+    dyn = {}
+    for n, ax in zip(names, batch_axes):
+        if ax is not None:
+            dyn[n] = {ax: "N"}
+    for n, ax in zip(names, seq_axes or ()):
+        if ax is not None:
+            dyn.setdefault(n, {})[ax] = "T"
+    for n, ax in zip(onames, out_batch_axes if out_batch_axes is not None else [0] * len(onames)):
+        if ax is not None:
+            dyn[n] = {ax: "N"}
+    buf = io.BytesIO()
+    fo.export(model, tuple(first), buf, input_names=names, output_names=onames, dynamic_axes=dyn, opset_version=opset)
+    proto = onnx.load_from_string(buf.getvalue())
+    onnx.checker.check_model(proto, full_check=True)
+    sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for i, n in enumerate(sizes):
+        ins = make_inputs(n, *((seqs[i],) if seqs else ()))
+        ref = [t.detach().numpy() for t in _flat(model(*[fastdl.tensor(a) for a in ins]))]
+        got = sess.run(onames, dict(zip(names, ins)))
+        for g, r in zip(got, ref):
+            assert g.shape == r.shape
+            worst = max(worst, rel_err(g, r))
+    return worst
+
+
+def _randn(*shape, seed=0):
+    return np.random.default_rng(seed + sum(shape)).standard_normal(shape).astype(np.float32)
+
+
+def _warm(model, x):
+    """One training-mode forward so BatchNorm running statistics are not the defaults."""
+    model.train()
+    with fastdl.no_grad():
+        model(fastdl.tensor(x))
+    model.eval()
+    return model
+
+
+# ------------------------------------------------------------------ every layer
+def _image(C, H=8, W=8):
+    return lambda n: [_randn(n, C, H, W)]
+
+
+LAYERS = {
+    "linear": (lambda: nn.Linear(6, 4), lambda n: [_randn(n, 6)]),
+    "linear_3d_nobias": (lambda: nn.Linear(6, 4, bias=False), lambda n: [_randn(n, 3, 6)]),
+    "linear_3d": (lambda: nn.Linear(6, 4), lambda n: [_randn(n, 3, 6)]),
+    "conv": (lambda: nn.Conv2d(3, 4, 3), _image(3)),
+    "conv_stride_pad_dil": (lambda: nn.Conv2d(3, 4, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(2, 1)), _image(3)),
+    "conv_groups_nobias": (lambda: nn.Conv2d(4, 6, 3, padding=1, groups=2, bias=False), _image(4)),
+    "maxpool": (lambda: nn.MaxPool2d(2), _image(2)),
+    "maxpool_pad_stride_dil": (lambda: nn.MaxPool2d(3, stride=2, padding=1, dilation=1), _image(2, 9, 7)),
+    "maxpool_ceil": (lambda: nn.MaxPool2d(3, stride=2, ceil_mode=True), _image(2, 8, 8)),
+    "avgpool": (lambda: nn.AvgPool2d(2), _image(2)),
+    "avgpool_pad": (lambda: nn.AvgPool2d(3, stride=2, padding=1), _image(2, 9, 9)),
+    "avgpool_pad_exclude": (lambda: nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), _image(2, 9, 9)),
+    "adaptive_avgpool_global": (lambda: nn.AdaptiveAvgPool2d(1), _image(3, 5, 7)),
+    "adaptive_avgpool_2x2": (lambda: nn.AdaptiveAvgPool2d((2, 2)), _image(3, 6, 4)),
+    "batchnorm1d": (lambda: nn.BatchNorm1d(5), lambda n: [_randn(n, 5)]),
+    "batchnorm1d_3d": (lambda: nn.BatchNorm1d(5), lambda n: [_randn(n, 5, 4)]),
+    "batchnorm2d": (lambda: nn.BatchNorm2d(3), _image(3)),
+    "batchnorm2d_noaffine": (lambda: nn.BatchNorm2d(3, affine=False), _image(3)),
+    "relu": (lambda: nn.ReLU(), lambda n: [_randn(n, 7)]),
+    "leaky_relu": (lambda: nn.LeakyReLU(0.2), lambda n: [_randn(n, 7)]),
+    "elu": (lambda: nn.ELU(0.7), lambda n: [_randn(n, 7)]),
+    "sigmoid": (lambda: nn.Sigmoid(), lambda n: [_randn(n, 7)]),
+    "tanh": (lambda: nn.Tanh(), lambda n: [_randn(n, 7)]),
+    "softmax": (lambda: nn.Softmax(dim=1), lambda n: [_randn(n, 7, 3)]),
+    "log_softmax": (lambda: nn.LogSoftmax(dim=-1), lambda n: [_randn(n, 7)]),
+    "dropout": (lambda: nn.Dropout(0.5), lambda n: [_randn(n, 7)]),
+    "identity": (lambda: nn.Identity(), lambda n: [_randn(n, 7)]),
+    "flatten": (lambda: nn.Flatten(), _image(2, 3, 4)),
+    "flatten_2": (lambda: nn.Flatten(2), _image(2, 3, 4)),
+    "embedding": (lambda: nn.Embedding(10, 4), lambda n: [np.arange(3 * n).reshape(n, 3) % 10]),
+    "residual": (lambda: nn.Residual(3, 3), _image(3)),
+    "residual_1x1": (lambda: nn.Residual(3, 4, use_1x1conv=True, strides=2), _image(3)),
+}
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_layer_exports(name):
+    make, inputs = LAYERS[name]
+    fastdl.manual_seed(0)
+    m = make()
+    x = inputs(4)[0]
+    if x.dtype.kind == "f":
+        _warm(m, x)
+    assert roundtrip(m, inputs, [0]) <= TOL
+
+
+ZOO = {"lenet": 1e-5, "lenet_bn": 1e-5, "nin": 1e-5, "resnet18": 1e-5}
+
+
+@pytest.mark.parametrize("name", list(ZOO))
+def test_zoo_model_exports(name):
+    fastdl.manual_seed(0)
+    m = getattr(fastdl.models, name)()
+    _warm(m, _randn(8, 1, 28, 28))
+    err = roundtrip(m, lambda n: [_randn(n, 1, 28, 28)], [0], sizes=(2, 3))
+    assert err <= ZOO[name], err
+
+
+# ------------------------------------------------------------------ recurrent
+class SeqModel(nn.Module):
+    """A recurrent layer, all of its outputs returned; optional initial states as inputs."""
+
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x, *state):
+        hx = None if not state else (tuple(state) if len(state) == 2 else state[0])
+        return self.rnn(x, hx)
+
+
+RECURRENT = [(cls, L, bi, bf, st) for cls in ("RNN", "GRU", "LSTM")
+             for L, bi, bf, st in ((1, False, False, False), (2, True, True, True), (3, False, False, True),
+                                   (2, True, False, False))] + [("RNN_relu", 2, True, True, True)]
+
+
+@pytest.mark.parametrize("cls,layers,bidirectional,batch_first,states", RECURRENT)
+def test_recurrent_exports(cls, layers, bidirectional, batch_first, states):
+    fastdl.manual_seed(1)
+    kw = dict(num_layers=layers, bidirectional=bidirectional, batch_first=batch_first)
+    rnn = nn.RNN(4, 5, nonlinearity="relu", **kw) if cls == "RNN_relu" else getattr(nn, cls)(4, 5, **kw)
+    D = 2 if bidirectional else 1
+    n_states = (2 if cls == "LSTM" else 1) if states else 0
+
+    def inputs(n, t):
+        x = _randn(*((n, t, 4) if batch_first else (t, n, 4)))
+        return [x] + [_randn(layers * D, n, 5, seed=s) for s in range(n_states)]
+
+    bax, tax = (0, 1) if batch_first else (1, 0)
+    outs = 3 if cls == "LSTM" else 2
+    err = roundtrip(SeqModel(rnn), inputs, [bax] + [1] * n_states, [bax] + [1] * (outs - 1),
+                    seq_axes=[tax], seqs=(3, 6))
+    assert err <= TOL
+
+
+@pytest.mark.parametrize("cls", ["RNNCell", "GRUCell", "LSTMCell"])
+def test_cell_exports(cls):
+    fastdl.manual_seed(2)
+    cell = getattr(nn, cls)(4, 3)
+    n_states = 2 if cls == "LSTMCell" else 1
+    model = SeqModel(cell)
+    model.forward = lambda x, *s: cell(x, (tuple(s) if len(s) == 2 else s[0]) if s else None)
+    err = roundtrip(model, lambda n: [_randn(n, 4)] + [_randn(n, 3, seed=s) for s in range(n_states)],
+                    [0] * (1 + n_states), [0] * n_states)
+    assert err <= TOL
+
+
+def test_unbatched_recurrent_and_classifier_head():
+    """A user model: LSTM, last time step by indexing, Tensor arithmetic, concat, view, mean."""
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(12, 4)
+            self.lstm = nn.LSTM(4, 5, batch_first=True, bidirectional=True)
+            self.fc = nn.Linear(10 + 10, 3)
+
+        def forward(self, ids):
+            y, (h, c) = self.lstm(self.emb(ids))
+            last = y[:, -1]
+            pooled = y.mean(1)
+            z = fastdl.cat([last, pooled * 0.5 + 1.0], dim=1)
+            return F.log_softmax(self.fc(z.view(z.shape[0], -1)), dim=1), h.permute(1, 0, 2).reshape(-1, 10)
+
+    fastdl.manual_seed(3)
+    err = roundtrip(Net(), lambda n, t: [np.arange(n * t).reshape(n, t) % 12], [0], [0, 0],
+                    seq_axes=[1], seqs=(4, 7))
+    assert err <= TOL
+
+
+# ------------------------------------------------------------------ export contract
+def test_mode_restored_and_file_outputs(tmp_path):
+    m = fastdl.models.lenet_bn()
+    m.train()
+    m[1].eval()
+    modes = [mod.training for mod in m.modules()]
+    path = tmp_path / "lenet_bn.onnx"
+    proto = fo.export(m, _randn(2, 1, 28, 28), str(path))
+    assert [mod.training for mod in m.modules()] == modes
+    assert os.listdir(tmp_path) == ["lenet_bn.onnx"]  # written atomically: no temporary left
+    assert onnx.load(str(path)).graph.node[0].op_type == proto.graph.node[0].op_type
+    with open(tmp_path / "f.onnx", "wb") as fh:
+        fo.export(m, (_randn(2, 1, 28, 28),), fh, input_names=["image"], output_names=["logits"], opset_version=13)
+    p = onnx.load(str(tmp_path / "f.onnx"))
+    assert [i.name for i in p.graph.input] == ["image"] and [o.name for o in p.graph.output] == ["logits"]
+    assert p.opset_import[0].version == 13
+
+
+def test_reimport_of_exported_model_matches():
+    fastdl.manual_seed(4)
+    m = _warm(fastdl.models.lenet_bn(), _randn(8, 1, 28, 28))
+    buf = io.BytesIO()
+    fo.export(m, _randn(2, 1, 28, 28), buf)
+    back = fo.import_model(buf.getvalue()).eval()
+    x = _randn(3, 1, 28, 28)
+    assert rel_err(back(x).detach().numpy(), m(x).detach().numpy()) <= TOL
+    assert set(back.state_dict()) >= {k for k in m.state_dict() if not k.endswith("num_batches_tracked")}
+
+
+def test_unsupported_operations_are_named():
+    class Clamped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+            self.act = nn.Sequential(nn.ReLU())
+
+        def forward(self, x):
+            return self.fc(x).clamp(min=0.5) ** 2
+
+    with pytest.raises(fo.ExportError, match=r"(?i)clamp.*Clamped|pow"):
+        fo.export(Clamped(), _randn(2, 3), io.BytesIO())
+    loss_model = nn.Sequential(nn.Linear(3, 3), nn.Softmax(dim=1))
+    loss_model.forward = lambda x: nn.MSELoss()(loss_model[0](x), fastdl.tensor(np.zeros((2, 3), np.float32)))
+    with pytest.raises(fo.ExportError, match=r"(?i)mse"):
+        fo.export(loss_model, _randn(2, 3), io.BytesIO())
+    with pytest.raises(fo.ExportError, match="track_running_stats"):
+        fo.export(nn.BatchNorm1d(3, track_running_stats=False), _randn(2, 3), io.BytesIO())
+    with pytest.raises(fo.ExportError, match="unequal windows"):
+        fo.export(nn.AdaptiveAvgPool2d(2), _randn(1, 1, 5, 5), io.BytesIO())
+    with pytest.raises(fo.ExportError, match="divisor_override"):
+        fo.export(nn.AvgPool2d(2, divisor_override=3), _randn(1, 1, 4, 4), io.BytesIO())
+    with pytest.raises(fo.ExportError, match="does not depend"):
+        fo.export(_Numpy(), _randn(2, 3), io.BytesIO())
+
+
+class _Numpy(nn.Module):
+    def forward(self, x):
+        return fastdl.tensor(np.tanh(x.data))
+
+
+def test_bad_export_arguments(tmp_path):
+    m = nn.Linear(3, 2)
+    x = _randn(2, 3)
+    with pytest.raises(TypeError, match="model"):
+        fo.export(object(), x, io.BytesIO())
+    with pytest.raises(TypeError, match="args"):
+        fo.export(m, "x", io.BytesIO())
+    with pytest.raises(TypeError, match="args"):
+        fo.export(m, (), io.BytesIO())
+    with pytest.raises(TypeError, match="dtype"):
+        fo.export(m, np.array([["a"]]), io.BytesIO())
+    with pytest.raises(ValueError, match="opset_version"):
+        fo.export(m, x, io.BytesIO(), opset_version=9)
+    with pytest.raises(TypeError, match="f must be"):
+        fo.export(m, x, 42)
+    with pytest.raises(ValueError, match="input_names"):
+        fo.export(m, x, io.BytesIO(), input_names=["a", "b"])
+    with pytest.raises(ValueError, match="not an input or output"):
+        fo.export(m, x, io.BytesIO(), dynamic_axes={"nope": {0: "N"}})
+    with pytest.raises(ValueError, match="out of range"):
+        fo.export(m, x, io.BytesIO(), input_names=["x"], dynamic_axes={"x": {5: "N"}})
+    with pytest.raises(ValueError, match="shape"):  # the model itself rejects the input
+        fo.export(m, _randn(2, 4), io.BytesIO())
+    with pytest.raises(FileNotFoundError):
+        fo.export(m, x, str(tmp_path / "missing_dir" / "m.onnx"))
+    assert m.training
+
+
+# ------------------------------------------------------------------ import
+def test_import_rejects_bad_input(tmp_path):
+    from onnx import TensorProto, helper
+
+    with pytest.raises(TypeError, match="expected a path"):
+        fo.import_model(3.5)
+    with pytest.raises(FileNotFoundError):
+        fo.import_model(str(tmp_path / "none.onnx"))
+    g = helper.make_graph([helper.make_node("Cos", ["x"], ["y"]), helper.make_node("Erf", ["y"], ["z"]),
+                           helper.make_node("Relu", ["z"], ["w"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                          [helper.make_tensor_value_info("w", TensorProto.FLOAT, [2])])
+    with pytest.raises(fo.OnnxImportError, match=r"unsupported ONNX op\(s\): Cos, Erf\. Supported"):
+        fo.import_model(helper.make_model(g))
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    m = fo.import_model(helper.make_model(g))
+    with pytest.raises(TypeError, match="takes 1 input"):
+        m(_randn(2), _randn(2))
+    assert np.array_equal(m(np.array([-1.0, 2.0], np.float32)).numpy(), [0.0, 2.0])
+
+
+def _torch_export(torch, model, x, batch_axis, **kw):
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), buf, dynamo=False, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {batch_axis: "N"}, "y": {0: "N"}}, **kw)
+    return buf.getvalue()
+
+
+def _torch_models(torch):
+    """name -> (model factory, input shape with N for the batch, exporter options)."""
+    tn = torch.nn
+
+    class Rec(tn.Module):
+        def __init__(self, cls, **kw):
+            super().__init__()
+            self.rnn = cls(4, 6, **kw)
+            self.fc = tn.Linear(6 * (2 if kw.get("bidirectional") else 1), 3)
+
+        def forward(self, x):
+            y = self.rnn(x)[0]
+            return self.fc(y[:, -1] if self.rnn.batch_first else y[-1])
+
+    return {
+        "mlp": (lambda: tn.Sequential(tn.Linear(8, 16), tn.ReLU(), tn.Linear(16, 16), tn.Tanh(), tn.Linear(16, 3)),
+                ("N", 8), {}),
+        "cnn_bn": (lambda: tn.Sequential(tn.Conv2d(1, 4, 3, padding=1), tn.BatchNorm2d(4), tn.ReLU(), tn.MaxPool2d(2),
+                                         tn.Conv2d(4, 6, 3), tn.BatchNorm2d(6), tn.LeakyReLU(0.1), tn.AvgPool2d(2),
+                                         tn.Flatten(), tn.Linear(6, 8), tn.BatchNorm1d(8), tn.ELU(), tn.Dropout(0.3),
+                                         tn.Linear(8, 3)), ("N", 1, 8, 8), {"do_constant_folding": False}),
+        "cnn_bn_folded": (lambda: tn.Sequential(tn.Conv2d(1, 4, 3), tn.BatchNorm2d(4), tn.Sigmoid(),
+                                                tn.AdaptiveAvgPool2d(1), tn.Flatten(), tn.Linear(4, 3)),
+                          ("N", 1, 8, 8), {}),
+        "lstm": (lambda: Rec(tn.LSTM, num_layers=2, bidirectional=True, batch_first=True), ("N", 5, 4),
+                 {"do_constant_folding": False}),
+        "gru": (lambda: Rec(tn.GRU, num_layers=2), (5, "N", 4), {}),
+    }
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn_bn", "cnn_bn_folded", "lstm", "gru"])
+def test_torch_exported_model_imports_and_trains(name):
+    torch = torch_or_skip()
+    torch.manual_seed(0)
+    make, shape, kw = _torch_models(torch)[name]
+    model = make()
+    ax = shape.index("N")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal([16 if s == "N" else s for s in shape]).astype(np.float32)
+    batch = lambda n: np.ascontiguousarray(np.take(X, np.arange(n), axis=ax))  # noqa: E731
+    model.train()
+    with torch.no_grad():
+        model(torch.from_numpy(X))  # BatchNorm statistics away from their initial values
+    model.eval()
+    fm = fo.import_model(_torch_export(torch, model, torch.from_numpy(batch(2)), ax, **kw)).eval()
+    for n in (2, 7):
+        with torch.no_grad():
+            ref = model(torch.from_numpy(batch(n))).numpy()
+        assert rel_err(fm(batch(n)).detach().numpy(), ref) <= TOL
+    # fine-tune with fastdl: the imported parameters train, step for step as PyTorch trains the
+    # original (BatchNorm on batch statistics; dropout off in both) unless the exporter folded
+    # BatchNorm into the convolution, which changes the training (not the inference) function
+    y = rng.integers(0, 3, 16)
+    fm.train()
+    model.train()
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.Dropout):
+            mod.p = 0.0
+    opt = fastdl.optim.SGD(fm.parameters(), lr=0.2)
+    topt = torch.optim.SGD(model.parameters(), lr=0.2)
+    losses, tlosses = [], []
+    for _ in range(8):
+        opt.zero_grad()
+        loss = F.cross_entropy(fm(X), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        topt.zero_grad()
+        tloss = torch.nn.functional.cross_entropy(model(torch.from_numpy(X)), torch.from_numpy(y))
+        tloss.backward()
+        topt.step()
+        tlosses.append(tloss.item())
+    assert losses[-1] < losses[0] - 0.01, losses
+    assert all(p.grad is not None for p in fm.parameters())
+    if name != "cnn_bn_folded":
+        np.testing.assert_allclose(losses, tlosses, rtol=1e-4)
