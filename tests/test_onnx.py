@@ -411,3 +411,16 @@ def test_torch_exported_model_imports_and_trains(name):
     assert all(p.grad is not None for p in fm.parameters())
     if name != "cnn_bn_folded":
         np.testing.assert_allclose(losses, tlosses, rtol=1e-4)
+
+
+def test_export_onnx_example(tmp_path):
+    pytest.importorskip("mlxtend")
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+    import export_onnx
+
+    res = export_onnx.main(quick=True, out=str(tmp_path / "lenet_bn.onnx"), verbose=0)
+    assert res["accuracy_fastdl"] > 0.6
+    assert res["accuracy_onnxruntime"] == res["accuracy_fastdl"] and res["predictions_differing"] == 0
+    assert res["max_rel_diff"] <= TOL
