@@ -192,7 +192,7 @@ def test_cell_exports(cls):
     assert err <= TOL
 
 
-def test_unbatched_recurrent_and_classifier_head():
+def test_user_model_with_tensor_glue():
     """A user model: LSTM, last time step by indexing, Tensor arithmetic, concat, view, mean."""
 
     class Net(nn.Module):
@@ -206,13 +206,49 @@ def test_unbatched_recurrent_and_classifier_head():
             y, (h, c) = self.lstm(self.emb(ids))
             last = y[:, -1]
             pooled = y.mean(1)
-            z = fastdl.cat([last, pooled * 0.5 + 1.0], dim=1)
+            z = fastdl.cat([last, 2 - pooled * 0.5 + 1], dim=1)
             return F.log_softmax(self.fc(z.view(z.shape[0], -1)), dim=1), h.permute(1, 0, 2).reshape(-1, 10)
 
     fastdl.manual_seed(3)
     err = roundtrip(Net(), lambda n, t: [np.arange(n * t).reshape(n, t) % 12], [0], [0, 0],
                     seq_axes=[1], seqs=(4, 7))
     assert err <= TOL
+
+
+@pytest.mark.parametrize("cls", ["GRU", "LSTM"])
+def test_unbatched_recurrent_exports(cls):
+    fastdl.manual_seed(5)
+    rnn = getattr(nn, cls)(3, 4, num_layers=2, bidirectional=True)
+    n_states = 2 if cls == "LSTM" else 1
+    model = SeqModel(rnn).eval()
+    names = ["x", "h0", "c0"][:1 + n_states]
+    first = [_randn(5, 3)] + [_randn(4, 4, seed=s) for s in range(n_states)]
+    buf = io.BytesIO()
+    fo.export(model, tuple(first), buf, input_names=names, dynamic_axes={"x": {0: "T"}})
+    sess = ort.InferenceSession(buf.getvalue())
+    for T in (5, 2):
+        ins = [_randn(T, 3, seed=T)] + first[1:]
+        ref = [t.detach().numpy() for t in _flat(model(*[fastdl.tensor(a) for a in ins]))]
+        for g, r in zip(sess.run(None, dict(zip(names, ins))), ref):
+            assert g.shape == r.shape and rel_err(g, r) <= TOL
+
+
+@pytest.mark.parametrize("opset", [13, 21])
+def test_other_opsets(opset):
+    fastdl.manual_seed(6)
+    m = _warm(fastdl.models.lenet_bn(), _randn(8, 1, 28, 28))
+    assert roundtrip(m, lambda n: [_randn(n, 1, 28, 28)], [0], opset=opset) <= TOL
+    net = nn.Sequential(nn.Linear(4, 6), nn.Tanh())
+    net.forward = lambda x: nn.Sequential.forward(net, x).mean(1, keepdim=True) + x.sum(1, keepdim=True)
+    assert roundtrip(net, lambda n: [_randn(n, 4)], [0], opset=opset) <= TOL
+
+
+def test_output_names_may_equal_module_names():
+    m = nn.Sequential(nn.Linear(3, 3))
+    proto = fo.export(m, _randn(2, 3), io.BytesIO(), input_names=["0"], output_names=["0_out"])
+    assert [o.name for o in proto.graph.output] == ["0_out"]
+    proto = fo.export(m, _randn(2, 3), io.BytesIO(), output_names=["linear"])
+    assert [o.name for o in proto.graph.output] == ["linear"]
 
 
 # ------------------------------------------------------------------ export contract

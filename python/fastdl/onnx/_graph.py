@@ -26,7 +26,7 @@ class Graph:
 
     def fresh(self, hint="v"):
         """A name not used before, built from ``hint``."""
-        hint = hint or "v"
+        hint = "/" + (hint or "v").lstrip("/")  # a leading "/" keeps internal names apart from user names
         name = hint
         while name in self._used:
             self._count += 1
