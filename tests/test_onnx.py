@@ -404,6 +404,15 @@ def _torch_models(torch):
 @pytest.mark.parametrize("name", ["mlp", "cnn_bn", "cnn_bn_folded", "lstm", "gru"])
 def test_torch_exported_model_imports_and_trains(name):
     torch = torch_or_skip()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: torch's thread pool only costs here (0.4 s a call when loaded)
+    try:
+        _import_and_train(torch, name)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _import_and_train(torch, name):
     torch.manual_seed(0)
     make, shape, kw = _torch_models(torch)[name]
     model = make()
