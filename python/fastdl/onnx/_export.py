@@ -231,7 +231,7 @@ def _dynamic(dynamic_axes, ranks):
 
 def _value_info(helper, TensorProto, name, t, dyn, rank_only):
     elem = TensorProto.INT64 if t.dtype.kind in "iu" else TensorProto.FLOAT
-    if rank_only:
+    if rank_only:  # an output of a graph with dynamic axes: undeclared sizes may change too
         shape = [dyn.get(i) for i in range(t.ndim)]
     else:
         shape = [dyn.get(i, int(s)) for i, s in enumerate(t.shape)]
@@ -308,8 +308,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
     graph = helper.make_graph(
         g.nodes, type(model).__name__,
         [_value_info(helper, TensorProto, n, t, dyn.get(n, {}), False) for n, t in zip(in_names, flat_in)],
-        [_value_info(helper, TensorProto, n, t, dyn.get(n, {}), any_dynamic and n not in dyn)
-         for n, t in zip(out_names, flat_out)],
+        [_value_info(helper, TensorProto, n, t, dyn.get(n, {}), any_dynamic) for n, t in zip(out_names, flat_out)],
         initializer=g.tensors())
     proto = helper.make_model(graph, producer_name="fastdl", opset_imports=[helper.make_opsetid("", opset_version)])
     onnx.checker.check_model(proto, full_check=True)
