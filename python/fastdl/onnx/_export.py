@@ -32,7 +32,8 @@ class _Tracer:
         self.depth = 0        # > 0 inside a hooked call: inner ops are not traced again
         self.errors = []
         self.stack = []       # module paths being run
-        self.paths = {id(m): (n or type(m).__name__) for n, m in model.named_modules()}
+        self.paths = {id(m): (f"{n} ({type(m).__name__})" if n else type(m).__name__)
+                      for n, m in model.named_modules()}
         self.consts = {id(t): n for n, t in list(model.named_parameters()) + list(model.named_buffers())
                        if t is not None}
 
@@ -157,10 +158,14 @@ def _hooks(tr):
     apply = autograd.Function.__dict__["apply"].__func__
 
     def checked_apply(cls, *args):
-        if not tr.depth and _any_traced(tr, args, {}):
-            where = tr.where()
-            tr.errors.append(f"operation {cls.__name__.lstrip('_')} in {where}")
-        return apply(cls, *args)
+        if tr.depth or not _any_traced(tr, args, {}):
+            return apply(cls, *args)
+        tr.errors.append(f"{cls.__name__.lstrip('_')} in {tr.where()}")
+        out = apply(cls, *args)
+        for t in _flatten(out):  # its results count as traced, so every later failure is listed too
+            if isinstance(t, Tensor):
+                tr.bind(t, "<unsupported>")
+        return out
 
     patch(autograd.Function, "apply", classmethod(checked_apply))
     try:
