@@ -396,13 +396,17 @@ def _torch_models(torch):
         "cnn_bn_folded": (lambda: tn.Sequential(tn.Conv2d(1, 4, 3), tn.BatchNorm2d(4), tn.Sigmoid(),
                                                 tn.AdaptiveAvgPool2d(1), tn.Flatten(), tn.Linear(4, 3)),
                           ("N", 1, 8, 8), {}),
+        "cnn_bn_training_export": (lambda: tn.Sequential(tn.Conv2d(1, 3, 3), tn.BatchNorm2d(3), tn.ReLU(),
+                                                         tn.Flatten(), tn.Linear(108, 8), tn.BatchNorm1d(8),
+                                                         tn.Dropout(0.3), tn.Linear(8, 3)), ("N", 1, 8, 8),
+                                   {"training": torch.onnx.TrainingMode.TRAINING}),
         "lstm": (lambda: Rec(tn.LSTM, num_layers=2, bidirectional=True, batch_first=True), ("N", 5, 4),
                  {"do_constant_folding": False}),
         "gru": (lambda: Rec(tn.GRU, num_layers=2), (5, "N", 4), {}),
     }
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn_bn", "cnn_bn_folded", "lstm", "gru"])
+@pytest.mark.parametrize("name", ["mlp", "cnn_bn", "cnn_bn_folded", "cnn_bn_training_export", "lstm", "gru"])
 def test_torch_exported_model_imports_and_trains(name):
     torch = torch_or_skip()
     threads = torch.get_num_threads()
@@ -431,8 +435,9 @@ def _import_and_train(torch, name):
             ref = model(torch.from_numpy(batch(n))).numpy()
         assert rel_err(fm(batch(n)).detach().numpy(), ref) <= TOL
     # fine-tune with fastdl: the imported parameters train, step for step as PyTorch trains the
-    # original (BatchNorm on batch statistics; dropout off in both) unless the exporter folded
-    # BatchNorm into the convolution, which changes the training (not the inference) function
+    # original (BatchNorm on batch statistics, dropout off), except where the exporter folded
+    # BatchNorm into the convolution (another training function, same inference) or kept the
+    # Dropout (a training-mode export: fastdl's own random mask)
     y = rng.integers(0, 3, 16)
     fm.train()
     model.train()
@@ -455,7 +460,7 @@ def _import_and_train(torch, name):
         tlosses.append(tloss.item())
     assert losses[-1] < losses[0] - 0.01, losses
     assert all(p.grad is not None for p in fm.parameters())
-    if name != "cnn_bn_folded":
+    if name not in ("cnn_bn_folded", "cnn_bn_training_export"):
         np.testing.assert_allclose(losses, tlosses, rtol=1e-4)
 
 

@@ -73,6 +73,10 @@ class OnnxModule(nn.Module):
         keep = set(self.output_names)
         self._nodes, inits = _untie_identities(self._nodes, inits, keep)
         self._nodes, inits = _fold_recurrent_weights(self._nodes, inits, keep)
+        read = {i for _, ins, *_ in self._nodes for i in ins} | keep
+        # per node, how many outputs are read (an unread Dropout mask or MaxPool Indices is fine)
+        self._n_out = [max([j + 1 for j, o in enumerate(outs) if o in read], default=1)
+                       for _, _, outs, *_ in self._nodes]
         self._values = {}   # onnx name -> Parameter / buffer Tensor / numpy constant
         self._rnn = {}      # node index -> child module attribute name
         owned = set()
@@ -147,7 +151,7 @@ class OnnxModule(nn.Module):
             if k in self._rnn:
                 res = RECURRENT[op](self._modules[self._rnn[k]], args, attrs)
             else:
-                res = OPS[op](self, args, attrs, len(outs))
+                res = OPS[op](self, args, attrs, self._n_out[k])
             res = res if isinstance(res, (tuple, list)) else (res,)
             for o, v in zip(outs, res):
                 if o:
