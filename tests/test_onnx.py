@@ -475,3 +475,27 @@ def test_export_onnx_example(tmp_path):
     assert res["accuracy_fastdl"] > 0.6
     assert res["accuracy_onnxruntime"] == res["accuracy_fastdl"] and res["predictions_differing"] == 0
     assert res["max_rel_diff"] <= TOL
+
+
+def test_import_names_parameters_safely():
+    """Initializer names become state_dict keys where they can ("fc.weight"); names that are
+    not a module path or would shadow an attribute ("training", "forward") are sanitised."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.arange(6, dtype=np.float32).reshape(2, 3)
+    inits = {"fc.weight": w, "onnx::MatMul_7": w.T.copy(), "forward": np.eye(2, dtype=np.float32),
+             "training": np.full(1, 2.0, np.float32)}
+    nodes = [helper.make_node("Gemm", ["x", "fc.weight"], ["a"], transB=1),      # x W^T
+             helper.make_node("MatMul", ["x", "onnx::MatMul_7"], ["b0"]),        # x W^T
+             helper.make_node("MatMul", ["b0", "forward"], ["b"]),               # @ I
+             helper.make_node("Add", ["a", "b"], ["y"]),
+             helper.make_node("Mul", ["y", "training"], ["z"])]                  # * 2
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                          [helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 2])],
+                          initializer=[numpy_helper.from_array(a, n) for n, a in inits.items()])
+    m = fo.import_model(helper.make_model(g))
+    keys = set(m.state_dict())
+    assert {"fc.weight", "onnx__MatMul_7"} <= keys and len(keys) == 4, keys
+    assert callable(m.forward) and isinstance(m.training, bool)
+    x = _randn(2, 3)
+    np.testing.assert_allclose(m(x).detach().numpy(), 4 * (x @ w.T), rtol=1e-6)

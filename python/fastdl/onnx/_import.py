@@ -108,24 +108,22 @@ class OnnxModule(nn.Module):
                                       f"{ins[3:5]} must be initializers")
 
     def _register(self, name, t, buffer):
+        """Registers t under its ONNX name: "fc.weight" as parameter "weight" of a child "fc";
+        a name that is no such path, or would shadow an attribute, is sanitised instead."""
         parts = name.split(".")
-        owner = self
-        if len(parts) > 1 and all(_IDENT.match(p) for p in parts):
-            for p in parts[:-1]:
-                nxt = owner._modules.get(p)
-                if nxt is None:
-                    if p in owner._parameters or p in owner._buffers or hasattr(type(owner), p):
-                        owner = None
-                        break
-                    nxt = _Holder()
-                    owner.add_module(p, nxt)
-                owner = nxt
-            leaf = parts[-1]
-        else:
-            owner = None
-        if owner is None or leaf in owner._modules or hasattr(type(owner), leaf):
+        owner = self if all(_IDENT.match(p) for p in parts) else None
+        for p in parts[:-1]:
+            if owner is None:
+                break
+            nxt = owner._modules.get(p)
+            if nxt is None and _free(owner, p):
+                nxt = _Holder()
+                owner.add_module(p, nxt)
+            owner = nxt if isinstance(nxt, _Holder) else None
+        leaf = parts[-1]
+        if owner is None or not _free(owner, leaf):
             owner, leaf = self, _sanitize(name)
-            while leaf in self._parameters or leaf in self._buffers or leaf in self._modules:
+            while not _free(self, leaf):
                 leaf += "_"
         if buffer:
             owner.register_buffer(leaf, t)
@@ -210,6 +208,11 @@ def _fold_recurrent_weights(nodes, inits, keep):
     kept = [n for k, n in enumerate(nodes) if k not in need]
     used = {i for _, ins, *_ in kept for i in ins} | keep
     return kept, {n: a for n, a in inits.items() if n in used}
+
+
+def _free(owner, attr):
+    return not (attr in owner._parameters or attr in owner._buffers or attr in owner._modules
+                or attr in vars(owner) or hasattr(type(owner), attr))
 
 
 def _sanitize(name):
