@@ -309,6 +309,9 @@ TENSOR_METHODS = {
     "reshape": reshape, "view": reshape, "flatten": flatten, "permute": permute, "transpose": transpose,
     "squeeze": squeeze, "unsqueeze": unsqueeze, "__getitem__": getitem,
     "sum": _reduce("ReduceSum"), "mean": _reduce("ReduceMean"),
+    # copies and views of the same values (detach must not turn a traced value into a constant)
+    "detach": _unary("Identity"), "clone": _unary("Identity"), "contiguous": _unary("Identity"),
+    "float": _unary("Identity"),
 }
 
 
