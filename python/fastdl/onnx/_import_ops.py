@@ -35,8 +35,8 @@ def _axis(a, ndim):
 
 def _pads(attrs, op):
     if attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-        raise OnnxImportError(f"fastdl.onnx.import_model: {op} with auto_pad={attrs['auto_pad']!r} is not supported "
-                   "(explicit pads are)")
+        raise OnnxImportError(f"fastdl.onnx.import_model: {op} with auto_pad={attrs['auto_pad']!r} is not "
+                              "supported (explicit pads are)")
     p = list(attrs.get("pads", [0, 0, 0, 0]))
     if len(p) != 4 or p[0] != p[2] or p[1] != p[3]:
         raise OnnxImportError(f"fastdl.onnx.import_model: {op} needs 2-D symmetric pads, got {p}")
@@ -45,7 +45,8 @@ def _pads(attrs, op):
 
 def _spatial(x, op):
     if x.ndim != 4:
-        raise OnnxImportError(f"fastdl.onnx.import_model: {op} supports 2-D (N, C, H, W) input only, got shape {x.shape}")
+        raise OnnxImportError(f"fastdl.onnx.import_model: {op} supports 2-D (N, C, H, W) input only, "
+                              f"got shape {x.shape}")
 
 
 # ------------------------------------------------------------------ arithmetic and layers
@@ -118,8 +119,8 @@ def _softmax(fn, name):
         x = a[0]
         axis = _axis(attrs.get("axis", -1 if m.opset >= 13 else 1), x.ndim)
         if m.opset < 13 and axis != x.ndim - 1:
-            raise OnnxImportError(f"fastdl.onnx.import_model: {name} before opset 13 flattens to 2-D; only the last axis "
-                       "is supported")
+            raise OnnxImportError(f"fastdl.onnx.import_model: {name} before opset 13 flattens to 2-D; only "
+                                  "the last axis is supported")
         return fn(x, axis)
     return op
 
