@@ -499,3 +499,15 @@ def test_import_names_parameters_safely():
     assert callable(m.forward) and isinstance(m.training, bool)
     x = _randn(2, 3)
     np.testing.assert_allclose(m(x).detach().numpy(), 4 * (x @ w.T), rtol=1e-6)
+
+
+def test_lazy_attribute_and_missing_onnx_message(monkeypatch):
+    import importlib
+    import sys
+
+    assert importlib.import_module("fastdl").onnx is fo  # fastdl.onnx after a plain `import fastdl`
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if the package were not installed
+    with pytest.raises(ImportError, match=r"fastdl\[onnx\]"):
+        fo.export(nn.Linear(2, 2), _randn(1, 2), io.BytesIO())
+    with pytest.raises(ImportError, match=r"fastdl\[onnx\]"):
+        fo.import_model(b"")
