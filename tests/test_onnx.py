@@ -280,6 +280,27 @@ def test_reimport_of_exported_model_matches():
     assert set(back.state_dict()) >= {k for k in m.state_dict() if not k.endswith("num_batches_tracked")}
 
 
+@pytest.mark.parametrize("cls", ["GRU", "LSTM"])
+def test_reimport_of_exported_recurrent_model_matches(cls):
+    fastdl.manual_seed(7)
+    rnn = getattr(nn, cls)(4, 5, num_layers=2, bidirectional=True, batch_first=True)
+    model = SeqModel(rnn).eval()
+    states = [_randn(4, 3, 5, seed=s) for s in range(2 if cls == "LSTM" else 1)]
+    ins = [_randn(3, 6, 4)] + states
+    buf = io.BytesIO()
+    fo.export(model, tuple(ins), buf)
+    back = fo.import_model(buf.getvalue()).eval()
+    for g, r in zip(_flat(back(*ins)), _flat(model(*ins))):
+        assert rel_err(g.detach().numpy(), r.detach().numpy()) <= TOL
+
+
+def test_unbatched_conv_and_pool_export():
+    fastdl.manual_seed(8)
+    m = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.MaxPool2d(2), nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(1))
+    x = _randn(2, 8, 8)
+    assert roundtrip(m, lambda n: [x], [None], [None]) <= TOL
+
+
 def test_unsupported_operations_are_named():
     class Clamped(nn.Module):
         def __init__(self):
