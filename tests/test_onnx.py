@@ -266,7 +266,7 @@ def test_mode_restored_and_file_outputs(tmp_path):
         fo.export(m, (_randn(2, 1, 28, 28),), fh, input_names=["image"], output_names=["logits"], opset_version=13)
     p = onnx.load(str(tmp_path / "f.onnx"))
     assert [i.name for i in p.graph.input] == ["image"] and [o.name for o in p.graph.output] == ["logits"]
-    assert p.opset_import[0].version == 13
+    assert p.opset_import[0].version == 13 and p.ir_version == 7  # the oldest IR with opset 13
 
 
 def test_reimport_of_exported_model_matches():

@@ -315,7 +315,9 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
         [_value_info(helper, TensorProto, n, t, dyn.get(n, {}), False) for n, t in zip(in_names, flat_in)],
         [_value_info(helper, TensorProto, n, t, dyn.get(n, {}), any_dynamic) for n, t in zip(out_names, flat_out)],
         initializer=g.tensors())
-    proto = helper.make_model(graph, producer_name="fastdl", opset_imports=[helper.make_opsetid("", opset_version)])
+    opsets = [helper.make_opsetid("", opset_version)]
+    proto = helper.make_model(graph, producer_name="fastdl", opset_imports=opsets)
+    proto.ir_version = helper.find_min_ir_version_for(opsets)  # the oldest IR the opset allows: older runtimes load it
     onnx.checker.check_model(proto, full_check=True)
     buf = io.BytesIO()
     buf.write(proto.SerializeToString())
