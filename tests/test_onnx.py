@@ -384,10 +384,16 @@ def test_import_rejects_bad_input(tmp_path):
     assert np.array_equal(m(np.array([-1.0, 2.0], np.float32)).numpy(), [0.0, 2.0])
 
 
-def _torch_export(torch, model, x, batch_axis, **kw):
-    buf = io.BytesIO()
+def _torch_export(torch, model, x, batch_axis, dynamo, **kw):
+    """The model as torch.onnx.export writes it: the TorchScript exporter (dynamo=False) with
+    ``kw``, or the torch.export-based one (torch's default, which needs onnxscript)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if dynamo:
+            prog = torch.onnx.export(model, (x,), dynamo=True, input_names=["x"], output_names=["y"],
+                                     dynamic_axes={"x": {batch_axis: "N"}, "y": {0: "N"}})
+            return prog.model_proto
+        buf = io.BytesIO()
         torch.onnx.export(model, (x,), buf, dynamo=False, input_names=["x"], output_names=["y"],
                           dynamic_axes={"x": {batch_axis: "N"}, "y": {0: "N"}}, **kw)
     return buf.getvalue()
@@ -429,16 +435,26 @@ def _torch_models(torch):
 
 @pytest.mark.parametrize("name", ["mlp", "cnn_bn", "cnn_bn_folded", "cnn_bn_training_export", "lstm", "gru"])
 def test_torch_exported_model_imports_and_trains(name):
+    _with_one_torch_thread(_import_and_train, name, dynamo=False)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn_bn_folded", "lstm", "gru"])
+def test_torch_dynamo_exported_model_imports_and_trains(name):
+    pytest.importorskip("onnxscript")  # torch's default exporter needs it
+    _with_one_torch_thread(_import_and_train, name, dynamo=True)
+
+
+def _with_one_torch_thread(fn, *args, **kwargs):
     torch = torch_or_skip()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: torch's thread pool only costs here (0.4 s a call when loaded)
     try:
-        _import_and_train(torch, name)
+        fn(torch, *args, **kwargs)
     finally:
         torch.set_num_threads(threads)
 
 
-def _import_and_train(torch, name):
+def _import_and_train(torch, name, dynamo):
     torch.manual_seed(0)
     make, shape, kw = _torch_models(torch)[name]
     model = make()
@@ -450,7 +466,7 @@ def _import_and_train(torch, name):
     with torch.no_grad():
         model(torch.from_numpy(X))  # BatchNorm statistics away from their initial values
     model.eval()
-    fm = fo.import_model(_torch_export(torch, model, torch.from_numpy(batch(2)), ax, **kw)).eval()
+    fm = fo.import_model(_torch_export(torch, model, torch.from_numpy(batch(2)), ax, dynamo, **kw)).eval()
     for n in (2, 7):
         with torch.no_grad():
             ref = model(torch.from_numpy(batch(n))).numpy()
@@ -481,7 +497,7 @@ def _import_and_train(torch, name):
         tlosses.append(tloss.item())
     assert losses[-1] < losses[0] - 0.01, losses
     assert all(p.grad is not None for p in fm.parameters())
-    if name not in ("cnn_bn_folded", "cnn_bn_training_export"):
+    if name not in ("cnn_bn_folded", "cnn_bn_training_export"):  # (both exporters fold cnn_bn_folded)
         np.testing.assert_allclose(losses, tlosses, rtol=1e-4)
 
 
