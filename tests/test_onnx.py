@@ -117,6 +117,8 @@ LAYERS = {
     "embedding": (lambda: nn.Embedding(10, 4), lambda n: [np.arange(3 * n).reshape(n, 3) % 10]),
     "residual": (lambda: nn.Residual(3, 3), _image(3)),
     "residual_1x1": (lambda: nn.Residual(3, 4, use_1x1conv=True, strides=2), _image(3)),
+    "fused_sequential": (lambda: fastdl.models.FusedSequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()),
+                         _image(3)),
 }
 
 
@@ -249,6 +251,32 @@ def test_output_names_may_equal_module_names():
     assert [o.name for o in proto.graph.output] == ["0_out"]
     proto = fo.export(m, _randn(2, 3), io.BytesIO(), output_names=["linear"])
     assert [o.name for o in proto.graph.output] == ["linear"]
+
+
+def test_functional_forms_export():
+    """A model written with fastdl.functional calls on its own parameters."""
+
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(2, 4, 3)
+            self.bn = nn.BatchNorm2d(4)
+            self.fc = nn.Linear(4, 5)
+
+        def forward(self, x):
+            y = F.conv2d(x, self.conv.weight, self.conv.bias, stride=1, padding=1)
+            y = F.batch_norm(y, self.bn.running_mean, self.bn.running_var, self.bn.weight, self.bn.bias)
+            y = F.elu(F.leaky_relu(y, 0.1), 0.5)
+            y = F.avg_pool2d(F.max_pool2d(F.relu(y), 2), 2, padding=1)
+            y = F.adaptive_avg_pool2d(F.sigmoid(y), 1).flatten(1)
+            y = F.dropout(F.tanh(F.linear(y, self.fc.weight, self.fc.bias)), 0.5, self.training)
+            return F.softmax(y, dim=1)
+
+    fastdl.manual_seed(9)
+    m = Functional()
+    m.bn.running_mean.data[...] = _randn(4)
+    m.bn.running_var.data[...] = np.abs(_randn(4)) + 0.5
+    assert roundtrip(m, _image(2), [0]) <= TOL
 
 
 # ------------------------------------------------------------------ export contract
