@@ -84,6 +84,8 @@ class OnnxModule(nn.Module):
             if op in RECURRENT:
                 check_recurrent(op, ins, attrs, inits, name or f"#{k}")
                 child = f"{op.lower()}_{k}" if not name else _sanitize(name)
+                while not _free(self, child):
+                    child += "_"
                 self.add_module(child, recurrent_module(op, ins, attrs, inits))
                 self._rnn[k] = child
                 owned.update(ins[1:4])
