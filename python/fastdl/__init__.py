@@ -31,7 +31,7 @@ del _sys
 # Loaded on first use (PEP 562), to keep `import fastdl` fast: name -> (module, attribute).
 _LAZY = {
     "data": ("data", None), "optim": ("optim", None), "train": ("train", None),
-    "io": ("io", None), "models": ("models", None),
+    "io": ("io", None), "models": ("models", None), "onnx": ("onnx", None),
     "save": ("io", "save"), "load": ("io", "load"),
     "fit": ("train", "fit"), "evaluate": ("train", "evaluate"), "predict": ("train", "predict"),
 }
