@@ -39,6 +39,7 @@ class Experiment:
     verdict: Callable[[dict], bool]         # metrics -> supported?
     run: Callable[[Context], Result]
     plot: Callable[[object, Result], None]  # (matplotlib Figure, result) -> draws on the figure
+    figsize: tuple = (11, 4.2)
 
 
 REGISTRY: dict[str, Experiment] = {}

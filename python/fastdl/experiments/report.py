@@ -20,7 +20,7 @@ def write_png(exp, res, record, path):
     """Draw ``exp.plot`` on a fresh Figure (Agg canvas; pyplot and the global backend are
     never touched) titled with the verdict, and save it as PNG."""
     Figure = require_matplotlib()
-    fig = Figure(figsize=getattr(exp, "figsize", (11, 4.2)), layout="constrained")
+    fig = Figure(figsize=exp.figsize, layout="constrained")
     exp.plot(fig, res)
     fig.suptitle(f"{exp.name} (seed {record['seed']}{', quick' if record['quick'] else ''}): "
                  f"claim {record['verdict']}", fontsize=11)
