@@ -9,7 +9,7 @@ draw the picture that shows them and state from their own numbers whether the cl
     >>> rec = experiments.run("softmax", quick=True, seed=1, out="runs")
     >>> rec["supported"], rec["metrics"]["digits_test_accuracy"]
 """
-from . import basics, conv_arithmetic, activations, training  # noqa: F401  (each module registers its experiments, in --list order)
+from . import basics, conv_arithmetic, activations, training, recursive  # noqa: F401  (each module registers its experiments, in --list order)
 from ._registry import REGISTRY, Experiment  # noqa: F401
 from .runner import DEFAULT_OUT, run  # noqa: F401
 
