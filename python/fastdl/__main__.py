@@ -3,6 +3,7 @@
     fastdl                 version, ISA, threads and a GEMM self-check
     fastdl demo            train an MLP on bundled real data (MNIST-5k, else sklearn digits)
     fastdl demo --model lenet --epochs 5 --plot curves.png
+    fastdl experiment --list | NAME | all [--quick] [--seed N] [--out DIR] [--threads N]
 """
 from __future__ import annotations
 
@@ -105,9 +106,14 @@ def main(argv=None) -> int:
     d.add_argument("--lr", type=float, default=None)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--plot", default="fastdl_demo.png", help="PNG for the learning curves ('' = none)")
+    from .experiments import cli as experiment_cli
+
+    experiment_cli.add_parser(sub)
     args = p.parse_args(argv)
     if args.cmd == "demo":
         return _demo(args)
+    if args.cmd == "experiment":
+        return experiment_cli.main(args)
     return _info()
 
 
