@@ -9,7 +9,7 @@ import numpy as np
 import fastdl
 import fastdl.functional as F
 
-__all__ = ["train_epoch", "accuracy", "first_at_or_below", "first_at_or_above", "mnist_split"]
+__all__ = ["train_epoch", "accuracy", "first_at_or_below", "first_at_or_above", "mnist_split", "integer_xticks"]
 
 
 def train_epoch(model, opt, X, y, batch_size, rng, loss_fn=F.cross_entropy):
@@ -65,3 +65,12 @@ def mnist_split(n_train, n_test, seed):
     if n_train < len(Xtr):
         Xtr, _, ytr, _ = train_test_split(Xtr, ytr, test_size=len(Xtr) - n_train, seed=seed + 1, stratify=ytr)
     return Xtr, ytr, Xte, yte
+
+
+def integer_xticks(*axes):
+    """Whole-number ticks on the x axes (epochs); called only while plotting, so matplotlib
+    is already known to be importable."""
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))

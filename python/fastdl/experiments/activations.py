@@ -7,7 +7,7 @@ import fastdl
 import fastdl.functional as F
 from fastdl import nn, optim
 
-from ._common import accuracy, train_epoch
+from ._common import accuracy, integer_xticks, train_epoch
 from ._registry import Experiment, Result, register
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU}
@@ -157,6 +157,7 @@ def dead_plot(fig, r):
             ax.plot(np.arange(hist.shape[0]), hist[:, layer], "o-", label=f"hidden layer {layer + 1}")
         ax.set(title=f"{act}: {r.metrics['dead_fraction'][act]:.0%} dead", xlabel="epoch", ylim=(-0.03, 1.03))
     axes[0].set_ylabel("fraction of dead units")
+    integer_xticks(*axes)
     axes[0].legend()
 
 

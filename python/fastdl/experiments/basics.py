@@ -8,7 +8,7 @@ import fastdl
 import fastdl.functional as F
 from fastdl import nn, optim
 
-from ._common import accuracy, first_at_or_below, train_epoch
+from ._common import accuracy, first_at_or_below, integer_xticks, train_epoch
 from ._registry import Experiment, Result, register
 
 
@@ -170,6 +170,7 @@ def softmax_plot(fig, r):
     a2.plot(ep, r.curves["digits_acc"], "o-", label="test accuracy")
     a2.plot(ep, r.curves["digits_loss"], "s--", label="train loss")
     a2.set(xlabel="epoch", ylabel="accuracy / loss", title="softmax regression on digits")
+    integer_xticks(a2)
     a2.legend()
 
 

@@ -8,6 +8,7 @@ import fastdl
 import fastdl.functional as F
 from fastdl import nn, optim
 
+from ._common import integer_xticks
 from ._registry import Experiment, Result, register
 
 POSITIVE = ("good", "great", "fun", "nice")
@@ -165,6 +166,7 @@ def plot(fig, r):
     a1.axhline(r.metrics["majority_baseline"], color="k", ls=":", lw=0.8, label="majority class")
     a1.set(xlabel="epoch", ylabel="test root accuracy", title="sentiment of generated parse trees", ylim=(0.4, 1.02))
     a1.legend(fontsize=8)
+    integer_xticks(a1)
     names = list(r.metrics["test_accuracy"])
     x = np.arange(len(names))
     a2.bar(x - 0.2, [r.metrics["test_accuracy"][n] for n in names], 0.4, label="test, depth <= 3")

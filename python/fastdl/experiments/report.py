@@ -20,8 +20,10 @@ def write_png(exp, res, record, path):
     """Draw ``exp.plot`` on a fresh Figure (Agg canvas; pyplot and the global backend are
     never touched) titled with the verdict, and save it as PNG."""
     Figure = require_matplotlib()
-    fig = Figure(figsize=exp.figsize, layout="constrained")
+    fig = Figure(figsize=exp.figsize)
     exp.plot(fig, res)
+    # fixed margins: a layout engine (constrained/tight) doubles the time savefig takes
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.84, wspace=0.3)
     fig.suptitle(f"{exp.name} (seed {record['seed']}{', quick' if record['quick'] else ''}): "
                  f"claim {record['verdict']}", fontsize=11)
     fig.savefig(path, format="png", dpi=80)

@@ -8,7 +8,7 @@ import fastdl
 import fastdl.functional as F
 from fastdl import models, nn, optim
 
-from ._common import accuracy, first_at_or_above, mnist_split, train_epoch
+from ._common import accuracy, first_at_or_above, integer_xticks, mnist_split, train_epoch
 from ._registry import Experiment, Result, register
 
 
@@ -71,6 +71,7 @@ def bn_plot(fig, r):
     a1.axhline(r.metrics["target_accuracy"], color="k", ls=":", lw=0.8, label="target")
     a1.set(xlabel="epoch", ylabel="test accuracy", title="MNIST-5k: accuracy per epoch", ylim=(0, 1))
     a1.legend(fontsize=7)
+    integer_xticks(a1)
     lrs = list(acc["lenet"])
     x = np.arange(len(lrs))
     for off, n in ((-0.2, "lenet"), (0.2, "lenet_bn")):
