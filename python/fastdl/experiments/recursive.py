@@ -131,7 +131,7 @@ def verdict(m):
 
 
 def run(ctx):
-    n_train, n_test, epochs = (400, 300, 3) if ctx.quick else (1500, 600, 6)
+    n_train, n_test, epochs = (600, 300, 4) if ctx.quick else (1500, 600, 6)
     train, test = make_treebank(n_train, ctx.rng), make_treebank(n_test, ctx.rng)
     deep = make_treebank(n_test, ctx.rng, depth=5, exact=True)
     curves, deep_acc = {}, {}

