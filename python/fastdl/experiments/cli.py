@@ -18,10 +18,10 @@ def register(sub):
                     "which is computed from the run's own metrics. 'all' runs every experiment and writes "
                     "DIR/index.html.")
     p.add_argument("name", nargs="?", metavar="NAME", help="an experiment name (see --list) or 'all'")
-    p.add_argument("--list", action="store_true", help="list the experiments, one line each, and exit")
-    p.add_argument("--quick", action="store_true", help="a smaller setup (seconds instead of up to a minute)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
-    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output directory (default {DEFAULT_OUT})")
+    p.add_argument("--list", action="store_true", help="list the experiments, one line each, and exit (default: off)")
+    p.add_argument("--quick", action="store_true", help="a smaller setup, seconds instead of up to a minute (default: off, the full setup)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="output directory, created if missing (default: %(default)s)")
     p.add_argument("--threads", type=positive_int, default=None, metavar="N",
                    help="number of compute threads (default: fastdl's current setting)")
     p.set_defaults(experiment_parser=p, func=main)
