@@ -134,6 +134,11 @@ class OnnxModule(nn.Module):
         self._values[name] = t
 
     def forward(self, *inputs):
+        """Evaluates the graph on ``inputs`` (one Tensor or array per graph input, in the
+        graph's input order, shaped as the graph declares) with fastdl ops, so autograd reaches
+        the parameters. Returns the output Tensor, or a tuple when the graph has several.
+        Raises TypeError for a wrong number of inputs and OnnxImportError for a graph that
+        reads a value no earlier node produces."""
         if len(inputs) != len(self.input_names):
             raise TypeError(f"OnnxModule: the graph takes {len(self.input_names)} input(s) "
                             f"{self.input_names}, got {len(inputs)}")
@@ -165,6 +170,7 @@ class OnnxModule(nn.Module):
         return out[0] if len(out) == 1 else tuple(out)
 
     def extra_repr(self):
+        """The graph's input and output names and its node count (shown by ``repr``)."""
         return f"inputs={self.input_names}, outputs={self.output_names}, nodes={len(self._nodes)}"
 
 
