@@ -85,7 +85,7 @@ def scenario_train(out):
     with ddp.no_sync():
         nn.CrossEntropyLoss()(ddp(Tensor(X[r::w])), Tensor(y[r::w])).backward()
     res["no_sync_grad"] = flat([p.grad for p in ddp.parameters()])
-    # BatchNorm buffers come from rank 0 before each training forward
+    # BatchNorm buffers: rank 0's reach every rank with the gradients
     bn_model = make_model(seed=r, bn=True)
     bn_ddp = DDP(bn_model)
     bn = bn_model[1]

@@ -3,14 +3,16 @@ with PyTorch's names: ``all_reduce``, ``broadcast``, ``barrier``. ``async_op=Tru
 non-blocking MPI collective and returns a :class:`Work` to ``wait()`` on."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from ..tensor import Tensor
 from .process_group import _mpi, _require
 
-__all__ = ["ReduceOp", "Work", "all_reduce", "broadcast", "barrier"]
+__all__ = ["ReduceOp", "Work", "all_reduce", "broadcast", "barrier", "wait_all"]
 
-_DTYPES = (np.float32, np.float64, np.int32, np.int64)
+_DTYPES = (np.float32, np.float64, np.int32, np.int64, np.uint8)
 
 
 class ReduceOp:
@@ -38,7 +40,7 @@ def _buffer(fn, tensor):
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"{fn}: tensor must be a fastdl Tensor or a numpy array, got {type(tensor).__name__}")
     if arr.dtype not in _DTYPES:
-        raise TypeError(f"{fn}: tensor dtype must be float32, float64, int32 or int64, got {arr.dtype}")
+        raise TypeError(f"{fn}: tensor dtype must be float32, float64, int32, int64 or uint8, got {arr.dtype}")
     if not arr.flags.c_contiguous or not arr.flags.writeable:
         raise ValueError(f"{fn}: the tensor's buffer of shape {arr.shape} must be C-contiguous and writable "
                          "(the collective works in place)")
@@ -75,6 +77,16 @@ class Work:
             self._finish()
             return True
         return False
+
+
+def wait_all(works, poll=20e-6):
+    """Wait for several :class:`Work`, sleeping ``poll`` seconds between tests instead of
+    spinning inside MPI_Wait: when a machine has more runnable processes than cores, a rank
+    that spins takes CPU time from the rank it is waiting for (measured in bench/ddp.py)."""
+    pending = [w for w in works if not w.is_completed()]
+    while pending:
+        time.sleep(poll)
+        pending = [w for w in pending if not w.is_completed()]
 
 
 def all_reduce(tensor, op=ReduceOp.SUM, async_op=False):
