@@ -9,7 +9,9 @@ median reported:
     C  2 processes x 1 thread (mpiexec -n 2, DistributedDataParallel), batch b per rank
 
 Scaling efficiency = samples/s(C) / (2 x samples/s(A)) (target >= 0.8); C/B compares the
-two ways of using both cores. Each run trains ``--steps`` timed steps after ``--warmup``
+two ways of using both cores. Samples per CPU-second (process time summed over the ranks)
+are printed too: unlike wall time they do not count time a process waits for a core, so
+their ratio C/A isolates the work DDP adds (communication, copies) on a loaded machine. Each run trains ``--steps`` timed steps after ``--warmup``
 steps on the 4 000-image training split (DataLoader, DistributedSampler under MPI); before
 timing, the DDP run checks that both replicas hold identical parameters after the warm-up.
 
@@ -85,13 +87,16 @@ def worker(args):
         if not np.array_equal(lo, hi):
             raise SystemExit("bench/ddp.py: the DDP replicas differ after the warm-up")
         dist.barrier()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     run(args.steps)
+    cpu = np.array([time.process_time() - cpu_start])
     if dist is not None:
         dist.barrier()
+        dist.all_reduce(cpu)  # CPU seconds of all ranks
     elapsed = time.perf_counter() - start
+    samples = args.steps * args.batch * world
     if rank == 0:
-        print(json.dumps({"samples_per_s": args.steps * args.batch * world / elapsed}), flush=True)
+        print(json.dumps({"samples_per_s": samples / elapsed, "samples_per_cpu_s": samples / cpu[0]}), flush=True)
 
 
 def launch(args, threads, batch, ranks):
@@ -105,7 +110,7 @@ def launch(args, threads, batch, ranks):
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     if out.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])["samples_per_s"]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main():
@@ -125,13 +130,16 @@ def main():
     configs = {"A 1 proc x 1 thread": (1, args.batch, 1), "B 1 proc x 2 threads": (2, 2 * args.batch, 1),
                "C 2 procs x 1 thread": (1, args.batch, 2)}
     runs = {k: [] for k in configs}
+    cpu = {k: [] for k in configs}
     effs = []
     for r in range(args.repeats):
         for k, (threads, batch, ranks) in configs.items():
-            runs[k].append(launch(args, threads, batch, ranks))
+            res = launch(args, threads, batch, ranks)
+            runs[k].append(res["samples_per_s"])
+            cpu[k].append(res["samples_per_cpu_s"])
         effs.append(runs["C 2 procs x 1 thread"][-1] / (2 * runs["A 1 proc x 1 thread"][-1]))
         print(f"repeat {r + 1}: " + ", ".join(f"{k[:1]} {v[-1]:.0f}" for k, v in runs.items())
-              + f" samples/s; efficiency {effs[-1]:.2f}", flush=True)
+              + f" samples/s; efficiency {effs[-1]:.2f}; load {os.getloadavg()[0]:.1f}", flush=True)
     print(f"\nLeNet-BN, MNIST-5k (4000 train), b = {args.batch} per rank, {args.steps} timed steps, "
           f"{args.repeats} repeats (median, [min, max])")
     for k, v in runs.items():
@@ -139,6 +147,9 @@ def main():
     a, b, c = (statistics.median(v) for v in runs.values())
     print(f"  scaling efficiency C / (2 A): {c / (2 * a):.2f} (median of per-repeat ratios "
           f"{statistics.median(effs):.2f}, [{min(effs):.2f}, {max(effs):.2f}]); C / B: {c / b:.2f}")
+    ca, cb, cc = (statistics.median(v) for v in cpu.values())
+    print(f"  samples per CPU-second (all processes; blind to time spent waiting for the CPU): "
+          f"A {ca:.0f}, B {cb:.0f}, C {cc:.0f}; C / A = {cc / ca:.2f} (the work DDP adds per sample)")
 
 
 if __name__ == "__main__":

