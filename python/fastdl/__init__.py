@@ -21,7 +21,7 @@ from .summary import summary  # noqa: E402,F401
 # Loaded on first use (PEP 562), to keep `import fastdl` fast: name -> (module, attribute).
 _LAZY = {
     "data": ("data", None), "optim": ("optim", None), "train": ("train", None),
-    "io": ("io", None), "models": ("models", None),
+    "io": ("io", None), "models": ("models", None), "distributed": ("distributed", None),
     "save": ("io", "save"), "load": ("io", "load"),
     "fit": ("train", "fit"), "evaluate": ("train", "evaluate"), "predict": ("train", "predict"),
 }
