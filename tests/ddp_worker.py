@@ -73,7 +73,7 @@ def scenario_train(out):
     model = make_model(seed=r)
     res["init"] = flat(model.parameters())
     ddp = DDP(model, bucket_cap_mb=1e-4)
-    res["nbuckets"] = np.array([len(ddp._buckets)])
+    res["nbuckets"] = np.array([len(ddp._reducer.buckets)])
     res["synced"] = flat(model.parameters())
     train_steps(ddp, X, y, r, w)
     res["trained_small_buckets"] = flat(model.parameters())

@@ -348,8 +348,9 @@ def queue_callback(fn):
 
 
 def _hooked_leaf_edges(order):
-    """{id(leaf): [edges still to arrive, got a gradient]} for the hooked leaves of a graph."""
-    pending = {}
+    """For the hooked leaves of a graph: {id(leaf): [edges still to arrive, got a gradient]}
+    and {id(node): [hooked leaves among its inputs]}."""
+    pending, by_node = {}, {}
     for node in order:
         for t, n in zip(node._ag_inputs, node.needs_input_grad):
             if n and t._node is None and id(t) in _post_accumulate_hooks:
@@ -358,20 +359,17 @@ def _hooked_leaf_edges(order):
                     pending[id(t)] = [1, False]
                 else:
                     e[0] += 1
-    return pending
+                by_node.setdefault(id(node), []).append(t)
+    return pending, by_node
 
 
-def _release_edges(node, pending):
-    """``node`` has delivered its gradients: fire the hooks of leaves with no edge left."""
-    for t, n in zip(node._ag_inputs, node.needs_input_grad):
-        if n and t._node is None:
-            e = pending.get(id(t))
-            if e is not None:
-                e[0] -= 1
-                if e[0] == 0:
-                    del pending[id(t)]
-                    if e[1]:
-                        _fire_hooks(t)
+def _release_edges(leaves, pending):
+    """A node has delivered its gradients to ``leaves``: fire the hooks of those with no edge left."""
+    for t in leaves:
+        e = pending[id(t)]
+        e[0] -= 1
+        if e[0] == 0 and e[1]:
+            _fire_hooks(t)
 
 
 def _fire_hooks(t):
@@ -419,7 +417,7 @@ def _walk(tensor, g, retain_graph):
     grads = {id(root): [None] * (1 if root._ag_shapes is None else len(root._ag_shapes))}
     grads[id(root)][tensor._index] = g
     order = _toposort(root)
-    pending = _hooked_leaf_edges(order) if _post_accumulate_hooks else None
+    pending, by_node = _hooked_leaf_edges(order) if _post_accumulate_hooks else (None, None)
     for node in order:
         if node.saved is None:
             raise RuntimeError(
@@ -427,8 +425,8 @@ def _walk(tensor, g, retain_graph):
                 "buffers were freed by the first backward. Pass retain_graph=True to the first backward.")
         gl = grads.pop(id(node), None)
         if gl is None:
-            if pending:
-                _release_edges(node, pending)
+            if by_node and id(node) in by_node:
+                _release_edges(by_node[id(node)], pending)
             continue
         shapes = node._ag_shapes
         if shapes is None:
@@ -466,8 +464,8 @@ def _walk(tensor, g, retain_graph):
                     slot = grads[id(child)] = [None] * (1 if child._ag_shapes is None else len(child._ag_shapes))
                 prev = slot[t._index]
                 slot[t._index] = ig if prev is None else prev + ig
-        if pending:
-            _release_edges(node, pending)
+        if by_node and id(node) in by_node:
+            _release_edges(by_node[id(node)], pending)
         if not retain_graph:
             node.saved = None  # frees the buffers; marks the node as used
             node.__dict__.clear()

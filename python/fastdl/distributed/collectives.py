@@ -79,13 +79,17 @@ class Work:
         return False
 
 
-def wait_all(works, poll=20e-6):
-    """Wait for several :class:`Work`, sleeping ``poll`` seconds between tests instead of
-    spinning inside MPI_Wait: when a machine has more runnable processes than cores, a rank
-    that spins takes CPU time from the rank it is waiting for (measured in bench/ddp.py)."""
+def wait_all(works, poll=(20e-6, 1e-3)):
+    """Wait for several :class:`Work`, sleeping between tests instead of spinning inside
+    MPI_Wait: when a machine has more runnable processes than cores, a rank that spins takes
+    CPU time from the rank it is waiting for (measured in bench/ddp.py). The sleep starts at
+    ``poll[0]`` seconds and doubles up to ``poll[1]``: short waits end quickly, long ones
+    (a descheduled peer) cost few wake-ups."""
     pending = [w for w in works if not w.is_completed()]
+    pause = poll[0]
     while pending:
-        time.sleep(poll)
+        time.sleep(pause)
+        pause = min(2 * pause, poll[1])
         pending = [w for w in pending if not w.is_completed()]
 
 

@@ -104,6 +104,94 @@ def _remove_hooks(handles):
         h.remove()
 
 
+class _Reducer:
+    """The gradient averaging of one DistributedDataParallel (a plain object: its state
+    changes several times per backward)."""
+
+    def __init__(self, module, params, dist, bucket_cap_mb, broadcast_buffers):
+        self.module = module
+        self.dist = dist
+        self.world = dist.get_world_size()
+        self.scale = np.float32(1.0 / self.world)
+        self.rank = dist.get_rank()
+        self.buffers = _Packed(list(module.buffers())) if broadcast_buffers else None
+        self.buckets = _make_buckets(params, bucket_cap_mb)
+        self.where = {id(p): (b, off, n) for b in self.buckets for p, off, n in b.slots}
+        self.sync = True
+        self.in_backward = False
+        self.next_bucket = 0
+
+    def grad_ready(self, p):
+        if not self.sync:
+            return
+        if not self.in_backward:
+            self.in_backward = True
+            autograd.queue_callback(self.finish_backward)
+        bucket, off, n = self.where[id(p)]
+        np.multiply(p.grad.data.reshape(-1), self.scale, out=bucket.buffer[off:off + n])
+        bucket.ready += 1
+        if bucket.ready == len(bucket.slots):
+            self.launch_ready()
+
+    def launch_ready(self, force=False):
+        """Start the allreduce of every bucket, in index order, whose gradients are all in
+        (all remaining buckets with ``force``)."""
+        i = self.next_bucket
+        while i < len(self.buckets):
+            b = self.buckets[i]
+            if not force and b.ready < len(b.slots):
+                break
+            b.work = self.dist.all_reduce(b.buffer, async_op=True)
+            i += 1
+        self.next_bucket = i
+        for b in self.buckets[:i]:  # MPI progresses non-blocking collectives inside MPI calls
+            b.work.is_completed()
+
+    def finish_backward(self):
+        try:
+            for b in self.buckets[self.next_bucket:]:
+                for p, off, n in b.slots:  # no gradient on this rank in this pass: contribute zeros
+                    if p.grad is None:
+                        b.buffer[off:off + n] = 0.0
+            self.launch_ready(force=True)
+            works = [b.work for b in self.buckets]
+            sync_buffers = self.buffers is not None and self.module.training and bool(self.buffers.views)
+            if sync_buffers:  # rank 0's BatchNorm statistics, overlapped with the gradients
+                works.append(self.dist.broadcast(self.buffers.pack(), 0, async_op=True))
+            self.dist.wait_all(works)
+            for b in self.buckets:
+                for p, off, n in b.slots:
+                    avg = b.buffer[off:off + n].reshape(p.data.shape)
+                    if p.grad is None or not p.grad.data.flags.writeable:
+                        p.grad = Tensor._wrap(avg.copy())
+                    else:
+                        np.copyto(p.grad.data, avg)
+            if sync_buffers and self.rank != 0:
+                self.buffers.unpack()
+        finally:
+            for b in self.buckets:
+                b.ready = 0
+                b.work = None
+            self.next_bucket = 0
+            self.in_backward = False
+
+
+def _make_buckets(params, bucket_cap_mb):
+    """Parameters in reverse order, cut into buckets of at most ``bucket_cap_mb`` MB."""
+    cap = max(1, int(bucket_cap_mb * 1024 * 1024))
+    buckets, current, size = [], [], 0
+    for p in reversed(params):
+        nbytes = p.data.nbytes
+        if current and size + nbytes > cap:
+            buckets.append(_Bucket(current))
+            current, size = [], 0
+        current.append(p)
+        size += nbytes
+    if current:
+        buckets.append(_Bucket(current))
+    return buckets
+
+
 class DistributedDataParallel(Module):
     """Wraps ``module`` for data-parallel training (PyTorch's ``DistributedDataParallel``).
 
@@ -137,110 +225,32 @@ class DistributedDataParallel(Module):
         self.bucket_cap_mb = float(bucket_cap_mb)
         _check_same_model(module)
         params = list(module.parameters())
-        self._dist = dist
-        self._world = dist.get_world_size()
-        self._rank = dist.get_rank()
         everything = _Packed(params + list(module.buffers()))
         dist.broadcast(everything.pack(), 0)
         everything.unpack()
-        self._module_buffers = _Packed(list(module.buffers()))
-        self._buckets = self._make_buckets([p for p in params if p.requires_grad])
-        self._where = {}
-        for b in self._buckets:
-            for p, off, n in b.slots:
-                self._where[id(p)] = (b, off, n)
-        me = weakref.ref(self)  # the hooks must not keep the wrapper alive
+        reducer = _Reducer(module, [p for p in params if p.requires_grad], dist, self.bucket_cap_mb,
+                           self.broadcast_buffers)
+        self._reducer = reducer
+        ref = weakref.ref(reducer)  # the hooks must not keep the reducer alive
 
         def hook(p):
-            ddp = me()
-            if ddp is not None:
-                ddp._grad_ready(p)
+            r = ref()
+            if r is not None:
+                r.grad_ready(p)
 
-        handles = [p.register_post_accumulate_grad_hook(hook) for b in self._buckets for p, _, _ in b.slots]
+        handles = [p.register_post_accumulate_grad_hook(hook) for b in reducer.buckets for p, _, _ in b.slots]
         weakref.finalize(self, _remove_hooks, handles)
-        self._sync = True
-        self._in_backward = False
-        self._next_bucket = 0
-
-    def _make_buckets(self, params):
-        cap = max(1, int(self.bucket_cap_mb * 1024 * 1024))
-        buckets, current, size = [], [], 0
-        for p in reversed(params):
-            nbytes = p.data.nbytes
-            if current and size + nbytes > cap:
-                buckets.append(_Bucket(current))
-                current, size = [], 0
-            current.append(p)
-            size += nbytes
-        if current:
-            buckets.append(_Bucket(current))
-        return buckets
-
-    # ---- backward: bucketed, overlapped gradient averaging ---------------------------------
-    def _grad_ready(self, p):
-        if not self._sync:
-            return
-        if not self._in_backward:
-            self._in_backward = True
-            autograd.queue_callback(self._finish_backward)
-        bucket, off, n = self._where[id(p)]
-        np.multiply(p.grad.data.reshape(-1), np.float32(1.0 / self._world), out=bucket.buffer[off:off + n])
-        bucket.ready += 1
-        self._launch_ready()
-
-    def _launch_ready(self, force=False):
-        """Start the allreduce of every bucket, in index order, whose gradients are all in
-        (all remaining buckets with ``force``)."""
-        i = self._next_bucket
-        while i < len(self._buckets):
-            b = self._buckets[i]
-            if not force and b.ready < len(b.slots):
-                break
-            b.work = self._dist.all_reduce(b.buffer, async_op=True)
-            i += 1
-        self._next_bucket = i
-        for b in self._buckets[:i]:  # MPI progresses non-blocking collectives inside MPI calls
-            if b.work is not None:
-                b.work.is_completed()
-
-    def _finish_backward(self):
-        try:
-            for b in self._buckets[self._next_bucket:]:
-                for p, off, n in b.slots:  # no gradient on this rank in this pass: contribute zeros
-                    if p.grad is None:
-                        b.buffer[off:off + n] = 0.0
-            self._launch_ready(force=True)
-            works = [b.work for b in self._buckets]
-            sync_buffers = self.broadcast_buffers and self.training and bool(self._module_buffers.views)
-            if sync_buffers:  # rank 0's BatchNorm statistics, overlapped with the gradients
-                works.append(self._dist.broadcast(self._module_buffers.pack(), 0, async_op=True))
-            self._dist.wait_all(works)
-            for b in self._buckets:
-                for p, off, n in b.slots:
-                    avg = b.buffer[off:off + n].reshape(p.data.shape)
-                    if p.grad is None or not p.grad.data.flags.writeable:
-                        p.grad = Tensor._wrap(avg.copy())
-                    else:
-                        np.copyto(p.grad.data, avg)
-            if sync_buffers and self._rank != 0:
-                self._module_buffers.unpack()
-        finally:
-            for b in self._buckets:
-                b.ready = 0
-                b.work = None
-            self._next_bucket = 0
-            self._in_backward = False
 
     @contextlib.contextmanager
     def no_sync(self):
         """Inside this context backward leaves each rank's gradients local (accumulate several
         micro-batches, then run one synchronised backward outside it)."""
-        prev = self._sync
-        self._sync = False
+        prev = self._reducer.sync
+        self._reducer.sync = False
         try:
             yield
         finally:
-            self._sync = prev
+            self._reducer.sync = prev
 
     # ---- the wrapped module's behaviour ------------------------------------------------------
     def forward(self, *args, **kwargs):
@@ -256,4 +266,5 @@ class DistributedDataParallel(Module):
         return self.module.load_state_dict(state_dict, strict)
 
     def extra_repr(self):
-        return f"world_size={self._world}, buckets={len(self._buckets)}, broadcast_buffers={self.broadcast_buffers}"
+        return (f"world_size={self._reducer.world}, buckets={len(self._reducer.buckets)}, "
+                f"broadcast_buffers={self.broadcast_buffers}")
