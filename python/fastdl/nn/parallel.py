@@ -53,13 +53,19 @@ class _Bucket:
 
 
 class _Packed:
-    """The bytes of several tensors in one buffer, to move them with one collective."""
+    """The bytes of several tensors in one buffer, to move them with one collective.
+    ``tensors()`` is asked again at each ``pack`` (a module's buffer may be reassigned)."""
 
     def __init__(self, tensors):
-        self.views = [t.data.reshape(-1).view(np.uint8) for t in tensors]  # write through to the tensors
-        self.buffer = np.empty(sum(v.size for v in self.views), dtype=np.uint8)
+        self.tensors = tensors
+        self.views = []
+        self.buffer = np.empty(0, dtype=np.uint8)
 
     def pack(self):
+        self.views = [t.data.reshape(-1).view(np.uint8) for t in self.tensors()]  # write through
+        size = sum(v.size for v in self.views)
+        if self.buffer.size != size:
+            self.buffer = np.empty(size, dtype=np.uint8)
         off = 0
         for v in self.views:
             self.buffer[off:off + v.size] = v
@@ -114,7 +120,7 @@ class _Reducer:
         self.world = dist.get_world_size()
         self.scale = np.float32(1.0 / self.world)
         self.rank = dist.get_rank()
-        self.buffers = _Packed(list(module.buffers())) if broadcast_buffers else None
+        self.buffers = _Packed(lambda: list(module.buffers())) if broadcast_buffers else None
         self.buckets = _make_buckets(params, bucket_cap_mb)
         self.where = {id(p): (b, off, n) for b in self.buckets for p, off, n in b.slots}
         self.sync = True
@@ -155,9 +161,10 @@ class _Reducer:
                         b.buffer[off:off + n] = 0.0
             self.launch_ready(force=True)
             works = [b.work for b in self.buckets]
-            sync_buffers = self.buffers is not None and self.module.training and bool(self.buffers.views)
-            if sync_buffers:  # rank 0's BatchNorm statistics, overlapped with the gradients
-                works.append(self.dist.broadcast(self.buffers.pack(), 0, async_op=True))
+            # rank 0's buffers (BatchNorm statistics), overlapped with the gradients
+            sync_buffers = self.buffers is not None and self.module.training and self.buffers.pack().size > 0
+            if sync_buffers:
+                works.append(self.dist.broadcast(self.buffers.buffer, 0, async_op=True))
             self.dist.wait_all(works)
             for b in self.buckets:
                 for p, off, n in b.slots:
@@ -225,7 +232,7 @@ class DistributedDataParallel(Module):
         self.bucket_cap_mb = float(bucket_cap_mb)
         _check_same_model(module)
         params = list(module.parameters())
-        everything = _Packed(params + list(module.buffers()))
+        everything = _Packed(lambda: params + list(module.buffers()))
         dist.broadcast(everything.pack(), 0)
         everything.unpack()
         reducer = _Reducer(module, [p for p in params if p.requires_grad], dist, self.bucket_cap_mb,
