@@ -147,6 +147,9 @@ def main():
     a, b, c = (statistics.median(v) for v in runs.values())
     print(f"  scaling efficiency C / (2 A): {c / (2 * a):.2f} (median of per-repeat ratios "
           f"{statistics.median(effs):.2f}, [{min(effs):.2f}, {max(effs):.2f}]); C / B: {c / b:.2f}")
+    best_a, best_b, best_c = (max(v) for v in runs.values())
+    print(f"  fastest repeat of each (the least disturbed): efficiency C / (2 A) {best_c / (2 * best_a):.2f}, "
+          f"C / B {best_c / best_b:.2f}")
     ca, cb, cc = (statistics.median(v) for v in cpu.values())
     print(f"  samples per CPU-second (all processes; blind to time spent waiting for the CPU): "
           f"A {ca:.0f}, B {cb:.0f}, C {cc:.0f}; C / A = {cc / ca:.2f} (the work DDP adds per sample)")

@@ -79,13 +79,17 @@ class Work:
         return False
 
 
-def wait_all(works, poll=(20e-6, 1e-3)):
-    """Wait for several :class:`Work`, sleeping between tests instead of spinning inside
-    MPI_Wait: when a machine has more runnable processes than cores, a rank that spins takes
-    CPU time from the rank it is waiting for (measured in bench/ddp.py). The sleep starts at
-    ``poll[0]`` seconds and doubles up to ``poll[1]``: short waits end quickly, long ones
-    (a descheduled peer) cost few wake-ups."""
+def wait_all(works, spin=500e-6, poll=(50e-6, 1e-3)):
+    """Wait for several :class:`Work`: test them in a busy loop for ``spin`` seconds (MPI
+    progresses a collective only inside MPI calls, and a peer that is running finishes a
+    step's allreduce well within that), then sleep between tests, from ``poll[0]`` seconds
+    doubling up to ``poll[1]``. Spinning without end, as MPI_Wait does, takes the CPU from a
+    descheduled peer when the machine has more runnable processes than cores (measured in
+    bench/ddp.py)."""
     pending = [w for w in works if not w.is_completed()]
+    deadline = time.perf_counter() + spin
+    while pending and time.perf_counter() < deadline:
+        pending = [w for w in pending if not w.is_completed()]
     pause = poll[0]
     while pending:
         time.sleep(pause)
