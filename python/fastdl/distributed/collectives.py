@@ -79,13 +79,13 @@ class Work:
         return False
 
 
-def wait_all(works, spin=500e-6, poll=(50e-6, 1e-3)):
+def wait_all(works, spin=200e-6, poll=(50e-6, 1e-3)):
     """Wait for several :class:`Work`: test them in a busy loop for ``spin`` seconds (MPI
-    progresses a collective only inside MPI calls, and a peer that is running finishes a
-    step's allreduce well within that), then sleep between tests, from ``poll[0]`` seconds
-    doubling up to ``poll[1]``. Spinning without end, as MPI_Wait does, takes the CPU from a
-    descheduled peer when the machine has more runnable processes than cores (measured in
-    bench/ddp.py)."""
+    progresses a collective only inside MPI calls; when both ranks run, an allreduce of a few
+    hundred KB on shared memory ends well within that), then sleep between tests, from
+    ``poll[0]`` seconds doubling up to ``poll[1]``. Spinning without end, as MPI_Wait does,
+    takes the CPU from a descheduled peer when the machine has more runnable processes than
+    cores (bench/ddp.py; bench/RESULTS.md)."""
     pending = [w for w in works if not w.is_completed()]
     deadline = time.perf_counter() + spin
     while pending and time.perf_counter() < deadline:
