@@ -40,6 +40,11 @@ Details of the contract:
   its ``.grad`` without a copy (otherwise it is copied, since it may alias ``dy``).
 * Outside ``no_grad`` and when some Tensor argument requires grad, the outputs get
   ``requires_grad=True`` and a ``grad_fn``; otherwise nothing is recorded.
+
+Hooks (PyTorch's, what DistributedDataParallel is built on):
+``register_post_accumulate_grad_hook(leaf, hook)`` calls ``hook(leaf)`` once per backward
+pass, when the last of the leaf's incoming gradients has been added to ``.grad``; a hook may
+call ``queue_callback(fn)`` to run ``fn()`` when the whole pass has finished.
 """
 from __future__ import annotations
 
