@@ -32,7 +32,7 @@ del _sys
 _LAZY = {
     "data": ("data", None), "optim": ("optim", None), "train": ("train", None),
     "io": ("io", None), "models": ("models", None), "onnx": ("onnx", None),
-    "experiments": ("experiments", None),
+    "experiments": ("experiments", None), "distributed": ("distributed", None),
     "save": ("io", "save"), "load": ("io", "load"),
     "fit": ("train", "fit"), "evaluate": ("train", "evaluate"), "predict": ("train", "predict"),
 }

@@ -40,17 +40,25 @@ Details of the contract:
   its ``.grad`` without a copy (otherwise it is copied, since it may alias ``dy``).
 * Outside ``no_grad`` and when some Tensor argument requires grad, the outputs get
   ``requires_grad=True`` and a ``grad_fn``; otherwise nothing is recorded.
+
+Hooks (PyTorch's, what DistributedDataParallel is built on):
+``register_post_accumulate_grad_hook(leaf, hook)`` calls ``hook(leaf)`` once per backward
+pass, when the last of the leaf's incoming gradients has been added to ``.grad``; a hook may
+call ``queue_callback(fn)`` to run ``fn()`` when the whole pass has finished.
 """
 from __future__ import annotations
 
 import threading
+import weakref
 
 import numpy as np
 
-__all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled"]
+__all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
+           "register_post_accumulate_grad_hook", "queue_callback"]
 
 class _State(threading.local):
     enabled = True  # per-thread grad mode (a class default: no per-call getattr fallback)
+    callbacks = None  # during a backward pass: the list queue_callback appends to
 
 
 _state = _State()
@@ -296,6 +304,86 @@ def _toposort(root_node):
     return order
 
 
+# ---- hooks ----------------------------------------------------------------------------------
+# id(leaf) -> (weakref to the leaf, [hooks]); keyed by id because Tensor's == is elementwise.
+_post_accumulate_hooks = {}
+
+
+class RemovableHandle:
+    """Returned by ``register_post_accumulate_grad_hook``; ``remove()`` unregisters the hook."""
+
+    def __init__(self, key, hook):
+        self._key = key
+        self._hook = hook
+
+    def remove(self):
+        entry = _post_accumulate_hooks.get(self._key)
+        if entry is not None and self._hook in entry[1]:
+            entry[1].remove(self._hook)
+            if not entry[1]:
+                del _post_accumulate_hooks[self._key]
+
+
+def register_post_accumulate_grad_hook(tensor, hook):
+    """Call ``hook(tensor)`` each backward pass once the leaf ``tensor``'s ``.grad`` holds every
+    contribution of that pass (PyTorch's ``Tensor.register_post_accumulate_grad_hook``); a pass
+    that gives the leaf no gradient does not call it. Returns a handle with ``remove()``."""
+    if not callable(hook):
+        raise TypeError(f"register_post_accumulate_grad_hook: hook must be callable, got {type(hook).__name__}")
+    if tensor._node is not None:
+        raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors accumulate gradients "
+                           "(this tensor was computed by an operation)")
+    if not tensor.requires_grad:
+        raise RuntimeError("register_post_accumulate_grad_hook: the tensor does not require grad")
+    key = id(tensor)
+    entry = _post_accumulate_hooks.get(key)
+    if entry is None:
+        ref = weakref.ref(tensor, lambda _r, k=key: _post_accumulate_hooks.pop(k, None))
+        entry = _post_accumulate_hooks[key] = (ref, [])
+    entry[1].append(hook)
+    return RemovableHandle(key, hook)
+
+
+def queue_callback(fn):
+    """Run ``fn()`` once the current backward pass has finished (from a hook; PyTorch's
+    ``Variable._execution_engine.queue_callback``)."""
+    if _state.callbacks is None:
+        raise RuntimeError("queue_callback: only valid during a backward pass (call it from a hook)")
+    _state.callbacks.append(fn)
+
+
+def _hooked_leaf_edges(order):
+    """For the hooked leaves of a graph: {id(leaf): [edges still to arrive, got a gradient]}
+    and {id(node): [hooked leaves among its inputs]}."""
+    pending, by_node = {}, {}
+    for node in order:
+        for t, n in zip(node._ag_inputs, node.needs_input_grad):
+            if n and t._node is None and id(t) in _post_accumulate_hooks:
+                e = pending.get(id(t))
+                if e is None:
+                    pending[id(t)] = [1, False]
+                else:
+                    e[0] += 1
+                by_node.setdefault(id(node), []).append(t)
+    return pending, by_node
+
+
+def _release_edges(leaves, pending):
+    """A node has delivered its gradients to ``leaves``: fire the hooks of those with no edge left."""
+    for t in leaves:
+        e = pending[id(t)]
+        e[0] -= 1
+        if e[0] == 0 and e[1]:
+            _fire_hooks(t)
+
+
+def _fire_hooks(t):
+    entry = _post_accumulate_hooks.get(id(t))
+    if entry is not None:
+        for hook in list(entry[1]):
+            hook(t)
+
+
 def backward(tensor, grad=None, retain_graph=False):
     """Accumulate d(tensor)/d(leaf) into every leaf's ``.grad`` (see Tensor.backward)."""
     T = _Tensor
@@ -313,19 +401,37 @@ def backward(tensor, grad=None, retain_graph=False):
         g = np.asarray(grad.data if isinstance(grad, T) else grad, dtype=tensor.data.dtype)
         if g.shape != tensor.shape:
             raise ValueError(f"backward: gradient shape {g.shape} does not match tensor shape {tuple(tensor.shape)}")
+    outer = _state.callbacks
+    queued = _state.callbacks = []
+    try:
+        _walk(tensor, g, retain_graph)
+    finally:
+        _state.callbacks = outer
+    for fn in queued:
+        fn()
+
+
+def _walk(tensor, g, retain_graph):
+    """The backward pass proper: gradients from ``tensor`` (seeded with ``g``) to the leaves."""
     if tensor._node is None:  # a leaf
         tensor._accumulate(g)
+        if id(tensor) in _post_accumulate_hooks:
+            _fire_hooks(tensor)
         return
     root = tensor._node
     grads = {id(root): [None] * (1 if root._ag_shapes is None else len(root._ag_shapes))}
     grads[id(root)][tensor._index] = g
-    for node in _toposort(root):
+    order = _toposort(root)
+    pending, by_node = _hooked_leaf_edges(order) if _post_accumulate_hooks else (None, None)
+    for node in order:
         if node.saved is None:
             raise RuntimeError(
                 f"Trying to backward through the graph a second time (through {node.name}): its saved "
                 "buffers were freed by the first backward. Pass retain_graph=True to the first backward.")
         gl = grads.pop(id(node), None)
         if gl is None:
+            if by_node and id(node) in by_node:
+                _release_edges(by_node[id(node)], pending)
             continue
         shapes = node._ag_shapes
         if shapes is None:
@@ -355,12 +461,16 @@ def backward(tensor, grad=None, retain_graph=False):
                     t.grad = _wrap(ig)  # a new array nobody else holds: adopt it, no copy
                 else:
                     t._accumulate(ig)
+                if pending and id(t) in pending:
+                    pending[id(t)][1] = True
             else:
                 slot = grads.get(id(child))
                 if slot is None:
                     slot = grads[id(child)] = [None] * (1 if child._ag_shapes is None else len(child._ag_shapes))
                 prev = slot[t._index]
                 slot[t._index] = ig if prev is None else prev + ig
+        if by_node and id(node) in by_node:
+            _release_edges(by_node[id(node)], pending)
         if not retain_graph:
             node.saved = None  # frees the buffers; marks the node as used
             node.__dict__.clear()

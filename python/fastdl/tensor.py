@@ -192,6 +192,11 @@ class Tensor:
         """
         autograd.backward(self, gradient, retain_graph)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(self)`` after each backward pass has accumulated this leaf's ``.grad``
+        (see ``fastdl.autograd.register_post_accumulate_grad_hook``); returns a removable handle."""
+        return autograd.register_post_accumulate_grad_hook(self, hook)
+
     def _accumulate(self, g):
         if self.grad is None:
             self.grad = Tensor._wrap(np.array(g, dtype=self.data.dtype, order="C", copy=True))

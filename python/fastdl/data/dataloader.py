@@ -32,9 +32,11 @@ class DataLoader:
       fields int64 Tensors (class labels).
     - Batches are new arrays (copies), never views of the dataset: editing a batch in place
       never changes the data the next epoch sees.
+    - ``sampler``: an iterable of dataset indices with a length (a ``DistributedSampler``, a
+      list, a range) giving the order of each epoch instead of ``shuffle``.
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None):
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, sampler=None):
         if not (isinstance(dataset, Dataset) or (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__"))):
             raise TypeError(f"DataLoader: dataset must be a Dataset (with __getitem__ and __len__), "
                             f"got {type(dataset).__name__}")
@@ -45,13 +47,26 @@ class DataLoader:
         if seed is not None and (not is_int(seed) or seed < 0):
             raise ValueError(f"DataLoader: seed must be a non-negative int or None, got {seed!r}")
         self.seed = seed
+        if sampler is not None:
+            if self.shuffle:
+                raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+            if not (hasattr(sampler, "__iter__") and hasattr(sampler, "__len__")):
+                raise TypeError(f"DataLoader: sampler must be an iterable of indices with a length, "
+                                f"got {type(sampler).__name__}")
+        self.sampler = sampler
         self._generator = np.random.default_rng(int(seed)) if seed is not None else None
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _order(self, n):
+        if self.sampler is not None:
+            order = np.asarray(list(self.sampler), dtype=np.int64).reshape(-1)
+            bad = order[(order < 0) | (order >= n)]
+            if bad.size:
+                raise IndexError(f"DataLoader: sampler yielded index {bad[0]} for a dataset of {n} samples")
+            return order
         if not self.shuffle:
             return None
         gen = self._generator if self._generator is not None else _random.default_generator()
@@ -60,6 +75,8 @@ class DataLoader:
     def __iter__(self):
         n = len(self.dataset)
         order = self._order(n)
+        if self.sampler is not None:
+            n = len(order)
         bs = self.batch_size
         stop = (n // bs) * bs if self.drop_last else n
         if isinstance(self.dataset, TensorDataset):

@@ -9,6 +9,9 @@ still run).
 Epoch indices passed to callbacks are 0-based. Epoch logs hold ``loss``, the metrics,
 ``val_loss``/``val_<metric>`` with validation data, ``lr``, ``epoch_time`` and
 ``samples_per_sec``; batch logs hold ``loss`` and ``size``.
+
+In a distributed run (DistributedDataParallel) every rank runs the callbacks with the same
+epoch logs; the ones that write files (ModelCheckpoint, CSVLogger) write on rank 0 only.
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ import math
 import os
 
 import numpy as np
+
+from ..distributed.process_group import _is_rank0
 
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN", "CSVLogger", "TensorBoard"]
 
@@ -158,6 +163,8 @@ class ModelCheckpoint(Callback):
             if not self._tracker.improved(value):
                 return
             self._tracker.best = self.best = value
+        if not _is_rank0():
+            return
         path = self.path.format(epoch=epoch + 1, **logs)
         if self.save_weights_only:
             obj = self.model.state_dict()
@@ -204,11 +211,13 @@ class CSVLogger(Callback):
         self._keys = None
 
     def on_train_begin(self, logs=None):
-        if not self.append:
+        if not self.append and _is_rank0():
             open(self.path, "w").close()
         self._keys = None
 
     def on_epoch_end(self, epoch, logs=None):
+        if not _is_rank0():
+            return
         logs = logs or {}
         if self._keys is None:
             self._keys = list(logs)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+from ..distributed.process_group import _is_rank0
+
 __all__ = ["History"]
 
 _NOT_CURVES = ("lr", "epoch_time", "samples_per_sec")
@@ -37,7 +39,10 @@ class History:
     def plot(self, path, title=None):
         """Write a PNG to ``path``: losses (train and validation) in one panel, the other metrics
         in a second. Needs matplotlib (``pip install 'fastdl[plot]'``); uses its object API
-        (no pyplot, no global backend change). Returns ``path``."""
+        (no pyplot, no global backend change). Returns ``path``. In a distributed run only
+        rank 0 writes the file."""
+        if not _is_rank0():
+            return path
         try:
             from matplotlib.figure import Figure
             from matplotlib.ticker import MaxNLocator

@@ -19,6 +19,7 @@ from ..data.dataloader import DataLoader
 from ..data.dataset import Dataset, TensorDataset
 from ..nn.utils import clip_grad_norm_
 from ..tensor import Tensor
+from . import _distributed as _dist
 from .callbacks import Callback
 from .history import History
 from .metrics import resolve
@@ -29,14 +30,16 @@ DEFAULT_BATCH_SIZE = 32
 
 
 # ---- helpers --------------------------------------------------------------------------------
-def _as_loader(data, name, batch_size, shuffle):
-    """A DataLoader for ``data``: a DataLoader (used as is), a Dataset, or a tuple (X, y)."""
+def _as_loader(data, name, batch_size, shuffle, shard=False):
+    """A DataLoader for ``data``: a DataLoader (used as is), a Dataset, or a tuple (X, y);
+    with ``shard`` (DDP) the latter two are split between the ranks."""
     if isinstance(data, DataLoader):
         return data
-    if isinstance(data, Dataset):
-        return DataLoader(data, batch_size=batch_size, shuffle=shuffle)
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        return DataLoader(TensorDataset(*data), batch_size=batch_size, shuffle=shuffle)
+    if isinstance(data, Dataset) or (isinstance(data, (tuple, list)) and len(data) == 2):
+        ds = data if isinstance(data, Dataset) else TensorDataset(*data)
+        if shard:
+            return DataLoader(ds, batch_size=batch_size, sampler=_dist.shard_sampler(ds, shuffle))
+        return DataLoader(ds, batch_size=batch_size, shuffle=shuffle)
     raise TypeError(f"{name} must be a DataLoader, a Dataset or a tuple (X, y), got {type(data).__name__}"
                     + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else ""))
 
@@ -239,6 +242,14 @@ def fit(model, train_data, loss_fn, optimizer, epochs, val_data=None, metrics=("
       plain lines.
 
     A NaN loss does not stop training unless :class:`TerminateOnNaN` is given; it is logged.
+
+    Under ``fastdl.nn.parallel.DistributedDataParallel`` (run with ``mpiexec``): data given
+    as arrays or a Dataset is split between the ranks (``DistributedSampler`` for training,
+    ``batch_size`` per rank); a DataLoader is used as given (``set_epoch`` is called on its
+    DistributedSampler each epoch). Logged losses and metrics are sample-weighted means over
+    all ranks, so every rank sees the same logs; only rank 0 prints (one plain line per epoch:
+    Open MPI's forwarding of the ranks' output loses a progress bar), and the callbacks that
+    write files (ModelCheckpoint, CSVLogger) write on rank 0 only.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative int, got {epochs!r}")
@@ -246,8 +257,11 @@ def fit(model, train_data, loss_fn, optimizer, epochs, val_data=None, metrics=("
         raise ValueError(f"fit: verbose must be 0, 1 or 2, got {verbose!r}")
     if clip_grad_norm is not None and not clip_grad_norm > 0:
         raise ValueError(f"fit: clip_grad_norm must be a positive number or None, got {clip_grad_norm!r}")
-    loader = _as_loader(train_data, "train_data", batch_size, shuffle=True)
-    val_loader = None if val_data is None else _as_loader(val_data, "val_data", batch_size, shuffle=False)
+    ddp = _dist.is_ddp(model)
+    if ddp:  # rank 0 prints plain lines: mpiexec's output forwarding drops a bar's \r-updated line
+        verbose = (2 if verbose else 0) if _dist.is_rank0() else 0
+    loader = _as_loader(train_data, "train_data", batch_size, shuffle=True, shard=ddp)
+    val_loader = None if val_data is None else _as_loader(val_data, "val_data", batch_size, shuffle=False, shard=ddp)
     metric_fns = resolve(metrics)
     callbacks = list(callbacks or ())
     for cb in callbacks:
@@ -268,6 +282,7 @@ def fit(model, train_data, loss_fn, optimizer, epochs, val_data=None, metrics=("
             for cb in callbacks:
                 cb.on_epoch_begin(epoch, {})
             lr = _current_lr(optimizer)
+            _dist.set_epoch(loader, epoch)
             model.train()
             meter = _Meter(metric_fns)
             progress = _Progress(verbose, epoch, int(epochs), len(loader))
@@ -295,6 +310,8 @@ def fit(model, train_data, loss_fn, optimizer, epochs, val_data=None, metrics=("
                 raise ValueError("fit: train_data yielded no batches (empty data set, or drop_last with fewer "
                                  "samples than batch_size)")
             elapsed = time.perf_counter() - start
+            if ddp:
+                _dist.reduce_meter(meter, has_loss=True)
             logs = meter.means()
             if val_loader is not None:
                 logs.update({"val_" + k: v for k, v in evaluate(model, val_loader, loss_fn, metrics).items()})
@@ -328,8 +345,10 @@ def evaluate(model, data, loss_fn=None, metrics=("accuracy",), batch_size=DEFAUL
     """Mean loss (when ``loss_fn`` is given) and metrics of ``model`` over ``data`` (a
     DataLoader, Dataset or tuple (X, y)), weighted by batch size. Runs in eval mode under
     no_grad and restores the previous train/eval modes. Returns a dict, e.g.
-    ``{'loss': 0.31, 'accuracy': 0.91}``."""
-    loader = _as_loader(data, "data", batch_size, shuffle=False)
+    ``{'loss': 0.31, 'accuracy': 0.91}``. A DistributedDataParallel model gives the means over
+    all ranks (arrays or a Dataset are split between them)."""
+    ddp = _dist.is_ddp(model)
+    loader = _as_loader(data, "data", batch_size, shuffle=False, shard=ddp)
     meter = _Meter(resolve(metrics))
     saved = _capture_modes(model)
     model.eval()
@@ -342,6 +361,8 @@ def evaluate(model, data, loss_fn=None, metrics=("accuracy",), batch_size=DEFAUL
                 meter.add(len(_numpy(x)), lv, _numpy(out), _numpy(y))
     finally:
         _restore_modes(saved)
+    if ddp:
+        _dist.reduce_meter(meter, has_loss=loss_fn is not None)
     if meter.n == 0:
         raise ValueError("evaluate: data yielded no batches (empty data set?)")
     return meter.means()

@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from ..distributed.process_group import _is_rank0
 from .callbacks import Callback
 
 __all__ = ["TensorBoard"]
@@ -40,7 +41,7 @@ class TensorBoard(Callback):
     The step of each value is the number of completed epochs (1 after the first epoch). Files
     are flushed after every epoch, so a crash later keeps what was written; they are closed
     when training ends. NaN or infinite logs are written as they are; a parameter holding
-    NaN or inf gets no histogram that epoch.
+    NaN or inf gets no histogram that epoch. Under ``fastdl.distributed`` only rank 0 writes.
 
     Raises ``ImportError`` (naming the extra) when tensorboardX is missing and ``TypeError``
     for a ``log_dir`` that is not a path, both when the callback is made — before training.
@@ -63,6 +64,8 @@ class TensorBoard(Callback):
         self.close()
 
     def on_epoch_end(self, epoch, logs=None):
+        if not _is_rank0():  # under DistributedDataParallel only rank 0 writes (logs are averaged)
+            return
         step = epoch + 1
         for key, value in (logs or {}).items():
             try:
