@@ -66,11 +66,13 @@ class Work:
                 self._arr *= self._scale
 
     def wait(self):
+        """Block until the collective has finished (its result is then in the tensor); returns True."""
         self._request.Wait()
         self._finish()
         return True
 
     def is_completed(self):
+        """True when the collective has finished (tests without blocking; finishes it if so)."""
         if self._done:
             return True
         if self._request.Test():

@@ -135,5 +135,7 @@ def get_world_size() -> int:
 
 
 def get_backend() -> str:
+    """The backend of the default process group: always ``"mpi"``. Raises RuntimeError when
+    :func:`init_process_group` has not been called."""
     _require("get_backend")
     return "mpi"
