@@ -1,34 +1,26 @@
-// FMA peak loop, avx512 path: 12 independent chains of 16-lane zmm (AVX-512F) FMAs (enough to cover the
-// FMA latency x throughput of current cores; 12 chains is BLIS's register budget too).
+// FMA peak loop, avx512 path: 12 independent chains of 16-lane zmm (AVX-512F) FMAs.
 #include <immintrin.h>
+
+#include <cstdint>
 
 #include "peak_kernels.h"
 
 namespace fastdl {
 namespace avx512 {
 namespace {
-constexpr int kChains = 12, kLanes = 16;
-
-float fma_loop(int64_t iters, float seed) {
-  __m512 acc[kChains];
-  for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_ps(seed * static_cast<float>(c + 1));
-  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-  for (int64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 12
-    for (int c = 0; c < kChains; ++c) acc[c] = _mm512_fmadd_ps(acc[c], a, b);
-  }
-  __m512 s = acc[0];
-  for (int c = 1; c < kChains; ++c) s = _mm512_add_ps(s, acc[c]);
-  alignas(64) float out[kLanes];
-  _mm512_store_ps(out, s);
-  float r = 0;
-  for (int l = 0; l < kLanes; ++l) r += out[l];
-  return r;
-}
+struct Vec {
+  using type = __m512;
+  static constexpr int kLanes = 16;
+  static type set1(float v) { return _mm512_set1_ps(v); }
+  static type fmadd(type a, type b, type c) { return _mm512_fmadd_ps(a, b, c); }
+  static type add(type a, type b) { return _mm512_add_ps(a, b); }
+  static void store(float* p, type v) { _mm512_store_ps(p, v); }
+};
+#include "peak_impl.h"
 }  // namespace
 
 const PeakKernels& peak_kernels() {
-  static const PeakKernels k{&fma_loop, int64_t{kChains} * kLanes * 2};
+  static const PeakKernels k{&fma_loop_impl<Vec>, int64_t{kChains} * Vec::kLanes * 2};
   return k;
 }
 }  // namespace avx512
