@@ -19,7 +19,8 @@ class Conv2d(Module):
     Parameters: ``weight`` (out_channels, in_channels/groups, kH, kW) and ``bias``
     (out_channels,) when ``bias=True``, both initialised from U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
     fan_in = in_channels/groups * kH * kW (PyTorch's kaiming_uniform_(a=sqrt(5)) default, through
-    ``fastdl.nn.init``, i.e. ``fastdl.random.default_generator()``). Zero padding only.
+    ``fastdl.nn.init``, i.e. ``fastdl.random.default_generator()``). Zero padding only; ``padding`` is an int, a pair,
+    ``"valid"`` or ``"same"`` (stride 1 only; ValueError otherwise, as PyTorch).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
@@ -37,8 +38,12 @@ class Conv2d(Module):
         self.out_channels = int(out_channels)
         self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
         self.stride = pair(stride, "stride", "Conv2d")
-        self.padding = pair(padding, "padding", "Conv2d")
         self.dilation = pair(dilation, "dilation", "Conv2d")
+        if isinstance(padding, str):  # "same" / "valid": checked now, resolved in F.conv2d
+            F.conv.same_padding(padding, self.kernel_size, self.stride, self.dilation)
+            self.padding = padding
+        else:
+            self.padding = pair(padding, "padding", "Conv2d")
         self.groups = int(groups)
         self.padding_mode = padding_mode
         if min(self.kernel_size) < 1:
@@ -47,7 +52,7 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: stride must be >= 1, got {self.stride}")
         if min(self.dilation) < 1:
             raise ValueError(f"Conv2d: dilation must be >= 1, got {self.dilation}")
-        if min(self.padding) < 0:
+        if not isinstance(self.padding, str) and min(self.padding) < 0:
             raise ValueError(f"Conv2d: padding must be >= 0, got {self.padding}")
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
         self.weight = Parameter(np.empty(shape, dtype=np.float32))
