@@ -65,7 +65,7 @@ def max_pool2d(tr, out, x, kernel_size, stride=None, padding=0, dilation=1, ceil
     k, p = _pair(kernel_size), _pair(padding)
     return _batched_4d(tr, x, lambda xn: tr.g.node(
         "MaxPool", [xn], hint=hint, kernel_shape=list(k), strides=list(_stride(stride, k)),
-        pads=pads, dilations=list(_pair(dilation)), ceil_mode=int(bool(ceil_mode))), hint)
+        pads=[p[0], p[1], p[0], p[1]], dilations=list(_pair(dilation)), ceil_mode=int(bool(ceil_mode))), hint)
 
 
 def avg_pool2d(tr, out, x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
