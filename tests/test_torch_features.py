@@ -73,7 +73,8 @@ def test_max_pool_indices_and_unpool_match_torch(rng):
     # unbatched and functional
     y3, i3 = F.max_pool2d(x[0], 2, return_indices=True)
     ty3, ti3 = torch.nn.functional.max_pool2d(torch.tensor(x[0]), 2, return_indices=True)
-    _close(F.max_unpool2d(y3, i3, 2), torch.nn.functional.max_unpool2d(ty3, ti3, 2), 0)
+    _close(F.max_unpool2d(y3, i3, 2, output_size=(7, 9)),
+           torch.nn.functional.max_unpool2d(ty3, ti3, 2, output_size=(7, 9)), 0)
 
 
 def test_max_unpool_errors():
