@@ -85,3 +85,80 @@ def test_max_unpool_errors():
         F.max_unpool2d(y, idx.data + 100, 2)
     with pytest.raises(ValueError, match="indices"):
         F.max_unpool2d(y, idx.data[..., :1], 2)
+
+
+def _twin_mlp(torch):
+    m = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3))
+    tm = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3))
+    tm.load_state_dict({k: torch.tensor(v) for k, v in m.state_dict().items()})
+    return m, tm
+
+
+def _np(a):
+    return None if a is None else np.array(a.detach().numpy() if hasattr(a, "numpy") else a.data)
+
+
+def test_forward_hooks_match_torch(rng):
+    torch = torch_or_skip()
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    runs = []
+    for mod, t in zip(_twin_mlp(torch), (fastdl.tensor, torch.tensor)):
+        seen = []
+        h1 = mod[0].register_forward_pre_hook(lambda mm, args: args[0] * 2)  # non-tuple is wrapped
+        h2 = mod[2].register_forward_hook(lambda mm, args, out: seen.append(tuple(args[0].shape)) or out + 1)
+        ys = [mod(t(x))]
+        h1.remove()
+        h1.remove()  # idempotent
+        ys.append(mod(t(x)))
+        with mod[1].register_forward_hook(lambda mm, args, out: out * 0):
+            ys.append(mod(t(x)))
+        h2.remove()
+        ys.append(mod(t(x)))
+        mod[2].register_forward_hook(lambda mm, args, out: None)  # None keeps the output
+        ys.append(mod(t(x)))
+        runs.append(([_np(y) for y in ys], seen))
+    for a, b in zip(runs[0][0], runs[1][0]):
+        _close(a, b, 1e-5)
+    assert runs[0][1] == runs[1][1] == [(2, 5)] * 3
+
+
+def test_full_backward_hook_matches_torch(rng):
+    torch = torch_or_skip()
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    g = rng.standard_normal((3, 3)).astype(np.float32)
+    got = []
+    for mod, t in zip(_twin_mlp(torch), (fastdl.tensor, torch.tensor)):
+        rec, first = [], []
+
+        def hook(mm, gin, gout, rec=rec):
+            rec.append([_np(a) for a in gin + gout])
+            return tuple(None if a is None else a * 3 for a in gin)
+
+        h = mod[1].register_full_backward_hook(hook)
+        mod[0].register_full_backward_hook(lambda mm, gin, gout: first.append([_np(a) for a in gin + gout]))
+        xt = t(x, requires_grad=True)
+        mod(xt).backward(t(g))
+        res = [rec, first, _np(xt.grad), _np(mod[0].weight.grad)]
+        h.remove()
+        xt.grad = None
+        mod(xt).backward(t(g))
+        res.append(_np(xt.grad))
+        # an input that needs no gradient: grad_input is (None,), the hook still runs
+        mod(t(x)).sum().backward()
+        got.append(res)
+    (rf, ff, *vf), (rt, ft, *vt) = got
+    assert len(rf) == len(rt) == 1 and len(ff) == len(ft) == 3
+    for a, b in zip(rf[0] + ff[0] + ff[1] + ff[2] + vf, rt[0] + ft[0] + ft[1] + ft[2] + vt):
+        assert (a is None) == (b is None)
+        if a is not None:
+            _close(a, b, 1e-5)
+    assert ff[2][0] is None
+
+
+def test_hook_errors():
+    m = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="callable"):
+        m.register_forward_hook(3)
+    m.register_full_backward_hook(lambda mm, gin, gout: (None, None))
+    with pytest.raises(RuntimeError, match="expected 1"):
+        m(fastdl.tensor(np.ones((1, 2), np.float32), requires_grad=True)).sum().backward()

@@ -7,6 +7,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..tensor import Tensor
+from . import hooks
 
 __all__ = ["Parameter", "Module"]
 
@@ -238,7 +239,29 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
+        d = self.__dict__
+        if d.get("_forward_pre_hooks") or d.get("_forward_hooks") or d.get("_backward_hooks"):
+            return hooks.call_with_hooks(self, args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # ---- hooks (PyTorch's semantics; see fastdl.nn.hooks) -------------------------------
+    def register_forward_pre_hook(self, hook, prepend=False):
+        """Call ``hook(module, args)`` before each forward; a non-None result replaces the
+        positional arguments (a non-tuple is wrapped in a 1-tuple). Returns a RemovableHandle."""
+        return hooks.register(self, "_forward_pre_hooks", hook, prepend)
+
+    def register_forward_hook(self, hook, prepend=False):
+        """Call ``hook(module, args, output)`` after each forward; a non-None result replaces
+        the output. Returns a RemovableHandle (``handle.remove()`` unregisters it)."""
+        return hooks.register(self, "_forward_hooks", hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients of the module's
+        inputs are computed. Both are tuples with one entry per positional input / output
+        (None for non-Tensors and inputs that need no gradient); a non-None result (a tuple of
+        the same length) replaces grad_input. Only the top-level Tensors of a tuple output are
+        tracked. Returns a RemovableHandle."""
+        return hooks.register(self, "_backward_hooks", hook, prepend)
 
     def extra_repr(self):
         return ""
