@@ -162,3 +162,65 @@ def test_hook_errors():
     m.register_full_backward_hook(lambda mm, gin, gout: (None, None))
     with pytest.raises(RuntimeError, match="expected 1"):
         m(fastdl.tensor(np.ones((1, 2), np.float32), requires_grad=True)).sum().backward()
+
+
+REPR_CASES = [
+    ("t([[1., 2.]], requires_grad=True)", "tensor([[1., 2.]], requires_grad=True)"),
+    ("t(3.)", "tensor(3.)"),
+    ("t([0.123456, 1e-5])", "tensor([1.2346e-01, 1.0000e-05])"),
+    ("t([1, 2])", "tensor([1, 2])"),
+    ("t([-1, 20])", "tensor([-1, 20])"),
+    ("t([True, False])", "tensor([ True, False])"),
+    ("t([1.5, -2.25, 100.])", "tensor([  1.5000,  -2.2500, 100.0000])"),
+    ("t([1., float('nan'), float('inf')])", "tensor([1., nan, inf])"),
+    ("t([1e9, 1.])", "tensor([1.0000e+09, 1.0000e+00])"),
+    ("t([[0.25, -1.5], [3., 0.125]])", "tensor([[ 0.2500, -1.5000],\n        [ 3.0000,  0.1250]])"),
+    ("t([[1., 2.]], requires_grad=True) * 2", None),
+]
+
+
+@pytest.mark.parametrize("expr,text", REPR_CASES)
+def test_tensor_repr_matches_torch(expr, text):
+    torch = torch_or_skip()
+    f, tt = eval(expr, {"t": fastdl.tensor}), eval(expr, {"t": torch.tensor})
+    if text is None:  # grad_fn: PyTorch numbers its backward classes (MulBackward0)
+        assert repr(f) == "tensor([[2., 4.]], grad_fn=<MulBackward>)"
+        assert repr(tt) == "tensor([[2., 4.]], grad_fn=<MulBackward0>)"
+    else:
+        assert repr(f) == repr(tt) == text
+
+
+def test_tensor_repr_dtype_and_empty():
+    assert repr(fastdl.tensor([0.5], dtype=fastdl.float64)) == "tensor([0.5000], dtype=fastdl.float64)"
+    assert repr(fastdl.zeros(0, 3)) == "tensor([], size=(0, 3))"
+    assert repr(fastdl.tensor(np.zeros(0, np.int64))) == "tensor([], dtype=fastdl.int64)"
+
+
+def test_tensor_to():
+    t = fastdl.tensor([1.7, -2.5])
+    assert t.to(fastdl.int64).tolist() == [1, -2]
+    assert t.to("cpu") is t and t.to(device="cpu") is t and t.to(fastdl.float32) is t
+    assert t.to(fastdl.float64).dtype == np.float64
+    assert t.to("cpu", fastdl.bool).dtype == np.bool_
+    assert t.to(fastdl.tensor([1, 2])).dtype == np.int64  # another tensor's dtype
+    assert t.to(dtype=np.int32).dtype == np.int64  # integers are int64
+    c = t.to(copy=True)
+    assert c is not t and c.tolist() == t.tolist()
+    x = fastdl.tensor([1.0, 2.0], requires_grad=True)
+    y = x.to("cpu:0", copy=True)
+    (y * 3).sum().backward()
+    assert x.grad.tolist() == [3.0, 3.0]
+    with pytest.raises(RuntimeError, match="cuda"):
+        t.to("cuda")
+    with pytest.raises(TypeError, match="unsupported dtype"):
+        t.to(np.complex64)
+
+
+def test_module_repr_matches_torch():
+    torch = torch_or_skip()
+    f = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(),
+                      nn.Sequential(nn.Flatten(), nn.Linear(16, 2)), nn.LSTM(3, 4, num_layers=2))
+    t = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(),
+                            torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2)),
+                            torch.nn.LSTM(3, 4, num_layers=2))
+    assert repr(f) == repr(t)

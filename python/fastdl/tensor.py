@@ -24,6 +24,7 @@ import builtins
 import numpy as np
 
 from . import autograd
+from ._convert import Conversions
 from . import _ops_arith as _arith, _ops_reduce as _reduce, _ops_shape as _shape
 from ._args import norm_dims
 from ._dtype import _as_array, _default, bool, float32, float64, get_default_dtype, int64, long, set_default_dtype  # noqa: A004
@@ -35,7 +36,7 @@ _F32 = float32
 _state = autograd._state
 
 
-class Tensor:
+class Tensor(Conversions):
     """An n-dimensional float32 array (int64 for indices, bool for masks) that can record
     gradients.
 
@@ -159,17 +160,6 @@ class Tensor:
     def __array__(self, dtype=None, copy=None):
         return self.data if dtype is None else self.data.astype(dtype)
 
-    def __repr__(self):
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
-        extra = ""
-        if self._node is not None:
-            extra = f", grad_fn=<{self._node.name}Backward>"
-        elif self.requires_grad:
-            extra = ", requires_grad=True"
-        if self.data.dtype != np.float32:
-            extra = f", dtype={self.data.dtype}" + extra
-        return f"tensor({body}{extra})"
-
     # ---- autograd ---------------------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
         """Set whether operations on this (leaf) tensor are recorded; returns self."""
@@ -252,43 +242,6 @@ class Tensor:
 
     def div_(self, other):
         return self._inplace("div_", np.divide, other)
-
-    # ---- conversions ------------------------------------------------------------------
-    def float(self):
-        """This tensor as float32 (self when it already is)."""
-        if self.data.dtype == _default[0]:
-            return self
-        return Tensor._wrap(self.data.astype(_default[0]))
-
-    def long(self):
-        """This tensor as int64 (truncating toward zero, as PyTorch)."""
-        if self.data.dtype == int64:
-            return self
-        return Tensor._wrap(self.data.astype(np.int64))
-
-    def bool(self):
-        return Tensor._wrap(self.data.astype(np.bool_))
-
-    @property
-    def device(self):
-        return "cpu"
-
-    def cpu(self):
-        """Self (fastdl tensors live on the CPU); for code written as ``t.detach().cpu().numpy()``."""
-        return self
-
-    def to(self, dtype):
-        """Convert to ``dtype`` (float32 / int64 / bool); ``to("cpu")`` returns self."""
-        if isinstance(dtype, str) and dtype == "cpu":
-            return self
-        d = np.dtype(dtype)
-        if d.kind == "f":
-            return self.float()
-        if d.kind in "iu":
-            return self.long()
-        if d.kind == "b":
-            return self.bool()
-        raise TypeError(f"to: unsupported dtype {d}")
 
     def clone(self):
         """A copy of this tensor that stays in the graph (gradient flows to self)."""
