@@ -224,3 +224,46 @@ def test_module_repr_matches_torch():
                             torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2)),
                             torch.nn.LSTM(3, 4, num_layers=2))
     assert repr(f) == repr(t)
+
+
+@pytest.mark.parametrize("layers,bidir,batch_first,bias,unbatched",
+                         [(1, False, False, True, False), (2, True, True, True, False), (2, False, False, False, False),
+                          (1, True, False, True, True)])
+def test_lstm_proj_size_matches_torch(rng, layers, bidir, batch_first, bias, unbatched):
+    torch = torch_or_skip()
+    I, H, P, T, N = 3, 5, 2, 4, 2
+    m = nn.LSTM(I, H, num_layers=layers, bidirectional=bidir, batch_first=batch_first, bias=bias, proj_size=P)
+    tm = torch.nn.LSTM(I, H, num_layers=layers, bidirectional=bidir, batch_first=batch_first, bias=bias,
+                       proj_size=P)
+    assert list(m.state_dict()) == list(tm.state_dict())
+    m.load_state_dict(tm.state_dict())  # a torch state_dict loads unchanged
+    assert repr(m) == repr(tm)
+    D = 2 if bidir else 1
+    shape = (T, I) if unbatched else ((N, T, I) if batch_first else (T, N, I))
+    x = rng.standard_normal(shape).astype(np.float32)
+    sb = () if unbatched else (N,)
+    h0 = rng.standard_normal((layers * D,) + sb + (P,)).astype(np.float32)
+    c0 = rng.standard_normal((layers * D,) + sb + (H,)).astype(np.float32)
+    xt, tx = fastdl.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    for hx, thx in ((None, None), ((fastdl.tensor(h0), fastdl.tensor(c0)), (torch.tensor(h0), torch.tensor(c0)))):
+        y, (h, c) = m(xt, hx)
+        ty, (th, tc) = tm(tx, thx)
+        for a, b in ((y, ty), (h, th), (c, tc)):
+            _close(a, b, 1e-5)
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    gc = rng.standard_normal(c.shape).astype(np.float32)
+    ((y * fastdl.tensor(gy)).sum() + (c * fastdl.tensor(gc)).sum() + h.sum()).backward()
+    ((ty * torch.tensor(gy)).sum() + (tc * torch.tensor(gc)).sum() + th.sum()).backward()
+    _close(xt.grad, tx.grad.numpy(), 1e-4)
+    for (name, p), tp in zip(m.named_parameters(), tm.parameters()):
+        _close(p.grad, tp.grad.numpy(), 1e-4)
+
+
+def test_lstm_proj_size_errors():
+    with pytest.raises(ValueError, match="smaller than hidden_size"):
+        nn.LSTM(3, 4, proj_size=4)
+    with pytest.raises(ValueError, match="proj_size"):
+        nn.LSTM(3, 4, proj_size=-1)
+    m = nn.LSTM(3, 4, proj_size=2)
+    with pytest.raises(ValueError, match="h_0"):
+        m(np.zeros((2, 1, 3), np.float32), (np.zeros((1, 1, 4), np.float32), np.zeros((1, 1, 4), np.float32)))
