@@ -60,6 +60,9 @@ class Conv2d(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Re-draw weight and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in =
+        in_channels/groups * kH * kW.
+        """
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # U(-1/sqrt(fan_in), 1/sqrt(fan_in))
         if self.bias is not None:
             fan_in = (self.in_channels // self.groups) * self.kernel_size[0] * self.kernel_size[1]
@@ -67,9 +70,13 @@ class Conv2d(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
+        """input (N, C_in, H, W) or (C_in, H, W) -> (N, C_out, H_out, W_out); see
+        :func:`fastdl.functional.conv2d` for the sizes and errors.
+        """
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self):
+        """The constructor arguments that differ from the defaults, as PyTorch prints them."""
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != (0, 0):
             s += f", padding={self.padding}"

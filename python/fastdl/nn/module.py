@@ -85,6 +85,9 @@ class Module:
         object.__delattr__(self, name)
 
     def register_parameter(self, name, param):
+        """Register ``param`` (a Parameter, or None for an absent one) under ``name``; TypeError
+        for anything else.
+        """
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}")
         self._parameters[name] = param
@@ -100,6 +103,9 @@ class Module:
             self._non_persistent.discard(name)
 
     def add_module(self, name, module):
+        """Register the child ``module`` (a Module or None) under ``name``; TypeError for anything
+        else. ``register_module`` is an alias.
+        """
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module, got {type(module).__name__}")
         self._modules[name] = module
@@ -108,6 +114,9 @@ class Module:
 
     # ---- traversal --------------------------------------------------------------------
     def named_modules(self, prefix=""):
+        """Yield (dotted name, module) for this module (name ``prefix``) and every descendant,
+        depth-first in registration order, each module once.
+        """
         stack = [(prefix, self)]
         seen = set()
         while stack:
@@ -120,19 +129,25 @@ class Module:
             stack.extend(reversed(children))
 
     def modules(self):
+        """Yield this module and every descendant (see named_modules)."""
         for _, m in self.named_modules():
             yield m
 
     def named_children(self):
+        """Yield (name, module) for the direct children (None entries skipped)."""
         for n, m in self._modules.items():
             if m is not None:
                 yield n, m
 
     def children(self):
+        """Yield the direct child modules."""
         for _, m in self.named_children():
             yield m
 
     def named_parameters(self, prefix="", recurse=True):
+        """Yield (dotted name, Parameter) for the parameters of this module and (with ``recurse``)
+        its descendants, each shared parameter once.
+        """
         seen = set()
         mods = self.named_modules(prefix) if recurse else [(prefix, self)]
         for mname, m in mods:
@@ -143,10 +158,14 @@ class Module:
                 yield (f"{mname}.{n}" if mname else n), p
 
     def parameters(self, recurse=True):
+        """Yield the parameters (see named_parameters), e.g. for an optimizer."""
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
     def named_buffers(self, prefix="", recurse=True):
+        """Yield (dotted name, Tensor) for the registered buffers (BatchNorm running statistics,
+        ...).
+        """
         mods = self.named_modules(prefix) if recurse else [(prefix, self)]
         for mname, m in mods:
             for n, b in m._buffers.items():
@@ -154,10 +173,14 @@ class Module:
                     yield (f"{mname}.{n}" if mname else n), b
 
     def buffers(self, recurse=True):
+        """Yield the registered buffers (see named_buffers)."""
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     def apply(self, fn):
+        """Call ``fn(module)`` on every child (recursively) and then on self; returns self. Used
+        e.g. for custom initialisation.
+        """
         for m in list(self.children()):
             m.apply(fn)
         fn(self)
@@ -165,6 +188,10 @@ class Module:
 
     # ---- modes and gradients ----------------------------------------------------------
     def train(self, mode=True):
+        """Set training mode (``mode=True``) or evaluation mode on this module and every descendant
+        (Dropout and BatchNorm behave differently); returns self. ValueError for a non-bool
+        mode.
+        """
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
         for m in self.modules():
@@ -172,14 +199,19 @@ class Module:
         return self
 
     def eval(self):
+        """Set evaluation mode (``train(False)``); returns self."""
         return self.train(False)
 
     def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` of every parameter (False freezes the module); returns self."""
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
     def zero_grad(self, set_to_none=True):
+        """Reset the gradients of every parameter: to None (``set_to_none=True``, the default) or
+        to zeros in place.
+        """
         for p in self.parameters():
             if p.grad is None:
                 continue
@@ -236,9 +268,13 @@ class Module:
 
     # ---- call and repr ----------------------------------------------------------------
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
+        """The computation of the module, defined by every subclass; call the module itself
+        (``module(x)``), which also runs its hooks. The base class raises NotImplementedError.
+        """
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
+        """Run ``forward`` with the registered forward pre-hooks, forward hooks and backward hooks."""
         d = self.__dict__
         if d.get("_forward_pre_hooks") or d.get("_forward_hooks") or d.get("_backward_hooks"):
             return hooks.call_with_hooks(self, args, kwargs)
@@ -264,6 +300,9 @@ class Module:
         return hooks.register(self, "_backward_hooks", hook, prepend)
 
     def extra_repr(self):
+        """The module-specific part of ``repr(module)`` (its constructor arguments); '' by default.
+        Subclasses override it, as in PyTorch.
+        """
         return ""
 
     def __repr__(self):

@@ -20,10 +20,14 @@ class MaxPool2d(Module):
         self.ceil_mode = ceil_mode
 
     def forward(self, input):
+        """input (N, C, H, W) or (C, H, W) -> pooled maxima, plus int64 indices when
+        ``return_indices``; see :func:`fastdl.functional.max_pool2d`.
+        """
         return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
                             ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
     def extra_repr(self):
+        """kernel_size, stride, padding, dilation and ceil_mode."""
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
@@ -65,10 +69,14 @@ class AvgPool2d(Module):
         self.divisor_override = divisor_override
 
     def forward(self, input):
+        """input (N, C, H, W) or (C, H, W) -> window averages; see
+        :func:`fastdl.functional.avg_pool2d`.
+        """
         return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad, self.divisor_override)
 
     def extra_repr(self):
+        """kernel_size, stride and padding."""
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
@@ -81,7 +89,11 @@ class AdaptiveAvgPool2d(Module):
         self.output_size = output_size
 
     def forward(self, input):
+        """input (N, C, H, W) or (C, H, W) -> (..., out_h, out_w) averages; see
+        :func:`fastdl.functional.adaptive_avg_pool2d`.
+        """
         return F.adaptive_avg_pool2d(input, self.output_size)
 
     def extra_repr(self):
+        """``output_size=...``."""
         return f"output_size={self.output_size}"

@@ -85,6 +85,9 @@ class RNNBase(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Re-draw every weight and bias from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))
+        (PyTorch's initialisation).
+        """
         k = 1.0 / math.sqrt(self.hidden_size)
         g = _random.default_generator()
         for name in self._flat_names:
@@ -93,9 +96,13 @@ class RNNBase(Module):
 
     @property
     def all_weights(self):
+        """The parameters of every layer and direction in PyTorch's order (w_ih, w_hh[, b_ih,
+        b_hh][, w_hr]).
+        """
         return [getattr(self, n) for n in self._flat_names]
 
     def extra_repr(self):
+        """The constructor arguments that differ from the defaults, as PyTorch prints them."""
         s = f"{self.input_size}, {self.hidden_size}"
         if self.proj_size:
             s += f", proj_size={self.proj_size}"
@@ -116,6 +123,12 @@ class RNNBase(Module):
             raise ValueError(f"{type(self).__name__}: expected {name} of shape {expected}, got {tuple(h.shape)}")
 
     def forward(self, input, hx=None):
+        """input (L, N, H_in) (``batch_first``: (N, L, H_in)) or unbatched (L, H_in), optional
+        initial state hx (zeros when None): (num_layers*D, N, H) for RNN / GRU, a pair (h_0,
+        c_0) for LSTM. Returns (output (L, N, D*H_out), h_n) or, for LSTM, (output, (h_n, c_n)).
+        ValueError naming the shapes for a wrong input or state shape, TypeError for a malformed
+        hx.
+        """
         x = as_float_tensor(input, "input")
         if x.ndim not in (2, 3):
             raise ValueError(f"{type(self).__name__}: expected input to be 2-D (L, H_in) or 3-D "
@@ -190,6 +203,7 @@ class RNN(RNNBase):
         self.nonlinearity = nonlinearity
 
     def extra_repr(self):
+        """As RNNBase, plus ``nonlinearity='relu'`` when set."""
         s = super().extra_repr()
         return s + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
 
@@ -237,15 +251,21 @@ class RNNCellBase(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Re-draw every weight and bias from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
         k = 1.0 / math.sqrt(self.hidden_size)
         g = _random.default_generator()
         for p in self.parameters():
             p.data[...] = g.uniform(-k, k, p.shape).astype(np.float32)
 
     def extra_repr(self):
+        """input_size, hidden_size (and ``bias=False``)."""
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
 
     def forward(self, input, hx=None):
+        """One step: input (N, input_size) or (input_size,), optional state hx ((h, c) for
+        LSTMCell; zeros when None) of shape (N, hidden_size). Returns h' (RNNCell, GRUCell) or
+        (h', c') (LSTMCell). ValueError naming the shapes for a mismatch.
+        """
         x = as_float_tensor(input, "input")
         name = type(self).__name__
         if x.ndim not in (1, 2):
