@@ -2,6 +2,7 @@
 numpy test doubles of tests/train_doubles.py (the real layers follow the same contract)."""
 import csv
 import math
+import os
 import sys
 
 import numpy as np
@@ -288,6 +289,23 @@ def test_model_checkpoint_best_and_last(tmp_path):
     np.testing.assert_array_equal(bundle["optimizer"]["state"][0]["momentum_buffer"],
                                   opt.state[0]["momentum_buffer"])
     assert fastdl.load(tmp_path / "best.safetensors")["logs"]["val_loss"] == min(vl)
+
+
+def test_model_checkpoint_keep_last_rotates(tmp_path):
+    X, y = _blobs(48)
+    model = MLP((4, 8, 3))
+    rot = ModelCheckpoint(str(tmp_path / "ep{epoch}.safetensors"), keep_last=2)
+    best = ModelCheckpoint(str(tmp_path / "best{epoch}.safetensors"), monitor="loss", save_best_only=True,
+                           keep_last=1)
+    fit(model, (X, y), CrossEntropyLoss(), SGD(model.parameters(), lr=0.1), epochs=4, callbacks=[rot, best],
+        verbose=0)
+    assert len(rot.saved) == 4
+    assert sorted(p.name for p in tmp_path.glob("ep*")) == ["ep3.safetensors", "ep4.safetensors"]
+    assert rot.kept == rot.saved[-2:]
+    assert [p.name for p in tmp_path.glob("best*")] == [os.path.basename(best.saved[-1])]
+    for k in (0, -1, 1.5, "2"):
+        with pytest.raises(ValueError, match="keep_last"):
+            ModelCheckpoint(tmp_path / "x.safetensors", keep_last=k)
 
 
 def test_csv_logger(tmp_path):

@@ -78,6 +78,9 @@ def binary_op(fn, ufunc, name, reflected=False):
                 broadcast_error(name, self.data, o) from None
 
     op.__name__ = f"__{'r' if reflected else ''}{name}__"
+    op.__doc__ = (f"Elementwise ``{name}`` of self and ``other`` (a number, array or Tensor) with numpy "
+                  "broadcasting; differentiable in both operands (gradients summed back to each shape). "
+                  "ValueError naming both shapes when they do not broadcast.")
     return op
 
 

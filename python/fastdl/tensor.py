@@ -24,6 +24,7 @@ import builtins
 import numpy as np
 
 from . import autograd
+from ._convert import Conversions
 from . import _ops_arith as _arith, _ops_reduce as _reduce, _ops_shape as _shape
 from ._args import norm_dims
 from ._dtype import _as_array, _default, bool, float32, float64, get_default_dtype, int64, long, set_default_dtype  # noqa: A004
@@ -35,7 +36,7 @@ _F32 = float32
 _state = autograd._state
 
 
-class Tensor:
+class Tensor(Conversions):
     """An n-dimensional float32 array (int64 for indices, bool for masks) that can record
     gradients.
 
@@ -77,22 +78,27 @@ class Tensor:
     # ---- basic properties -------------------------------------------------------------
     @property
     def shape(self):
+        """The size of each dimension, a tuple of ints (numpy's shape)."""
         return self.data.shape
 
     @property
     def ndim(self):
+        """The number of dimensions (0 for a scalar tensor)."""
         return self.data.ndim
 
     @property
     def dtype(self):
+        """The numpy dtype of the data: float32 (float64 inside gradcheck), int64 or bool."""
         return self.data.dtype
 
     @property
     def is_leaf(self):
+        """True when the tensor was not produced by a recorded operation (its own ``.grad`` accumulates)."""
         return self._node is None
 
     @property
     def grad_fn(self):
+        """The recorded operation that produced this tensor (``<MulBackward>``), or None for a leaf."""
         return self._node
 
     @property
@@ -108,12 +114,15 @@ class Tensor:
         return self.transpose(-2, -1)
 
     def dim(self):
+        """The number of dimensions, as ``ndim``."""
         return self.data.ndim
 
     def size(self, dim=None):
+        """The shape tuple, or the size of dimension ``dim`` (negative counts from the end); IndexError."""
         return self.data.shape if dim is None else self.data.shape[dim]
 
     def numel(self):
+        """The total number of elements (the product of the shape)."""
         return int(self.data.size)
 
     def __len__(self):
@@ -133,11 +142,13 @@ class Tensor:
         return self.data
 
     def item(self):
+        """The value of a one-element tensor as a Python number; ValueError for other sizes."""
         if self.data.size != 1:
             raise ValueError(f"item(): only one-element tensors can be converted, got shape {tuple(self.shape)}")
         return self.data.reshape(()).item()
 
     def tolist(self):
+        """The data as (nested) Python lists of numbers; a scalar for a 0-d tensor."""
         return self.data.tolist()
 
     def __float__(self):
@@ -158,17 +169,6 @@ class Tensor:
 
     def __array__(self, dtype=None, copy=None):
         return self.data if dtype is None else self.data.astype(dtype)
-
-    def __repr__(self):
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
-        extra = ""
-        if self._node is not None:
-            extra = f", grad_fn=<{self._node.name}Backward>"
-        elif self.requires_grad:
-            extra = ", requires_grad=True"
-        if self.data.dtype != np.float32:
-            extra = f", dtype={self.data.dtype}" + extra
-        return f"tensor({body}{extra})"
 
     # ---- autograd ---------------------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
@@ -203,7 +203,7 @@ class Tensor:
         else:
             np.add(self.grad.data, g, out=self.grad.data)
 
-    # ---- in-place (only on tensors that do not record gradients) ----------------------
+    # ---- in-place (only on tensors that do not record gradients: RuntimeError otherwise) -
     def _check_inplace(self, name):
         if self.requires_grad and _state.enabled:
             raise RuntimeError(f"{name}: in-place modification of a tensor that requires grad is not "
@@ -226,11 +226,13 @@ class Tensor:
         return self
 
     def fill_(self, value):
+        """Set every element to ``value`` (a number or one-element Tensor); returns self."""
         self._check_inplace("fill_")
         self.data[...] = value.item() if isinstance(value, Tensor) else value
         return self
 
     def zero_(self):
+        """Set every element to zero; returns self. RuntimeError on a tensor that requires grad while recording."""
         self._check_inplace("zero_")
         self.data[...] = 0
         return self
@@ -247,59 +249,27 @@ class Tensor:
         return self
 
     def add_(self, other, alpha=1):
+        """In place ``self += alpha * other`` (broadcast to self's shape); returns self. ValueError if it does not broadcast."""
         return self._inplace("add_", np.add, other, None if alpha == 1 else alpha)
 
     def sub_(self, other, alpha=1):
+        """In place ``self -= alpha * other`` (broadcast to self's shape); returns self. ValueError if it does not broadcast."""
         return self._inplace("sub_", np.subtract, other, None if alpha == 1 else alpha)
 
     def mul_(self, other):
+        """In place ``self *= other`` (broadcast to self's shape); returns self. ValueError if it does not broadcast."""
         return self._inplace("mul_", np.multiply, other)
 
     def div_(self, other):
+        """In place ``self /= other`` (broadcast to self's shape); returns self. ValueError if it does not broadcast."""
         return self._inplace("div_", np.divide, other)
-
-    # ---- conversions ------------------------------------------------------------------
-    def float(self):
-        """This tensor as float32 (self when it already is)."""
-        if self.data.dtype == _default[0]:
-            return self
-        return Tensor._wrap(self.data.astype(_default[0]))
-
-    def long(self):
-        """This tensor as int64 (truncating toward zero, as PyTorch)."""
-        if self.data.dtype == int64:
-            return self
-        return Tensor._wrap(self.data.astype(np.int64))
-
-    def bool(self):
-        return Tensor._wrap(self.data.astype(np.bool_))
-
-    @property
-    def device(self):
-        return "cpu"
-
-    def cpu(self):
-        """Self (fastdl tensors live on the CPU); for code written as ``t.detach().cpu().numpy()``."""
-        return self
-
-    def to(self, dtype):
-        """Convert to ``dtype`` (float32 / int64 / bool); ``to("cpu")`` returns self."""
-        if isinstance(dtype, str) and dtype == "cpu":
-            return self
-        d = np.dtype(dtype)
-        if d.kind == "f":
-            return self.float()
-        if d.kind in "iu":
-            return self.long()
-        if d.kind == "b":
-            return self.bool()
-        raise TypeError(f"to: unsupported dtype {d}")
 
     def clone(self):
         """A copy of this tensor that stays in the graph (gradient flows to self)."""
         return _arith.Clone.apply(self)
 
     def contiguous(self):
+        """Self when its data is C-contiguous, else a contiguous copy that stays in the graph."""
         if self.data.flags.c_contiguous:
             return self
         return _arith.Clone.apply(self)
@@ -316,6 +286,7 @@ class Tensor:
     __rtruediv__ = _arith.binary_op(_arith.Div, np.true_divide, "div", reflected=True)
 
     def __pow__(self, exponent):
+        """``self ** exponent`` elementwise (a number or broadcastable Tensor); differentiable in both operands."""
         if isinstance(exponent, Tensor):
             return _arith.Pow.apply(self, exponent)
         if isinstance(exponent, _arith.SCALARS):
@@ -328,15 +299,20 @@ class Tensor:
         return _arith.Pow.apply(_arith.check_operand("pow", base), self)
 
     def __neg__(self):
+        """``-self`` elementwise (differentiable)."""
         return _arith.Neg.apply(self)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
+        """``|self|`` elementwise; the gradient is sign(self) (0 at 0)."""
         return _arith.Abs.apply(self)
 
     def __matmul__(self, other):
+        """Matrix product ``self @ other`` with numpy/PyTorch rules: 1-D vectors, (n, k) @ (k, m), batched with
+        broadcasting leading dimensions. ValueError naming both shapes when the inner sizes differ.
+        """
         return _arith.matmul(self, other)
 
     def __rmatmul__(self, other):
@@ -375,12 +351,15 @@ class Tensor:
     matmul = __matmul__
 
     def exp(self):
+        """e ** self elementwise (differentiable)."""
         return _arith.Exp.apply(self)
 
     def log(self):
+        """Natural logarithm elementwise (-inf at 0, NaN below 0, as PyTorch); gradient 1/self."""
         return _arith.Log.apply(self)
 
     def sqrt(self):
+        """Square root elementwise (NaN below 0); gradient 0.5/sqrt(self)."""
         return _arith.Sqrt.apply(self)
 
     def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's argument names
@@ -421,9 +400,11 @@ class Tensor:
 
     # ---- reductions -------------------------------------------------------------------
     def sum(self, dim=None, keepdim=False):
+        """Sum over ``dim`` (int or tuple; all when None), reduced dims kept as 1 with ``keepdim``. IndexError."""
         return _reduce.Sum.apply(self, None if dim is None else norm_dims(dim, self.data.ndim, "sum"), keepdim)
 
     def mean(self, dim=None, keepdim=False):
+        """Mean over ``dim`` (an int or tuple; all when None), ``keepdim`` as in ``sum``; NaN when empty."""
         return _reduce.Mean.apply(self, None if dim is None else norm_dims(dim, self.data.ndim, "mean"), keepdim)
 
     def var(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
@@ -431,6 +412,7 @@ class Tensor:
         return _reduce.var(self, dim, 1 if unbiased else 0, keepdim, correction)
 
     def std(self, dim=None, unbiased=True, keepdim=False, *, correction=None):
+        """Standard deviation over ``dim``, the square root of :meth:`var` (same arguments)."""
         return _reduce.var(self, dim, 1 if unbiased else 0, keepdim, correction).sqrt()
 
     def max(self, dim=None, keepdim=False):
@@ -439,41 +421,62 @@ class Tensor:
         return _reduce.minmax(self, dim, keepdim, True)
 
     def min(self, dim=None, keepdim=False):
+        """Without ``dim``: the smallest value (gradient split evenly between ties). With ``dim``: a ``(values,
+        indices)`` pair; the gradient goes to the first minimum.
+        """
         return _reduce.minmax(self, dim, keepdim, False)
 
     def argmax(self, dim=None, keepdim=False):
+        """The int64 index of the largest value: over the flattened tensor when ``dim`` is None, else along ``dim``
+        (first maximum on ties).
+        """
         return _reduce.argminmax(self, dim, keepdim, True)
 
     def argmin(self, dim=None, keepdim=False):
+        """The int64 index of the smallest value: over the flattened tensor when ``dim`` is None, else along ``dim``
+        (first minimum on ties).
+        """
         return _reduce.argminmax(self, dim, keepdim, False)
 
     # ---- shape ------------------------------------------------------------------------
     def reshape(self, *shape):
+        """The same elements in a new shape (ints or one tuple; one -1 is inferred). ValueError when the element
+        count differs. ``view`` is the same operation.
+        """
         return _shape.Reshape.apply(self, _shape.norm_shape(shape, self.data.size, self.data.shape))
 
     view = reshape
 
     def flatten(self, start_dim=0, end_dim=-1):
+        """Merge dimensions ``start_dim`` .. ``end_dim`` (inclusive) into one."""
         return _shape.flatten(self, start_dim, end_dim)
 
     def transpose(self, dim0, dim1):
+        """Swap dimensions ``dim0`` and ``dim1`` (negative counts from the end)."""
         return _shape.transpose(self, dim0, dim1)
 
     def t(self):
+        """The transpose of a matrix (0-D and 1-D tensors are returned as is); ValueError for more than 2 dimensions."""
         if self.data.ndim > 2:
             raise ValueError(f"t() expects a tensor with <= 2 dimensions, got shape {tuple(self.shape)}")
         return self.T
 
     def permute(self, *dims):
+        """Reorder the dimensions (``dims`` a permutation of range(ndim)); ValueError otherwise."""
         return _shape.permute(self, dims)
 
     def squeeze(self, dim=None):
+        """Remove dimensions of size 1 (only ``dim`` when given, which may be an int or tuple)."""
         return _shape.squeeze(self, dim)
 
     def unsqueeze(self, dim):
+        """Insert a dimension of size 1 at ``dim`` (-ndim-1 <= dim <= ndim)."""
         return _shape.unsqueeze(self, dim)
 
     def expand(self, *sizes):
+        """Broadcast to a larger shape (ints or one tuple; -1 keeps a size) without copying; the gradient sums over
+        the expanded dimensions. ValueError when a non-1 size would change.
+        """
         return _shape.expand(self, sizes)
 
     def __getitem__(self, key):

@@ -26,6 +26,7 @@ class Tree:
 
     @property
     def is_leaf(self):
+        """True for a node without children (a token)."""
         return not self.children
 
     def postorder(self):

@@ -39,7 +39,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
     input: (N, C, H, W) or unbatched (C, H, W); weight: (K, C/groups, R, S); bias: (K,) or None.
     stride, padding (zeros), dilation: an int or an (h, w) pair; groups divides C and K.
-    Output (N, K, P, Q) with P = floor((H + 2*pad_h - dil_h*(R-1) - 1) / stride_h) + 1 (same for Q).
+    padding may also be ``"valid"`` (no padding) or ``"same"`` (output H, W = input H, W; stride
+    must be 1; when dil*(R-1) is odd the extra row/column of zeros goes to the bottom/right, as
+    PyTorch). Output (N, K, P, Q) with P = floor((H + 2*pad_h - dil_h*(R-1) - 1) / stride_h) + 1.
     Raises ValueError naming the shapes for a wrong rank, a channel mismatch, a kernel larger
     than the padded input, stride/dilation < 1, padding < 0 or groups not dividing the channels,
     and OverflowError when a size overflows int64.
@@ -51,7 +53,32 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if x.ndim not in (3, 4):
         raise ValueError(f"conv2d: expected 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {x.shape}")
     stride = pair(stride, "stride", op)
-    padding = pair(padding, "padding", op)
     dilation = pair(dilation, "dilation", op)
     groups = int_arg(groups, "groups", op)
-    return _Conv2d.apply(x, w, b, stride, padding, dilation, groups)
+    if not isinstance(padding, str):
+        return _Conv2d.apply(x, w, b, stride, pair(padding, "padding", op), dilation, groups)
+    if w.ndim != 4:
+        raise ValueError(f"conv2d: expected 4-D weight (K, C/groups, R, S), got shape {w.shape}")
+    padding, crop = same_padding(padding, w.shape[2:], stride, dilation, RuntimeError)
+    y = _Conv2d.apply(x, w, b, stride, padding, dilation, groups)
+    if crop != (0, 0):  # odd total padding: pad the larger side both ways, drop the first row/col
+        y = y[..., crop[0]:, crop[1]:]
+    return y
+
+
+def same_padding(padding, kernel, stride, dilation, error=ValueError):
+    """The symmetric (pad_h, pad_w) and leading (crop_h, crop_w) for a padding string.
+
+    ``"valid"`` is (0, 0) padding; ``"same"`` pads dil*(k-1) in total per axis, the larger half
+    on the bottom/right (PyTorch's rule) - done here by padding the larger half on both sides and
+    cropping the first output row/column. ``error`` (torch's exception type) for an unknown
+    string or ``"same"`` with a stride other than 1.
+    """
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding != "same":
+        raise error(f"Invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
+    if stride != (1, 1):
+        raise error(f"padding='same' is not supported for strided convolutions (stride={stride})")
+    totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
+    return tuple((t + 1) // 2 for t in totals), tuple(t % 2 for t in totals)

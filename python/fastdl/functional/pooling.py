@@ -1,12 +1,14 @@
 """2-D pooling (max, average, adaptive average) over the C++ kernels, as torch.nn.functional."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import _C
 from ..autograd import Function
 from .._args import int_arg, pair
 from ..tensor import Tensor, as_float_tensor
 
-__all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"]
+__all__ = ["max_pool2d", "max_unpool2d", "avg_pool2d", "adaptive_avg_pool2d"]
 
 
 def _batched(x, op):
@@ -89,6 +91,60 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                          bool(ceil_mode), holder)
     if return_indices:
         return y, Tensor._wrap(holder[0])
+    return y
+
+
+class _MaxUnpool2d(Function):
+    @staticmethod
+    def forward(ctx, x, rows, flat, out_shape):
+        y = np.zeros(out_shape, dtype=x.dtype)
+        y.reshape(rows.shape[0], -1)[rows, flat] = x.reshape(rows.shape[0], -1)
+        ctx.rows, ctx.flat, ctx.in_shape = rows, flat, x.shape
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        dy = np.ascontiguousarray(dy)
+        return dy.reshape(ctx.rows.shape[0], -1)[ctx.rows, ctx.flat].reshape(ctx.in_shape), None, None, None
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Inverse of :func:`max_pool2d` with ``return_indices=True``, as ``torch.nn.functional.max_unpool2d``.
+
+    input (N, C, h, w) or (C, h, w) and indices of the same shape (int64 positions inside each
+    output (H, W) plane); every other output element is zero. The output size defaults to
+    ((h-1)*stride - 2*padding + kernel_size) per axis; output_size (the last two entries count)
+    overrides it and must lie within one stride of that default. The gradient gathers the output
+    gradient at the indices. ValueError for mismatched shapes, a bad output_size or an index
+    outside the plane.
+    """
+    op = "max_unpool2d"
+    x = as_float_tensor(input, "input")
+    _batched(x, op)
+    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    if idx.shape != x.shape or idx.dtype.kind not in "iu":
+        raise ValueError(f"{op}: indices must be an integer array of the input's shape {x.shape}, "
+                         f"got {idx.dtype} {idx.shape}")
+    kernel = pair(kernel_size, "kernel_size", op)
+    stride = kernel if stride is None or stride == () or stride == [] else pair(stride, "stride", op)
+    padding = pair(padding, "padding", op)
+    default = tuple((x.shape[-2 + i] - 1) * stride[i] - 2 * padding[i] + kernel[i] for i in range(2))
+    if output_size is None:
+        size = default
+    else:
+        size = tuple(int_arg(v, "output_size", op) for v in tuple(output_size)[-2:])
+        if len(size) != 2 or any(not d - s < v < d + s for v, d, s in zip(size, default, stride)):
+            raise ValueError(f"{op}: output_size {tuple(output_size)} must be between "
+                             f"{tuple(d - s for d, s in zip(default, stride))} and "
+                             f"{tuple(d + s for d, s in zip(default, stride))} (exclusive)")
+    planes = int(np.prod(x.shape[:-2]))
+    flat = idx.reshape(planes, -1).astype(np.int64, copy=False)
+    if flat.size and (flat.min() < 0 or flat.max() >= size[0] * size[1]):
+        raise ValueError(f"{op}: found an invalid max index {int(flat.min() if flat.min() < 0 else flat.max())} "
+                         f"for an output plane of {size}")
+    rows = np.broadcast_to(np.arange(planes)[:, None], flat.shape)
+    out_shape = tuple(x.shape[:-2]) + size
+    y = _MaxUnpool2d.apply(x, rows, flat, out_shape)
     return y
 
 

@@ -16,9 +16,11 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input):
+        """max(input, 0) elementwise; any shape, output of the same shape."""
         return F.relu(input)
 
     def extra_repr(self):
+        """``inplace=True`` when set, else ''."""
         return "inplace=True" if self.inplace else ""
 
 
@@ -31,9 +33,11 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input):
+        """input where positive, negative_slope * input elsewhere; any shape."""
         return F.leaky_relu(input, self.negative_slope)
 
     def extra_repr(self):
+        """The negative slope (and ``inplace=True`` when set)."""
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
@@ -46,9 +50,11 @@ class ELU(Module):
         self.inplace = inplace
 
     def forward(self, input):
+        """input where positive, alpha * (exp(input) - 1) elsewhere; any shape."""
         return F.elu(input, self.alpha)
 
     def extra_repr(self):
+        """alpha (and ``inplace=True`` when set)."""
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
 
 
@@ -56,13 +62,15 @@ class Sigmoid(Module):
     """1 / (1 + exp(-x))."""
 
     def forward(self, input):
+        """1 / (1 + exp(-input)) elementwise; any shape."""
         return F.sigmoid(input)
 
 
 class Tanh(Module):
-    """tanh(x)."""
+    """Hyperbolic tangent tanh(x) elementwise, as ``torch.nn.Tanh``; any shape, values in (-1, 1)."""
 
     def forward(self, input):
+        """tanh(input) elementwise; any shape, values in (-1, 1)."""
         return F.tanh(input)
 
 
@@ -74,9 +82,13 @@ class Softmax(Module):
         self.dim = dim
 
     def forward(self, input):
+        """exp(input) normalised to sum 1 along ``dim``; same shape. IndexError for a dim out of
+        range.
+        """
         return F.softmax(input, self.dim)
 
     def extra_repr(self):
+        """``dim=...``."""
         return f"dim={self.dim}"
 
 
@@ -88,7 +100,11 @@ class LogSoftmax(Module):
         self.dim = dim
 
     def forward(self, input):
+        """log(softmax(input)) along ``dim``, computed stably; same shape. IndexError for a dim out
+        of range.
+        """
         return F.log_softmax(input, self.dim)
 
     def extra_repr(self):
+        """``dim=...``."""
         return f"dim={self.dim}"

@@ -38,10 +38,12 @@ class Sequential(Module):
         return mods[idx][1]
 
     def append(self, module):
+        """Add ``module`` at the end (named by its index); returns self."""
         self.add_module(str(len(self._modules)), module)
         return self
 
     def forward(self, input):
+        """Feed ``input`` through each module in order and return the last output."""
         for m in self._modules.values():
             input = m(input)
         return input
@@ -69,10 +71,12 @@ class ModuleList(Module):
         return mods[idx]
 
     def append(self, module):
+        """Add ``module`` at the end (named by its index); returns self."""
         self.add_module(str(len(self._modules)), module)
         return self
 
     def extend(self, modules):
+        """Append every module of the iterable ``modules``; returns self."""
         for m in modules:
             self.append(m)
         return self

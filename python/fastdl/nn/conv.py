@@ -19,7 +19,8 @@ class Conv2d(Module):
     Parameters: ``weight`` (out_channels, in_channels/groups, kH, kW) and ``bias``
     (out_channels,) when ``bias=True``, both initialised from U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
     fan_in = in_channels/groups * kH * kW (PyTorch's kaiming_uniform_(a=sqrt(5)) default, through
-    ``fastdl.nn.init``, i.e. ``fastdl.random.default_generator()``). Zero padding only.
+    ``fastdl.nn.init``, i.e. ``fastdl.random.default_generator()``). Zero padding only; ``padding`` is an int, a pair,
+    ``"valid"`` or ``"same"`` (stride 1 only; ValueError otherwise, as PyTorch).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
@@ -37,8 +38,12 @@ class Conv2d(Module):
         self.out_channels = int(out_channels)
         self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
         self.stride = pair(stride, "stride", "Conv2d")
-        self.padding = pair(padding, "padding", "Conv2d")
         self.dilation = pair(dilation, "dilation", "Conv2d")
+        if isinstance(padding, str):  # "same" / "valid": checked now, resolved in F.conv2d
+            F.conv.same_padding(padding, self.kernel_size, self.stride, self.dilation)
+            self.padding = padding
+        else:
+            self.padding = pair(padding, "padding", "Conv2d")
         self.groups = int(groups)
         self.padding_mode = padding_mode
         if min(self.kernel_size) < 1:
@@ -47,7 +52,7 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: stride must be >= 1, got {self.stride}")
         if min(self.dilation) < 1:
             raise ValueError(f"Conv2d: dilation must be >= 1, got {self.dilation}")
-        if min(self.padding) < 0:
+        if not isinstance(self.padding, str) and min(self.padding) < 0:
             raise ValueError(f"Conv2d: padding must be >= 0, got {self.padding}")
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
         self.weight = Parameter(np.empty(shape, dtype=np.float32))
@@ -55,6 +60,9 @@ class Conv2d(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Re-draw weight and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in =
+        in_channels/groups * kH * kW.
+        """
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # U(-1/sqrt(fan_in), 1/sqrt(fan_in))
         if self.bias is not None:
             fan_in = (self.in_channels // self.groups) * self.kernel_size[0] * self.kernel_size[1]
@@ -62,9 +70,13 @@ class Conv2d(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
+        """input (N, C_in, H, W) or (C_in, H, W) -> (N, C_out, H_out, W_out); see
+        :func:`fastdl.functional.conv2d` for the sizes and errors.
+        """
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self):
+        """The constructor arguments that differ from the defaults, as PyTorch prints them."""
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != (0, 0):
             s += f", padding={self.padding}"

@@ -20,7 +20,11 @@ class Dropout(Module):
         self.inplace = inplace
 
     def forward(self, input):
+        """In training mode, zero each element with probability p and scale the rest by 1/(1-p);
+        the identity in eval mode. Any shape.
+        """
         return F.dropout(input, self.p, self.training)
 
     def extra_repr(self):
+        """``p=..., inplace=...``."""
         return f"p={self.p}, inplace={self.inplace}"

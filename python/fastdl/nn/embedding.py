@@ -44,13 +44,18 @@ class Embedding(Module):
         return e
 
     def reset_parameters(self):
+        """Re-draw the weight from N(0, 1), with the padding_idx row (if any) zero."""
         self.weight.data[...] = _random.default_generator().standard_normal(self.weight.shape).astype(np.float32)
         if self.padding_idx is not None:
             self.weight.data[self.padding_idx] = 0
 
     def forward(self, input):
+        """int64 indices of any shape (*) -> (*, embedding_dim) rows of the weight; IndexError for
+        an index outside [0, num_embeddings).
+        """
         return _embedding(input, self.weight, self.padding_idx)
 
     def extra_repr(self):
+        """num_embeddings, embedding_dim (and padding_idx when set)."""
         s = f"{self.num_embeddings}, {self.embedding_dim}"
         return s + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")

@@ -48,32 +48,43 @@ def _fill(tensor, values):
 
 
 def uniform_(tensor, a=0.0, b=1.0):
+    """Fill ``tensor`` in place from U(a, b) with fastdl's default generator; returns it."""
     return _fill(tensor, default_generator().uniform(a, b, size=tensor.shape))
 
 
 def normal_(tensor, mean=0.0, std=1.0):
+    """Fill ``tensor`` in place from N(mean, std**2); returns it."""
     return _fill(tensor, default_generator().normal(mean, std, size=tensor.shape))
 
 
 def constant_(tensor, val):
+    """Fill ``tensor`` in place with ``val``; returns it."""
     return _fill(tensor, val)
 
 
 def zeros_(tensor):
+    """Fill ``tensor`` with zeros in place; returns it."""
     return _fill(tensor, 0.0)
 
 
 def ones_(tensor):
+    """Fill ``tensor`` with ones in place; returns it."""
     return _fill(tensor, 1.0)
 
 
 def xavier_uniform_(tensor, gain=1.0):
+    """Glorot uniform: U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out)), in place; ValueError for
+    a tensor of fewer than 2 dimensions.
+    """
     fan_in, fan_out = _fans(tensor)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(tensor, -bound, bound)
 
 
 def xavier_normal_(tensor, gain=1.0):
+    """Glorot normal: N(0, std**2), std = gain * sqrt(2 / (fan_in + fan_out)), in place; ValueError
+    for fewer than 2 dimensions.
+    """
     fan_in, fan_out = _fans(tensor)
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
 
@@ -89,6 +100,10 @@ def _kaiming_std(tensor, a, mode, nonlinearity):
 
 
 def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    """He uniform: U(-b, b), b = sqrt(3) * gain / sqrt(fan), fan per ``mode`` ('fan_in' or
+    'fan_out'), gain from ``nonlinearity`` and ``a``; in place. ValueError for fewer than 2
+    dimensions or an unknown mode.
+    """
     std = _kaiming_std(tensor, a, mode, nonlinearity)
     if std is None:
         return tensor
@@ -97,6 +112,10 @@ def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
 
 
 def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    """He normal: N(0, std**2), std = gain / sqrt(fan), fan per ``mode``, gain from
+    ``nonlinearity`` and ``a``; in place. ValueError for fewer than 2 dimensions or an unknown
+    mode.
+    """
     std = _kaiming_std(tensor, a, mode, nonlinearity)
     if std is None:
         return tensor

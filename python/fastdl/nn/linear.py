@@ -34,15 +34,22 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Re-draw weight and bias from U(-1/sqrt(in_features), 1/sqrt(in_features)) (PyTorch's
+        default).
+        """
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
+        """input (*, in_features) -> (*, out_features) = input @ weight.T + bias; ValueError naming
+        the shapes when the last size differs.
+        """
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self):
+        """``in_features=..., out_features=..., bias=...``."""
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
@@ -53,6 +60,7 @@ class Identity(Module):
         super().__init__()
 
     def forward(self, input):
+        """Return ``input`` unchanged."""
         return input
 
 
@@ -65,7 +73,9 @@ class Flatten(Module):
         self.end_dim = end_dim
 
     def forward(self, input):
+        """Merge dimensions start_dim .. end_dim of ``input`` into one (see Tensor.flatten)."""
         return input.flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self):
+        """``start_dim=..., end_dim=...``."""
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -36,6 +36,9 @@ class MSELoss(_Loss):
     """Mean squared error."""
 
     def forward(self, input, target):
+        """Mean squared error between ``input`` and ``target`` of the same shape (broadcast with a
+        warning otherwise), reduced per ``reduction``.
+        """
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
@@ -43,6 +46,9 @@ class L1Loss(_Loss):
     """Mean absolute error."""
 
     def forward(self, input, target):
+        """Mean absolute error between ``input`` and ``target`` of the same shape, reduced per
+        ``reduction``.
+        """
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
@@ -56,6 +62,9 @@ class CrossEntropyLoss(_WeightedLoss):
         self.label_smoothing = label_smoothing
 
     def forward(self, input, target):
+        """Cross-entropy of logits (C,), (N, C) or (N, C, d1, ...) against class indices (N, d1,
+        ...) or class probabilities; see :func:`fastdl.functional.cross_entropy` for the errors.
+        """
         return F.cross_entropy(input, target, weight=_data(self.weight), ignore_index=self.ignore_index,
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
 
@@ -68,6 +77,9 @@ class NLLLoss(_WeightedLoss):
         self.ignore_index = ignore_index
 
     def forward(self, input, target):
+        """Negative log-likelihood of log-probabilities (N, C, ...) at class indices (N, ...); see
+        :func:`fastdl.functional.nll_loss`.
+        """
         return F.nll_loss(input, target, weight=_data(self.weight), ignore_index=self.ignore_index,
                           reduction=self.reduction)
 
@@ -82,5 +94,8 @@ class BCEWithLogitsLoss(_Loss):
         self.register_buffer("pos_weight", _buffer(pos_weight))
 
     def forward(self, input, target):
+        """Binary cross-entropy of logits ``input`` against targets in [0, 1] of the same shape
+        (sigmoid fused, numerically stable), with weight / pos_weight.
+        """
         return F.binary_cross_entropy_with_logits(input, target, weight=_data(self.weight), reduction=self.reduction,
                                                   pos_weight=_data(self.pos_weight))

@@ -7,6 +7,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..tensor import Tensor
+from . import hooks
 
 __all__ = ["Parameter", "Module"]
 
@@ -84,6 +85,9 @@ class Module:
         object.__delattr__(self, name)
 
     def register_parameter(self, name, param):
+        """Register ``param`` (a Parameter, or None for an absent one) under ``name``; TypeError
+        for anything else.
+        """
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}")
         self._parameters[name] = param
@@ -99,6 +103,9 @@ class Module:
             self._non_persistent.discard(name)
 
     def add_module(self, name, module):
+        """Register the child ``module`` (a Module or None) under ``name``; TypeError for anything
+        else. ``register_module`` is an alias.
+        """
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module, got {type(module).__name__}")
         self._modules[name] = module
@@ -107,6 +114,9 @@ class Module:
 
     # ---- traversal --------------------------------------------------------------------
     def named_modules(self, prefix=""):
+        """Yield (dotted name, module) for this module (name ``prefix``) and every descendant,
+        depth-first in registration order, each module once.
+        """
         stack = [(prefix, self)]
         seen = set()
         while stack:
@@ -119,19 +129,25 @@ class Module:
             stack.extend(reversed(children))
 
     def modules(self):
+        """Yield this module and every descendant (see named_modules)."""
         for _, m in self.named_modules():
             yield m
 
     def named_children(self):
+        """Yield (name, module) for the direct children (None entries skipped)."""
         for n, m in self._modules.items():
             if m is not None:
                 yield n, m
 
     def children(self):
+        """Yield the direct child modules."""
         for _, m in self.named_children():
             yield m
 
     def named_parameters(self, prefix="", recurse=True):
+        """Yield (dotted name, Parameter) for the parameters of this module and (with ``recurse``)
+        its descendants, each shared parameter once.
+        """
         seen = set()
         mods = self.named_modules(prefix) if recurse else [(prefix, self)]
         for mname, m in mods:
@@ -142,10 +158,14 @@ class Module:
                 yield (f"{mname}.{n}" if mname else n), p
 
     def parameters(self, recurse=True):
+        """Yield the parameters (see named_parameters), e.g. for an optimizer."""
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
     def named_buffers(self, prefix="", recurse=True):
+        """Yield (dotted name, Tensor) for the registered buffers (BatchNorm running statistics,
+        ...).
+        """
         mods = self.named_modules(prefix) if recurse else [(prefix, self)]
         for mname, m in mods:
             for n, b in m._buffers.items():
@@ -153,10 +173,14 @@ class Module:
                     yield (f"{mname}.{n}" if mname else n), b
 
     def buffers(self, recurse=True):
+        """Yield the registered buffers (see named_buffers)."""
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
     def apply(self, fn):
+        """Call ``fn(module)`` on every child (recursively) and then on self; returns self. Used
+        e.g. for custom initialisation.
+        """
         for m in list(self.children()):
             m.apply(fn)
         fn(self)
@@ -164,6 +188,10 @@ class Module:
 
     # ---- modes and gradients ----------------------------------------------------------
     def train(self, mode=True):
+        """Set training mode (``mode=True``) or evaluation mode on this module and every descendant
+        (Dropout and BatchNorm behave differently); returns self. ValueError for a non-bool
+        mode.
+        """
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
         for m in self.modules():
@@ -171,14 +199,19 @@ class Module:
         return self
 
     def eval(self):
+        """Set evaluation mode (``train(False)``); returns self."""
         return self.train(False)
 
     def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` of every parameter (False freezes the module); returns self."""
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
     def zero_grad(self, set_to_none=True):
+        """Reset the gradients of every parameter: to None (``set_to_none=True``, the default) or
+        to zeros in place.
+        """
         for p in self.parameters():
             if p.grad is None:
                 continue
@@ -235,12 +268,41 @@ class Module:
 
     # ---- call and repr ----------------------------------------------------------------
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
+        """The computation of the module, defined by every subclass; call the module itself
+        (``module(x)``), which also runs its hooks. The base class raises NotImplementedError.
+        """
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
+        """Run ``forward`` with the registered forward pre-hooks, forward hooks and backward hooks."""
+        d = self.__dict__
+        if d.get("_forward_pre_hooks") or d.get("_forward_hooks") or d.get("_backward_hooks"):
+            return hooks.call_with_hooks(self, args, kwargs)
         return self.forward(*args, **kwargs)
 
+    # ---- hooks (PyTorch's semantics; see fastdl.nn.hooks) -------------------------------
+    def register_forward_pre_hook(self, hook, prepend=False):
+        """Call ``hook(module, args)`` before each forward; a non-None result replaces the
+        positional arguments (a non-tuple is wrapped in a 1-tuple). Returns a RemovableHandle."""
+        return hooks.register(self, "_forward_pre_hooks", hook, prepend)
+
+    def register_forward_hook(self, hook, prepend=False):
+        """Call ``hook(module, args, output)`` after each forward; a non-None result replaces
+        the output. Returns a RemovableHandle (``handle.remove()`` unregisters it)."""
+        return hooks.register(self, "_forward_hooks", hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients of the module's
+        inputs are computed. Both are tuples with one entry per positional input / output
+        (None for non-Tensors and inputs that need no gradient); a non-None result (a tuple of
+        the same length) replaces grad_input. Only the top-level Tensors of a tuple output are
+        tracked. Returns a RemovableHandle."""
+        return hooks.register(self, "_backward_hooks", hook, prepend)
+
     def extra_repr(self):
+        """The module-specific part of ``repr(module)`` (its constructor arguments); '' by default.
+        Subclasses override it, as in PyTorch.
+        """
         return ""
 
     def __repr__(self):

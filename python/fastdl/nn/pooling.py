@@ -4,7 +4,7 @@ from __future__ import annotations
 from .. import functional as F
 from .module import Module
 
-__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"]
+__all__ = ["MaxPool2d", "MaxUnpool2d", "AvgPool2d", "AdaptiveAvgPool2d"]
 
 
 class MaxPool2d(Module):
@@ -20,12 +20,39 @@ class MaxPool2d(Module):
         self.ceil_mode = ceil_mode
 
     def forward(self, input):
+        """input (N, C, H, W) or (C, H, W) -> pooled maxima, plus int64 indices when
+        ``return_indices``; see :func:`fastdl.functional.max_pool2d`.
+        """
         return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
                             ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
     def extra_repr(self):
+        """kernel_size, stride, padding, dilation and ceil_mode."""
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxUnpool2d(Module):
+    """Partial inverse of MaxPool2d, as ``torch.nn.MaxUnpool2d``: places each input value at the
+    position its index names (from ``MaxPool2d(return_indices=True)``), zeros elsewhere.
+
+    Input and indices (N, C, h, w) or (C, h, w); output (..., H, W) with
+    H = (h-1)*stride - 2*padding + kernel_size unless ``output_size`` is passed to forward.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+
+    def forward(self, input, indices, output_size=None):
+        """Unpool ``input`` at ``indices``; see :func:`fastdl.functional.max_unpool2d`."""
+        return F.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self):
+        """The kernel size, stride and padding."""
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class AvgPool2d(Module):
@@ -42,10 +69,14 @@ class AvgPool2d(Module):
         self.divisor_override = divisor_override
 
     def forward(self, input):
+        """input (N, C, H, W) or (C, H, W) -> window averages; see
+        :func:`fastdl.functional.avg_pool2d`.
+        """
         return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad, self.divisor_override)
 
     def extra_repr(self):
+        """kernel_size, stride and padding."""
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
@@ -58,7 +89,11 @@ class AdaptiveAvgPool2d(Module):
         self.output_size = output_size
 
     def forward(self, input):
+        """input (N, C, H, W) or (C, H, W) -> (..., out_h, out_w) averages; see
+        :func:`fastdl.functional.adaptive_avg_pool2d`.
+        """
         return F.adaptive_avg_pool2d(input, self.output_size)
 
     def extra_repr(self):
+        """``output_size=...``."""
         return f"output_size={self.output_size}"

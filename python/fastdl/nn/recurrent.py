@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import random as _random
 from ..functional import recurrent as _R
+from ..functional.lstm_proj import lstm_proj
 from ..tensor import Tensor
 from ..tensor import as_float_tensor
 from .module import Module, Parameter
@@ -43,7 +44,7 @@ class RNNBase(Module):
     """Common implementation of RNN / LSTM / GRU (``mode`` 'RNN_TANH', 'RNN_RELU', 'LSTM', 'GRU')."""
 
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False):
+                 bidirectional=False, proj_size=0):
         super().__init__()
         if mode not in _R.RNN_MODES:
             raise ValueError(f"unknown RNN mode {mode!r}")
@@ -58,23 +59,35 @@ class RNNBase(Module):
                              f"element being zeroed, got {dropout!r}")
         self.dropout = float(dropout)
         self.bidirectional = bool(bidirectional)
+        self.proj_size = _check_size("proj_size", proj_size, 0)
+        if self.proj_size and mode != "LSTM":
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        if self.proj_size >= self.hidden_size:
+            raise ValueError(f"proj_size has to be smaller than hidden_size, got proj_size={self.proj_size}, "
+                             f"hidden_size={self.hidden_size}")
         G = _R._GATES[_R.RNN_MODES[mode]]
         H = self.hidden_size
+        R = self.proj_size or H  # the size of h (LSTM's projection, else hidden_size)
         D = 2 if bidirectional else 1
         self._flat_names = []
         for layer in range(self.num_layers):
-            in_size = self.input_size if layer == 0 else H * D
+            in_size = self.input_size if layer == 0 else R * D
             for d in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
-                shapes = [("weight_ih" + sfx, (G * H, in_size)), ("weight_hh" + sfx, (G * H, H))]
+                shapes = [("weight_ih" + sfx, (G * H, in_size)), ("weight_hh" + sfx, (G * H, R))]
                 if bias:
                     shapes += [("bias_ih" + sfx, (G * H,)), ("bias_hh" + sfx, (G * H,))]
+                if self.proj_size:
+                    shapes.append(("weight_hr" + sfx, (R, H)))
                 for name, shape in shapes:
                     setattr(self, name, Parameter(np.zeros(shape, np.float32)))
                     self._flat_names.append(name)
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Re-draw every weight and bias from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))
+        (PyTorch's initialisation).
+        """
         k = 1.0 / math.sqrt(self.hidden_size)
         g = _random.default_generator()
         for name in self._flat_names:
@@ -83,10 +96,16 @@ class RNNBase(Module):
 
     @property
     def all_weights(self):
+        """The parameters of every layer and direction in PyTorch's order (w_ih, w_hh[, b_ih,
+        b_hh][, w_hr]).
+        """
         return [getattr(self, n) for n in self._flat_names]
 
     def extra_repr(self):
+        """The constructor arguments that differ from the defaults, as PyTorch prints them."""
         s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         if not self.bias:
@@ -104,6 +123,12 @@ class RNNBase(Module):
             raise ValueError(f"{type(self).__name__}: expected {name} of shape {expected}, got {tuple(h.shape)}")
 
     def forward(self, input, hx=None):
+        """input (L, N, H_in) (``batch_first``: (N, L, H_in)) or unbatched (L, H_in), optional
+        initial state hx (zeros when None): (num_layers*D, N, H) for RNN / GRU, a pair (h_0,
+        c_0) for LSTM. Returns (output (L, N, D*H_out), h_n) or, for LSTM, (output, (h_n, c_n)).
+        ValueError naming the shapes for a wrong input or state shape, TypeError for a malformed
+        hx.
+        """
         x = as_float_tensor(input, "input")
         if x.ndim not in (2, 3):
             raise ValueError(f"{type(self).__name__}: expected input to be 2-D (L, H_in) or 3-D "
@@ -128,18 +153,42 @@ class RNNBase(Module):
                 if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                     raise TypeError("LSTM: hx must be a tuple (h_0, c_0)")
                 hx = (as_float_tensor(hx[0], "h_0"), as_float_tensor(hx[1], "c_0"))
-                self._check_state(hx[0], "h_0", expected)
+                self._check_state(hx[0], "h_0", expected[:-1] + (self.proj_size or self.hidden_size,))
                 self._check_state(hx[1], "c_0", expected)
             else:
                 if isinstance(hx, (tuple, list)):
                     raise TypeError(f"{type(self).__name__}: hx must be a Tensor, got a {type(hx).__name__}")
                 hx = as_float_tensor(hx, "hx")
                 self._check_state(hx, "hx", expected)
+        if self.proj_size:
+            return self._forward_proj(x, hx, unbatched, expected)
         out = _R.rnn(x, hx, self.all_weights, self.mode, self.num_layers, self.bidirectional, self.batch_first,
                      self.bias, self.dropout, self.training, unbatched)
         if lstm:
             return out[0], (out[1], out[2])
         return out[0], out[1]
+
+
+    def _forward_proj(self, x, hx, unbatched, c_shape):
+        """LSTM with proj_size > 0 through the step-by-step path (functional.lstm_proj)."""
+        if unbatched:
+            x = x.unsqueeze(1)
+        elif self.batch_first:
+            x = x.transpose(0, 1)
+        if hx is None:
+            n = x.shape[1]
+            lead = c_shape[0]
+            h0 = Tensor(np.zeros((lead, n, self.proj_size), np.float32))
+            c0 = Tensor(np.zeros((lead, n, self.hidden_size), np.float32))
+        else:
+            h0, c0 = (hx[0].unsqueeze(1), hx[1].unsqueeze(1)) if unbatched else hx
+        out, h_n, c_n = lstm_proj(x, h0, c0, self.all_weights, self.num_layers, self.bidirectional, self.bias,
+                                  self.dropout, self.training)
+        if unbatched:
+            return out.squeeze(1), (h_n.squeeze(1), c_n.squeeze(1))
+        if self.batch_first:
+            out = out.transpose(0, 1)
+        return out, (h_n, c_n)
 
 
 class RNN(RNNBase):
@@ -154,16 +203,25 @@ class RNN(RNNBase):
         self.nonlinearity = nonlinearity
 
     def extra_repr(self):
+        """As RNNBase, plus ``nonlinearity='relu'`` when set."""
         s = super().extra_repr()
         return s + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
 
 
 class LSTM(RNNBase):
-    """LSTM (PyTorch's equations and gate order i, f, g, o). Returns (output, (h_n, c_n))."""
+    """LSTM (PyTorch's equations and gate order i, f, g, o). Returns (output, (h_n, c_n)).
+
+    ``proj_size=P`` (0 < P < hidden_size) projects each h_t = W_hr (o_t * tanh(c_t)) with an
+    extra ``weight_hr_l{k}[_reverse]`` (P, hidden_size) per layer and direction, as PyTorch:
+    output and h are of size P, c of size hidden_size; weight_hh is (4H, P) and layers after
+    the first take D*P inputs. That path runs the time loop in Python (slower than the fused
+    kernel). ValueError for proj_size < 0 or >= hidden_size.
+    """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False):
-        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
+                 bidirectional=False, proj_size=0):
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         proj_size)
 
 
 class GRU(RNNBase):
@@ -193,15 +251,21 @@ class RNNCellBase(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """Re-draw every weight and bias from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
         k = 1.0 / math.sqrt(self.hidden_size)
         g = _random.default_generator()
         for p in self.parameters():
             p.data[...] = g.uniform(-k, k, p.shape).astype(np.float32)
 
     def extra_repr(self):
+        """input_size, hidden_size (and ``bias=False``)."""
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
 
     def forward(self, input, hx=None):
+        """One step: input (N, input_size) or (input_size,), optional state hx ((h, c) for
+        LSTMCell; zeros when None) of shape (N, hidden_size). Returns h' (RNNCell, GRUCell) or
+        (h', c') (LSTMCell). ValueError naming the shapes for a mismatch.
+        """
         x = as_float_tensor(input, "input")
         name = type(self).__name__
         if x.ndim not in (1, 2):

@@ -180,6 +180,9 @@ class TreeClassifier(Module):
         self.bias = _uniform((num_classes,), k)
 
     def forward(self, trees, vocab=None, level_batching=True):
+        """Encode the trees (see the encoder) and classify every node (or only the roots with
+        ``root_only``); returns logits (num_nodes, num_classes).
+        """
         h, batch = self.encoder(trees, vocab, level_batching)
         if self.root_only:
             h = tree_gather([h], np.zeros((len(batch.roots), 1), np.int64), batch.roots[:, None])

@@ -31,6 +31,9 @@ class Residual(Module):
         self.bn2 = BatchNorm2d(out_channels)
 
     def forward(self, X):
+        """relu(bn2(conv2(relu(bn1(conv1(X))))) + shortcut(X)) for X (N, C_in, H, W); the shortcut
+        is a 1x1 strided convolution when configured, else the identity.
+        """
         Y = self.bn1.forward_relu(self.conv1(X))
         Y = self.bn2(self.conv2(Y))
         if self.conv3 is not None:

@@ -46,11 +46,16 @@ def linear(tr, out, x, weight, bias=None, hint="linear"):
 
 def conv2d(tr, out, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, hint="conv"):
     w = weight.shape
-    p = _pair(padding)
+    if isinstance(padding, str):  # "valid" / "same": ONNX pads may be asymmetric (begin, end)
+        tot = [0, 0] if padding == "valid" else [d * (k - 1) for d, k in zip(_pair(dilation), w[2:])]
+        pads = [t // 2 for t in tot] + [t - t // 2 for t in tot]
+    else:
+        p = _pair(padding)
+        pads = [p[0], p[1], p[0], p[1]]
     ins = [tr.name(weight)] + ([tr.name(bias)] if bias is not None else [])
     return _batched_4d(tr, x, lambda xn: tr.g.node(
         "Conv", [xn] + ins, hint=hint, kernel_shape=list(w[2:]), strides=list(_pair(stride)),
-        pads=[p[0], p[1], p[0], p[1]], dilations=list(_pair(dilation)), group=int(groups)), hint)
+        pads=pads, dilations=list(_pair(dilation)), group=int(groups)), hint)
 
 
 def max_pool2d(tr, out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,

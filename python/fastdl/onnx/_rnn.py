@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._graph import ExportError
+
 # ONNX op, gate blocks in ONNX order as indices into PyTorch's order
 GATES = {"LSTM": ("LSTM", [0, 3, 1, 2]), "GRU": ("GRU", [1, 0, 2]),
          "RNN_TANH": ("RNN", [0]), "RNN_RELU": ("RNN", [0])}
@@ -110,6 +112,8 @@ def _state_names(tr, m, hx, axes):
 
 def emit_rnn(tr, m, out, hint, x, hx=None):
     """nn.RNN / nn.LSTM / nn.GRU: returns (output, h_n) or (output, (h_n, c_n)) names."""
+    if getattr(m, "proj_size", 0):
+        raise ExportError("fastdl.onnx.export: LSTM with proj_size > 0 is not supported (no ONNX projection)")
     g = tr.g
     unbatched = x.ndim == 2
     xn = tr.name(x)

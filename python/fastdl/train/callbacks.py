@@ -20,6 +20,7 @@ import os
 
 import numpy as np
 
+from .._args import count_arg
 from ..distributed.process_group import _is_rank0
 
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN", "CSVLogger", "TensorBoard"]
@@ -140,9 +141,17 @@ class ModelCheckpoint(Callback):
     model). ``save_weights_only=True`` writes the model's state_dict; otherwise a bundle
     ``{'model', 'optimizer', 'epoch', 'rng_state', 'logs'}`` from which training can resume
     (``epoch`` = number of completed epochs). ``saved`` lists the paths written.
+    ``keep_last=k`` (a positive int) keeps only the k most recently written files, deleting
+    older ones as new ones are written (a path written again counts as new); None keeps all.
+    ``kept`` lists the files currently kept, oldest first. ValueError for a bad keep_last.
     """
 
-    def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto", save_weights_only=False):
+    def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto", save_weights_only=False,
+                 keep_last=None):
+        if keep_last is not None:
+            keep_last = count_arg(keep_last, "keep_last", "ModelCheckpoint")
+        self.keep_last = keep_last
+        self.kept = []
         self.path = os.fspath(path)
         self.monitor = monitor
         self.save_best_only = bool(save_best_only)
@@ -175,6 +184,16 @@ class ModelCheckpoint(Callback):
                 obj["optimizer"] = self.optimizer.state_dict()
         io.save(obj, path)
         self.saved.append(path)
+        self._rotate(path)
+
+    def _rotate(self, path):
+        if path in self.kept:
+            self.kept.remove(path)
+        self.kept.append(path)
+        while self.keep_last is not None and len(self.kept) > self.keep_last:
+            old = self.kept.pop(0)
+            if os.path.exists(old):
+                os.remove(old)
 
 
 class TerminateOnNaN(Callback):
