@@ -60,30 +60,26 @@ def c_for(rng, m, n, beta):
     return np.full((m, n), np.nan, np.float32) if beta == 0 else rand(rng, m, n)
 
 
-@pytest.mark.parametrize("mcase", sorted(M_CASES))
-@pytest.mark.parametrize("isa", ALL_ISAS)
-def test_gemm_pack_a(isa, mcase):
-    t = table(isa)
-    m = M_CASES[mcase](t)
-    rng = np.random.default_rng(m)
-    for k in depths(t):
-        a = rand(rng, m, k)
-        np.testing.assert_array_equal(run(T.gemm_pack_a, isa, a), ref_pack_a(a, t["mr"]))
-        np.testing.assert_array_equal(run(T.gemm_pack_a, isa, np.ascontiguousarray(a.T), trans=True),
-                                      ref_pack_a(a, t["mr"]))
+# (operand, size cases, table key of its tile, packer, reference packer, (size, depth) -> shape)
+PACKERS = {
+    "a": (M_CASES, "mr", T.gemm_pack_a, ref_pack_a, lambda size, k: (size, k)),
+    "b": (N_CASES, "nr", T.gemm_pack_b, ref_pack_b, lambda size, k: (k, size)),
+}
+PACK_CASES = [(op, case) for op in sorted(PACKERS) for case in sorted(PACKERS[op][0])]
 
 
-@pytest.mark.parametrize("ncase", sorted(N_CASES))
+@pytest.mark.parametrize("op,case", PACK_CASES)
 @pytest.mark.parametrize("isa", ALL_ISAS)
-def test_gemm_pack_b(isa, ncase):
+def test_gemm_pack(isa, op, case):
+    cases, tile, entry, ref, shape = PACKERS[op]
     t = table(isa)
-    n = N_CASES[ncase](t)
-    rng = np.random.default_rng(n)
+    size = cases[case](t)
+    rng = np.random.default_rng(size)
     for k in depths(t):
-        b = rand(rng, k, n)
-        np.testing.assert_array_equal(run(T.gemm_pack_b, isa, b), ref_pack_b(b, t["nr"]))
-        np.testing.assert_array_equal(run(T.gemm_pack_b, isa, np.ascontiguousarray(b.T), trans=True),
-                                      ref_pack_b(b, t["nr"]))
+        x = rand(rng, *shape(size, k))
+        want = ref(x, t[tile])
+        np.testing.assert_array_equal(run(entry, isa, x), want)
+        np.testing.assert_array_equal(run(entry, isa, np.ascontiguousarray(x.T), trans=True), want)
 
 
 @pytest.mark.parametrize("ncase", sorted(N_CASES))

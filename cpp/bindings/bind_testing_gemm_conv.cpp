@@ -69,29 +69,20 @@ static py::dict gemm_table(const std::string& isa) {
   return d;
 }
 
-// Packed A of op(A) (mc x kc): ceil(mc / MR) panels of MR x kc, returned flat.
-static FArray gemm_pack_a(const std::string& isa, const FArray& a, bool trans) {
+// Packed op(X): A (is_a) in ceil(rows / MR) panels of MR x cols, or B in ceil(cols / NR) panels
+// of rows x NR, returned flat. X is (rows, cols), or (cols, rows) when trans.
+static FArray gemm_pack(const std::string& isa, const FArray& x, bool trans, bool is_a) {
   const auto& k = gemm_kernels(parse_isa(isa));
-  int64_t mc, kc;
-  op_dims(a, trans, "gemm_pack_a", "a", &mc, &kc);
-  check_positive(mc, "gemm_pack_a", "rows of op(a)");
-  check_positive(kc, "gemm_pack_a", "columns of op(a)");
-  const int64_t n = round_up(mc, k.mr) * kc;
+  const char* op = is_a ? "gemm_pack_a" : "gemm_pack_b";
+  int64_t rows, cols;
+  op_dims(x, trans, op, is_a ? "a" : "b", &rows, &cols);
+  check_positive(rows, op, "rows of op(x)");
+  check_positive(cols, op, "columns of op(x)");
+  const int64_t n = is_a ? round_up(rows, k.mr) * cols : round_up(cols, k.nr) * rows;
   Aligned buf(n);
-  k.pack_a(mc, kc, a.data(), trans ? 1 : kc, trans ? mc : 1, buf.get());
-  return copy_out(buf.get(), {n});
-}
-
-// Packed B of op(B) (kc x nc): ceil(nc / NR) panels of kc x NR, returned flat.
-static FArray gemm_pack_b(const std::string& isa, const FArray& b, bool trans) {
-  const auto& k = gemm_kernels(parse_isa(isa));
-  int64_t kc, nc;
-  op_dims(b, trans, "gemm_pack_b", "b", &kc, &nc);
-  check_positive(kc, "gemm_pack_b", "rows of op(b)");
-  check_positive(nc, "gemm_pack_b", "columns of op(b)");
-  const int64_t n = round_up(nc, k.nr) * kc;
-  Aligned buf(n);
-  k.pack_b(kc, nc, b.data(), trans ? 1 : nc, trans ? kc : 1, buf.get());
+  const int64_t rs = trans ? 1 : cols, cs = trans ? rows : 1;
+  if (is_a) k.pack_a(rows, cols, x.data(), rs, cs, buf.get());
+  else k.pack_b(rows, cols, x.data(), rs, cs, buf.get());
   return copy_out(buf.get(), {n});
 }
 
@@ -175,8 +166,10 @@ static FArray conv_col2im(const std::string& isa, const FArray& col, const std::
 
 void bind_testing_gemm_conv(py::module_& t) {
   t.def("gemm_table", &gemm_table, py::arg("isa"), "The table's register tile and cache blocks: {mr, nr, mc, kc, nc}.");
-  t.def("gemm_pack_a", &gemm_pack_a, py::arg("isa"), py::arg("a"), py::arg("trans") = false);
-  t.def("gemm_pack_b", &gemm_pack_b, py::arg("isa"), py::arg("b"), py::arg("trans") = false);
+  t.def("gemm_pack_a", [](const std::string& isa, const FArray& a, bool trans) { return gemm_pack(isa, a, trans, true); },
+        py::arg("isa"), py::arg("a"), py::arg("trans") = false);
+  t.def("gemm_pack_b", [](const std::string& isa, const FArray& b, bool trans) { return gemm_pack(isa, b, trans, false); },
+        py::arg("isa"), py::arg("b"), py::arg("trans") = false);
   t.def("gemm_macro", &gemm_macro, py::arg("isa"), py::arg("ap"), py::arg("bp"), py::arg("c"), py::arg("kc"),
         py::arg("alpha") = 1.0f, py::arg("beta") = 0.0f);
   t.def("gemm_direct", &gemm_direct, py::arg("isa"), py::arg("a"), py::arg("b"), py::arg("c"), py::arg("alpha") = 1.0f,

@@ -92,22 +92,17 @@ static FArray avg_backward_plane(const std::string& isa, const FArray& dy, Pair 
   return dx;
 }
 
-static FArray adaptive_plane(const std::string& isa, const FArray& x, Pair out) {
+// Forward: x (H, W) -> y of size `other`; backward: dy (P, Q) -> dx of size `other` (the input).
+static FArray adaptive_plane(const std::string& isa, const FArray& arr, Pair other, bool backward) {
   const auto& k = pool_kernels(parse_isa(isa));
-  const Pair in = plane_hw(x, "pool_adaptive_avg_plane: x");
-  check_adaptive(in, out, "pool_adaptive_avg_plane");
-  FArray y = new_array({out.first, out.second});
-  k.adaptive_avg_plane(y.mutable_data(), x.data(), in.first, in.second, out.first, out.second);
-  return y;
-}
-
-static FArray adaptive_backward_plane(const std::string& isa, const FArray& dy, Pair input_hw) {
-  const auto& k = pool_kernels(parse_isa(isa));
-  const Pair out = plane_hw(dy, "pool_adaptive_avg_backward_plane: dy");
-  check_adaptive(input_hw, out, "pool_adaptive_avg_backward_plane");
-  FArray dx = new_array({input_hw.first, input_hw.second});
-  k.adaptive_avg_backward_plane(dx.mutable_data(), dy.data(), input_hw.first, input_hw.second, out.first, out.second);
-  return dx;
+  const std::string op = backward ? "pool_adaptive_avg_backward_plane" : "pool_adaptive_avg_plane";
+  const Pair given = plane_hw(arr, (op + (backward ? ": dy" : ": x")).c_str());
+  const Pair in = backward ? other : given, out = backward ? given : other;
+  check_adaptive(in, out, op.c_str());
+  FArray r = new_array({other.first, other.second});
+  if (backward) k.adaptive_avg_backward_plane(r.mutable_data(), arr.data(), in.first, in.second, out.first, out.second);
+  else k.adaptive_avg_plane(r.mutable_data(), arr.data(), in.first, in.second, out.first, out.second);
+  return r;
 }
 
 static py::tuple bn_row_stats(const std::string& isa, const FArray& x) {
@@ -200,9 +195,12 @@ void bind_testing_pool_bn(py::module_& t) {
   t.def("pool_avg_backward_plane", &avg_backward_plane, py::arg("isa"), py::arg("dy"), py::arg("input_hw"),
         py::arg("kernel"), py::arg("stride"), py::arg("padding") = zero, py::arg("ceil_mode") = false,
         py::arg("count_include_pad") = true, py::arg("divisor") = 0);
-  t.def("pool_adaptive_avg_plane", &adaptive_plane, py::arg("isa"), py::arg("x"), py::arg("output_size"));
-  t.def("pool_adaptive_avg_backward_plane", &adaptive_backward_plane, py::arg("isa"), py::arg("dy"),
-        py::arg("input_hw"));
+  t.def("pool_adaptive_avg_plane",
+        [](const std::string& isa, const FArray& x, Pair out) { return adaptive_plane(isa, x, out, false); },
+        py::arg("isa"), py::arg("x"), py::arg("output_size"));
+  t.def("pool_adaptive_avg_backward_plane",
+        [](const std::string& isa, const FArray& dy, Pair in) { return adaptive_plane(isa, dy, in, true); },
+        py::arg("isa"), py::arg("dy"), py::arg("input_hw"));
   t.def("batchnorm_row_stats", &bn_row_stats, py::arg("isa"), py::arg("x"), "Returns (sum x, sum x^2) in float64.");
   t.def("batchnorm_col_stats", &bn_col_stats, py::arg("isa"), py::arg("x"));
   t.def("batchnorm_row_affine", &bn_row_affine, py::arg("isa"), py::arg("x"), py::arg("m"), py::arg("a"), py::arg("b"),

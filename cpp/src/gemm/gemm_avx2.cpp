@@ -2,7 +2,7 @@
 // micro-kernel (inline asm, 12 ymm accumulators, k unrolled by 4, the tile stored straight from
 // its registers), the direct (unpacked) kernel with masked column edges. The packers are the portable ones (gemm_generic.cpp): they cost a few %
 // of the packed path. Layout conventions: gemm_kernels.h.
-// Everything here has internal linkage except avx2::gemm_kernels() (ODR trap, KERNELS.md 4.1).
+// Everything here has internal linkage except avx2::gemm_kernels() (ODR trap, docs/kernels.md §3).
 #include <immintrin.h>
 
 #if !defined(__x86_64__)
