@@ -82,34 +82,30 @@ def test_gemm_pack(isa, op, case):
         np.testing.assert_array_equal(run(entry, isa, np.ascontiguousarray(x.T), trans=True), want)
 
 
+def macro_entry(isa, t, a, b, c, alpha, beta, _):
+    return run(T.gemm_macro, isa, ref_pack_a(a, t["mr"]), ref_pack_b(b, t["nr"]), c, a.shape[1], alpha, beta)
+
+
+def direct_entry(isa, t, a, b, c, alpha, beta, trans):
+    a_in = np.ascontiguousarray(a.T) if trans else a
+    return run(T.gemm_direct, isa, a_in, b, c, alpha, beta, trans_a=trans)
+
+
+# The macro-kernel (on reference-packed panels) and the direct kernel (A read in place, also
+# transposed), over the generated tile-edge sizes, two (alpha, beta) cases each.
 @pytest.mark.parametrize("ncase", sorted(N_CASES))
 @pytest.mark.parametrize("mcase", sorted(M_CASES))
+@pytest.mark.parametrize("entry", [macro_entry, direct_entry], ids=["macro", "direct"])
 @pytest.mark.parametrize("isa", ALL_ISAS)
-def test_gemm_macro(isa, mcase, ncase):
+def test_gemm_macro_and_direct(isa, entry, mcase, ncase):
     t = table(isa)
     m, n = M_CASES[mcase](t), N_CASES[ncase](t)
     rng = np.random.default_rng(m * 100 + n)
     for k in depths(t):
         a, b = rand(rng, m, k, scale=1.0), rand(rng, k, n, scale=1.0)
-        for alpha, beta in ALPHA_BETA:
-            c = c_for(rng, m, n, beta)
-            got = run(T.gemm_macro, isa, ref_pack_a(a, t["mr"]), ref_pack_b(b, t["nr"]), c, k, alpha, beta)
-            check_gemm(got, a, b, c, alpha, beta)
-
-
-@pytest.mark.parametrize("ncase", sorted(N_CASES))
-@pytest.mark.parametrize("mcase", sorted(M_CASES))
-@pytest.mark.parametrize("isa", ALL_ISAS)
-def test_gemm_direct(isa, mcase, ncase):
-    t = table(isa)
-    m, n = M_CASES[mcase](t), N_CASES[ncase](t)
-    rng = np.random.default_rng(m * 100 + n + 1)
-    for k in depths(t):
-        a, b = rand(rng, m, k, scale=1.0), rand(rng, k, n, scale=1.0)
         for (alpha, beta), trans in zip(ALPHA_BETA, (False, True)):
             c = c_for(rng, m, n, beta)
-            a_in = np.ascontiguousarray(a.T) if trans else a
-            check_gemm(run(T.gemm_direct, isa, a_in, b, c, alpha, beta, trans_a=trans), a, b, c, alpha, beta)
+            check_gemm(entry(isa, t, a, b, c, alpha, beta, trans), a, b, c, alpha, beta)
 
 
 def test_gemm_table_and_bad_input():
