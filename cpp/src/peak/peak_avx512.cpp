@@ -1,5 +1,4 @@
-// FMA peak loop, avx512 path: 12 independent chains of 16-lane zmm (AVX-512F) FMAs (enough to cover the
-// FMA latency x throughput of current cores; 12 chains is BLIS's register budget too).
+// FMA peak loop, avx512 path: 12 independent chains of 16-lane zmm (AVX-512F) FMAs (peak_impl.h).
 #include <immintrin.h>
 
 #include "peak_kernels.h"
@@ -7,24 +6,13 @@
 namespace fastdl {
 namespace avx512 {
 namespace {
-constexpr int kChains = 12, kLanes = 16;
-
-float fma_loop(int64_t iters, float seed) {
-  __m512 acc[kChains];
-  for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_ps(seed * static_cast<float>(c + 1));
-  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-  for (int64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 12
-    for (int c = 0; c < kChains; ++c) acc[c] = _mm512_fmadd_ps(acc[c], a, b);
-  }
-  __m512 s = acc[0];
-  for (int c = 1; c < kChains; ++c) s = _mm512_add_ps(s, acc[c]);
-  alignas(64) float out[kLanes];
-  _mm512_store_ps(out, s);
-  float r = 0;
-  for (int l = 0; l < kLanes; ++l) r += out[l];
-  return r;
-}
+constexpr int kLanes = 16;
+using Vec = __m512;
+inline Vec vset1(float x) { return _mm512_set1_ps(x); }
+inline Vec vfmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+inline Vec vadd(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+inline void vstore(float* out, Vec v) { _mm512_store_ps(out, v); }
+#include "peak_impl.h"
 }  // namespace
 
 const PeakKernels& peak_kernels() {
