@@ -241,10 +241,9 @@ py::tuple elem_backward(const char* fn, ElemBwd f, const FArray& grad, const FAr
   const Reduction red = parse_reduction(reduction);
   check_same_shape(x, (std::string(fn) + ": input").c_str(), y, "target");
   const auto gl = grad_layout(fn, red, grad, shape_of(x), static_cast<double>(x.size()));
-  FArray dx = input_grad ? new_array(shape_of(x)) : FArray();
-  FArray dt = target_grad ? new_array(shape_of(x)) : FArray();
-  float* pdx = input_grad ? dx.mutable_data() : nullptr;
-  float* pdt = target_grad ? dt.mutable_data() : nullptr;
+  const OptionalOut dx = optional_output(input_grad, shape_of(x)), dt = optional_output(target_grad, shape_of(x));
+  float* pdx = dx.data;
+  float* pdt = dt.data;
   const float* pg = grad.data();
   const float* px = x.data();
   const float* pyv = y.data();
@@ -252,8 +251,7 @@ py::tuple elem_backward(const char* fn, ElemBwd f, const FArray& grad, const FAr
   run_kernel(fn, [&] {
     f(pdx, pdt, pg, gl.first, gl.second, px, pyv, n);
   });
-  return py::make_tuple(input_grad ? py::object(dx) : py::object(py::none()),
-                        target_grad ? py::object(dt) : py::object(py::none()));
+  return py::make_tuple(dx.array, dt.array);
 }
 
 const float* same_shape_opt(const char* what, const py::object& a, FArray& holder, const FArray& like) {
@@ -294,10 +292,9 @@ py::tuple bce_backward(const FArray& grad, const FArray& x, const FArray& y, py:
   const float* pw = same_shape_opt("binary_cross_entropy_with_logits: weight", weight, wh, x);
   const float* ppw = same_shape_opt("binary_cross_entropy_with_logits: pos_weight", pos_weight, ph, x);
   const auto gl = grad_layout(fn, red, grad, shape_of(x), static_cast<double>(x.size()));
-  FArray dx = input_grad ? new_array(shape_of(x)) : FArray();
-  FArray dt = target_grad ? new_array(shape_of(x)) : FArray();
-  float* pdx = input_grad ? dx.mutable_data() : nullptr;
-  float* pdt = target_grad ? dt.mutable_data() : nullptr;
+  const OptionalOut dx = optional_output(input_grad, shape_of(x)), dt = optional_output(target_grad, shape_of(x));
+  float* pdx = dx.data;
+  float* pdt = dt.data;
   const float* pg = grad.data();
   const float* px = x.data();
   const float* pyv = y.data();
@@ -305,8 +302,7 @@ py::tuple bce_backward(const FArray& grad, const FArray& x, const FArray& y, py:
   run_kernel("bce_with_logits_backward", [&] {
     bce_with_logits_backward(pdx, pdt, pg, gl.first, gl.second, px, pyv, pw, ppw, n);
   });
-  return py::make_tuple(input_grad ? py::object(dx) : py::object(py::none()),
-                        target_grad ? py::object(dt) : py::object(py::none()));
+  return py::make_tuple(dx.array, dt.array);
 }
 
 }  // namespace
