@@ -242,3 +242,8 @@ void adaptive_avg_pool2d_backward_plane(float* dx, const float* dy, int64_t H, i
     }
   }
 }
+
+// This ISA's table (returned by <isa>::pool_kernels()).
+const PoolKernels kPoolKernels{&max_pool2d_plane,          &max_pool2d_backward_plane,
+                               &avg_pool2d_plane,          &avg_pool2d_backward_plane,
+                               &adaptive_avg_pool2d_plane, &adaptive_avg_pool2d_backward_plane};
