@@ -154,7 +154,7 @@ def test_softmax_kernel_matches_reference(isa, log, shape, dim, rng):
     rb = ref.log_softmax_backward if log else ref.softmax_backward
     y = fwd(x, dim)
     C = shape[dim]
-    # KERNELS.md §6: rel/abs 1e-6; the sum of C exponentials adds ~sqrt(C) u
+    # docs/kernels.md §4: rel/abs 1e-6; the sum of C exponentials adds ~sqrt(C) u
     rt = max(1e-6, 1e-7 * np.sqrt(C))
     np.testing.assert_allclose(y, rf(x, dim), rtol=rt, atol=1e-6 if not log else 1e-5)
     tol = max(1e-5, 1e-6 * np.sqrt(C))

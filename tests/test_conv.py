@@ -283,7 +283,7 @@ def test_conv2d_init_and_repr():
     assert nn.Conv2d(2, 2, 1, bias=False).bias is None
 
 
-# ---- bad inputs (TESTING.md section 2) -------------------------------------------------
+# ---- bad inputs (docs/testing.md section 2) -------------------------------------------------
 
 X = np.zeros((1, 3, 5, 5), np.float32)
 W3 = np.zeros((2, 3, 3, 3), np.float32)

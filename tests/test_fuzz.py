@@ -8,7 +8,7 @@ Settings are deterministic (derandomize=True, no example database), so CI sees t
 examples every run. Forward values are compared with NaN equal to NaN and +-inf only equal to
 itself; gradients are compared on finite inputs (the NaN edge cases of backward are separate
 tests). Tolerances: element-wise ops at torch's float32 default, reductions of length K at
-1e-6 * sqrt(K) floored at 1e-5 relative/absolute (TESTING.md, float tier), scaled by the data.
+1e-6 * sqrt(K) floored at 1e-5 relative/absolute (docs/testing.md, float tier), scaled by the data.
 """
 import math
 import os

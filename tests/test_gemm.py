@@ -1,6 +1,6 @@
 """SGEMM (fastdl.ops.gemm / matmul, fastdl._C.gemm) against a float64 numpy reference.
 
-Tiers (TESTING.md section 1): a K-scaled float tier |C - C64| <= 2 max(K, 2) u (|alpha| |A||B| +
+Tiers (docs/testing.md section 1): a K-scaled float tier |C - C64| <= 2 max(K, 2) u (|alpha| |A||B| +
 |beta| |C|) and an exact tier (small integers -> bitwise equality). Every test runs on each ISA
 path (`isa`) and on 1 and 2 threads (`threads`); the `path` fixture forces the direct and the
 packed algorithm and makes sgemm split between threads even for tiny shapes.

@@ -224,7 +224,7 @@ def test_deeply_nested_crafted_files_raise_checkpoint_error(tmp_path, depth):
         fastdl.load(p)
 
 
-# ---- malformed files (TESTING.md §3: the nine cases safetensors rejects) --------------------
+# ---- malformed files (docs/testing.md §3: the nine cases safetensors rejects) --------------------
 def _file(header, data=b"", n=None):
     h = json.dumps(header).encode()
     return struct.pack("<Q", len(h) if n is None else n) + h + data

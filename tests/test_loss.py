@@ -1,6 +1,6 @@
 """Losses: float64 references (checked by finite differences), the fused cross-entropy
 kernels on both ISA paths and 1/2 threads, the functional API and the layers vs PyTorch,
-and the bad inputs of TESTING.md §2 row 18."""
+and the bad inputs of docs/testing.md §2 row 18."""
 import itertools
 
 import numpy as np
@@ -327,7 +327,7 @@ def test_weighted_loss_modules_buffers(rng):
     assert list(nn.BCEWithLogitsLoss(pos_weight=np.ones(3)).state_dict()) == ["pos_weight"]
 
 
-# ---- 5. bad inputs (TESTING.md §2 row 18) and defined edge results ------------------------------
+# ---- 5. bad inputs (docs/testing.md §2 row 18) and defined edge results ------------------------------
 def test_cross_entropy_bad_targets():
     x = np.zeros((3, 5), np.float32)
     with pytest.raises(IndexError, match="Target 5 is out of bounds"):
@@ -387,7 +387,7 @@ def test_target_tensor_and_int32_targets():
 
 def test_concurrent_python_threads_match_serial(rng):
     """The bindings release the GIL: kernels called from many Python threads at once must give
-    the serial results (no shared scratch; TESTING.md §2 row 21)."""
+    the serial results (no shared scratch; docs/testing.md §2 row 21)."""
     import threading
 
     xs = [rng.standard_normal((64, 37)).astype(np.float32) for _ in range(8)]

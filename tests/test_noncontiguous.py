@@ -1,4 +1,4 @@
-"""Non-contiguous and aliasing inputs (TESTING.md §1 item 5, §2 row 16).
+"""Non-contiguous and aliasing inputs (docs/testing.md §1 item 5, §2 row 16).
 
 Every sample of every op is re-run with each argument in turn replaced by the same values in
 another memory layout: transposed, sliced with step 2 (the skipped elements hold NaN, so

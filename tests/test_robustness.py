@@ -1,4 +1,4 @@
-"""Bad-input sweep over the public functional ops (TESTING.md §1 item 4, §2 rows 2, 3, 16, 18).
+"""Bad-input sweep over the public functional ops (docs/testing.md §1 item 4, §2 rows 2, 3, 16, 18).
 
 Every op gets a valid sample call; then each array argument in turn is replaced by None, a
 string, bytes, an object array, a complex array, a 0-d array, a Python float, arrays of one
@@ -380,7 +380,7 @@ def test_every_functional_op_is_swept():
 
 # ---- targeted cases ------------------------------------------------------------------------
 def test_zero_batch_backward_gives_zero_weight_grads():
-    """TESTING.md row 4: an empty batch must give dW = db = 0 (PyTorch), not uninitialised memory."""
+    """docs/testing.md row 4: an empty batch must give dW = db = 0 (PyTorch), not uninitialised memory."""
     for threads in (1, 2):
         prev = fastdl.get_num_threads()
         fastdl.set_num_threads(threads)

@@ -9,7 +9,7 @@ from reference.fd import numeric_grad
 
 from conftest import torch_or_skip
 
-RTOL, ATOL = 1.3e-6, 1e-5  # TESTING.md §1 elementwise float32
+RTOL, ATOL = 1.3e-6, 1e-5  # docs/testing.md §1 elementwise float32
 
 
 def _inputs(rng, shapes, kind="normal"):
@@ -360,7 +360,7 @@ MATMUL_SHAPES = [((3, 4), (4, 5)), ((1, 1), (1, 1)), ((7, 9), (9, 8)), ((4,), (4
 def test_matmul(shapes, rng, isa, threads):
     a, b = _inputs(rng, shapes)
     k = shapes[0][-1]
-    tol = max(1e-6 * np.sqrt(k), 1e-5)  # TESTING.md §1: reductions of length K
+    tol = max(1e-6 * np.sqrt(k), 1e-5)  # docs/testing.md §1: reductions of length K
     check_op(lambda x, y: x @ y, np.matmul, [a, b], rng, torch_fn=lambda x, y: x @ y,
              fwd_tol=(tol, tol), grad_tol=(1e-4, 3e-5), gc_tol=(1e-2, 1e-3), gc_eps=1e-3)
     y = fastdl.matmul(a, b)  # arrays accepted, float32 result

@@ -1,4 +1,4 @@
-"""Threads and processes (TESTING.md §2 rows 19-21).
+"""Threads and processes (docs/testing.md §2 rows 19-21).
 
 Row 19: OpenMP after fork() - a parallel op in the parent, then the same op in a forked child
         (fastdl's pthread_atfork handler makes the child serial; raising the thread count

@@ -10,34 +10,13 @@ references in tests/reference/.
 import numpy as np
 import pytest
 
-from fastdl import _C
 from reference import activation as ra
 from reference import loss as rl
 from reference import optim as ro
+from ukernel_cases import ALL_ISAS, LENGTHS, T, close, rand, run
 
-T = _C.testing
-ALL_ISAS = ("generic", "avx2", "avx512")
-# Lengths around the vector widths: below, at and above 8 and 16, and a long odd one.
-LENGTHS = (1, 7, 8, 9, 15, 16, 17, 33, 67)
 # (rows, columns) for the row/column kernels: the tail sits in the column dimension.
 SHAPES_2D = ((1, 1), (3, 7), (2, 8), (2, 9), (1, 15), (3, 16), (2, 17), (4, 33))
-
-
-def run(fn, isa, *args, **kw):
-    """Calls a testing binding; an ISA level the CPU lacks becomes a skip."""
-    try:
-        return fn(isa, *args, **kw)
-    except _C.UnsupportedIsaError as e:
-        pytest.skip(str(e))
-
-
-def rand(rng, *shape, scale=3.0):
-    return (rng.standard_normal(shape) * scale).astype(np.float32)
-
-
-def close(got, want, rtol=2e-5, atol=2e-6):
-    np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=rtol, atol=atol)
-
 
 # ---- activation: (act id, param, forward ref, backward ref, saved = "y" or "x")
 ACTIVATIONS = {

@@ -14,7 +14,7 @@ namespace bind {
 
 // Activations and gradients are allocated and freed every step. glibc returns freed memory at
 // the top of the heap to the OS (trim) and serves large blocks with mmap, so the next step
-// page-faults every page again (KERNELS.md §3.2: 5x slower elementwise ops). Keep freed memory
+// page-faults every page again (docs/kernels.md §2: 5x slower elementwise ops). Keep freed memory
 // for reuse instead: raise the trim threshold and pin the mmap threshold at glibc's maximum.
 // Peak RSS is unchanged; FASTDL_KEEP_MALLOC=1 leaves malloc's defaults alone.
 static void tune_malloc() {

@@ -79,18 +79,38 @@ void check_smoothing(float ls) {
   if (!(ls >= 0.0f && ls <= 1.0f)) fail("label_smoothing must be between 0.0 and 1.0. Got: " + std::to_string(ls));
 }
 
+// The checked arguments of a class-index loss (cross_entropy, nll_loss): x (N, C) named
+// `xname`, the int64 targets, the optional per-class weight (pw points into wh or is null).
+struct ClassArgs {
+  Reduction red;
+  int64_t N, C;
+  IArray t;
+  FArray wh;
+  const float* pw;
+};
+ClassArgs class_args(const char* fn, const FArray& x, const char* xname, const py::array& target,
+                     const py::object& weight, int64_t ignore_index, const std::string& reduction) {
+  ClassArgs a;
+  a.red = parse_reduction(reduction);
+  check_ndim(x, xname, {2});
+  a.N = x.shape(0);
+  a.C = x.shape(1);
+  a.t = class_target(fn, target, a.N, a.C, ignore_index);
+  a.pw = class_weight(fn, weight, a.wh, a.C);
+  return a;
+}
+
 // ---- cross_entropy, class indices ----------------------------------------------------------
 
 py::tuple ce_forward(const FArray& logits, const py::array& target, py::object weight, int64_t ignore_index,
                      const std::string& reduction, float ls) {
   const char* fn = "cross_entropy";
-  const Reduction red = parse_reduction(reduction);
-  check_ndim(logits, "cross_entropy: input", {2});
   check_smoothing(ls);
-  const int64_t N = logits.shape(0), C = logits.shape(1);
-  IArray t = class_target(fn, target, N, C, ignore_index);
-  FArray wh;
-  const float* pw = class_weight(fn, weight, wh, C);
+  const ClassArgs a = class_args(fn, logits, "cross_entropy: input", target, weight, ignore_index, reduction);
+  const Reduction red = a.red;
+  const int64_t N = a.N, C = a.C;
+  const float* pw = a.pw;
+  const IArray& t = a.t;
   FArray prob = new_array({N, C});
   FArray per = red == Reduction::none ? new_array({N}) : FArray();
   float* pl = red == Reduction::none ? per.mutable_data() : nullptr;
@@ -107,13 +127,12 @@ py::tuple ce_forward(const FArray& logits, const py::array& target, py::object w
 FArray ce_backward(const FArray& grad, const FArray& prob, const py::array& target, py::object weight,
                    int64_t ignore_index, const std::string& reduction, float ls, double denom) {
   const char* fn = "cross_entropy_backward";
-  const Reduction red = parse_reduction(reduction);
-  check_ndim(prob, "cross_entropy_backward: prob", {2});
   check_smoothing(ls);
-  const int64_t N = prob.shape(0), C = prob.shape(1);
-  IArray t = class_target(fn, target, N, C, ignore_index);
-  FArray wh;
-  const float* pw = class_weight(fn, weight, wh, C);
+  const ClassArgs a = class_args(fn, prob, "cross_entropy_backward: prob", target, weight, ignore_index, reduction);
+  const Reduction red = a.red;
+  const int64_t N = a.N, C = a.C;
+  const float* pw = a.pw;
+  const IArray& t = a.t;
   const auto gl = grad_layout(fn, red, grad, {N}, denom);
   FArray dx = new_array({N, C});
   const float* pg = grad.data();
@@ -178,12 +197,11 @@ FArray ce_prob_backward(const FArray& grad, const FArray& prob, const FArray& ta
 py::tuple nll_forward(const FArray& logp, const py::array& target, py::object weight, int64_t ignore_index,
                       const std::string& reduction) {
   const char* fn = "nll_loss";
-  const Reduction red = parse_reduction(reduction);
-  check_ndim(logp, "nll_loss: input", {2});
-  const int64_t N = logp.shape(0), C = logp.shape(1);
-  IArray t = class_target(fn, target, N, C, ignore_index);
-  FArray wh;
-  const float* pw = class_weight(fn, weight, wh, C);
+  const ClassArgs a = class_args(fn, logp, "nll_loss: input", target, weight, ignore_index, reduction);
+  const Reduction red = a.red;
+  const int64_t N = a.N, C = a.C;
+  const float* pw = a.pw;
+  const IArray& t = a.t;
   FArray per = red == Reduction::none ? new_array({N}) : FArray();
   float* pl = red == Reduction::none ? per.mutable_data() : nullptr;
   double tot[2] = {0.0, 0.0};
@@ -241,10 +259,9 @@ py::tuple elem_backward(const char* fn, ElemBwd f, const FArray& grad, const FAr
   const Reduction red = parse_reduction(reduction);
   check_same_shape(x, (std::string(fn) + ": input").c_str(), y, "target");
   const auto gl = grad_layout(fn, red, grad, shape_of(x), static_cast<double>(x.size()));
-  FArray dx = input_grad ? new_array(shape_of(x)) : FArray();
-  FArray dt = target_grad ? new_array(shape_of(x)) : FArray();
-  float* pdx = input_grad ? dx.mutable_data() : nullptr;
-  float* pdt = target_grad ? dt.mutable_data() : nullptr;
+  const OptionalOut dx = optional_output(input_grad, shape_of(x)), dt = optional_output(target_grad, shape_of(x));
+  float* pdx = dx.data;
+  float* pdt = dt.data;
   const float* pg = grad.data();
   const float* px = x.data();
   const float* pyv = y.data();
@@ -252,8 +269,7 @@ py::tuple elem_backward(const char* fn, ElemBwd f, const FArray& grad, const FAr
   run_kernel(fn, [&] {
     f(pdx, pdt, pg, gl.first, gl.second, px, pyv, n);
   });
-  return py::make_tuple(input_grad ? py::object(dx) : py::object(py::none()),
-                        target_grad ? py::object(dt) : py::object(py::none()));
+  return py::make_tuple(dx.array, dt.array);
 }
 
 const float* same_shape_opt(const char* what, const py::object& a, FArray& holder, const FArray& like) {
@@ -294,10 +310,9 @@ py::tuple bce_backward(const FArray& grad, const FArray& x, const FArray& y, py:
   const float* pw = same_shape_opt("binary_cross_entropy_with_logits: weight", weight, wh, x);
   const float* ppw = same_shape_opt("binary_cross_entropy_with_logits: pos_weight", pos_weight, ph, x);
   const auto gl = grad_layout(fn, red, grad, shape_of(x), static_cast<double>(x.size()));
-  FArray dx = input_grad ? new_array(shape_of(x)) : FArray();
-  FArray dt = target_grad ? new_array(shape_of(x)) : FArray();
-  float* pdx = input_grad ? dx.mutable_data() : nullptr;
-  float* pdt = target_grad ? dt.mutable_data() : nullptr;
+  const OptionalOut dx = optional_output(input_grad, shape_of(x)), dt = optional_output(target_grad, shape_of(x));
+  float* pdx = dx.data;
+  float* pdt = dt.data;
   const float* pg = grad.data();
   const float* px = x.data();
   const float* pyv = y.data();
@@ -305,8 +320,7 @@ py::tuple bce_backward(const FArray& grad, const FArray& x, const FArray& y, py:
   run_kernel("bce_with_logits_backward", [&] {
     bce_with_logits_backward(pdx, pdt, pg, gl.first, gl.second, px, pyv, pw, ppw, n);
   });
-  return py::make_tuple(input_grad ? py::object(dx) : py::object(py::none()),
-                        target_grad ? py::object(dt) : py::object(py::none()));
+  return py::make_tuple(dx.array, dt.array);
 }
 
 }  // namespace

@@ -21,6 +21,8 @@ void bind_embedding(py::module_& m);
 void bind_testing_activation(py::module_& t);
 void bind_testing_optim_loss(py::module_& t);
 void bind_testing_rnn(py::module_& t);
+void bind_testing_gemm_conv(py::module_& t);
+void bind_testing_pool_bn(py::module_& t);
 void bind_linear(py::module_& m);
 }  // namespace bind
 }  // namespace fastdl
@@ -47,6 +49,8 @@ PYBIND11_MODULE(_C, m) {
   bind_testing_activation(testing);
   bind_testing_optim_loss(testing);
   bind_testing_rnn(testing);
+  bind_testing_gemm_conv(testing);
+  bind_testing_pool_bn(testing);
   bind_core(m);
   bind_gemm(m);
   bind_activation(m);

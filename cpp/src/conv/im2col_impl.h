@@ -1,6 +1,6 @@
 // im2col / col2im bodies for one image and one group, included inside an unnamed namespace
 // in fastdl::generic (conv_generic.cpp) and fastdl::avx2 (conv_avx2.cpp) so that each ISA gets
-// its own compiled copy, reached through the ConvKernels table (conv_kernels.h). Plain loops only: no templates, no includes (ODR: see ARCHITECTURE.md).
+// its own compiled copy, reached through the ConvKernels table (conv_kernels.h). Plain loops only: no templates, no includes (ODR: see docs/architecture.md, "The ODR trap").
 // Layout: x (Cg, H, W); col (Cg*R*S, P*Q) with row stride ld >= P*Q (several images side by
 // side share one column buffer), row index (c*R + r)*S + s, column p*Q + q.
 

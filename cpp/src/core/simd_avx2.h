@@ -1,7 +1,7 @@
 // AVX2/FMA helpers shared by the *_avx2.cpp kernels (activation, softmax, loss, dropout, rnn).
 // Include ONLY from *_avx2.cpp files. Everything lives in an anonymous namespace inside
 // fastdl::avx2, so no AVX2-compiled inline function can be merged into a generic translation
-// unit by the linker (the ODR trap, KERNELS.md §4.1).
+// unit by the linker (the ODR trap, docs/kernels.md §3).
 #pragma once
 #include <immintrin.h>
 

@@ -17,14 +17,7 @@ inline __m256i mix32(__m256i x) {
   return x;
 }
 
-inline uint32_t mix32s(uint32_t x) {
-  x ^= x >> 16;
-  x *= 0x7feb352dU;
-  x ^= x >> 15;
-  x *= 0x846ca68bU;
-  x ^= x >> 16;
-  return x;
-}
+#include "dropout_scalar.h"
 
 }  // namespace
 
@@ -49,13 +42,7 @@ static void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t i0,
     const int bits = _mm256_movemask_ps(kf);
     for (int b = 0; b < 8; ++b) mask[j + b] = static_cast<uint8_t>((bits >> b) & 1);
   }
-  for (; j < n; ++j) {
-    const uint64_t i = static_cast<uint64_t>(i0 + j);
-    const uint32_t h = mix32s(mix32s(static_cast<uint32_t>(i) ^ k0) ^ k1 ^ static_cast<uint32_t>(i >> 32));
-    const bool keep = (h >> 8) >= thresh;
-    mask[j] = keep ? 1 : 0;
-    y[j] = keep ? x[j] * scale : 0.0f;
-  }
+  dropout_forward_scalar(y, mask, x, i0, j, n, k0, k1, thresh, scale);
 }
 
 static void dropout_backward(float* dx, const float* dy, const uint8_t* mask, int64_t n, float scale) {

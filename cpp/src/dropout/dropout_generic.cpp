@@ -6,26 +6,13 @@ namespace fastdl {
 namespace generic {
 namespace {
 
-inline uint32_t mix32(uint32_t x) {
-  x ^= x >> 16;
-  x *= 0x7feb352dU;
-  x ^= x >> 15;
-  x *= 0x846ca68bU;
-  x ^= x >> 16;
-  return x;
-}
+#include "dropout_scalar.h"
 
 }  // namespace
 
 static void dropout_forward(float* y, uint8_t* mask, const float* x, int64_t i0, int64_t n, uint32_t k0, uint32_t k1,
                      uint32_t thresh, float scale) {
-  for (int64_t j = 0; j < n; ++j) {
-    const uint64_t i = static_cast<uint64_t>(i0 + j);
-    const uint32_t h = mix32(mix32(static_cast<uint32_t>(i) ^ k0) ^ k1 ^ static_cast<uint32_t>(i >> 32));
-    const bool keep = (h >> 8) >= thresh;
-    mask[j] = keep ? 1 : 0;
-    y[j] = keep ? x[j] * scale : 0.0f;
-  }
+  dropout_forward_scalar(y, mask, x, i0, 0, n, k0, k1, thresh, scale);
 }
 
 static void dropout_backward(float* dx, const float* dy, const uint8_t* mask, int64_t n, float scale) {

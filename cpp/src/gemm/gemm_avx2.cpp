@@ -1,8 +1,8 @@
 // SGEMM pieces for AVX2 + FMA (this file alone is compiled with -mavx2 -mfma): the 6x16
-// micro-kernel (12 ymm accumulators, k unrolled by 4), the direct (unpacked) kernel with
-// masked column edges. The packers are the portable ones (gemm_generic.cpp): they cost a few %
+// micro-kernel (inline asm, 12 ymm accumulators, k unrolled by 4, the tile stored straight from
+// its registers), the direct (unpacked) kernel with masked column edges. The packers are the portable ones (gemm_generic.cpp): they cost a few %
 // of the packed path. Layout conventions: gemm_kernels.h.
-// Everything here has internal linkage except avx2::gemm_kernels() (ODR trap, KERNELS.md 4.1).
+// Everything here has internal linkage except avx2::gemm_kernels() (ODR trap, docs/kernels.md §3).
 #include <immintrin.h>
 
 #if !defined(__x86_64__)
@@ -24,206 +24,176 @@ inline __m256i lane_mask(int n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// C = alpha * acc + beta * C on rows < mr, columns < nr, where acc is the MR x NR tile in a
-// 32-byte aligned buffer (row i at acc + i * NR); beta == 0 never reads C. The kernels keep
-// the tile in named registers and hand it over through this buffer: an aggregate indexed in
-// loops would make GCC keep the accumulators in memory.
-void store_tile(const float* acc, float* C, int64_t ldc, int mr, int nr, float alpha,
-                float beta) {
-  const __m256 va = _mm256_set1_ps(alpha);
-  const __m256 vb = _mm256_set1_ps(beta);
-  if (mr == MR && nr == NR) {
-    if (beta == 0.0f) {
-      for (int i = 0; i < MR; ++i) {
-        _mm256_storeu_ps(C + i * ldc, _mm256_mul_ps(va, _mm256_load_ps(acc + i * NR)));
-        _mm256_storeu_ps(C + i * ldc + 8, _mm256_mul_ps(va, _mm256_load_ps(acc + i * NR + 8)));
-      }
-    } else {
-      for (int i = 0; i < MR; ++i) {
-        float* c = C + i * ldc;
-        _mm256_storeu_ps(c, _mm256_fmadd_ps(vb, _mm256_loadu_ps(c),
-                                            _mm256_mul_ps(va, _mm256_load_ps(acc + i * NR))));
-        _mm256_storeu_ps(c + 8, _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8),
-                                                _mm256_mul_ps(va, _mm256_load_ps(acc + i * NR + 8))));
-      }
-    }
-    return;
-  }
-  const __m256i m0 = lane_mask(nr);
-  const __m256i m1 = lane_mask(nr - 8);
-  for (int i = 0; i < mr; ++i) {
-    float* c = C + i * ldc;
-    __m256 r0 = _mm256_mul_ps(va, _mm256_load_ps(acc + i * NR));
-    __m256 r1 = _mm256_mul_ps(va, _mm256_load_ps(acc + i * NR + 8));
-    if (beta != 0.0f) {
-      r0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, m0), r0);
-      r1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c + 8, m1), r1);
-    }
-    _mm256_maskstore_ps(c, m0, r0);
-    _mm256_maskstore_ps(c + 8, m1, r1);
-  }
-}
+// ---- The packed 6x16 micro-kernel (BLIS's kernels/haswell/3 sgemm 6x16 register plan).
+//
+// Registers: ymm0-11 accumulate the tile, row i in ymm(2i) (columns 0-7) and ymm(2i+1)
+// (columns 8-15); ymm12-13 hold the current row of B; ymm14-15 alternate the broadcasts of A.
+// After the k loop ymm15 holds alpha, ymm14 beta, ymm12-13 the column masks of a partial tile
+// (ymm15 is then the temporary for a masked load of C). One macro per step; the asm labels are
+// named (`%=` makes them unique per expansion of the asm statement).
+#define FASTDL_S(...) #__VA_ARGS__ "\n\t"
+
+// Row i (A element i of k step `it`, broadcast into `ar`) times the B row: two FMAs.
+#define SGEMM_ROW(it, i, ar, c0, c1)                 \
+  "vbroadcastss " #it "*24+" #i "*4(%[a]), " ar "\n\t" \
+  "vfmadd231ps %%ymm12, " ar ", " c0 "\n\t"          \
+  "vfmadd231ps %%ymm13, " ar ", " c1 "\n\t"
+
+// Step `it` of an unrolled group: load row `it` of the B micro-panel (16 floats), then the six
+// rows of the tile; the broadcasts alternate ymm14 / ymm15 so consecutive rows never wait.
+#define SGEMM_K_STEP(it)                                        \
+  "vmovaps " #it "*64(%[b]), %%ymm12\n\t"                       \
+  "vmovaps " #it "*64+32(%[b]), %%ymm13\n\t"                    \
+  SGEMM_ROW(it, 0, "%%ymm14", "%%ymm0", "%%ymm1")                \
+  SGEMM_ROW(it, 1, "%%ymm15", "%%ymm2", "%%ymm3")                \
+  SGEMM_ROW(it, 2, "%%ymm14", "%%ymm4", "%%ymm5")                \
+  SGEMM_ROW(it, 3, "%%ymm15", "%%ymm6", "%%ymm7")                \
+  SGEMM_ROW(it, 4, "%%ymm14", "%%ymm8", "%%ymm9")                \
+  SGEMM_ROW(it, 5, "%%ymm15", "%%ymm10", "%%ymm11")
+
+// C row (at %[c]) from c0:c1, then %[c] moves to the next row. alpha has been applied.
+//   BZ: beta == 0, C never read.  BNZ: c = beta * C + c (one rounding, vfmadd231ps from memory).
+#define SGEMM_STORE_ROW_BZ(c0, c1)            \
+  "vmovups " c0 ", (%[c])\n\t"                \
+  "vmovups " c1 ", 32(%[c])\n\t"              \
+  "add %[ldc], %[c]\n\t"
+#define SGEMM_STORE_ROW_BNZ(c0, c1)            \
+  "vfmadd231ps (%[c]), %%ymm14, " c0 "\n\t"    \
+  "vfmadd231ps 32(%[c]), %%ymm14, " c1 "\n\t"  \
+  SGEMM_STORE_ROW_BZ(c0, c1)
+// Partial tile: row i is stored only when i < mr; columns through the masks ymm12 / ymm13.
+#define SGEMM_MASKED_ROW_BZ(i, c0, c1)          \
+  "cmp $" #i ", %[mr]\n\t"                      \
+  "jle .Lsgemm_done%=\n\t"                      \
+  "vmaskmovps " c0 ", %%ymm12, (%[c])\n\t"      \
+  "vmaskmovps " c1 ", %%ymm13, 32(%[c])\n\t"    \
+  "add %[ldc], %[c]\n\t"
+#define SGEMM_MASKED_ROW_BNZ(i, c0, c1)         \
+  "cmp $" #i ", %[mr]\n\t"                      \
+  "jle .Lsgemm_done%=\n\t"                      \
+  "vmaskmovps (%[c]), %%ymm12, %%ymm15\n\t"     \
+  "vfmadd231ps %%ymm15, %%ymm14, " c0 "\n\t"    \
+  "vmaskmovps 32(%[c]), %%ymm13, %%ymm15\n\t"   \
+  "vfmadd231ps %%ymm15, %%ymm14, " c1 "\n\t"    \
+  "vmaskmovps " c0 ", %%ymm12, (%[c])\n\t"      \
+  "vmaskmovps " c1 ", %%ymm13, 32(%[c])\n\t"    \
+  "add %[ldc], %[c]\n\t"
+#define SGEMM_ALL_ROWS(ROW)                                                                  \
+  ROW("%%ymm0", "%%ymm1") ROW("%%ymm2", "%%ymm3") ROW("%%ymm4", "%%ymm5") ROW("%%ymm6", "%%ymm7") \
+  ROW("%%ymm8", "%%ymm9") ROW("%%ymm10", "%%ymm11")
+#define SGEMM_ALL_MASKED_ROWS(ROW)                                                          \
+  ROW(0, "%%ymm0", "%%ymm1") ROW(1, "%%ymm2", "%%ymm3") ROW(2, "%%ymm4", "%%ymm5")            \
+  ROW(3, "%%ymm6", "%%ymm7") ROW(4, "%%ymm8", "%%ymm9") ROW(5, "%%ymm10", "%%ymm11")
+
+// How the tile leaves the registers (bit 0: beta != 0 reads C; bit 1: a partial tile).
+constexpr int64_t kStoreBetaNonzero = 1, kStorePartial = 2;
 
 // Packed micro-kernel: a = packed A micro-panel (kc x MR), b = packed B micro-panel (kc x NR,
-// 32-byte aligned). Rows >= mr / columns >= nr are computed on the zero padding, not stored.
-// The k-loop is inline assembly (unrolled by 4, then a 1-step tail) with the register plan of
-// BLIS's haswell 6x16 kernel: ymm0-11 accumulate row i in ymm(2i), ymm(2i+1); ymm12-13 hold the
-// B row; ymm14-15 alternate the A broadcasts. GCC's allocator spills an intrinsics version.
-// The tile leaves through a 384-byte stack buffer (12 stores per kc*12 FMAs).
+// 32-byte aligned). C(i, j) = alpha * sum_k a[k][i] * b[k][j] + beta * C(i, j) on rows < mr,
+// columns < nr (the rest of the tile is computed on the zero padding and never stored);
+// beta == 0 never reads C, so a NaN in C cannot leak. The k loop is unrolled by 4, then a
+// 1-step tail; every accumulator sees k in order, one FMA per step.
 void kernel_packed(int64_t kc, const float* a, const float* b, float* C, int64_t ldc, int mr,
                    int nr, float alpha, float beta) {
-  alignas(32) float acc[MR * NR];
   for (int i = 0; i < mr; ++i) _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
   int64_t n4 = kc >> 2;
   int64_t n1 = kc & 3;
+  int64_t rows = mr;
+  int64_t ldc_bytes = ldc * static_cast<int64_t>(sizeof(float));
+  const int64_t mode = (beta != 0.0f ? kStoreBetaNonzero : 0) | (mr < MR || nr < NR ? kStorePartial : 0);
+  const __m256i m0 = lane_mask(nr);
+  const __m256i m1 = lane_mask(nr - 8);
   __asm__ volatile(
-      "vxorps %%ymm0, %%ymm0, %%ymm0\n\t"
-      "vxorps %%ymm1, %%ymm1, %%ymm1\n\t"
-      "vxorps %%ymm2, %%ymm2, %%ymm2\n\t"
-      "vxorps %%ymm3, %%ymm3, %%ymm3\n\t"
-      "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
-      "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
-      "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"
-      "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"
-      "vxorps %%ymm8, %%ymm8, %%ymm8\n\t"
-      "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"
-      "vxorps %%ymm10, %%ymm10, %%ymm10\n\t"
-      "vxorps %%ymm11, %%ymm11, %%ymm11\n\t"
-      "test %[n4], %[n4]\n\t"
-      "jz 2f\n\t"
-      ".p2align 4\n\t"
-      "1:\n\t"
-      "prefetcht0 384(%[a])\n\t"
-      "vmovaps 0(%[b]), %%ymm12\n\t"
-      "vmovaps 32(%[b]), %%ymm13\n\t"
-      "vbroadcastss 0(%[a]), %%ymm14\n\t"
-      "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-      "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-      "vbroadcastss 4(%[a]), %%ymm15\n\t"
-      "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-      "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-      "vbroadcastss 8(%[a]), %%ymm14\n\t"
-      "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-      "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-      "vbroadcastss 12(%[a]), %%ymm15\n\t"
-      "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-      "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-      "vbroadcastss 16(%[a]), %%ymm14\n\t"
-      "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-      "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-      "vbroadcastss 20(%[a]), %%ymm15\n\t"
-      "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-      "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-      "vmovaps 64(%[b]), %%ymm12\n\t"
-      "vmovaps 96(%[b]), %%ymm13\n\t"
-      "vbroadcastss 24(%[a]), %%ymm14\n\t"
-      "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-      "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-      "vbroadcastss 28(%[a]), %%ymm15\n\t"
-      "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-      "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-      "vbroadcastss 32(%[a]), %%ymm14\n\t"
-      "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-      "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-      "vbroadcastss 36(%[a]), %%ymm15\n\t"
-      "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-      "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-      "vbroadcastss 40(%[a]), %%ymm14\n\t"
-      "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-      "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-      "vbroadcastss 44(%[a]), %%ymm15\n\t"
-      "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-      "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-      "vmovaps 128(%[b]), %%ymm12\n\t"
-      "vmovaps 160(%[b]), %%ymm13\n\t"
-      "vbroadcastss 48(%[a]), %%ymm14\n\t"
-      "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-      "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-      "vbroadcastss 52(%[a]), %%ymm15\n\t"
-      "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-      "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-      "vbroadcastss 56(%[a]), %%ymm14\n\t"
-      "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-      "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-      "vbroadcastss 60(%[a]), %%ymm15\n\t"
-      "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-      "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-      "vbroadcastss 64(%[a]), %%ymm14\n\t"
-      "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-      "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-      "vbroadcastss 68(%[a]), %%ymm15\n\t"
-      "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-      "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-      "vmovaps 192(%[b]), %%ymm12\n\t"
-      "vmovaps 224(%[b]), %%ymm13\n\t"
-      "vbroadcastss 72(%[a]), %%ymm14\n\t"
-      "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-      "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-      "vbroadcastss 76(%[a]), %%ymm15\n\t"
-      "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-      "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-      "vbroadcastss 80(%[a]), %%ymm14\n\t"
-      "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-      "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-      "vbroadcastss 84(%[a]), %%ymm15\n\t"
-      "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-      "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-      "vbroadcastss 88(%[a]), %%ymm14\n\t"
-      "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-      "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-      "vbroadcastss 92(%[a]), %%ymm15\n\t"
-      "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-      "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-      "add $96, %[a]\n\t"
-      "add $256, %[b]\n\t"
-      "dec %[n4]\n\t"
-      "jnz 1b\n\t"
-      "2:\n\t"
-      "test %[n1], %[n1]\n\t"
-      "jz 4f\n\t"
-      "3:\n\t"
-      "vmovaps 0(%[b]), %%ymm12\n\t"
-      "vmovaps 32(%[b]), %%ymm13\n\t"
-      "vbroadcastss 0(%[a]), %%ymm14\n\t"
-      "vfmadd231ps %%ymm12, %%ymm14, %%ymm0\n\t"
-      "vfmadd231ps %%ymm13, %%ymm14, %%ymm1\n\t"
-      "vbroadcastss 4(%[a]), %%ymm15\n\t"
-      "vfmadd231ps %%ymm12, %%ymm15, %%ymm2\n\t"
-      "vfmadd231ps %%ymm13, %%ymm15, %%ymm3\n\t"
-      "vbroadcastss 8(%[a]), %%ymm14\n\t"
-      "vfmadd231ps %%ymm12, %%ymm14, %%ymm4\n\t"
-      "vfmadd231ps %%ymm13, %%ymm14, %%ymm5\n\t"
-      "vbroadcastss 12(%[a]), %%ymm15\n\t"
-      "vfmadd231ps %%ymm12, %%ymm15, %%ymm6\n\t"
-      "vfmadd231ps %%ymm13, %%ymm15, %%ymm7\n\t"
-      "vbroadcastss 16(%[a]), %%ymm14\n\t"
-      "vfmadd231ps %%ymm12, %%ymm14, %%ymm8\n\t"
-      "vfmadd231ps %%ymm13, %%ymm14, %%ymm9\n\t"
-      "vbroadcastss 20(%[a]), %%ymm15\n\t"
-      "vfmadd231ps %%ymm12, %%ymm15, %%ymm10\n\t"
-      "vfmadd231ps %%ymm13, %%ymm15, %%ymm11\n\t"
-      "add $24, %[a]\n\t"
-      "add $64, %[b]\n\t"
-      "dec %[n1]\n\t"
-      "jnz 3b\n\t"
-      "4:\n\t"
-      "vmovaps %%ymm0, 0(%[acc])\n\t"
-      "vmovaps %%ymm1, 32(%[acc])\n\t"
-      "vmovaps %%ymm2, 64(%[acc])\n\t"
-      "vmovaps %%ymm3, 96(%[acc])\n\t"
-      "vmovaps %%ymm4, 128(%[acc])\n\t"
-      "vmovaps %%ymm5, 160(%[acc])\n\t"
-      "vmovaps %%ymm6, 192(%[acc])\n\t"
-      "vmovaps %%ymm7, 224(%[acc])\n\t"
-      "vmovaps %%ymm8, 256(%[acc])\n\t"
-      "vmovaps %%ymm9, 288(%[acc])\n\t"
-      "vmovaps %%ymm10, 320(%[acc])\n\t"
-      "vmovaps %%ymm11, 352(%[acc])\n\t"
-      : [a] "+r"(a), [b] "+r"(b), [n4] "+r"(n4), [n1] "+r"(n1)
-      : [acc] "r"(acc)
-      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
-  store_tile(acc, C, ldc, mr, nr, alpha, beta);
+      // Zero the 12 accumulators.
+      FASTDL_S(vxorps %%ymm0, %%ymm0, %%ymm0)
+      FASTDL_S(vxorps %%ymm1, %%ymm1, %%ymm1)
+      FASTDL_S(vxorps %%ymm2, %%ymm2, %%ymm2)
+      FASTDL_S(vxorps %%ymm3, %%ymm3, %%ymm3)
+      FASTDL_S(vxorps %%ymm4, %%ymm4, %%ymm4)
+      FASTDL_S(vxorps %%ymm5, %%ymm5, %%ymm5)
+      FASTDL_S(vxorps %%ymm6, %%ymm6, %%ymm6)
+      FASTDL_S(vxorps %%ymm7, %%ymm7, %%ymm7)
+      FASTDL_S(vxorps %%ymm8, %%ymm8, %%ymm8)
+      FASTDL_S(vxorps %%ymm9, %%ymm9, %%ymm9)
+      FASTDL_S(vxorps %%ymm10, %%ymm10, %%ymm10)
+      FASTDL_S(vxorps %%ymm11, %%ymm11, %%ymm11)
+      FASTDL_S(test %[n4], %[n4])
+      FASTDL_S(jz .Lsgemm_k_left%=)
+      // Main loop: 4 k steps per iteration (96 bytes of A, 256 bytes of B).
+      FASTDL_S(.p2align 4)
+      ".Lsgemm_k_iter%=:\n\t"
+      FASTDL_S(prefetcht0 384(%[a]))
+      SGEMM_K_STEP(0)  // iteration 0
+      SGEMM_K_STEP(1)  // iteration 1
+      SGEMM_K_STEP(2)  // iteration 2
+      SGEMM_K_STEP(3)  // iteration 3
+      FASTDL_S(add $96, %[a])
+      FASTDL_S(add $256, %[b])
+      FASTDL_S(dec %[n4])
+      FASTDL_S(jnz .Lsgemm_k_iter%=)
+      // Edge loop: the kc % 4 remaining steps, one at a time.
+      ".Lsgemm_k_left%=:\n\t"
+      FASTDL_S(test %[n1], %[n1])
+      FASTDL_S(jz .Lsgemm_post_accum%=)
+      ".Lsgemm_k_one%=:\n\t"
+      SGEMM_K_STEP(0)
+      FASTDL_S(add $24, %[a])
+      FASTDL_S(add $64, %[b])
+      FASTDL_S(dec %[n1])
+      FASTDL_S(jnz .Lsgemm_k_one%=)
+      // Scale the tile by alpha; load beta and the column masks.
+      ".Lsgemm_post_accum%=:\n\t"
+      FASTDL_S(vbroadcastss %[alpha], %%ymm15)
+      FASTDL_S(vmulps %%ymm0, %%ymm15, %%ymm0)
+      FASTDL_S(vmulps %%ymm1, %%ymm15, %%ymm1)
+      FASTDL_S(vmulps %%ymm2, %%ymm15, %%ymm2)
+      FASTDL_S(vmulps %%ymm3, %%ymm15, %%ymm3)
+      FASTDL_S(vmulps %%ymm4, %%ymm15, %%ymm4)
+      FASTDL_S(vmulps %%ymm5, %%ymm15, %%ymm5)
+      FASTDL_S(vmulps %%ymm6, %%ymm15, %%ymm6)
+      FASTDL_S(vmulps %%ymm7, %%ymm15, %%ymm7)
+      FASTDL_S(vmulps %%ymm8, %%ymm15, %%ymm8)
+      FASTDL_S(vmulps %%ymm9, %%ymm15, %%ymm9)
+      FASTDL_S(vmulps %%ymm10, %%ymm15, %%ymm10)
+      FASTDL_S(vmulps %%ymm11, %%ymm15, %%ymm11)
+      FASTDL_S(vbroadcastss %[beta], %%ymm14)
+      FASTDL_S(vmovdqu %[m0], %%ymm12)
+      FASTDL_S(vmovdqu %[m1], %%ymm13)
+      FASTDL_S(cmp $1, %[mode])
+      FASTDL_S(je .Lsgemm_full_bnz%=)
+      FASTDL_S(jb .Lsgemm_full_bz%=)
+      FASTDL_S(cmp $2, %[mode])
+      FASTDL_S(je .Lsgemm_part_bz%=)
+      // Partial tile, beta != 0.
+      SGEMM_ALL_MASKED_ROWS(SGEMM_MASKED_ROW_BNZ)
+      FASTDL_S(jmp .Lsgemm_done%=)
+      // Partial tile, beta == 0.
+      ".Lsgemm_part_bz%=:\n\t"
+      SGEMM_ALL_MASKED_ROWS(SGEMM_MASKED_ROW_BZ)
+      FASTDL_S(jmp .Lsgemm_done%=)
+      // Full 6x16 tile, beta != 0.
+      ".Lsgemm_full_bnz%=:\n\t"
+      SGEMM_ALL_ROWS(SGEMM_STORE_ROW_BNZ)
+      FASTDL_S(jmp .Lsgemm_done%=)
+      // Full 6x16 tile, beta == 0.
+      ".Lsgemm_full_bz%=:\n\t"
+      SGEMM_ALL_ROWS(SGEMM_STORE_ROW_BZ)
+      ".Lsgemm_done%=:\n\t"
+      : [a] "+r"(a), [b] "+r"(b), [n4] "+r"(n4), [n1] "+r"(n1), [c] "+r"(C)
+      : [ldc] "r"(ldc_bytes), [mr] "r"(rows), [mode] "r"(mode), [alpha] "m"(alpha), [beta] "m"(beta),
+        [m0] "m"(m0), [m1] "m"(m1)
+      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+        "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory");
 }
+#undef SGEMM_ALL_MASKED_ROWS
+#undef SGEMM_ALL_ROWS
+#undef SGEMM_MASKED_ROW_BNZ
+#undef SGEMM_MASKED_ROW_BZ
+#undef SGEMM_STORE_ROW_BNZ
+#undef SGEMM_STORE_ROW_BZ
+#undef SGEMM_K_STEP
+#undef SGEMM_ROW
+#undef FASTDL_S
 
 void macro(int64_t mc, int64_t nc, int64_t kc, const float* Ap, const float* Bp, float* C,
            int64_t ldc, float alpha, float beta) {
@@ -233,6 +203,26 @@ void macro(int64_t mc, int64_t nc, int64_t kc, const float* Ap, const float* Bp,
       const int mr = static_cast<int>(min64(MR, mc - ir));
       kernel_packed(kc, Ap + ir * kc, Bp + jr * kc, C + ir * ldc + jr, ldc, mr, nr, alpha, beta);
     }
+  }
+}
+
+// One row of a direct tile from registers: c = alpha * (r0 | r1) + beta * C, C read only when
+// read_c (beta != 0); columns through the masks m0 / m1 when kMasked.
+template <bool kMasked>
+inline void store_row(float* c, __m256 r0, __m256 r1, __m256 va, __m256 vb, bool read_c, __m256i m0,
+                      __m256i m1) {
+  r0 = _mm256_mul_ps(va, r0);
+  r1 = _mm256_mul_ps(va, r1);
+  if (read_c) {
+    r0 = _mm256_fmadd_ps(vb, kMasked ? _mm256_maskload_ps(c, m0) : _mm256_loadu_ps(c), r0);
+    r1 = _mm256_fmadd_ps(vb, kMasked ? _mm256_maskload_ps(c + 8, m1) : _mm256_loadu_ps(c + 8), r1);
+  }
+  if (kMasked) {
+    _mm256_maskstore_ps(c, m0, r0);
+    _mm256_maskstore_ps(c + 8, m1, r1);
+  } else {
+    _mm256_storeu_ps(c, r0);
+    _mm256_storeu_ps(c + 8, r1);
   }
 }
 
@@ -260,20 +250,14 @@ void kernel_direct(int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const 
     FASTDL_ROW(5, o5)
 #undef FASTDL_ROW
   }
-  alignas(32) float acc[MR * NR];
-  _mm256_store_ps(acc + 0, c00);
-  _mm256_store_ps(acc + 8, c01);
-  _mm256_store_ps(acc + 16, c10);
-  _mm256_store_ps(acc + 24, c11);
-  _mm256_store_ps(acc + 32, c20);
-  _mm256_store_ps(acc + 40, c21);
-  _mm256_store_ps(acc + 48, c30);
-  _mm256_store_ps(acc + 56, c31);
-  _mm256_store_ps(acc + 64, c40);
-  _mm256_store_ps(acc + 72, c41);
-  _mm256_store_ps(acc + 80, c50);
-  _mm256_store_ps(acc + 88, c51);
-  store_tile(acc, C, ldc, mr, nr, alpha, beta);
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  const bool read_c = beta != 0.0f;
+  store_row<kMasked>(C, c00, c01, va, vb, read_c, m0, m1);
+  if (mr > 1) store_row<kMasked>(C + ldc, c10, c11, va, vb, read_c, m0, m1);
+  if (mr > 2) store_row<kMasked>(C + 2 * ldc, c20, c21, va, vb, read_c, m0, m1);
+  if (mr > 3) store_row<kMasked>(C + 3 * ldc, c30, c31, va, vb, read_c, m0, m1);
+  if (mr > 4) store_row<kMasked>(C + 4 * ldc, c40, c41, va, vb, read_c, m0, m1);
+  if (mr > 5) store_row<kMasked>(C + 5 * ldc, c50, c51, va, vb, read_c, m0, m1);
 }
 
 void direct(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs,

@@ -3,7 +3,7 @@
 // the FMA), the direct (unpacked) kernel, and packers for KMR-tall A / 32-wide B panels. Edge
 // tiles use __mmask16 loads and stores. Layout conventions: gemm_kernels.h (with MR = KMR and
 // NR = 32 here; the table carries them to the driver).
-// Everything here has internal linkage except avx512::gemm_kernels() (ODR trap, KERNELS.md 4.1).
+// Everything here has internal linkage except avx512::gemm_kernels() (ODR trap, docs/kernels.md §3).
 #include <immintrin.h>
 
 #include "gemm_kernels.h"

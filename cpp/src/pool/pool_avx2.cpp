@@ -59,12 +59,7 @@ int64_t max2x2_row_simd(float* y, int64_t* idx, const float* r0, const float* r1
 
 }  // namespace
 
-const PoolKernels& pool_kernels() {
-  static const PoolKernels k{&max_pool2d_plane,          &max_pool2d_backward_plane,
-                             &avg_pool2d_plane,          &avg_pool2d_backward_plane,
-                             &adaptive_avg_pool2d_plane, &adaptive_avg_pool2d_backward_plane};
-  return k;
-}
+const PoolKernels& pool_kernels() { return kPoolKernels; }
 
 }  // namespace avx2
 }  // namespace fastdl

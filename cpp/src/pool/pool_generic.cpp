@@ -11,11 +11,6 @@ int64_t max2x2_row_simd(float*, int64_t*, const float*, const float*, int64_t, i
 #include "pool_impl.h"
 }  // namespace
 
-const PoolKernels& pool_kernels() {
-  static const PoolKernels k{&max_pool2d_plane,          &max_pool2d_backward_plane,
-                             &avg_pool2d_plane,          &avg_pool2d_backward_plane,
-                             &adaptive_avg_pool2d_plane, &adaptive_avg_pool2d_backward_plane};
-  return k;
-}
+const PoolKernels& pool_kernels() { return kPoolKernels; }
 }  // namespace generic
 }  // namespace fastdl

@@ -1,7 +1,7 @@
 // Per-plane pooling bodies, included inside an unnamed namespace in fastdl::generic
 // (pool_generic.cpp) and fastdl::avx2 (pool_avx2.cpp) so that each ISA gets its own compiled
 // copy, reached through the PoolKernels table (pool_kernels.h). Plain loops only:
-// no templates, no includes (ODR: see ARCHITECTURE.md). x: (H, W), y/idx: (P, Q).
+// no templates, no includes (ODR: see docs/architecture.md, "The ODR trap"). x: (H, W), y/idx: (P, Q).
 // The including file defines
 //   int64_t max2x2_row_simd(float* y, int64_t* idx, const float* r0, const float* r1,
 //                                  int64_t base, int64_t W, int64_t Q)
@@ -242,3 +242,8 @@ void adaptive_avg_pool2d_backward_plane(float* dx, const float* dy, int64_t H, i
     }
   }
 }
+
+// This ISA's table (returned by <isa>::pool_kernels()).
+const PoolKernels kPoolKernels{&max_pool2d_plane,          &max_pool2d_backward_plane,
+                               &avg_pool2d_plane,          &avg_pool2d_backward_plane,
+                               &adaptive_avg_pool2d_plane, &adaptive_avg_pool2d_backward_plane};

@@ -1,0 +1,185 @@
+// Test-only bindings (fastdl._C.testing) reaching each entry of the gemm, linear and conv kernel
+// tables directly for a given ISA level: <family>_<entry>(isa, ...). A level the CPU lacks raises
+// UnsupportedIsaError. Each call runs one table entry serially on the whole input, so the tile
+// edges are exactly the sizes the test passes (gemm_table(isa) gives that table's MR / NR / cache
+// blocks, so the tests generate their sizes around the tile of THAT table).
+#include <pybind11/stl.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "../src/conv/conv_kernels.h"
+#include "../src/gemm/gemm_kernels.h"
+#include "../src/linear/linear_kernels.h"
+#include "array_check.h"
+
+namespace fastdl {
+namespace bind {
+
+using gemm_detail::kPackSlack;
+using Pair = std::pair<int64_t, int64_t>;
+
+namespace {
+
+// A 64-byte aligned float buffer (the packed-B panels must be 32-byte aligned), zero-filled,
+// with kPackSlack floats past the end a packer or micro-kernel may touch.
+struct Aligned {
+  std::unique_ptr<float, decltype(&std::free)> p{nullptr, &std::free};
+  explicit Aligned(int64_t n) {
+    const size_t bytes = static_cast<size_t>(numel({n + kPackSlack}, "packed buffer")) * sizeof(float);
+    p.reset(static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)));
+    if (!p) throw std::bad_alloc();
+    std::memset(p.get(), 0, bytes);
+  }
+  float* get() const { return p.get(); }
+};
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+FArray copy_out(const float* src, const std::vector<int64_t>& shape) {
+  FArray out = new_array(shape);
+  std::memcpy(out.mutable_data(), src, static_cast<size_t>(out.size()) * sizeof(float));
+  return out;
+}
+
+void check_positive(int64_t v, const char* op, const char* name) {
+  if (v <= 0) fail(std::string(op) + ": " + name + " must be >= 1, got " + std::to_string(v));
+}
+
+// op(A) (m x k) read in place: A is (m, k), or (k, m) when trans.
+void op_dims(const FArray& a, bool trans, const char* op, const char* name, int64_t* rows, int64_t* cols) {
+  check_ndim(a, (std::string(op) + ": " + name).c_str(), {2});
+  *rows = trans ? a.shape(1) : a.shape(0);
+  *cols = trans ? a.shape(0) : a.shape(1);
+}
+
+}  // namespace
+
+static py::dict gemm_table(const std::string& isa) {
+  const auto& k = gemm_kernels(parse_isa(isa));
+  py::dict d;
+  d["mr"] = k.mr;
+  d["nr"] = k.nr;
+  d["mc"] = k.mc;
+  d["kc"] = k.kc;
+  d["nc"] = k.nc;
+  return d;
+}
+
+// Packed op(X): A (is_a) in ceil(rows / MR) panels of MR x cols, or B in ceil(cols / NR) panels
+// of rows x NR, returned flat. X is (rows, cols), or (cols, rows) when trans.
+static FArray gemm_pack(const std::string& isa, const FArray& x, bool trans, bool is_a) {
+  const auto& k = gemm_kernels(parse_isa(isa));
+  const char* op = is_a ? "gemm_pack_a" : "gemm_pack_b";
+  int64_t rows, cols;
+  op_dims(x, trans, op, is_a ? "a" : "b", &rows, &cols);
+  check_positive(rows, op, "rows of op(x)");
+  check_positive(cols, op, "columns of op(x)");
+  const int64_t n = is_a ? round_up(rows, k.mr) * cols : round_up(cols, k.nr) * rows;
+  Aligned buf(n);
+  const int64_t rs = trans ? 1 : cols, cs = trans ? rows : 1;
+  if (is_a) k.pack_a(rows, cols, x.data(), rs, cs, buf.get());
+  else k.pack_b(rows, cols, x.data(), rs, cs, buf.get());
+  return copy_out(buf.get(), {n});
+}
+
+// The macro-kernel on packed panels: returns alpha * Ap * Bp + beta * c (c is (mc, nc)).
+static FArray gemm_macro(const std::string& isa, const FArray& ap, const FArray& bp, const FArray& c, int64_t kc,
+                         float alpha, float beta) {
+  const auto& k = gemm_kernels(parse_isa(isa));
+  check_ndim(c, "gemm_macro: c", {2});
+  const int64_t mc = c.shape(0), nc = c.shape(1);
+  check_positive(mc, "gemm_macro", "rows of c");
+  check_positive(nc, "gemm_macro", "columns of c");
+  check_positive(kc, "gemm_macro", "kc");
+  check_shape(ap, "gemm_macro: ap", {checked_mul(round_up(mc, k.mr), kc, "ap size")});
+  check_shape(bp, "gemm_macro: bp", {checked_mul(round_up(nc, k.nr), kc, "bp size")});
+  Aligned a(ap.size()), b(bp.size()), out(c.size());
+  std::memcpy(a.get(), ap.data(), static_cast<size_t>(ap.size()) * sizeof(float));
+  std::memcpy(b.get(), bp.data(), static_cast<size_t>(bp.size()) * sizeof(float));
+  std::memcpy(out.get(), c.data(), static_cast<size_t>(c.size()) * sizeof(float));
+  k.macro(mc, nc, kc, a.get(), b.get(), out.get(), nc, alpha, beta);
+  return copy_out(out.get(), {mc, nc});
+}
+
+// The direct (unpacked) kernel: alpha * op(A) * B + beta * c, A read in place through its strides.
+static FArray gemm_direct(const std::string& isa, const FArray& a, const FArray& b, const FArray& c, float alpha,
+                          float beta, bool trans_a) {
+  const auto& k = gemm_kernels(parse_isa(isa));
+  int64_t M, K;
+  op_dims(a, trans_a, "gemm_direct", "a", &M, &K);
+  check_ndim(b, "gemm_direct: b", {2});
+  const int64_t N = b.shape(1);
+  check_shape(b, "gemm_direct: b", {K, N});
+  check_positive(K, "gemm_direct", "columns of op(a)");
+  check_shape(c, "gemm_direct: c", {M, N});
+  FArray out = copy_out(c.data(), {M, N});
+  if (M > 0 && N > 0)
+    k.direct(M, N, K, a.data(), trans_a ? 1 : K, trans_a ? M : 1, b.data(), N, out.mutable_data(), N, alpha, beta);
+  return out;
+}
+
+static FArray linear_sum_rows(const std::string& isa, const FArray& x) {
+  const auto& k = linear_kernels(parse_isa(isa));
+  check_ndim(x, "linear_sum_rows: x", {2});
+  const int64_t M = x.shape(0), N = x.shape(1);
+  FArray out = zeros({N});
+  k.sum_rows(out.mutable_data(), x.data(), M, N, 0, N);
+  return out;
+}
+
+// One image, one group: x (C, H, W) <-> col (C*R*S, P*Q).
+static Conv2dParams conv_params(const char* op, const std::vector<int64_t>& xs, Pair kernel, Pair stride,
+                                Pair padding, Pair dilation) {
+  if (xs.size() != 3) fail(std::string(op) + ": input shape must be (C, H, W), got " + shape_str(xs));
+  try {
+    return make_conv2d_params(1, xs[0], xs[1], xs[2], 1, xs[0], kernel.first, kernel.second, stride.first,
+                              stride.second, padding.first, padding.second, dilation.first, dilation.second, 1);
+  } catch (const ArgumentError& e) {
+    fail(std::string(op) + ": " + e.what());
+  }
+}
+
+static FArray conv_im2col(const std::string& isa, const FArray& x, Pair kernel, Pair stride, Pair padding,
+                          Pair dilation) {
+  const auto& k = conv_kernels(parse_isa(isa));
+  const Conv2dParams p = conv_params("conv_im2col", shape_of(x), kernel, stride, padding, dilation);
+  FArray col = zeros({p.col_rows, p.col_cols});
+  if (col.size() > 0) k.im2col(col.mutable_data(), x.data(), p, p.col_cols);
+  return col;
+}
+
+static FArray conv_col2im(const std::string& isa, const FArray& col, const std::vector<int64_t>& input_shape,
+                          Pair kernel, Pair stride, Pair padding, Pair dilation) {
+  const auto& k = conv_kernels(parse_isa(isa));
+  for (int64_t d : input_shape)
+    if (d < 0) fail("conv_col2im: negative size in input_shape " + shape_str(input_shape));
+  const Conv2dParams p = conv_params("conv_col2im", input_shape, kernel, stride, padding, dilation);
+  check_shape(col, "conv_col2im: col", {p.col_rows, p.col_cols});
+  FArray dx = zeros(input_shape);
+  if (dx.size() > 0) k.col2im(dx.mutable_data(), col.data(), p, p.col_cols);
+  return dx;
+}
+
+void bind_testing_gemm_conv(py::module_& t) {
+  t.def("gemm_table", &gemm_table, py::arg("isa"), "The table's register tile and cache blocks: {mr, nr, mc, kc, nc}.");
+  t.def("gemm_pack_a", [](const std::string& isa, const FArray& a, bool trans) { return gemm_pack(isa, a, trans, true); },
+        py::arg("isa"), py::arg("a"), py::arg("trans") = false);
+  t.def("gemm_pack_b", [](const std::string& isa, const FArray& b, bool trans) { return gemm_pack(isa, b, trans, false); },
+        py::arg("isa"), py::arg("b"), py::arg("trans") = false);
+  t.def("gemm_macro", &gemm_macro, py::arg("isa"), py::arg("ap"), py::arg("bp"), py::arg("c"), py::arg("kc"),
+        py::arg("alpha") = 1.0f, py::arg("beta") = 0.0f);
+  t.def("gemm_direct", &gemm_direct, py::arg("isa"), py::arg("a"), py::arg("b"), py::arg("c"), py::arg("alpha") = 1.0f,
+        py::arg("beta") = 0.0f, py::arg("trans_a") = false);
+  t.def("linear_sum_rows", &linear_sum_rows, py::arg("isa"), py::arg("x"));
+  t.def("conv_im2col", &conv_im2col, py::arg("isa"), py::arg("x"), py::arg("kernel"), py::arg("stride") = Pair{1, 1},
+        py::arg("padding") = Pair{0, 0}, py::arg("dilation") = Pair{1, 1});
+  t.def("conv_col2im", &conv_col2im, py::arg("isa"), py::arg("col"), py::arg("input_shape"), py::arg("kernel"),
+        py::arg("stride") = Pair{1, 1}, py::arg("padding") = Pair{0, 0}, py::arg("dilation") = Pair{1, 1});
+}
+
+}  // namespace bind
+}  // namespace fastdl
