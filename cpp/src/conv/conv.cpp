@@ -117,9 +117,9 @@ int64_t batch_grain(const Conv2dParams& p) {
   return g < 1.0 ? 1 : (g > 1e9 ? 1000000000 : static_cast<int64_t>(g) + 1);
 }
 
-// True when images are split across threads (each runs sgemm_serial); false when they run one
-// after another with the threaded sgemm (batch smaller than the thread count).
-bool split_batch(const Conv2dParams& p) { return p.N >= get_num_threads(); }
+// True when the NB image blocks are split across threads (each runs sgemm_serial); false when
+// they run one after another with the threaded sgemm (fewer blocks than threads).
+bool split_batch(int64_t NB) { return NB >= get_num_threads(); }
 
 // Small feature maps give skinny per-image GEMMs (N = P*Q = 49 for 7x7) that repack the weights
 // for every image. Fold G images side by side into one column buffer (G*P*Q >= kFoldColumns
@@ -233,19 +233,35 @@ void backward_block(float* dx, float* dw_acc, const float* dy, const float* x, c
   }
 }
 
+// Blocks of G images per parallel chunk so that a chunk is worth a thread.
+int64_t block_grain(const Conv2dParams& p, int64_t G) { return std::max<int64_t>(1, batch_grain(p) / G); }
+
+// Chunks (of the NB image blocks) of the backward-weights reduction: a function of the shape
+// only. Up to 6 chunks (balanced on 1, 2 and 3 threads) while the private accumulators stay
+// small, else 2; never more than a thread's worth of work per chunk (block_grain) allows.
+constexpr int64_t kDwChunksSmall = 6, kDwChunksLarge = 2, kDwSmallFloats = int64_t(1) << 18;
+int64_t dw_chunks(const Conv2dParams& p, int64_t NB, int64_t G) {
+  const int64_t WS = p.K * p.col_rows;
+  const int64_t cap = WS <= kDwSmallFloats ? kDwChunksSmall : kDwChunksLarge;
+  return std::max<int64_t>(1, std::min(NB / block_grain(p, G), cap));
+}
+
 }  // namespace
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
   const ConvKernels& kt = conv_kernels(active_isa());
   if (p.N == 0) return;
-  const int64_t G = fold_count(p);
-  if (split_batch(p)) {
-    // Images split across threads, each with its own column buffer and a serial GEMM.
-    parallel_for(0, p.N, batch_grain(p), [&](int64_t lo, int64_t hi) {
-      for (int64_t n = lo; n < hi; n += G) forward_block(y, x, w, b, p, n, std::min(G, hi - n), &sgemm_serial, kt);
+  // Work in blocks of G images fixed by the shape (block j = images [jG, min(N, (j+1)G))), so
+  // every GEMM has the same size on any thread count and y is bitwise the same.
+  const int64_t G = fold_count(p), NB = (p.N + G - 1) / G;
+  auto block = [&](int64_t j, GemmFn gemm) { forward_block(y, x, w, b, p, j * G, std::min(G, p.N - j * G), gemm, kt); };
+  if (split_batch(NB)) {
+    // Blocks split across threads, each with its own column buffer and a serial GEMM.
+    parallel_for(0, NB, block_grain(p, G), [&](int64_t lo, int64_t hi) {
+      for (int64_t j = lo; j < hi; ++j) block(j, &sgemm_serial);
     });
   } else {
-    for (int64_t n = 0; n < p.N; n += G) forward_block(y, x, w, b, p, n, std::min(G, p.N - n), &sgemm, kt);
+    for (int64_t j = 0; j < NB; ++j) block(j, &sgemm);
   }
 }
 
@@ -272,17 +288,23 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     for (int64_t i = 0; i < WS; ++i) dw[i] = 0.0f;
   if (p.N == 0 || (!dx && !dw)) return;
 
-  const int64_t G = fold_count(p);
-  if (!split_batch(p)) {
-    for (int64_t n = 0; n < p.N; n += G) backward_block(dx, dw, dy, x, w, p, n, std::min(G, p.N - n), &sgemm, kt);
+  // Blocks of G images fixed by the shape, as in the forward. The blocks are cut into D chunks
+  // that follow the shape only (dw_chunks), never the thread count: chunk 0 accumulates into dw
+  // itself, chunk c > 0 into its slice of one buffer (scratch conv_dw_acc, allocated before the
+  // region); the slices are added in chunk order afterwards. So no two threads write one
+  // gradient and dw is bitwise the same on any number of threads (the threaded sgemm splits
+  // M / N only, never the reduction).
+  const int64_t G = fold_count(p), NB = (p.N + G - 1) / G;
+  auto block = [&](int64_t j, float* acc, GemmFn gemm) {
+    backward_block(dx, acc, dy, x, w, p, j * G, std::min(G, p.N - j * G), gemm, kt);
+  };
+  const int64_t D = dw ? dw_chunks(p, NB, G) : (split_batch(NB) ? parallel_plan(0, NB, block_grain(p, G)).chunks : 1);
+  if (D == 1) {
+    for (int64_t j = 0; j < NB; ++j) block(j, dw, &sgemm);
     return;
   }
-  // Batch split: chunk 0 accumulates into dw itself, chunk t > 0 into its slice of one buffer
-  // (scratch conv_dw_acc, allocated before the region); the slices are added in chunk order
-  // afterwards, so no two threads write one gradient and the sum order is fixed.
-  const ParallelPlan plan = parallel_plan(0, p.N, batch_grain(p));
-  const int64_t T = plan.chunks;
-  float* parts = dw && T > 1 ? scratch(ScratchKey::conv_dw_acc, checked_mul(T - 1, WS, "conv_dw_acc")) : nullptr;
+  const ParallelPlan plan{0, NB, D};
+  float* parts = dw ? scratch(ScratchKey::conv_dw_acc, checked_mul(D - 1, WS, "conv_dw_acc")) : nullptr;
   parallel_for(plan, [&](int64_t lo, int64_t hi, int64_t t) {
     float* acc = nullptr;
     if (dw) {
@@ -290,12 +312,11 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
       if (t > 0)
         for (int64_t i = 0; i < WS; ++i) acc[i] = 0.0f;
     }
-    for (int64_t n = lo; n < hi; n += G)
-      backward_block(dx, acc, dy, x, w, p, n, std::min(G, hi - n), &sgemm_serial, kt);
+    for (int64_t j = lo; j < hi; ++j) block(j, acc, &sgemm_serial);
   });
   if (parts) {
     parallel_for(0, WS, 16384, [&](int64_t lo, int64_t hi) {
-      for (int64_t t = 1; t < T; ++t) {
+      for (int64_t t = 1; t < D; ++t) {
         const float* src = parts + (t - 1) * WS;
         for (int64_t i = lo; i < hi; ++i) dw[i] += src[i];
       }
