@@ -248,7 +248,7 @@ int64_t dw_chunks(const Conv2dParams& p, int64_t NB, int64_t G) {
 
 }  // namespace
 
-void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
+static void forward_impl(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
   const ConvKernels& kt = conv_kernels(active_isa());
   if (p.N == 0) return;
   // Work in blocks of G images fixed by the shape (block j = images [jG, min(N, (j+1)G))), so
@@ -265,8 +265,8 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
   }
 }
 
-void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
-                     const Conv2dParams& p) {
+static void backward_impl(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
+                          const Conv2dParams& p) {
   const ConvKernels& kt = conv_kernels(active_isa());
   const int64_t PQ = p.col_cols, WS = p.K * p.col_rows;
   if (db) {
@@ -321,6 +321,92 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
         for (int64_t i = lo; i < hi; ++i) dw[i] += src[i];
       }
     });
+  }
+}
+
+// ---- taps in the padding --------------------------------------------------------------------
+// A kernel row (column) whose taps land in the zero padding for every output position adds
+// nothing to y, dx or dw. When the live rows [r0, r1) and columns [s0, s1) are a strict part of
+// the kernel (3x3 convolutions on 1x1 maps: only the centre is live; 3x3 stride 2 on 2x2 maps:
+// 2x2 taps), the call runs as the smaller convolution with kernel (r1-r0, s1-s0) and padding
+// (pad_h - r0*dil_h, pad_w - s0*dil_w) on the weight slice, which maps every output position
+// to the same input taps (checked: same P and Q, padding >= 0); dw outside the slice is zero.
+namespace {
+
+struct Trim {
+  bool on = false;
+  int64_t r0 = 0, s0 = 0;
+  Conv2dParams q{};
+};
+
+// Live kernel offsets [lo, hi) along one dimension (lo >= hi: none).
+void live_taps(int64_t size, int64_t kernel, int64_t pad, int64_t stride, int64_t dil, int64_t out, int64_t* lo,
+               int64_t* hi) {
+  *lo = kernel;
+  *hi = 0;
+  for (int64_t r = 0; r < kernel; ++r) {
+    const int64_t off = r * dil - pad;  // input index of output 0's tap r
+    const int64_t o = off >= 0 ? 0 : (-off + stride - 1) / stride;  // first output with a tap >= 0
+    if (o < out && o * stride + off < size) {
+      *lo = std::min(*lo, r);
+      *hi = r + 1;
+    }
+  }
+}
+
+Trim trim_padding_taps(const Conv2dParams& p) {
+  Trim t;
+  int64_t r0, r1, s0, s1;
+  live_taps(p.H, p.R, p.pad_h, p.stride_h, p.dil_h, p.P, &r0, &r1);
+  live_taps(p.W, p.S, p.pad_w, p.stride_w, p.dil_w, p.Q, &s0, &s1);
+  if (r0 >= r1 || s0 >= s1 || (r1 - r0 == p.R && s1 - s0 == p.S)) return t;
+  const int64_t ph = p.pad_h - r0 * p.dil_h, pw = p.pad_w - s0 * p.dil_w;
+  if (ph < 0 || pw < 0) return t;
+  const Conv2dParams q = make_conv2d_params(p.N, p.C, p.H, p.W, p.K, p.Cg, r1 - r0, s1 - s0, p.stride_h, p.stride_w,
+                                            ph, pw, p.dil_h, p.dil_w, p.groups);
+  if (q.P != p.P || q.Q != p.Q) return t;
+  t.on = true;
+  t.r0 = r0;
+  t.s0 = s0;
+  t.q = q;
+  return t;
+}
+
+// Copies between the full weight (K*Cg, R, S) and its slice (K*Cg, R', S'): full -> slice
+// (ToSlice), or slice -> the slice's taps of a full weight.
+template <bool ToSlice>
+void copy_slice(const float* src, float* dst, const Conv2dParams& p, const Trim& t) {
+  const int64_t R2 = t.q.R, S2 = t.q.S;
+  for (int64_t kc = 0; kc < p.K * p.Cg; ++kc)
+    for (int64_t r = 0; r < R2; ++r)
+      for (int64_t s = 0; s < S2; ++s) {
+        const int64_t full = (kc * p.R + t.r0 + r) * p.S + t.s0 + s, slice = (kc * R2 + r) * S2 + s;
+        if (ToSlice) dst[slice] = src[full]; else dst[full] = src[slice];
+      }
+}
+
+}  // namespace
+
+void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
+  const Trim t = trim_padding_taps(p);
+  if (!t.on) return forward_impl(y, x, w, b, p);
+  float* ws = scratch(ScratchKey::conv_trim, p.K * t.q.col_rows);
+  copy_slice<true>(w, ws, p, t);
+  forward_impl(y, x, ws, b, t.q);
+}
+
+void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
+                     const Conv2dParams& p) {
+  const Trim t = trim_padding_taps(p);
+  if (!t.on) return backward_impl(dx, dw, db, dy, x, w, p);
+  const int64_t WS2 = p.K * t.q.col_rows;
+  float* ws = scratch(ScratchKey::conv_trim, 2 * WS2);
+  float* dws = ws + WS2;
+  copy_slice<true>(w, ws, p, t);
+  backward_impl(dx, dw ? dws : nullptr, db, dy, x, ws, t.q);
+  if (dw) {
+    for (int64_t i = 0; i < p.K * p.col_rows; ++i) dw[i] = 0.0f;
+    copy_slice<false>(dws, dw, p, t);
   }
 }
 
