@@ -180,8 +180,8 @@ void forward_block(float* y, const float* x, const float* w, const float* b, con
 }
 
 // Backward of images [n0, n0 + G): dx (when non-null) overwritten for those images, dw_acc
-// (when non-null) accumulated.
-void backward_block(float* dx, float* dw_acc, const float* dy, const float* x, const float* w,
+// (when non-null) scaled by dw_beta (0: overwritten, 1: accumulated) and added to.
+void backward_block(float* dx, float* dw_acc, float dw_beta, const float* dy, const float* x, const float* w,
                     const Conv2dParams& p, int64_t n0, int64_t G, GemmFn gemm, const ConvKernels& kt) {
   const int64_t HW = p.H * p.W, PQ = p.col_cols, CRS = p.col_rows;
   if (G == 1) {
@@ -196,7 +196,7 @@ void backward_block(float* dx, float* dw_acc, const float* dy, const float* x, c
           kt.im2col(col, xg, p, PQ);
           B = col;
         }
-        gemm(false, true, p.Kg, CRS, PQ, 1.0f, dyg, PQ, B, PQ, 1.0f, dw_acc + g * p.Kg * CRS, CRS);
+        gemm(false, true, p.Kg, CRS, PQ, 1.0f, dyg, PQ, B, PQ, dw_beta, dw_acc + g * p.Kg * CRS, CRS);
       }
       if (dx) {  // dcol = w_g^T (CRS x Kg) * dy_g (Kg x PQ), then col2im (the col buffer is reused)
         float* dxg = dx + (n0 * p.C + g * p.Cg) * HW;
@@ -224,7 +224,7 @@ void backward_block(float* dx, float* dw_acc, const float* dy, const float* x, c
     const float* wg = w + g * p.Kg * CRS;
     if (dw_acc) {
       for (int64_t j = 0; j < G; ++j) kt.im2col(col + j * PQ, x + ((n0 + j) * p.C + g * p.Cg) * HW, p, ld);
-      gemm(false, true, p.Kg, CRS, ld, 1.0f, dyt, ld, col, ld, 1.0f, dw_acc + g * p.Kg * CRS, CRS);
+      gemm(false, true, p.Kg, CRS, ld, 1.0f, dyt, ld, col, ld, dw_beta, dw_acc + g * p.Kg * CRS, CRS);
     }
     if (dx) {
       gemm(true, false, CRS, ld, p.Kg, 1.0f, wg, CRS, dyt, ld, 0.0f, col, ld);
@@ -238,8 +238,10 @@ int64_t block_grain(const Conv2dParams& p, int64_t G) { return std::max<int64_t>
 
 // Chunks (of the NB image blocks) of the backward-weights reduction: a function of the shape
 // only. Up to 6 chunks (balanced on 1, 2 and 3 threads) while the private accumulators stay
-// small, else 2; never more than a thread's worth of work per chunk (block_grain) allows.
-constexpr int64_t kDwChunksSmall = 6, kDwChunksLarge = 2, kDwSmallFloats = int64_t(1) << 18;
+// under 4 MB each, else 2; never more than a thread's worth of work per chunk (block_grain)
+// allows. (Measured on the 3x3 256->256 @7 layer, 1 thread: 2 chunks of 3 blocks ran ~10 %
+// slower than one block per chunk, unexplained; 6 chunks match the old single-chunk speed.)
+constexpr int64_t kDwChunksSmall = 6, kDwChunksLarge = 2, kDwSmallFloats = int64_t(1) << 20;
 int64_t dw_chunks(const Conv2dParams& p, int64_t NB, int64_t G) {
   const int64_t WS = p.K * p.col_rows;
   const int64_t cap = WS <= kDwSmallFloats ? kDwChunksSmall : kDwChunksLarge;
@@ -284,35 +286,31 @@ static void backward_impl(float* dx, float* dw, float* db, const float* dy, cons
       }
     });
   }
-  if (dw)
+  if (dw && p.N == 0)
     for (int64_t i = 0; i < WS; ++i) dw[i] = 0.0f;
   if (p.N == 0 || (!dx && !dw)) return;
 
   // Blocks of G images fixed by the shape, as in the forward. The blocks are cut into D chunks
   // that follow the shape only (dw_chunks), never the thread count: chunk 0 accumulates into dw
-  // itself, chunk c > 0 into its slice of one buffer (scratch conv_dw_acc, allocated before the
+  // itself (overwriting it), chunk c > 0 into its slice of one buffer (scratch conv_dw_acc, allocated before the
   // region); the slices are added in chunk order afterwards. So no two threads write one
   // gradient and dw is bitwise the same on any number of threads (the threaded sgemm splits
   // M / N only, never the reduction).
   const int64_t G = fold_count(p), NB = (p.N + G - 1) / G;
-  auto block = [&](int64_t j, float* acc, GemmFn gemm) {
-    backward_block(dx, acc, dy, x, w, p, j * G, std::min(G, p.N - j * G), gemm, kt);
+  // The first block of a chunk overwrites its accumulator (GEMM beta 0), the others add to it.
+  auto block = [&](int64_t j, float* acc, bool first, GemmFn gemm) {
+    backward_block(dx, acc, first ? 0.0f : 1.0f, dy, x, w, p, j * G, std::min(G, p.N - j * G), gemm, kt);
   };
   const int64_t D = dw ? dw_chunks(p, NB, G) : (split_batch(NB) ? parallel_plan(0, NB, block_grain(p, G)).chunks : 1);
   if (D == 1) {
-    for (int64_t j = 0; j < NB; ++j) block(j, dw, &sgemm);
+    for (int64_t j = 0; j < NB; ++j) block(j, dw, j == 0, &sgemm);
     return;
   }
   const ParallelPlan plan{0, NB, D};
   float* parts = dw ? scratch(ScratchKey::conv_dw_acc, checked_mul(D - 1, WS, "conv_dw_acc")) : nullptr;
   parallel_for(plan, [&](int64_t lo, int64_t hi, int64_t t) {
-    float* acc = nullptr;
-    if (dw) {
-      acc = t == 0 ? dw : parts + (t - 1) * WS;
-      if (t > 0)
-        for (int64_t i = 0; i < WS; ++i) acc[i] = 0.0f;
-    }
-    for (int64_t j = lo; j < hi; ++j) block(j, acc, &sgemm_serial);
+    float* acc = dw ? (t == 0 ? dw : parts + (t - 1) * WS) : nullptr;
+    for (int64_t j = lo; j < hi; ++j) block(j, acc, j == lo, &sgemm_serial);
   });
   if (parts) {
     parallel_for(0, WS, 16384, [&](int64_t lo, int64_t hi) {
