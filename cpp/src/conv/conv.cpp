@@ -238,10 +238,10 @@ int64_t block_grain(const Conv2dParams& p, int64_t G) { return std::max<int64_t>
 
 // Chunks (of the NB image blocks) of the backward-weights reduction: a function of the shape
 // only. Up to 6 chunks (balanced on 1, 2 and 3 threads) while the private accumulators stay
-// under 4 MB each, else 2; never more than a thread's worth of work per chunk (block_grain)
-// allows. (Measured on the 3x3 256->256 @7 layer, 1 thread: 2 chunks of 3 blocks ran ~10 %
-// slower than one block per chunk, unexplained; 6 chunks match the old single-chunk speed.)
-constexpr int64_t kDwChunksSmall = 6, kDwChunksLarge = 2, kDwSmallFloats = int64_t(1) << 20;
+// under 1 MB each, else 2; never more than a thread's worth of work per chunk (block_grain)
+// allows. Each extra chunk costs one accumulator pass on 1 thread and its memory, so large
+// weights get 2 (the machine has 2 cores; a third thread does not speed up those layers).
+constexpr int64_t kDwChunksSmall = 6, kDwChunksLarge = 2, kDwSmallFloats = int64_t(1) << 18;
 int64_t dw_chunks(const Conv2dParams& p, int64_t NB, int64_t G) {
   const int64_t WS = p.K * p.col_rows;
   const int64_t cap = WS <= kDwSmallFloats ? kDwChunksSmall : kDwChunksLarge;
