@@ -3,9 +3,12 @@
 Each case is verified against PyTorch first (outputs and all gradients), then timed: median of
 --reps runs after a warm-up, for 1 and 2 threads. Prints ms per forward+backward, GFLOP/s
 (conv: 3 x 2*MACs) or GB/s (pooling: bytes read + written), and the ratio torch / fastdl
-(> 1 means fastdl is faster).
+(> 1 means fastdl is faster). Conv rows also print the fraction of the measured FMA peak
+(fastdl.ops.fma_peak on the same thread count) on the layer's real FLOPs: taps that fall in the
+zero padding are not counted.
 
     PYTHONPATH=python python bench/conv.py [--reps 7] [--threads 1 2] [--only conv|pool] [--cpu-time]
+                                           [--peak GFLOPS_PER_CORE]
 
 --cpu-time measures process CPU time instead of wall time (useful on a shared, oversubscribed
 machine, meaningful for 1 thread only).
@@ -19,6 +22,7 @@ import time
 import numpy as np
 
 import fastdl
+import fastdl.ops
 from fastdl import functional as F
 
 try:
@@ -97,8 +101,16 @@ def conv_case(case, reps, rng):
         np.testing.assert_allclose(fw.grad.data, tw.grad.numpy(), rtol=tolw, atol=tolw)
         np.testing.assert_allclose(fb.grad.data, tb.grad.numpy(), rtol=tolw, atol=tolw)
         out["torch"] = median_ms(run_torch, reps)
-    flops = 3 * 2.0 * N * K * C * k * k * P * P
-    return out, flops / 1e9, "GF/s"
+    return out, real_conv_flops(N, C, K, H, W, k, s, p) / 1e9, "GF/s"
+
+
+def real_conv_flops(N, C, K, H, W, k, s, p):
+    """FLOPs of forward + backward-data + backward-weights (3 x 2 x MACs) over taps that land in
+    the input: a tap in the zero padding is no work."""
+    def taps(size):  # sum over output positions of in-range kernel offsets, one dimension
+        out = (size + 2 * p - k) // s + 1
+        return sum(1 for o in range(out) for r in range(k) if 0 <= o * s - p + r < size)
+    return 3 * 2.0 * N * K * C * taps(H) * taps(W)
 
 
 def pool_case(case, reps, rng):
@@ -154,6 +166,9 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--only", choices=["conv", "pool"], default=None)
     ap.add_argument("--cpu-time", action="store_true", help="time with process CPU time instead of wall time")
+    ap.add_argument("--peak", type=float, default=None,
+                    help="1-core FMA peak in GFLOP/s (default: best of 3 fastdl.ops.fma_peak runs; on a loaded "
+                         "machine that wall-clock measurement is low, pass the quiet-machine value, ~120 here)")
     args = ap.parse_args()
     global CLOCK
     if args.cpu_time:
@@ -161,7 +176,8 @@ def main():
     rng = np.random.default_rng(0)
     print(f"fastdl {fastdl.__version__} isa={fastdl.get_isa()}; torch {torch.__version__ if torch else 'absent'}; "
           f"clock={'process CPU time' if args.cpu_time else 'wall'}")
-    print(f"{'case':32s} {'thr':>3s} {'fastdl ms':>10s} {'torch ms':>9s} {'rate':>12s} {'torch/fastdl':>12s}")
+    print(f"{'case':32s} {'thr':>3s} {'fastdl ms':>10s} {'torch ms':>9s} {'rate':>12s} {'torch/fastdl':>12s} "
+          f"{'peak':>6s} {'fastdl%':>7s} {'torch%':>6s}")
     jobs = []
     if args.only in (None, "conv"):
         jobs += [(c[0], conv_case, c) for c in CONVS]
@@ -171,12 +187,17 @@ def main():
         fastdl.set_num_threads(t)
         if torch is not None:
             torch.set_num_threads(t)
+        # GFLOP/s of the active ISA on t threads
+        peak = args.peak * t if args.peak else max(fastdl.ops.fma_peak(seconds=0.3) for _ in range(3))
         for name, fn, case in jobs:
             out, work, unit = fn(case, args.reps, rng)
             f_ms = out["fastdl"]
             t_ms = out.get("torch", float("nan"))
+            frac = ""
+            if unit == "GF/s":
+                frac = f" {peak:6.0f} {100 * work / (f_ms / 1e3) / peak:6.1f}% {100 * work / (t_ms / 1e3) / peak:5.1f}%"
             print(f"{name:32s} {t:3d} {f_ms:10.3f} {t_ms:9.3f} {work / (f_ms / 1e3):7.1f} {unit:4s} "
-                  f"{t_ms / f_ms:11.2f}x", flush=True)
+                  f"{t_ms / f_ms:11.2f}x{frac}", flush=True)
 
 
 if __name__ == "__main__":

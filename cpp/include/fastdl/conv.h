@@ -11,8 +11,9 @@
 // w_g * x_g with no im2col. Images are split across threads (sgemm_serial per image); when the
 // batch is smaller than the thread count the images run one after another with the threaded
 // sgemm. Backward: dcol = w_g^T dy_g then col2im (scatter-add) into dx; dw = sum_n dy_n col_n^T
-// with per-thread private accumulators (thread 0 writes dw itself, the others their scratch
-// conv_dw_acc) added in thread order, so results are deterministic for a given thread count;
+// over batch chunks whose count follows the shape only (chunk 0 writes dw itself, the others
+// their scratch conv_dw_acc), added in chunk order, so results are bitwise the same on any
+// thread count;
 // db = sum of dy over N, P, Q.
 #pragma once
 #include <cstdint>

@@ -13,6 +13,7 @@ enum class ScratchKey : int {
   gemm_pack_b,      // packed micro-panels of B, or B transposed for the direct path (gemm)
   conv_col,         // im2col / col2im column buffer (conv)
   conv_dw_acc,      // per-thread weight-gradient accumulator (conv backward)
+  conv_trim,        // weight / weight-gradient slice without all-padding taps (conv)
   batchnorm_work,   // expanded per-element coefficients / partial sums (batchnorm)
   count_            // number of keys (not a key)
 };

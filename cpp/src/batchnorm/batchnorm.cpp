@@ -50,9 +50,13 @@ void check_sizes(int64_t N, int64_t C, int64_t S) {
   checked_mul(checked_mul(checked_mul(N, C, "batch_norm input"), S, "batch_norm input"), 8, "batch_norm input");
 }
 
-// Chunks for the column path: T chunks of rows [N*t/T, N*(t+1)/T).
+// Chunks for the column path: T chunks of rows [N*t/T, N*(t+1)/T). T follows the shape only,
+// never the thread count, so the float64 sums (merged in chunk order) are bitwise the same on any
+// number of threads; kColChunks = 6 balances 1, 2 and 3 threads.
+constexpr int64_t kColChunks = 6;
 int64_t col_chunks(int64_t N, int64_t L) {
-  return parallel_plan(0, N, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(L, 1))).chunks;
+  const int64_t by_work = N / std::max<int64_t>(1, kGrainElems / std::max<int64_t>(L, 1));
+  return std::max<int64_t>(1, std::min(by_work, kColChunks));
 }
 
 // Column-path float64 sums: out0[j] = sum_n f0, out1[j] = sum_n f1 over the N rows, computed by

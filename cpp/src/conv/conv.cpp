@@ -117,9 +117,9 @@ int64_t batch_grain(const Conv2dParams& p) {
   return g < 1.0 ? 1 : (g > 1e9 ? 1000000000 : static_cast<int64_t>(g) + 1);
 }
 
-// True when images are split across threads (each runs sgemm_serial); false when they run one
-// after another with the threaded sgemm (batch smaller than the thread count).
-bool split_batch(const Conv2dParams& p) { return p.N >= get_num_threads(); }
+// True when the NB image blocks are split across threads (each runs sgemm_serial); false when
+// they run one after another with the threaded sgemm (fewer blocks than threads).
+bool split_batch(int64_t NB) { return NB >= get_num_threads(); }
 
 // Small feature maps give skinny per-image GEMMs (N = P*Q = 49 for 7x7) that repack the weights
 // for every image. Fold G images side by side into one column buffer (G*P*Q >= kFoldColumns
@@ -180,8 +180,8 @@ void forward_block(float* y, const float* x, const float* w, const float* b, con
 }
 
 // Backward of images [n0, n0 + G): dx (when non-null) overwritten for those images, dw_acc
-// (when non-null) accumulated.
-void backward_block(float* dx, float* dw_acc, const float* dy, const float* x, const float* w,
+// (when non-null) scaled by dw_beta (0: overwritten, 1: accumulated) and added to.
+void backward_block(float* dx, float* dw_acc, float dw_beta, const float* dy, const float* x, const float* w,
                     const Conv2dParams& p, int64_t n0, int64_t G, GemmFn gemm, const ConvKernels& kt) {
   const int64_t HW = p.H * p.W, PQ = p.col_cols, CRS = p.col_rows;
   if (G == 1) {
@@ -196,7 +196,7 @@ void backward_block(float* dx, float* dw_acc, const float* dy, const float* x, c
           kt.im2col(col, xg, p, PQ);
           B = col;
         }
-        gemm(false, true, p.Kg, CRS, PQ, 1.0f, dyg, PQ, B, PQ, 1.0f, dw_acc + g * p.Kg * CRS, CRS);
+        gemm(false, true, p.Kg, CRS, PQ, 1.0f, dyg, PQ, B, PQ, dw_beta, dw_acc + g * p.Kg * CRS, CRS);
       }
       if (dx) {  // dcol = w_g^T (CRS x Kg) * dy_g (Kg x PQ), then col2im (the col buffer is reused)
         float* dxg = dx + (n0 * p.C + g * p.Cg) * HW;
@@ -224,7 +224,7 @@ void backward_block(float* dx, float* dw_acc, const float* dy, const float* x, c
     const float* wg = w + g * p.Kg * CRS;
     if (dw_acc) {
       for (int64_t j = 0; j < G; ++j) kt.im2col(col + j * PQ, x + ((n0 + j) * p.C + g * p.Cg) * HW, p, ld);
-      gemm(false, true, p.Kg, CRS, ld, 1.0f, dyt, ld, col, ld, 1.0f, dw_acc + g * p.Kg * CRS, CRS);
+      gemm(false, true, p.Kg, CRS, ld, 1.0f, dyt, ld, col, ld, dw_beta, dw_acc + g * p.Kg * CRS, CRS);
     }
     if (dx) {
       gemm(true, false, CRS, ld, p.Kg, 1.0f, wg, CRS, dyt, ld, 0.0f, col, ld);
@@ -233,24 +233,42 @@ void backward_block(float* dx, float* dw_acc, const float* dy, const float* x, c
   }
 }
 
+// Blocks of G images per parallel chunk so that a chunk is worth a thread.
+int64_t block_grain(const Conv2dParams& p, int64_t G) { return std::max<int64_t>(1, batch_grain(p) / G); }
+
+// Chunks (of the NB image blocks) of the backward-weights reduction: a function of the shape
+// only. Up to 6 chunks (balanced on 1, 2 and 3 threads) while the private accumulators stay
+// under 1 MB each, else 2; never more than a thread's worth of work per chunk (block_grain)
+// allows. Each extra chunk costs one accumulator pass on 1 thread and its memory, so large
+// weights get 2 (the machine has 2 cores; a third thread does not speed up those layers).
+constexpr int64_t kDwChunksSmall = 6, kDwChunksLarge = 2, kDwSmallFloats = int64_t(1) << 18;
+int64_t dw_chunks(const Conv2dParams& p, int64_t NB, int64_t G) {
+  const int64_t WS = p.K * p.col_rows;
+  const int64_t cap = WS <= kDwSmallFloats ? kDwChunksSmall : kDwChunksLarge;
+  return std::max<int64_t>(1, std::min(NB / block_grain(p, G), cap));
+}
+
 }  // namespace
 
-void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
+static void forward_impl(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
   const ConvKernels& kt = conv_kernels(active_isa());
   if (p.N == 0) return;
-  const int64_t G = fold_count(p);
-  if (split_batch(p)) {
-    // Images split across threads, each with its own column buffer and a serial GEMM.
-    parallel_for(0, p.N, batch_grain(p), [&](int64_t lo, int64_t hi) {
-      for (int64_t n = lo; n < hi; n += G) forward_block(y, x, w, b, p, n, std::min(G, hi - n), &sgemm_serial, kt);
+  // Work in blocks of G images fixed by the shape (block j = images [jG, min(N, (j+1)G))), so
+  // every GEMM has the same size on any thread count and y is bitwise the same.
+  const int64_t G = fold_count(p), NB = (p.N + G - 1) / G;
+  auto block = [&](int64_t j, GemmFn gemm) { forward_block(y, x, w, b, p, j * G, std::min(G, p.N - j * G), gemm, kt); };
+  if (split_batch(NB)) {
+    // Blocks split across threads, each with its own column buffer and a serial GEMM.
+    parallel_for(0, NB, block_grain(p, G), [&](int64_t lo, int64_t hi) {
+      for (int64_t j = lo; j < hi; ++j) block(j, &sgemm_serial);
     });
   } else {
-    for (int64_t n = 0; n < p.N; n += G) forward_block(y, x, w, b, p, n, std::min(G, p.N - n), &sgemm, kt);
+    for (int64_t j = 0; j < NB; ++j) block(j, &sgemm);
   }
 }
 
-void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
-                     const Conv2dParams& p) {
+static void backward_impl(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
+                          const Conv2dParams& p) {
   const ConvKernels& kt = conv_kernels(active_isa());
   const int64_t PQ = p.col_cols, WS = p.K * p.col_rows;
   if (db) {
@@ -268,38 +286,125 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
       }
     });
   }
-  if (dw)
+  if (dw && p.N == 0)
     for (int64_t i = 0; i < WS; ++i) dw[i] = 0.0f;
   if (p.N == 0 || (!dx && !dw)) return;
 
-  const int64_t G = fold_count(p);
-  if (!split_batch(p)) {
-    for (int64_t n = 0; n < p.N; n += G) backward_block(dx, dw, dy, x, w, p, n, std::min(G, p.N - n), &sgemm, kt);
+  // Blocks of G images fixed by the shape, as in the forward. The blocks are cut into D chunks
+  // that follow the shape only (dw_chunks), never the thread count: chunk 0 accumulates into dw
+  // itself (overwriting it), chunk c > 0 into its slice of one buffer (scratch conv_dw_acc, allocated before the
+  // region); the slices are added in chunk order afterwards. So no two threads write one
+  // gradient and dw is bitwise the same on any number of threads (the threaded sgemm splits
+  // M / N only, never the reduction).
+  const int64_t G = fold_count(p), NB = (p.N + G - 1) / G;
+  // The first block of a chunk overwrites its accumulator (GEMM beta 0), the others add to it.
+  auto block = [&](int64_t j, float* acc, bool first, GemmFn gemm) {
+    backward_block(dx, acc, first ? 0.0f : 1.0f, dy, x, w, p, j * G, std::min(G, p.N - j * G), gemm, kt);
+  };
+  const int64_t D = dw ? dw_chunks(p, NB, G) : (split_batch(NB) ? parallel_plan(0, NB, block_grain(p, G)).chunks : 1);
+  if (D == 1) {
+    for (int64_t j = 0; j < NB; ++j) block(j, dw, j == 0, &sgemm);
     return;
   }
-  // Batch split: chunk 0 accumulates into dw itself, chunk t > 0 into its slice of one buffer
-  // (scratch conv_dw_acc, allocated before the region); the slices are added in chunk order
-  // afterwards, so no two threads write one gradient and the sum order is fixed.
-  const ParallelPlan plan = parallel_plan(0, p.N, batch_grain(p));
-  const int64_t T = plan.chunks;
-  float* parts = dw && T > 1 ? scratch(ScratchKey::conv_dw_acc, checked_mul(T - 1, WS, "conv_dw_acc")) : nullptr;
+  const ParallelPlan plan{0, NB, D};
+  float* parts = dw ? scratch(ScratchKey::conv_dw_acc, checked_mul(D - 1, WS, "conv_dw_acc")) : nullptr;
   parallel_for(plan, [&](int64_t lo, int64_t hi, int64_t t) {
-    float* acc = nullptr;
-    if (dw) {
-      acc = t == 0 ? dw : parts + (t - 1) * WS;
-      if (t > 0)
-        for (int64_t i = 0; i < WS; ++i) acc[i] = 0.0f;
-    }
-    for (int64_t n = lo; n < hi; n += G)
-      backward_block(dx, acc, dy, x, w, p, n, std::min(G, hi - n), &sgemm_serial, kt);
+    float* acc = dw ? (t == 0 ? dw : parts + (t - 1) * WS) : nullptr;
+    for (int64_t j = lo; j < hi; ++j) block(j, acc, j == lo, &sgemm_serial);
   });
   if (parts) {
     parallel_for(0, WS, 16384, [&](int64_t lo, int64_t hi) {
-      for (int64_t t = 1; t < T; ++t) {
+      for (int64_t t = 1; t < D; ++t) {
         const float* src = parts + (t - 1) * WS;
         for (int64_t i = lo; i < hi; ++i) dw[i] += src[i];
       }
     });
+  }
+}
+
+// ---- taps in the padding --------------------------------------------------------------------
+// A kernel row (column) whose taps land in the zero padding for every output position adds
+// nothing to y, dx or dw. When the live rows [r0, r1) and columns [s0, s1) are a strict part of
+// the kernel (3x3 convolutions on 1x1 maps: only the centre is live; 3x3 stride 2 on 2x2 maps:
+// 2x2 taps), the call runs as the smaller convolution with kernel (r1-r0, s1-s0) and padding
+// (pad_h - r0*dil_h, pad_w - s0*dil_w) on the weight slice, which maps every output position
+// to the same input taps (checked: same P and Q, padding >= 0); dw outside the slice is zero.
+namespace {
+
+struct Trim {
+  bool on = false;
+  int64_t r0 = 0, s0 = 0;
+  Conv2dParams q{};
+};
+
+// Live kernel offsets [lo, hi) along one dimension (lo >= hi: none).
+void live_taps(int64_t size, int64_t kernel, int64_t pad, int64_t stride, int64_t dil, int64_t out, int64_t* lo,
+               int64_t* hi) {
+  *lo = kernel;
+  *hi = 0;
+  for (int64_t r = 0; r < kernel; ++r) {
+    const int64_t off = r * dil - pad;  // input index of output 0's tap r
+    const int64_t o = off >= 0 ? 0 : (-off + stride - 1) / stride;  // first output with a tap >= 0
+    if (o < out && o * stride + off < size) {
+      *lo = std::min(*lo, r);
+      *hi = r + 1;
+    }
+  }
+}
+
+Trim trim_padding_taps(const Conv2dParams& p) {
+  Trim t;
+  int64_t r0, r1, s0, s1;
+  live_taps(p.H, p.R, p.pad_h, p.stride_h, p.dil_h, p.P, &r0, &r1);
+  live_taps(p.W, p.S, p.pad_w, p.stride_w, p.dil_w, p.Q, &s0, &s1);
+  if (r0 >= r1 || s0 >= s1 || (r1 - r0 == p.R && s1 - s0 == p.S)) return t;
+  const int64_t ph = p.pad_h - r0 * p.dil_h, pw = p.pad_w - s0 * p.dil_w;
+  if (ph < 0 || pw < 0) return t;
+  const Conv2dParams q = make_conv2d_params(p.N, p.C, p.H, p.W, p.K, p.Cg, r1 - r0, s1 - s0, p.stride_h, p.stride_w,
+                                            ph, pw, p.dil_h, p.dil_w, p.groups);
+  if (q.P != p.P || q.Q != p.Q) return t;
+  t.on = true;
+  t.r0 = r0;
+  t.s0 = s0;
+  t.q = q;
+  return t;
+}
+
+// Copies between the full weight (K*Cg, R, S) and its slice (K*Cg, R', S'): full -> slice
+// (ToSlice), or slice -> the slice's taps of a full weight.
+template <bool ToSlice>
+void copy_slice(const float* src, float* dst, const Conv2dParams& p, const Trim& t) {
+  const int64_t R2 = t.q.R, S2 = t.q.S;
+  for (int64_t kc = 0; kc < p.K * p.Cg; ++kc)
+    for (int64_t r = 0; r < R2; ++r)
+      for (int64_t s = 0; s < S2; ++s) {
+        const int64_t full = (kc * p.R + t.r0 + r) * p.S + t.s0 + s, slice = (kc * R2 + r) * S2 + s;
+        if (ToSlice) dst[slice] = src[full]; else dst[full] = src[slice];
+      }
+}
+
+}  // namespace
+
+void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
+  const Trim t = trim_padding_taps(p);
+  if (!t.on) return forward_impl(y, x, w, b, p);
+  float* ws = scratch(ScratchKey::conv_trim, p.K * t.q.col_rows);
+  copy_slice<true>(w, ws, p, t);
+  forward_impl(y, x, ws, b, t.q);
+}
+
+void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
+                     const Conv2dParams& p) {
+  const Trim t = trim_padding_taps(p);
+  if (!t.on) return backward_impl(dx, dw, db, dy, x, w, p);
+  const int64_t WS2 = p.K * t.q.col_rows;
+  float* ws = scratch(ScratchKey::conv_trim, 2 * WS2);
+  float* dws = ws + WS2;
+  copy_slice<true>(w, ws, p, t);
+  backward_impl(dx, dw ? dws : nullptr, db, dy, x, ws, t.q);
+  if (dw) {
+    for (int64_t i = 0; i < p.K * p.col_rows; ++i) dw[i] = 0.0f;
+    copy_slice<false>(dws, dw, p, t);
   }
 }
 
