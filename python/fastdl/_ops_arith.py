@@ -99,18 +99,18 @@ def _keeping_output(ctx, ufunc, name, a, b):
 
 def _additive(name, ufunc, negate_b):
     """Add / Sub: y = ufunc(a, b); gradients g and (-g for Sub) summed back to each input's shape.
-    The inputs are kept only for their shapes (the graph holds them anyway)."""
+    Only the inputs' shapes are saved (so in-place changes to the inputs do not matter)."""
 
     def forward(ctx, a, b):
         y = _broadcasting(ufunc, name.lower(), a, b)
-        ctx.saved = (a, b)
+        ctx.saved = (_shp(a), _shp(b))
         return y
 
     def backward(ctx, g):
         a, b = ctx.saved
         n = ctx.needs_input_grad
-        return (unbroadcast(g, _shp(a)) if n[0] else None,
-                unbroadcast(-g if negate_b else g, _shp(b)) if n[1] else None)
+        return (unbroadcast(g, a) if n[0] else None,
+                unbroadcast(-g if negate_b else g, b) if n[1] else None)
 
     return type(name, (Function,), {"forward": staticmethod(forward), "backward": staticmethod(backward)})
 

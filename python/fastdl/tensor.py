@@ -24,6 +24,7 @@ import builtins
 import numpy as np
 
 from . import autograd
+from . import _inplace
 from . import _ops_arith as _arith, _ops_reduce as _reduce, _ops_shape as _shape
 from ._args import norm_dims
 from ._dtype import _as_array, _default, bool, float32, float64, get_default_dtype, int64, long, set_default_dtype  # noqa: A004
@@ -44,7 +45,7 @@ class Tensor:
     broadcasting; gradients are reduced back to each input's shape.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_index", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_index", "_vc", "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
     __hash__ = object.__hash__  # hashed by identity (== is elementwise), as in PyTorch
 
@@ -53,6 +54,7 @@ class Tensor:
         self.grad = None
         self._node = None
         self._index = 0
+        self._vc = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -72,6 +74,7 @@ class Tensor:
         t.requires_grad = False
         t._node = None
         t._index = 0
+        t._vc = None
         return t
 
     # ---- basic properties -------------------------------------------------------------
@@ -94,6 +97,12 @@ class Tensor:
     @property
     def grad_fn(self):
         return self._node
+
+    @property
+    def _version(self):
+        """The number of in-place writes to this tensor's memory (shared with its views;
+        writes through ``.data`` are not counted), as PyTorch's ``_version``."""
+        return _inplace.version(self)
 
     @property
     def T(self):
@@ -181,8 +190,10 @@ class Tensor:
         return self
 
     def detach(self):
-        """A new leaf Tensor sharing this one's data, outside the graph."""
-        return Tensor._wrap(self.data)
+        """A new leaf Tensor sharing this one's data (and version counter), outside the graph."""
+        t = Tensor._wrap(self.data)
+        t._vc = _inplace.cell(self)
+        return t
 
     def backward(self, gradient=None, retain_graph=False):
         """Accumulate gradients of this tensor into the ``.grad`` of every leaf it depends on.
@@ -198,11 +209,12 @@ class Tensor:
         else:
             np.add(self.grad.data, g, out=self.grad.data)
 
-    # ---- in-place (only on tensors that do not record gradients) ----------------------
+    # ---- in-place (only on tensors that do not record gradients); each bumps the version --
     def _check_inplace(self, name):
         if self.requires_grad and _state.enabled:
             raise RuntimeError(f"{name}: in-place modification of a tensor that requires grad is not "
                                "supported (use it under fastdl.no_grad(), or on .detach() / .data)")
+        _inplace.bump(self)
 
     def __setitem__(self, key, value):
         self._check_inplace("__setitem__")

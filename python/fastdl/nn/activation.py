@@ -8,18 +8,22 @@ from .module import Module
 __all__ = ["ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax"]
 
 
-class ReLU(Module):
-    """max(x, 0). ``inplace`` is kept for PyTorch compatibility (the result is a new Tensor)."""
+class _Inplace(Module):
+    """A layer whose one option is ``inplace`` (ReLU; for Sigmoid and Tanh a fastdl extension)."""
 
     def __init__(self, inplace=False):
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, input):
-        return F.relu(input)
-
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
+
+
+class ReLU(_Inplace):
+    """max(x, 0). ``inplace=True`` writes into the input and returns it (no copy)."""
+
+    def forward(self, input):
+        return F.relu(input, self.inplace)
 
 
 class LeakyReLU(Module):
@@ -31,7 +35,7 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.leaky_relu(input, self.negative_slope)
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
@@ -46,24 +50,24 @@ class ELU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.elu(input, self.alpha)
+        return F.elu(input, self.alpha, self.inplace)
 
     def extra_repr(self):
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
 
 
-class Sigmoid(Module):
-    """1 / (1 + exp(-x))."""
+class Sigmoid(_Inplace):
+    """1 / (1 + exp(-x)); ``inplace=True`` writes into the input."""
 
     def forward(self, input):
-        return F.sigmoid(input)
+        return F.sigmoid(input, self.inplace)
 
 
-class Tanh(Module):
-    """tanh(x)."""
+class Tanh(_Inplace):
+    """tanh(x); ``inplace=True`` writes into the input."""
 
     def forward(self, input):
-        return F.tanh(input)
+        return F.tanh(input, self.inplace)
 
 
 class Softmax(Module):
