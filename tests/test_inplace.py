@@ -75,12 +75,14 @@ def test_versions_count_and_views_share():
 def test_version_matches_torch():
     torch = torch_or_skip()
     ops = [lambda t: t.add_(1), lambda t: t.mul_(2), lambda t: t.sub_(1), lambda t: t.div_(2),
+           lambda t: t.clamp_(0.5, 2.0), lambda t: t.relu_(), lambda t: t.sigmoid_(), lambda t: t.tanh_(),
            lambda t: t.zero_(), lambda t: t.fill_(3.0), lambda t: t.__setitem__(0, 1.0)]
     a, b = fastdl.tensor(np.ones(3, np.float32)), torch.ones(3)
     for op in ops:
         op(a)
         op(b)
         assert a._version == b._version
+        np.testing.assert_allclose(a.data, b.numpy(), rtol=1e-6)
 
 
 def test_no_false_error_after_backward_and_retain():

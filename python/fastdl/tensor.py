@@ -253,6 +253,14 @@ class Tensor:
             raise ValueError(f"{name}: shape {np.shape(o)} cannot be broadcast to {tuple(self.shape)}") from None
         return self
 
+    def clamp_(self, min=None, max=None):  # noqa: A002 - PyTorch's argument names
+        """Limit values to [min, max] in place; returns self."""
+        if min is None and max is None:
+            raise ValueError("clamp_: at least one of min and max must be given")
+        self._check_inplace("clamp_")
+        np.clip(self.data, min, max, out=self.data)
+        return self
+
     def add_(self, other, alpha=1):
         return self._inplace("add_", np.add, other, None if alpha == 1 else alpha)
 
