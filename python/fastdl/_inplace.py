@@ -47,16 +47,7 @@ def version(t):
     return 0 if vc is None else vc[0]
 
 
-def _root(a):
-    b = a.base
-    return a if b is None else b
-
-
-def share(base, out):
-    """Make ``out`` share ``base``'s counter when its array is a view of base's memory."""
-    if out is not base and out.data.base is not None and _root(out.data) is _root(base.data):
-        out._vc = cell(base)
-    return out
+_function_apply = Function.apply.__func__
 
 
 class ViewFunction(Function):
@@ -64,8 +55,15 @@ class ViewFunction(Function):
     expand, basic indexing): the output then shares the input's version counter."""
 
     @classmethod
-    def apply(cls, x, *args):
-        return share(x, super().apply(x, *args))
+    def apply(cls, x, *args):  # share() inlined: indexing and reshapes are hot
+        out = _function_apply(cls, x, *args)
+        b = out.data.base
+        if b is not None and out is not x:
+            d = x.data
+            if b is d or b is d.base:
+                vc = x._vc
+                out._vc = cell(x) if vc is None else vc
+        return out
 
 
 def check_leaf(t, name):
