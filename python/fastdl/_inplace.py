@@ -55,8 +55,8 @@ class ViewFunction(Function):
     expand, basic indexing): the output then shares the input's version counter."""
 
     @classmethod
-    def apply(cls, x, *args):  # share() inlined: indexing and reshapes are hot
-        out = _function_apply(cls, x, *args)
+    def apply(cls, x, arg):  # every view op takes one argument (shape, perm, key); kept lean: hot
+        out = _function_apply(cls, x, arg)
         b = out.data.base
         if b is not None and out is not x:
             d = x.data
