@@ -218,3 +218,43 @@ def test_tree_sentiment_task_reaches_95_percent():
         fastdl.set_num_threads(prev)
     assert res["tree_lstm_root_acc"] >= 0.95, res
     assert res["tree_lstm_root_acc"] > res["bow_root_acc"], res
+
+
+def test_cycle_and_shared_subtree_are_value_errors():
+    t = Tree.parse("(1 (2 a) (3 b))")
+    t.children.append(t)
+    for f in (t.postorder, lambda: str(t), lambda: TreeBatch([t], vocab={"a": 0, "b": 1})):
+        with pytest.raises(ValueError, match="cycle.*own descendant"):
+            f()
+    leaf = Tree(token=0, label=1)
+    shared = Tree([leaf, Tree([leaf, Tree(token=1)])])
+    with pytest.raises(ValueError, match=r"leaf 0, label 1 .*shared subtree"):
+        nn.TreeRNN(4, 3)([shared])
+
+
+def _right_branching(depth):
+    t = Tree(token=0, label=1)
+    for i in range(depth):
+        t = Tree([Tree(token=i % 5 + 1, label=0), t], label=i % 3)
+    return t
+
+
+def _forward_backward_seconds(depth):
+    import time
+    fastdl.manual_seed(0)
+    model = nn.TreeClassifier(nn.BinaryTreeLSTM(8, 4, 4), 3)
+    tree = _right_branching(depth)
+    t0 = time.perf_counter()
+    logits, labels = model([tree])
+    fastdl.functional.cross_entropy(logits, fastdl.tensor(labels)).backward()
+    return time.perf_counter() - t0
+
+
+def test_deep_right_branching_tree_scales_linearly():
+    # level scheduling and gathers are linear in the nodes: doubling the depth must not
+    # quadruple the time (it did: each gather scanned every earlier level)
+    _forward_backward_seconds(50)  # warm-up
+    small = min(_forward_backward_seconds(400) for _ in range(2))
+    large = min(_forward_backward_seconds(1600) for _ in range(2))
+    assert large < 8 * small, (small, large)  # quadratic would be 16x
+    assert large < 1.0 * 3.2, large  # well under 1 s per 1000 nodes (3201 nodes)

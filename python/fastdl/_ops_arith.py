@@ -102,18 +102,18 @@ def _keeping_output(ctx, ufunc, name, a, b):
 
 def _additive(name, ufunc, negate_b):
     """Add / Sub: y = ufunc(a, b); gradients g and (-g for Sub) summed back to each input's shape.
-    The inputs are kept only for their shapes (the graph holds them anyway)."""
+    Only the inputs' shapes are saved (so in-place changes to the inputs do not matter)."""
 
     def forward(ctx, a, b):
         y = _broadcasting(ufunc, name.lower(), a, b)
-        ctx.saved = (a, b)
+        ctx.saved = (_shp(a), _shp(b))
         return y
 
     def backward(ctx, g):
         a, b = ctx.saved
         n = ctx.needs_input_grad
-        return (unbroadcast(g, _shp(a)) if n[0] else None,
-                unbroadcast(-g if negate_b else g, _shp(b)) if n[1] else None)
+        return (unbroadcast(g, a) if n[0] else None,
+                unbroadcast(-g if negate_b else g, b) if n[1] else None)
 
     return type(name, (Function,), {"forward": staticmethod(forward), "backward": staticmethod(backward)})
 
@@ -315,6 +315,9 @@ def _gemm2(a, b, ta=False, tb=False, out=None):
 
 def _bmm(x, y, tx, ty):
     """op(x) @ op(y) with numpy batch broadcasting (op transposes the last two dims)."""
+    if x.size == 0 or y.size == 0:  # an empty operand (or k == 0: a sum of nothing)
+        bs = np.broadcast_shapes(x.shape[:-2], y.shape[:-2])
+        return np.zeros(bs + (x.shape[-1] if tx else x.shape[-2], y.shape[-2] if ty else y.shape[-1]), np.float32)
     if x.ndim == 2 and y.ndim == 2:
         return _gemm2(x, y, tx, ty)
     if y.ndim == 2 and not tx:
@@ -349,6 +352,8 @@ class MatMul(Function):
         except ValueError:
             raise ShapeError(f"matmul: batch dimensions of shapes {tuple(a.shape)} and {tuple(b.shape)} "
                              "cannot be broadcast") from None
+        if a.dtype.kind in "iu" and b.dtype.kind in "iu":
+            return np.matmul(a, b).astype(np.int64, copy=False)  # exact (no SGEMM), no gradient
         y2 = _bmm(a2, b2, False, False)
         ctx.saved = (a, b, a2, b2, y2.shape)
         y = y2
@@ -367,7 +372,7 @@ class MatMul(Function):
         if n[0]:
             ga = unbroadcast(_bmm(g2, b2, False, True), a2.shape).reshape(a.shape)
         if n[1]:
-            if b2.ndim == 2 and a2.ndim > 2:
+            if b2.ndim == 2 and a2.ndim > 2 and a2.size and g2.size:
                 k = a2.shape[-1]
                 gb = _gemm2(a2.reshape(-1, k), g2.reshape(-1, g2.shape[-1]), True, False)
             else:

@@ -76,6 +76,8 @@ class MaxAll(Function):
     def backward(ctx, g):
         x, y = ctx.saved
         mask = x == y
+        if y != y:  # a NaN result: the gradient goes to the NaN entries (PyTorch)
+            mask = np.isnan(x)
         return mask * (g / mask.sum()), None
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from . import autograd
 from ._args import is_int, norm_dim, norm_dims, unbroadcast
 from ._ops_arith import ShapeError, _operand
+from ._inplace import ViewFunction
 from .autograd import Function
 
 __all__ = ["cat", "concatenate", "concat", "stack"]
@@ -35,7 +36,7 @@ def norm_shape(shape, size, old_shape):
     return tuple(out)
 
 
-class Reshape(Function):
+class Reshape(ViewFunction):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.saved = (x.shape,)
@@ -46,7 +47,7 @@ class Reshape(Function):
         return g.reshape(ctx.saved[0]), None
 
 
-class Permute(Function):
+class Permute(ViewFunction):
     @staticmethod
     def forward(ctx, x, perm):
         ctx.saved = (perm,)
@@ -57,7 +58,7 @@ class Permute(Function):
         return np.transpose(g, np.argsort(ctx.saved[0])), None
 
 
-class Expand(Function):
+class Expand(ViewFunction):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.saved = (x.shape,)
@@ -179,7 +180,7 @@ def _expand_bool(key):
     return tuple(out)
 
 
-class Index(Function):
+class Index(ViewFunction):
     """x[key]; backward scatters (np.add.at for integer-array indices, so repeats add up)."""
 
     @staticmethod

@@ -138,11 +138,13 @@ class Context:
     """Per-call storage shared by a Function's forward and backward.
 
     When the call is recorded, the context is also the graph node (``tensor.grad_fn``): it
-    keeps the Function, the input Tensors and the output shapes in ``_ag_*`` slots (do not
-    use attribute names starting with ``_ag_`` in Functions).
+    keeps the Function, the input Tensors, the output shapes and the inputs' versions (see
+    fastdl._inplace) in ``_ag_*`` slots (do not use attribute names starting with ``_ag_``
+    in Functions).
     """
 
-    __slots__ = ("saved", "needs_input_grad", "_ag_fn", "_ag_inputs", "_ag_shapes", "__dict__", "__weakref__")
+    __slots__ = ("saved", "needs_input_grad", "_ag_fn", "_ag_inputs", "_ag_shapes", "_ag_vers", "_ag_bver",
+                 "__dict__", "__weakref__")
 
     def __init__(self):
         self.saved = ()
@@ -180,6 +182,9 @@ class Function:
     # that nothing else references (not dy, not a saved buffer, not another input's
     # gradient): a leaf's first gradient then takes it as .grad without a copy.
     fresh_grads = False
+    # True for the in-place Functions of fastdl._inplace (their node's input 0 is the tensor's
+    # previous history; see _producer).
+    inplace = False
 
     @staticmethod
     def forward(ctx, *args):  # pragma: no cover - abstract
@@ -201,21 +206,30 @@ class Function:
             if isinstance(a, T):
                 raw = (a.data,)
                 record = a.requires_grad
+                vc = a._vc
+                vers = None if vc is None else (vc[0],)
             else:
                 raw = args
                 record = False
             needs = [record]
         elif n == 2:
             a, b = args
+            vers = None
             if isinstance(a, T):
                 ra = a.data
                 na = a.requires_grad
+                vc = a._vc
+                if vc is not None:
+                    vers = (vc[0], 0)
             else:
                 ra = a
                 na = False
             if isinstance(b, T):
                 rb = b.data
                 nb = b.requires_grad
+                vc = b._vc
+                if vc is not None:
+                    vers = (vers[0] if vers else 0, vc[0])
             else:
                 rb = b
                 nb = False
@@ -226,12 +240,17 @@ class Function:
             raw = list(args)
             needs = [False] * n
             record = False
+            vers = None
             i = 0
             for a in args:
                 if isinstance(a, T):
                     raw[i] = a.data
                     if a.requires_grad:
                         needs[i] = record = True
+                    if a._vc is not None:
+                        if vers is None:
+                            vers = [0] * n
+                        vers[i] = a._vc[0]
                 i += 1
         if record:
             record = _state.enabled
@@ -244,12 +263,14 @@ class Function:
             t.data = out
             t.grad = None
             t._index = 0
+            t._vc = None
             if record:
                 t.requires_grad = True
                 t._node = ctx
                 ctx._ag_fn = cls
                 ctx._ag_inputs = args
                 ctx._ag_shapes = None
+                ctx._ag_vers = vers
             else:
                 t.requires_grad = False
                 t._node = None
@@ -260,6 +281,7 @@ class Function:
                 ctx._ag_fn = cls
                 ctx._ag_inputs = args
                 ctx._ag_shapes = [t.data.shape for t in tensors]
+                ctx._ag_vers = vers
                 i = 0
                 for t in tensors:
                     t.requires_grad = True
@@ -274,12 +296,81 @@ class Function:
             ctx._ag_fn = cls
             ctx._ag_inputs = args
             ctx._ag_shapes = None
+            ctx._ag_vers = vers
         return t
 
 
+def _producer(t, node, i):
+    """(node, output index) that produced input ``i`` (the Tensor ``t``) of ``node`` as it
+    was when ``node`` was recorded: an in-place op recorded later on ``t`` (which moved
+    ``t.grad_fn`` on) is skipped by comparing ``t``'s version then with the in-place node's."""
+    child = t._node
+    idx = t._index
+    while child is not None and child._ag_fn.inplace:
+        vers = node._ag_vers
+        if child._ag_bver <= (vers[i] if vers is not None else 0):
+            break  # the in-place op came before node was recorded
+        base = child._ag_inputs[0]
+        child = base._node
+        idx = base._index
+    return child, idx
+
+
 def _edges(node):
-    """The input Tensors of a recorded call that require grad (None for the others)."""
-    return [a if n else None for a, n in zip(node._ag_inputs, node.needs_input_grad)]
+    """The nodes that produced the inputs of a recorded call that require grad."""
+    out = []
+    i = 0
+    for a, n in zip(node._ag_inputs, node.needs_input_grad):
+        if n:
+            child = a._node
+            if child is not None and child._ag_fn.inplace:
+                child = _producer(a, node, i)[0]
+            if child is not None:
+                out.append(child)
+        i += 1
+    return out
+
+
+def _holds(saved, array):
+    """True when one of the saved values is ``array`` or a numpy view of it."""
+    for v in saved:
+        if type(v) is _ndarray and (v is array or (v.base is not None and v.base is array)):
+            return True
+    return False
+
+
+def _version_error(node, array, what, now, expected):
+    dt = {"f": "Float", "i": "Long", "b": "Bool"}.get(array.dtype.kind, "")
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [fastdl.{dt}Tensor {list(array.shape)}], which is {what} of {node.name}Backward, "
+        f"is at version {now}; expected version {expected} instead. Hint: the operation that failed "
+        "to compute its gradient used a value that was changed in place after it was saved (an "
+        "in-place op, an optimizer step, an inplace=True layer); make a copy (.clone()) before "
+        "changing it, or change it after backward.")
+
+
+def _check_versions(node):
+    """Raise PyTorch's error when a Tensor whose data ``node`` saved for backward was
+    modified in place since (its version differs from the one recorded in forward)."""
+    saved = node.saved
+    if not saved:
+        return
+    vers = node._ag_vers
+    i = 0
+    for t in node._ag_inputs:
+        if isinstance(t, _Tensor):
+            vc = t._vc
+            if vc is not None:
+                expected = vers[i] if vers is not None else 0
+                if vc[0] != expected and _holds(saved, t.data):
+                    raise _version_error(node, t.data, f"input {i}", vc[0], expected)
+        i += 1
+    outs = node.__dict__.get("_ag_outv")
+    if outs:
+        for vc, expected, array, k in outs:
+            if vc[0] != expected and _holds(saved, array):
+                raise _version_error(node, array, f"output {k}", vc[0], expected)
 
 
 def _toposort(root_node):
@@ -290,13 +381,11 @@ def _toposort(root_node):
     stack = [(root_node, iter(_edges(root_node)))]
     while stack:
         node, it = stack[-1]
-        for t in it:
-            if t is not None:
-                child = t._node
-                if child is not None and id(child) not in visited:
-                    visited.add(id(child))
-                    stack.append((child, iter(_edges(child))))
-                    break
+        for child in it:
+            if id(child) not in visited:
+                visited.add(id(child))
+                stack.append((child, iter(_edges(child))))
+                break
         else:
             stack.pop()
             order.append(node)
@@ -433,6 +522,7 @@ def _walk(tensor, g, retain_graph):
             if by_node and id(node) in by_node:
                 _release_edges(by_node[id(node)], pending)
             continue
+        _check_versions(node)
         shapes = node._ag_shapes
         if shapes is None:
             in_grads = node._ag_fn.backward(node, gl[0])
@@ -446,7 +536,9 @@ def _walk(tensor, g, retain_graph):
         if len(in_grads) < len(inputs):
             raise RuntimeError(f"{node.name}.backward returned {len(in_grads)} gradients for "
                                f"{len(inputs)} inputs")
+        i = -1
         for t, n, ig in zip(inputs, node.needs_input_grad, in_grads):
+            i += 1
             if not n or ig is None:
                 continue
             d = t.data
@@ -456,6 +548,9 @@ def _walk(tensor, g, retain_graph):
                 raise RuntimeError(f"{node.name}.backward returned a gradient of shape {ig.shape} "
                                    f"for an input of shape {d.shape}")
             child = t._node
+            idx = t._index
+            if child is not None and child._ag_fn.inplace:
+                child, idx = _producer(t, node, i)
             if child is None:
                 if fresh and t.grad is None and ig.flags.c_contiguous:
                     t.grad = _wrap(ig)  # a new array nobody else holds: adopt it, no copy
@@ -467,8 +562,8 @@ def _walk(tensor, g, retain_graph):
                 slot = grads.get(id(child))
                 if slot is None:
                     slot = grads[id(child)] = [None] * (1 if child._ag_shapes is None else len(child._ag_shapes))
-                prev = slot[t._index]
-                slot[t._index] = ig if prev is None else prev + ig
+                prev = slot[idx]
+                slot[idx] = ig if prev is None else prev + ig
         if by_node and id(node) in by_node:
             _release_edges(by_node[id(node)], pending)
         if not retain_graph:

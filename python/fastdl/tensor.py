@@ -24,6 +24,7 @@ import builtins
 import numpy as np
 
 from . import autograd
+from . import _inplace
 from ._convert import Conversions
 from . import _ops_arith as _arith, _ops_reduce as _reduce, _ops_shape as _shape
 from ._args import norm_dims
@@ -45,7 +46,7 @@ class Tensor(Conversions):
     broadcasting; gradients are reduced back to each input's shape.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_index", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_index", "_vc", "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
     __hash__ = object.__hash__  # hashed by identity (== is elementwise), as in PyTorch
 
@@ -54,6 +55,7 @@ class Tensor(Conversions):
         self.grad = None
         self._node = None
         self._index = 0
+        self._vc = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -73,6 +75,7 @@ class Tensor(Conversions):
         t.requires_grad = False
         t._node = None
         t._index = 0
+        t._vc = None
         return t
 
     # ---- basic properties -------------------------------------------------------------
@@ -100,6 +103,12 @@ class Tensor(Conversions):
     def grad_fn(self):
         """The recorded operation that produced this tensor (``<MulBackward>``), or None for a leaf."""
         return self._node
+
+    @property
+    def _version(self):
+        """The number of in-place writes to this tensor's memory (shared with its views;
+        writes through ``.data`` are not counted), as PyTorch's ``_version``."""
+        return _inplace.version(self)
 
     @property
     def T(self):
@@ -181,8 +190,10 @@ class Tensor(Conversions):
         return self
 
     def detach(self):
-        """A new leaf Tensor sharing this one's data, outside the graph."""
-        return Tensor._wrap(self.data)
+        """A new leaf Tensor sharing this one's data (and version counter), outside the graph."""
+        t = Tensor._wrap(self.data)
+        t._vc = _inplace.cell(self)
+        return t
 
     def backward(self, gradient=None, retain_graph=False):
         """Accumulate gradients of this tensor into the ``.grad`` of every leaf it depends on.
@@ -203,11 +214,12 @@ class Tensor(Conversions):
         else:
             np.add(self.grad.data, g, out=self.grad.data)
 
-    # ---- in-place (only on tensors that do not record gradients: RuntimeError otherwise) -
+    # ---- in-place (only on tensors that do not record gradients); each bumps the version --
     def _check_inplace(self, name):
         if self.requires_grad and _state.enabled:
             raise RuntimeError(f"{name}: in-place modification of a tensor that requires grad is not "
                                "supported (use it under fastdl.no_grad(), or on .detach() / .data)")
+        _inplace.bump(self)
 
     def __setitem__(self, key, value):
         self._check_inplace("__setitem__")
@@ -246,6 +258,14 @@ class Tensor(Conversions):
             ufunc(self.data, o, out=self.data, casting="unsafe")
         except ValueError:
             raise ValueError(f"{name}: shape {np.shape(o)} cannot be broadcast to {tuple(self.shape)}") from None
+        return self
+
+    def clamp_(self, min=None, max=None):  # noqa: A002 - PyTorch's argument names
+        """Limit values to [min, max] in place; returns self."""
+        if min is None and max is None:
+            raise ValueError("clamp_: at least one of min and max must be given")
+        self._check_inplace("clamp_")
+        np.clip(self.data, min, max, out=self.data)
         return self
 
     def add_(self, other, alpha=1):

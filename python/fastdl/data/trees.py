@@ -30,17 +30,33 @@ class Tree:
         return not self.children
 
     def postorder(self):
-        """All nodes, children before parents, left to right (iterative: deep trees are fine)."""
+        """All nodes, children before parents, left to right (iterative: deep trees are fine).
+        A node reached twice raises ValueError: a cycle (a node among its own descendants)
+        or a shared subtree (one node under two parents), which the models cannot compute."""
         out, stack = [], [(self, False)]
+        state = {}  # id -> False while the node's subtree is open, True once it is finished
         while stack:
             node, done = stack.pop()
-            if done or node.is_leaf:
+            if done:
+                state[id(node)] = True
                 out.append(node)
                 continue
+            seen = state.get(id(node))
+            if seen is not None:
+                what = "a shared subtree: it has two parents" if seen else "a cycle: it is its own descendant"
+                raise ValueError(f"Tree: {node._name(len(out))} is reached twice: {what} (copy the subtree "
+                                 "or break the cycle)")
+            state[id(node)] = False
             stack.append((node, True))
             for c in reversed(node.children):
                 stack.append((c, False))
         return out
+
+    def _name(self, position):
+        """A short description of this node that never walks the tree (safe on cycles)."""
+        what = f"leaf {self.token!r}" if self.is_leaf else f"node with {len(self.children)} children"
+        lab = "" if self.label is None else f", label {self.label}"
+        return f"{what}{lab} (after {position} nodes in post-order)"
 
     def leaves(self):
         """Leaf nodes, left to right."""
@@ -61,6 +77,7 @@ class Tree:
         return len(self.postorder())
 
     def __str__(self):
+        self.postorder()  # raises on cycles and shared subtrees
         parts, stack = [], [(self, False)]
         while stack:
             node, done = stack.pop()

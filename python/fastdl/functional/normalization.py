@@ -23,6 +23,11 @@ class _BatchNorm(Function):
         x, weight, bias, mean, rstd, training, relu = ctx.saved
         dx, dw, db = _C.batch_norm_backward(dy, x, weight, bias, mean, rstd, training, relu)
         need = ctx.needs_input_grad
+        if need[0] and not training and not relu:
+            # eval: dx = dy * weight * rstd per channel, without x (a NaN in x where dy is 0
+            # then gives 0, as PyTorch; the kernel's generic formula multiplies 0 by x - mean)
+            scale = rstd if weight is None else weight * rstd
+            dx = dy * scale.reshape((1, -1) + (1,) * (dy.ndim - 2))
         return (dx if need[0] else None, dw if need[1] else None, db if need[2] else None,
                 None, None, None, None, None, None)
 

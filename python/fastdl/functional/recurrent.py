@@ -238,6 +238,9 @@ def embedding(input, weight, padding_idx=None):
         bad = ids.min() if ids.min() < 0 else ids.max()
         raise IndexError(f"embedding: index {int(bad)} is out of range for a table of {V} rows")
     if padding_idx is not None:
+        if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
+            raise TypeError(f"embedding: padding_idx must be an int or None, got {type(padding_idx).__name__} "
+                            f"{padding_idx!r}")
         padding_idx = int(padding_idx)
         if not -V <= padding_idx < V:
             raise ValueError(f"embedding: padding_idx {padding_idx} must be within num_embeddings {V}")

@@ -65,7 +65,8 @@ class TreeBatch:
             if ch.size:
                 height[i] = 1 + height[ch].max()
         self.height = height
-        self.levels = [np.flatnonzero(height == h) for h in range(int(height.max()) + 1)]
+        # one stable sort, not one scan of all nodes per height (linear in the nodes)
+        self.levels = [sel for _, sel in _groups(height, int(height.max()) + 1)]
 
     def __len__(self):
         return len(self.trees)
@@ -103,28 +104,33 @@ class _GatherRows(Function):
     def forward(ctx, src, row, *sources):
         M, k = src.shape
         D = sources[0].shape[1]
-        out = np.empty((M, k, D), np.float32)
-        for s, a in enumerate(sources):
-            mask = src == s
-            if mask.any():
-                out[mask] = _C.embedding_forward(a, row[mask])
-        ctx.save(src, row)
+        out = np.empty((M * k, D), np.float32)
+        groups = _groups(src.ravel(), len(sources))
+        flat_row = row.ravel()
+        for s, sel in groups:
+            out[sel] = _C.embedding_forward(sources[s], flat_row[sel])
+        ctx.save(groups, flat_row)
         ctx.shapes = [a.shape for a in sources]
         return out.reshape(M, k * D)
 
     @staticmethod
     def backward(ctx, dout):
-        src, row = ctx.saved
-        M, k = src.shape
-        d3 = dout.reshape(M, k, -1)
-        grads = []
-        for s, shape in enumerate(ctx.shapes):
-            if not ctx.needs_input_grad[2 + s]:
-                grads.append(None)
-                continue
-            mask = src == s
-            grads.append(_C.embedding_backward(np.ascontiguousarray(d3[mask]), row[mask], shape[0], -1))
+        groups, flat_row = ctx.saved
+        d2 = dout.reshape(len(flat_row), -1)
+        grads = [None] * len(ctx.shapes)
+        for s, sel in groups:
+            if ctx.needs_input_grad[2 + s]:
+                grads[s] = _C.embedding_backward(np.ascontiguousarray(d2[sel]), flat_row[sel], ctx.shapes[s][0], -1)
         return (None, None, *grads)
+
+
+def _groups(src, n):
+    """[(s, positions where src == s)] for the sources s that occur: one stable sort, so the
+    cost is O(len(src) log len(src) + n), not one scan of src per source."""
+    order = np.argsort(src, kind="stable")
+    counts = np.bincount(src, minlength=n)
+    ends = np.cumsum(counts)
+    return [(int(s), order[ends[s] - counts[s]:ends[s]]) for s in np.flatnonzero(counts)]
 
 
 def tree_gather(sources, src, row):

@@ -8,20 +8,25 @@ from .module import Module
 __all__ = ["ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax"]
 
 
-class ReLU(Module):
-    """max(x, 0). ``inplace`` is kept for PyTorch compatibility (the result is a new Tensor)."""
+class _Inplace(Module):
+    """A layer whose one option is ``inplace`` (ReLU; for Sigmoid and Tanh a fastdl extension)."""
 
     def __init__(self, inplace=False):
         super().__init__()
         self.inplace = inplace
 
-    def forward(self, input):
-        """max(input, 0) elementwise; any shape, output of the same shape."""
-        return F.relu(input)
-
     def extra_repr(self):
         """``inplace=True`` when set, else ''."""
         return "inplace=True" if self.inplace else ""
+
+
+class ReLU(_Inplace):
+    """max(x, 0). ``inplace=True`` writes into the input and returns it (no copy)."""
+
+    def forward(self, input):
+        """max(input, 0) elementwise; any shape, output of the same shape. ``inplace=True`` writes
+        into ``input`` and returns it."""
+        return F.relu(input, self.inplace)
 
 
 class LeakyReLU(Module):
@@ -33,8 +38,9 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        """input where positive, negative_slope * input elsewhere; any shape."""
-        return F.leaky_relu(input, self.negative_slope)
+        """input where positive, negative_slope * input elsewhere; any shape. ``inplace=True``
+        writes into ``input`` and returns it."""
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self):
         """The negative slope (and ``inplace=True`` when set)."""
@@ -50,28 +56,30 @@ class ELU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        """input where positive, alpha * (exp(input) - 1) elsewhere; any shape."""
-        return F.elu(input, self.alpha)
+        """input where positive, alpha * (exp(input) - 1) elsewhere; any shape. ``inplace=True``
+        writes into ``input`` and returns it."""
+        return F.elu(input, self.alpha, self.inplace)
 
     def extra_repr(self):
         """alpha (and ``inplace=True`` when set)."""
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
 
 
-class Sigmoid(Module):
-    """1 / (1 + exp(-x))."""
+class Sigmoid(_Inplace):
+    """1 / (1 + exp(-x)); ``inplace=True`` writes into the input."""
 
     def forward(self, input):
-        """1 / (1 + exp(-input)) elementwise; any shape."""
-        return F.sigmoid(input)
+        """1 / (1 + exp(-input)) elementwise; any shape. ``inplace=True`` writes into ``input``."""
+        return F.sigmoid(input, self.inplace)
 
 
-class Tanh(Module):
-    """Hyperbolic tangent tanh(x) elementwise, as ``torch.nn.Tanh``; any shape, values in (-1, 1)."""
+class Tanh(_Inplace):
+    """Hyperbolic tangent tanh(x) elementwise, as ``torch.nn.Tanh``; any shape, values in (-1, 1);
+    ``inplace=True`` writes into the input."""
 
     def forward(self, input):
-        """tanh(input) elementwise; any shape, values in (-1, 1)."""
-        return F.tanh(input)
+        """tanh(input) elementwise; any shape, values in (-1, 1). ``inplace=True`` writes into ``input``."""
+        return F.tanh(input, self.inplace)
 
 
 class Softmax(Module):

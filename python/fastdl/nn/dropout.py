@@ -21,9 +21,9 @@ class Dropout(Module):
 
     def forward(self, input):
         """In training mode, zero each element with probability p and scale the rest by 1/(1-p);
-        the identity in eval mode. Any shape.
+        the identity in eval mode. Any shape. ``inplace=True`` writes into ``input``.
         """
-        return F.dropout(input, self.p, self.training)
+        return F.dropout(input, self.p, self.training, self.inplace)
 
     def extra_repr(self):
         """``p=..., inplace=...``."""

@@ -57,7 +57,9 @@ class _TreeEncoder(Module):
         def gather(which, idx):
             """States `which` (0 = h, 1 = c) of the nodes idx (any shape (M, k)) -> (M, k*H)."""
             idx = np.asarray(idx, np.int64)
-            return tree_gather([s[which] for s in sources], loc_src[idx], loc_row[idx])
+            # only the groups idx reads are passed (linear in the nodes, not in nodes x levels)
+            used, where = np.unique(loc_src[idx], return_inverse=True)
+            return tree_gather([sources[u][which] for u in used], where.reshape(idx.shape), loc_row[idx])
 
         for g, nodes in enumerate(batch.schedule(level_batching)):
             if batch.height[nodes[0]] == 0:

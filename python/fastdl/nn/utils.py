@@ -54,11 +54,29 @@ def _grads(parameters):
     return [p.grad for p in parameters if p.grad is not None]
 
 
+def _vector_norm(x, p):
+    """torch.linalg.vector_norm: p-norm of |x| in float64; inf = max, -inf = min, 0 = number
+    of nonzero entries (0.0 for an empty x)."""
+    a = np.abs(np.asarray(x, np.float64)).ravel()
+    if not a.size:
+        return 0.0
+    if p == float("inf"):
+        return a.max()
+    if p == float("-inf"):
+        return a.min()
+    if p == 0:
+        return float(np.count_nonzero(a))
+    return np.sum(a ** p) ** (1.0 / p)
+
+
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
     """Scale gradients in place so that their joint norm is at most ``max_norm``
     (torch.nn.utils.clip_grad_norm_). Returns the total norm before clipping (a 0-d Tensor).
 
-    The scale is ``max_norm / (total_norm + 1e-6)``, applied only when it is < 1.
+    The scale is ``max_norm / (total_norm + 1e-6)``, applied when it is < 1 or NaN (a NaN
+    gradient makes every gradient NaN, as in PyTorch). ``norm_type`` may be any p, ``inf``
+    (largest |g|), ``-inf`` (smallest |g|) or 0 (number of nonzero entries); as PyTorch, it is
+    the norm of the per-tensor norms.
     """
     from ..tensor import Tensor
 
@@ -67,16 +85,14 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     norm_type = float(norm_type)
     if not grads:
         return Tensor(np.float32(0.0))
-    if norm_type == float("inf"):
-        total = max(float(np.max(np.abs(g.data))) if g.data.size else 0.0 for g in grads)
-    else:
-        total = float(sum(np.sum(np.abs(g.data.astype(np.float64)) ** norm_type) for g in grads)) ** (1.0 / norm_type)
+    per_tensor = np.array([_vector_norm(g.data, norm_type) for g in grads])
+    total = float(_vector_norm(per_tensor, norm_type))  # the norm of the per-tensor norms (PyTorch)
     if error_if_nonfinite and not np.isfinite(total):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, "
                            "so it cannot be clipped. To disable this error and scale the gradients by the "
                            "non-finite norm anyway, set `error_if_nonfinite=False`")
     coef = max_norm / (total + 1e-6)
-    if coef < 1.0:
+    if not coef >= 1.0:
         for g in grads:
             g.data *= np.float32(coef)
     return Tensor(np.float32(total))

@@ -8,6 +8,7 @@ from collections.abc import MutableMapping
 
 import numpy as np
 
+from .. import _inplace
 from ..autograd import enable_grad
 from ..tensor import Tensor
 
@@ -194,10 +195,12 @@ class Optimizer:
 
     @staticmethod
     def _param_array(p):
+        """p's array, about to be updated in place (p's version is bumped, as a PyTorch step)."""
         a = p.data
         if a.dtype != np.float32 or not a.flags.c_contiguous or not a.flags.writeable:
             raise ValueError(f"optimizer: parameter data must be a writeable float32 C-contiguous array, "
                              f"got dtype {a.dtype}, shape {a.shape}, C-contiguous={a.flags.c_contiguous}")
+        _inplace.bump(p)
         return a
 
     # ---- state_dict -------------------------------------------------------------------
