@@ -90,8 +90,65 @@ def _gru_saved(isa, a):
     return a.like(gates), a.like(hn)
 
 
+def _tile(isa):
+    return T.gemm_table(isa)
+
+
+def _packed_a(isa, a, m, k):
+    return a.like(T.gemm_pack_a(isa, a.f(m, k)))
+
+
+def _packed_b(isa, a, k, n):
+    return a.like(T.gemm_pack_b(isa, a.f(k, n)))
+
+
+def _gemm_macro_cases(isa, a):
+    t = _tile(isa)
+    m, n, k = 2 * t["mr"] + 1, t["nr"] + 3, 7
+    return [(_packed_a(isa, a, m, k), _packed_b(isa, a, k, n), a.f(m, n), k, 1.0, beta) for beta in (0.0, 1.5)]
+
+
+def _gemm_direct_cases(isa, a):
+    t = _tile(isa)
+    m, n, k = t["mr"] + 1, t["nr"] + 3, 9
+    return [(a.f(m, k), a.f(k, n), a.f(m, n), 1.0, beta) for beta in (0.0, 1.5)]
+
+
+def _max_pool_backward_cases(isa, a):
+    x = a.f(7, 9)
+    y, idx = T.pool_max_plane(isa, x, (3, 3), (2, 2), (1, 1), (1, 1), False)
+    return [(a.f(*y.shape), a.like(idx), (7, 9), (3, 3), (2, 2), (1, 1), (1, 1), False)]
+
+
+def _bn_col(a, n):
+    return (a.f(n), a.f(n), a.f(n), a.f(n), a.f(n))  # dy, x, m, a, b
+
+
 # name -> builder(isa, args) -> the positional arguments after ``isa``
 BUILDERS = {
+    "gemm_table": lambda isa, a: [()],
+    "gemm_pack_a": lambda isa, a: [(a.f(_tile(isa)["mr"] + 1, 5), tr) for tr in (False, True)],
+    "gemm_pack_b": lambda isa, a: [(a.f(5, _tile(isa)["nr"] + 3), tr) for tr in (False, True)],
+    "gemm_macro": _gemm_macro_cases,
+    "gemm_direct": _gemm_direct_cases,
+    "linear_sum_rows": lambda isa, a: [(a.f(R, C),), (a.f(1, L),)],
+    "conv_im2col": lambda isa, a: [(a.f(2, 5, 6), (3, 3), (1, 2), (1, 0), (1, 1))],
+    "conv_col2im": lambda isa, a: [(a.f(2 * 9, 5 * 2), (2, 5, 6), (3, 3), (1, 2), (1, 0), (1, 1))],
+    "pool_max_plane": lambda isa, a: [(a.f(7, 9), (3, 3), (2, 2), (1, 1), (1, 1), ceil) for ceil in (False, True)],
+    "pool_max_backward_plane": _max_pool_backward_cases,
+    "pool_avg_plane": lambda isa, a: [(a.f(7, 9), (3, 3), (2, 2), (1, 1), False, pad, 0) for pad in (False, True)],
+    "pool_avg_backward_plane": lambda isa, a: [(a.f(4, 5), (7, 9), (3, 3), (2, 2), (1, 1), False, True, 0)],
+    "pool_adaptive_avg_plane": lambda isa, a: [(a.f(7, 9), (3, 4))],
+    "pool_adaptive_avg_backward_plane": lambda isa, a: [(a.f(3, 4), (7, 9))],
+    "batchnorm_row_stats": lambda isa, a: [(a.f(L),)],
+    "batchnorm_col_stats": lambda isa, a: [(a.f(L),)],
+    "batchnorm_row_affine": lambda isa, a: [(a.f(L), 0.25, 1.5, -0.5, relu) for relu in (False, True)],
+    "batchnorm_col_affine": lambda isa, a: [(a.f(L), a.f(L), a.f(L), a.f(L), relu) for relu in (False, True)],
+    "batchnorm_row_bwd_stats": lambda isa, a: [(a.f(L), a.f(L), 0.25, 1.5, -0.5, relu) for relu in (False, True)],
+    "batchnorm_col_bwd_stats": lambda isa, a: [(*_bn_col(a, L), relu) for relu in (False, True)],
+    "batchnorm_row_bwd_dx": lambda isa, a: [(a.f(L), a.f(L), 0.25, 1.5, -0.5, relu, 0.7, -0.3, 0.1)
+                                            for relu in (False, True)],
+    "batchnorm_col_bwd_dx": lambda isa, a: [(*_bn_col(a, L), relu, a.f(L), a.f(L), a.f(L)) for relu in (False, True)],
     "activation_forward": lambda isa, a: [(act, a.f(L), 0.3) for act in range(6)],
     "activation_backward": lambda isa, a: [(act, a.f(L), a.f(L), 0.3) for act in range(6)],
     "dropout_forward": lambda isa, a: [(a.f(L), 5, 0x1234567, 0x89ABCDEF, 1 << 23, 2.0)],
