@@ -58,7 +58,7 @@ static py::tuple lstm_fwd(const std::string& isa, const FArray& pre, py::object 
   FArray ck;
   const float* c_prev = optional_state(c_prev_o, ck, "c_prev", s);
   FArray gates = copy_array(pre), h = new_array({s.N, s.H}), c = new_array({s.N, s.H});
-  k.lstm_cell_forward(h.mutable_data(), c.mutable_data(), gates.mutable_data(), c_prev, 0, s.N, s.H);
+  k.lstm_cell_forward(h.mutable_data(), c.mutable_data(), gates.mutable_data(), c_prev, 0, s.N, 0, s.H, s.H);
   return py::make_tuple(h, c, gates);
 }
 
