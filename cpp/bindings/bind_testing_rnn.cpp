@@ -93,7 +93,7 @@ static py::tuple gru_fwd(const std::string& isa, const FArray& gx, const FArray&
   }
   FArray gates = copy_array(gx), h = new_array({s.N, s.H}), hn = new_array({s.N, s.H});
   k.gru_cell_forward(h.mutable_data(), gates.mutable_data(), hn.mutable_data(), gh.data(), b_hh, h_prev.data(), 0, s.N,
-                     s.H);
+                     0, s.H, s.H);
   return py::make_tuple(h, gates, hn);
 }
 
