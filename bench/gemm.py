@@ -9,6 +9,8 @@
 Every result is verified against a float64 reference before timing. All calls write into a
 preallocated output (np.matmul(out=), torch.mm(out=), fastdl.ops.gemm(out=)). GFLOP/s = 2MNK/t;
 'med' is the median and 'best' the fastest of the repeats; ratio = fastdl / better peer.
+'packed' is fastdl.ops.gemm_packed with B packed once beforehand (fastdl.ops.pack_b), the
+cost a layer pays when it reuses a weight across calls (recurrent steps).
 """
 import argparse
 import os
@@ -91,7 +93,7 @@ def main():
 
     rng = np.random.default_rng(0)
     hdr = (f"{'MxNxK':>16} {'thr':>3} | {'fastdl med/best':>15} | {'numpy med/best':>15} | "
-           f"{'torch med/best':>15} | {'ratio med':>9} {'best':>6}")
+           f"{'torch med/best':>15} | {'packed med/best':>15} | {'ratio med':>9} {'best':>6}")
     results = []
     for isa, threads in [(i, t) for i in isas for t in threads_list]:
         fastdl.set_isa(isa)
@@ -116,6 +118,10 @@ def main():
                     "fastdl": lambda: fastdl.ops.gemm(a, b, out=out_f),
                     "numpy": lambda: np.matmul(a, b, out=out_n),
                 }
+                pb, out_p = fastdl.ops.pack_b(b), np.empty((M, N), np.float32)
+                fastdl.ops.gemm_packed(a, pb, out=out_p)
+                verify(name + " packed", out_p, a, b)
+                runs["packed"] = lambda: fastdl.ops.gemm_packed(a, pb, out=out_p)
                 if torch is not None:
                     ta, tb, to = torch.from_numpy(a), torch.from_numpy(b), torch.empty(M, N)
                     torch.mm(ta, tb, out=to)
@@ -125,11 +131,11 @@ def main():
                 for lib, f in runs.items():
                     med, best = measure(f, min_time)
                     g[lib] = (flops / med * 1e-9, flops / best * 1e-9)
-                peers = [v for k, v in g.items() if k != "fastdl"]
+                peers = [v for k, v in g.items() if k not in ("fastdl", "packed")]
                 r_med = g["fastdl"][0] / max(p[0] for p in peers)
                 r_best = g["fastdl"][1] / max(p[1] for p in peers)
                 cols = [f"{g[k][0]:7.1f}/{g[k][1]:7.1f}" if k in g else f"{'-':>15}"
-                        for k in ("fastdl", "numpy", "torch")]
+                        for k in ("fastdl", "numpy", "torch", "packed")]
                 print(f"{name:>16} {threads:>3} | " + " | ".join(cols) +
                       f" | {r_med:9.2f} {r_best:6.2f}", flush=True)
                 results.append((isa, M, N, K, threads, g, r_med))

@@ -58,7 +58,7 @@ static py::tuple lstm_fwd(const std::string& isa, const FArray& pre, py::object 
   FArray ck;
   const float* c_prev = optional_state(c_prev_o, ck, "c_prev", s);
   FArray gates = copy_array(pre), h = new_array({s.N, s.H}), c = new_array({s.N, s.H});
-  k.lstm_cell_forward(h.mutable_data(), c.mutable_data(), gates.mutable_data(), c_prev, 0, s.N, s.H);
+  k.lstm_cell_forward(h.mutable_data(), c.mutable_data(), gates.mutable_data(), c_prev, 0, s.N, 0, s.H, s.H);
   return py::make_tuple(h, c, gates);
 }
 
@@ -93,7 +93,7 @@ static py::tuple gru_fwd(const std::string& isa, const FArray& gx, const FArray&
   }
   FArray gates = copy_array(gx), h = new_array({s.N, s.H}), hn = new_array({s.N, s.H});
   k.gru_cell_forward(h.mutable_data(), gates.mutable_data(), hn.mutable_data(), gh.data(), b_hh, h_prev.data(), 0, s.N,
-                     s.H);
+                     0, s.H, s.H);
   return py::make_tuple(h, gates, hn);
 }
 

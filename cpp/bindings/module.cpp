@@ -10,6 +10,7 @@ namespace fastdl {
 namespace bind {
 void bind_core(py::module_& m);
 void bind_gemm(py::module_& m);
+void bind_gemm_packed(py::module_& m);
 void bind_activation(py::module_& m);
 void bind_loss(py::module_& m);
 void bind_optim(py::module_& m);
@@ -53,6 +54,7 @@ PYBIND11_MODULE(_C, m) {
   bind_testing_pool_bn(testing);
   bind_core(m);
   bind_gemm(m);
+  bind_gemm_packed(m);
   bind_activation(m);
   bind_loss(m);
   bind_optim(m);

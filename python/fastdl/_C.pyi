@@ -28,6 +28,14 @@ def gemm(a: npt.ArrayLike, b: npt.ArrayLike, trans_a: bool = False, trans_b: boo
     writeable float32 C-contiguous (M, N) array not overlapping a/b, written in place and
     returned; read only when beta != 0. TypeError: non-array/non-numeric; ValueError: ndim,
     inner dims, bad out; OverflowError: M*N*K overflows int64 (checked before allocating)."""
+class PackedB:
+    shape: tuple[int, int]
+    isa: str
+    kc: int
+    nr: int
+def pack_b(b: npt.ArrayLike, trans_b: bool, isa: str) -> PackedB: ...
+def gemm_packed(a: npt.ArrayLike, b: PackedB, trans_a: bool, alpha: float, beta: float,
+                out: npt.NDArray[np.float32] | None) -> npt.NDArray[np.float32]: ...
 def _gemm_config() -> dict: ...
 def _gemm_default_config() -> dict: ...
 def _set_gemm_config(mc: int, kc: int, nc: int, path: int, thread_flops: int) -> None:

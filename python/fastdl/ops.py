@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from . import _C
 
-__all__ = ["gemm", "matmul", "fma_peak"]
+__all__ = ["gemm", "matmul", "fma_peak", "pack_b", "gemm_packed"]
 
 
 def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
@@ -21,6 +21,27 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
     dimensions that disagree or a bad ``out``, OverflowError when M*N*K overflows int64.
     """
     return _C.gemm(a, b, bool(trans_a), bool(trans_b), float(alpha), float(beta), out)
+
+
+def pack_b(b, *, trans_b=False, isa=None):
+    """Packs ``op(b)`` (K x N) once into the GEMM micro-kernel's panel layout of ``isa``
+    (default: the active path) and returns a ``PackedB`` for :func:`gemm_packed` (like MKL's
+    ``cblas_sgemm_pack``). The packed copy does not follow later changes to ``b``.
+    Raises ValueError for a non-2-D ``b`` or an unknown ISA name, UnsupportedIsaError for a
+    level the CPU lacks.
+    """
+    return _C.pack_b(b, bool(trans_b), _C.get_isa() if isa is None else str(isa))
+
+
+def gemm_packed(a, b, *, trans_a=False, alpha=1.0, beta=0.0, out=None):
+    """``alpha * op(a) @ B + beta * out`` with ``b`` a ``PackedB`` from :func:`pack_b`.
+
+    Same rules for ``a`` and ``out`` as :func:`gemm`; raises ValueError when op(a)'s columns
+    differ from the packed operand's rows.
+    """
+    if not isinstance(b, _C.PackedB):
+        raise TypeError(f"gemm_packed: b must be a PackedB from pack_b, got {type(b).__name__}")
+    return _C.gemm_packed(a, b, bool(trans_a), float(alpha), float(beta), out)
 
 
 def matmul(a, b):

@@ -21,9 +21,12 @@
 //   GRU:  r, z = sig(W_i{r,z} x + b_i{r,z} + W_h{r,z} h' + b_h{r,z})
 //         n = tanh(W_in x + b_in + r * (W_hn h' + b_hn));  h = (1 - z) * n + z * h'
 //
-// Forward: all input projections as ONE sgemm (T*N x GH), then per step one recurrent sgemm
-// (N x GH) and the fused cell (nonlinearities + state update in one pass over the gates).
-// Backward through time: per step the fused cell backward and dh_prev = dG_h W_hh (sgemm);
+// Forward: all input projections as ONE sgemm (T*N x GH), then per step one recurrent product
+// (N x GH) with W_hh^T packed once per sequence (gemm_packed.h) and the fused cell
+// (nonlinearities + state update in one pass over the gates); LSTM with H a multiple of the
+// GEMM panel width fuses the cell into the product per block of hidden units.
+// Backward through time: per step the fused cell backward and dh_prev = dG_h W_hh (W_hh packed
+// once per sequence);
 // after the loop dW_hh (two sgemms over all steps), dW_ih, dx (one sgemm each) and the biases.
 #pragma once
 #include <cstdint>

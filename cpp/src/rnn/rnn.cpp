@@ -12,6 +12,7 @@
 #include "fastdl/common.h"
 #include "../core/dispatch.h"
 #include "fastdl/gemm.h"
+#include "fastdl/gemm_packed.h"
 #include "fastdl/parallel.h"
 #include "rnn_kernels.h"
 
@@ -36,7 +37,7 @@ static void rnn_cell_backward(const RnnKernels& k, bool relu, float* dpre, const
 }
 static void lstm_cell_forward(const RnnKernels& k, float* h, float* c, float* gates, const float* c_prev, int64_t N, int64_t H) {
   parallel_for(0, N, row_grain(8 * H), [&](int64_t a, int64_t b) {
-    k.lstm_cell_forward(h, c, gates, c_prev, a, b, H);
+    k.lstm_cell_forward(h, c, gates, c_prev, a, b, 0, H, H);
   });
 }
 static void lstm_cell_backward(const RnnKernels& k, float* dgates, float* dc, const float* dy, const float* dhc, const float* gates,
@@ -48,13 +49,41 @@ static void lstm_cell_backward(const RnnKernels& k, float* dgates, float* dc, co
 static void gru_cell_forward(const RnnKernels& k, float* h, float* gates, float* hn, const float* gh, const float* b_hh,
                       const float* h_prev, int64_t N, int64_t H) {
   parallel_for(0, N, row_grain(6 * H), [&](int64_t a, int64_t b) {
-    k.gru_cell_forward(h, gates, hn, gh, b_hh, h_prev, a, b, H);
+    k.gru_cell_forward(h, gates, hn, gh, b_hh, h_prev, a, b, 0, H, H);
   });
 }
 static void gru_cell_backward(const RnnKernels& k, float* dgx, float* dgh, float* dh_prev, const float* dy, const float* dhc,
                        const float* gates, const float* hn, const float* h_prev, int64_t N, int64_t H) {
   parallel_for(0, N, row_grain(6 * H), [&](int64_t a, int64_t b) {
     k.gru_cell_backward(dgx, dgh, dh_prev, dy, dhc, gates, hn, h_prev, a, b, H);
+  });
+}
+
+// One LSTM / GRU step, fused: per block of hidden units [u0, u1) (the packed panel width), the
+// gate column blocks of h_prev W_hh^T (LSTM: beta 1 onto the input projection in pre_t; GRU:
+// into gh) and, while they are in L1, the cell on that block. Ah = h_prev packed once for all
+// blocks. Blocks are split over threads; each element is computed the same way on any thread
+// count.
+static void step_fused(const RnnKernels& k, bool lstm, const PackedB& whh, const float* Ah, float* pre_t,
+                       float* y_t, float* extra_t, const float* c_prev, float* gh, const float* b_hh,
+                       const float* h_prev, int64_t N, int64_t H) {
+  const int64_t UB = whh.nr, nb = H / UB, G = lstm ? 4 : 3;
+  const double flops = 2.0 * double(G) * double(N) * double(H) * double(H);
+  const int64_t grain = flops < double(gemm_config().thread_flops) ? nb : 1;
+  parallel_for(0, nb, grain, [&](int64_t lo, int64_t hi) {
+    for (int64_t blk = lo; blk < hi; ++blk) {
+      const int64_t u0 = blk * UB, u1 = u0 + UB;
+      for (int64_t g = 0; g < G; ++g) {
+        if (lstm)
+          sgemm_prepacked(N, 1.0f, Ah, whh, g * H + u0, g * H + u1, 1.0f, pre_t, G * H);
+        else
+          sgemm_prepacked(N, 1.0f, Ah, whh, g * H + u0, g * H + u1, 0.0f, gh, G * H);
+      }
+      if (lstm)
+        k.lstm_cell_forward(y_t, extra_t, pre_t, c_prev, 0, N, u0, u1, H);
+      else
+        k.gru_cell_forward(y_t, pre_t, extra_t, gh, b_hh, h_prev, 0, N, u0, u1, H);
+    }
   });
 }
 
@@ -101,20 +130,33 @@ void rnn_sequence_forward(RnnMode mode, float* y, float* h_n, float* c_n, float*
   }
   std::vector<float> gh;
   if (mode == RnnMode::gru) gh.resize(static_cast<size_t>(N * GH));
+  // W_hh^T packed once for all steps (op(B) = W_hh^T, H x GH).
+  const PackedB whh = (T > 1 || (T > 0 && h0)) ? pack_b(active_isa(), true, H, GH, w_hh, H) : PackedB{};
+  // LSTM / GRU with H a multiple of the panel width: the fused step (h_prev packed once per step).
+  const bool fused = (mode == RnnMode::lstm || mode == RnnMode::gru) && whh.data && H % whh.nr == 0;
+  std::vector<float> Ah(fused ? static_cast<size_t>(packed_a_floats(whh, N)) : 0);
   const float* h_prev = h0;
   const float* c_prev = c0;
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = reverse ? T - 1 - s : s;
     float* pre_t = pre + t * N * GH;
     float* y_t = y + t * NH;
+    if (fused && h_prev) {
+      pack_a_for(whh, false, N, h_prev, H, Ah.data());
+      step_fused(k, mode == RnnMode::lstm, whh, Ah.data(), pre_t, y_t, extra + t * NH, c_prev, gh.data(), b_hh,
+                 h_prev, N, H);
+      if (mode == RnnMode::lstm) c_prev = extra + t * NH;
+      h_prev = y_t;
+      continue;
+    }
     if (mode == RnnMode::gru) {
       if (h_prev)
-        sgemm(false, true, N, GH, H, 1.0f, h_prev, H, w_hh, H, 0.0f, gh.data(), GH);
+        sgemm_packed(false, N, 1.0f, h_prev, H, whh, 0.0f, gh.data(), GH);
       else
         std::fill(gh.begin(), gh.end(), 0.0f);
       gru_cell_forward(k, y_t, pre_t, extra + t * NH, gh.data(), b_hh, h_prev, N, H);
     } else {
-      if (h_prev) sgemm(false, true, N, GH, H, 1.0f, h_prev, H, w_hh, H, 1.0f, pre_t, GH);
+      if (h_prev) sgemm_packed(false, N, 1.0f, h_prev, H, whh, 1.0f, pre_t, GH);
       if (is_rnn) {
         rnn_cell_forward(k, relu, y_t, pre_t, N, H);
       } else {
@@ -164,6 +206,8 @@ void rnn_sequence_backward(RnnMode mode, float* dx, float* dh0, float* dc0, floa
   std::vector<float> dhc(static_cast<size_t>(NH), 0.0f), dc(static_cast<size_t>(NH), 0.0f);
   if (dh_n) std::memcpy(dhc.data(), dh_n, sizeof(float) * NH);
   if (dc_n && mode == RnnMode::lstm) std::memcpy(dc.data(), dc_n, sizeof(float) * NH);
+  // W_hh (GH x H) packed once for the per-step dh_{t-1} = dGh_t W_hh.
+  const PackedB whh = T > 0 ? pack_b(active_isa(), false, GH, H, w_hh, H) : PackedB{};
   for (int64_t s = T - 1; s >= 0; --s) {
     const int64_t t = reverse ? T - 1 - s : s;
     const int64_t tp = reverse ? t + 1 : t - 1;  // time index of the previous step's state
@@ -180,7 +224,7 @@ void rnn_sequence_backward(RnnMode mode, float* dx, float* dh0, float* dc0, floa
       gru_cell_backward(k, dG_t, dGh_t, dhc.data(), dy_t, dhc.data(), gates + t * N * GH, extra + t * NH, h_prev, N, H);
     }
     // dh_{t-1} (+)= dGh_t W_hh
-    sgemm(false, false, N, H, GH, 1.0f, dGh_t, GH, w_hh, H, gru ? 1.0f : 0.0f, dhc.data(), H);
+    sgemm_packed(false, N, 1.0f, dGh_t, GH, whh, gru ? 1.0f : 0.0f, dhc.data(), H);
   }
   if (T == 0) {
     if (dh_n) std::memcpy(dhc.data(), dh_n, sizeof(float) * NH);

@@ -64,11 +64,11 @@ static void rnn_cell_backward(bool relu, float* dpre, const float* dy, const flo
 }
 
 static void lstm_cell_forward(float* h, float* c, float* gates, const float* c_prev, int64_t n0, int64_t n1,
-                       int64_t H) {
+                              int64_t j0, int64_t j1, int64_t H) {
   for (int64_t n = n0; n < n1; ++n) {
     float* g = gates + n * 4 * H;
-    for (int64_t j = 0; j < H; j += 8) {
-      const Lane L = lane(j, H);
+    for (int64_t j = j0; j < j1; j += 8) {
+      const Lane L = lane(j, j1);
       const int64_t k = n * H + j;
       const __m256 i = sigmoid_ps(L.load(g + j));
       const __m256 f = sigmoid_ps(L.load(g + H + j));
@@ -111,13 +111,13 @@ static void lstm_cell_backward(float* dgates, float* dc, const float* dy, const 
 }
 
 static void gru_cell_forward(float* h, float* gates, float* hn, const float* gh, const float* b_hh,
-                      const float* h_prev, int64_t n0, int64_t n1, int64_t H) {
+                             const float* h_prev, int64_t n0, int64_t n1, int64_t j0, int64_t j1, int64_t H) {
   const __m256 one = _mm256_set1_ps(1.0f);
   for (int64_t n = n0; n < n1; ++n) {
     float* g = gates + n * 3 * H;
     const float* q = gh + n * 3 * H;
-    for (int64_t j = 0; j < H; j += 8) {
-      const Lane L = lane(j, H);
+    for (int64_t j = j0; j < j1; j += 8) {
+      const Lane L = lane(j, j1);
       const int64_t k = n * H + j;
       const __m256 br = L.load_or_zero(b_hh ? b_hh + j : nullptr);
       const __m256 bz = L.load_or_zero(b_hh ? b_hh + H + j : nullptr);

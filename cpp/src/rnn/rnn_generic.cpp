@@ -22,10 +22,10 @@ static void rnn_cell_backward(bool relu, float* dpre, const float* dy, const flo
 }
 
 static void lstm_cell_forward(float* h, float* c, float* gates, const float* c_prev, int64_t n0, int64_t n1,
-                       int64_t H) {
+                              int64_t j0, int64_t j1, int64_t H) {
   for (int64_t n = n0; n < n1; ++n) {
     float* g = gates + n * 4 * H;
-    for (int64_t j = 0; j < H; ++j) {
+    for (int64_t j = j0; j < j1; ++j) {
       const float i = sigm(g[j]), f = sigm(g[H + j]), gg = std::tanh(g[2 * H + j]), o = sigm(g[3 * H + j]);
       const float cp = c_prev ? c_prev[n * H + j] : 0.0f;
       const float cn = f * cp + i * gg;
@@ -61,11 +61,11 @@ static void lstm_cell_backward(float* dgates, float* dc, const float* dy, const 
 }
 
 static void gru_cell_forward(float* h, float* gates, float* hn, const float* gh, const float* b_hh,
-                      const float* h_prev, int64_t n0, int64_t n1, int64_t H) {
+                             const float* h_prev, int64_t n0, int64_t n1, int64_t j0, int64_t j1, int64_t H) {
   for (int64_t n = n0; n < n1; ++n) {
     float* g = gates + n * 3 * H;
     const float* q = gh + n * 3 * H;
-    for (int64_t j = 0; j < H; ++j) {
+    for (int64_t j = j0; j < j1; ++j) {
       const int64_t k = n * H + j;
       const float br = b_hh ? b_hh[j] : 0.0f, bz = b_hh ? b_hh[H + j] : 0.0f, bn = b_hh ? b_hh[2 * H + j] : 0.0f;
       const float r = sigm(g[j] + q[j] + br);

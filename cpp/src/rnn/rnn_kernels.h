@@ -20,12 +20,15 @@ struct RnnKernels {
   void (*rnn_cell_forward)(bool relu, float* h, const float* pre, int64_t n0, int64_t n1, int64_t H);
   void (*rnn_cell_backward)(bool relu, float* dpre, const float* dy, const float* dh_carry, const float* h,
                             int64_t n0, int64_t n1, int64_t H);
+  // lstm forward on hidden units [j0, j1) of rows [n0, n1) (the fused step runs it per block of
+  // gate columns right after their GEMM block); 0, H for whole rows.
   void (*lstm_cell_forward)(float* h, float* c, float* gates, const float* c_prev, int64_t n0, int64_t n1,
-                            int64_t H);
+                            int64_t j0, int64_t j1, int64_t H);
   void (*lstm_cell_backward)(float* dgates, float* dc, const float* dy, const float* dh_carry, const float* gates,
                              const float* c, const float* c_prev, int64_t n0, int64_t n1, int64_t H);
+  // gru forward on hidden units [j0, j1) of rows [n0, n1) (as lstm above).
   void (*gru_cell_forward)(float* h, float* gates, float* hn, const float* gh, const float* b_hh,
-                           const float* h_prev, int64_t n0, int64_t n1, int64_t H);
+                           const float* h_prev, int64_t n0, int64_t n1, int64_t j0, int64_t j1, int64_t H);
   void (*gru_cell_backward)(float* dgx, float* dgh, float* dh_prev, const float* dy, const float* dh_carry,
                             const float* gates, const float* hn, const float* h_prev, int64_t n0, int64_t n1,
                             int64_t H);
