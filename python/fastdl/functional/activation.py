@@ -98,16 +98,22 @@ def relu(input, inplace=False):
     return _Relu.apply(as_float_tensor(input))
 
 
+def _inplace_signed(fn, name, what, input, param):
+    """The in-place form of an activation whose backward reads the output's sign: a negative
+    ``param`` (slope / alpha) is refused when the input requires grad, as PyTorch does."""
+    x = _inplace_input(input, name)
+    if param < 0 and x.requires_grad:
+        raise RuntimeError(f"In-place {what} backward calculation is triggered with a negative slope which is "
+                           "not supported. This is caused by calling in-place forward function with a "
+                           "negative slope, please call out-of-place version instead.")
+    return apply_inplace(fn, name, x, float(param))
+
+
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """input if input > 0 else input * negative_slope. ``inplace=True`` needs
     negative_slope >= 0 when the input requires grad (backward reads the output's sign)."""
     if inplace:
-        x = _inplace_input(input, "leaky_relu_")
-        if negative_slope < 0 and x.requires_grad:
-            raise RuntimeError("In-place leakyReLu backward calculation is triggered with a negative slope "
-                               "which is not supported. This is caused by calling in-place forward function "
-                               "with a negative slope, please call out-of-place version instead.")
-        return apply_inplace(_LeakyReluInplace, "leaky_relu_", x, float(negative_slope))
+        return _inplace_signed(_LeakyReluInplace, "leaky_relu_", "leakyReLu", input, negative_slope)
     return _LeakyRelu.apply(as_float_tensor(input), float(negative_slope))
 
 
@@ -115,12 +121,7 @@ def elu(input, alpha=1.0, inplace=False):
     """input if input > 0 else alpha * (exp(input) - 1). ``inplace=True`` needs alpha >= 0
     when the input requires grad (backward dy * (y + alpha) for y <= 0)."""
     if inplace:
-        x = _inplace_input(input, "elu_")
-        if alpha < 0 and x.requires_grad:
-            raise RuntimeError("In-place elu backward calculation is triggered with a negative slope which is "
-                               "not supported. This is caused by calling in-place forward function with a "
-                               "negative slope, please call out-of-place version instead.")
-        return apply_inplace(_EluInplace, "elu_", x, float(alpha))
+        return _inplace_signed(_EluInplace, "elu_", "elu", input, alpha)
     return _Elu.apply(as_float_tensor(input), float(alpha))
 
 
