@@ -119,23 +119,12 @@ def test_model_shapes_and_keys():
     assert models.resnet18(in_channels=3, num_classes=5).eval()(np.zeros((1, 3, 28, 28), np.float32)).shape == (1, 5)
 
 
-def test_fused_sequential_equals_sequential():
-    from fastdl.models import FusedSequential
-
-    fastdl.manual_seed(0)
-    layers = [nn.Conv2d(2, 4, 3), nn.BatchNorm2d(4), nn.ReLU()]
-    a = FusedSequential(*layers)
-    b = nn.Sequential(*layers)
-    x = np.random.default_rng(3).standard_normal((3, 2, 6, 6)).astype(np.float32)
-    xa = fastdl.tensor(x, requires_grad=True)
-    xb = fastdl.tensor(x, requires_grad=True)
-    ya, yb = a(xa), b(xb)
-    np.testing.assert_allclose(ya.data, yb.data, rtol=1e-6, atol=1e-6)
-    dy = np.random.default_rng(4).standard_normal(ya.shape).astype(np.float32)
-    ya.backward(dy)
-    yb.backward(dy)
-    np.testing.assert_allclose(xa.grad.data, xb.grad.data, rtol=1e-5, atol=1e-6)
-    assert list(a.state_dict()) == list(b.state_dict())
+def test_zoo_models_are_plain_sequentials():
+    for name in ("lenet", "lenet_bn", "nin", "resnet18"):
+        m = getattr(fastdl.models, name)()
+        assert type(m) is nn.Sequential, name
+        assert all(type(c) in (nn.Sequential, nn.Residual) or type(c).__module__.startswith("fastdl.nn.")
+                   for c in m.modules()), name
 
 
 @pytest.mark.slow

@@ -114,8 +114,7 @@ LAYERS = {
     "embedding": (lambda: nn.Embedding(10, 4), lambda n: [np.arange(3 * n).reshape(n, 3) % 10]),
     "residual": (lambda: nn.Residual(3, 3), _image(3)),
     "residual_1x1": (lambda: nn.Residual(3, 4, use_1x1conv=True, strides=2), _image(3)),
-    "fused_sequential": (lambda: fastdl.models.FusedSequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()),
-                         _image(3)),
+    "bn_relu_sequential": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()), _image(3)),
 }
 
 

@@ -7,15 +7,16 @@ seen by all. Writes through ``.data`` (the numpy array) are not counted, as in P
 
 The counter is a one-element list in the ``_vc`` slot, created on first need (a Tensor that
 was never viewed or written in place has none: version 0, no cost). A recorded call keeps the
-versions of its inputs (``ctx._ag_vers``); a non-leaf output gets its counter registered
-with the node that made it (``_ag_outv``) when the counter is created. Backward compares
-them for the arrays the node saved and raises PyTorch's "modified by an inplace operation"
-error (autograd._check_versions).
+versions of its inputs (``ctx._ag_vers``: input index, counter, version, id of the array); a
+non-leaf output gets its counter registered with the node that made it (``_ag_outv``) when
+the counter is created, where the calls recorded before (which hold edges, not Tensors) find
+it. Backward compares them for the arrays the node saved and raises PyTorch's "modified by an
+inplace operation" error (autograd._check_versions).
 
 ``apply_inplace`` runs a Function in place: the result is written into the input's memory,
-the input's version is bumped and, when recorded, the Tensor's history moves to the new node
-(whose input is a shadow Tensor holding the previous history; autograd._producer routes
-the gradients of calls recorded before the in-place op around it).
+the input's version is bumped and, when recorded, the Tensor's history moves to the new node,
+whose edge 0 is the previous history (calls recorded before the in-place op keep their edge
+to that previous producer, so their gradients go around it).
 
 Below ``fastdl.tensor`` (sees Tensor only as ``autograd._Tensor``)."""
 from __future__ import annotations
@@ -33,7 +34,7 @@ def cell(t):
         vc = t._vc = [0]
         node = t._node
         if node is not None:
-            node.__dict__.setdefault("_ag_outv", []).append((vc, 0, t.data, t._index))
+            node.__dict__.setdefault("_ag_outv", []).append((vc, 0, id(t.data), t._index))
     return vc
 
 
@@ -91,17 +92,14 @@ def apply_inplace(cls, name, t, *args):
     cls.forward(ctx, t.data, *args)
     bump(t)
     if record:
-        T = autograd._Tensor
-        old = _new(T)  # the tensor's history before this op
-        old.data, old.grad, old.requires_grad = t.data, None, True
-        old._node, old._index, old._vc = t._node, t._index, t._vc
         v = t._vc[0]
+        d = t.data
         ctx._ag_fn = cls
-        ctx._ag_inputs = (old,) + args
+        ctx._ag_edges = ((t._node, t._index),) + (None,) * len(args)  # the tensor's history before this op
         ctx._ag_shapes = None
-        ctx._ag_vers = (v,) + (0,) * len(args)
-        ctx._ag_bver = v
-        ctx._ag_outv = [(t._vc, v, t.data, 0)]
+        ctx._ag_meta = (d.shape, d.dtype)
+        ctx._ag_vers = ((0, t._vc, v, id(d)),)
+        ctx._ag_outv = [(t._vc, v, id(d), 0)]
         t._node = ctx
         t._index = 0
     return t

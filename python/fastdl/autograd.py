@@ -138,12 +138,16 @@ class Context:
     """Per-call storage shared by a Function's forward and backward.
 
     When the call is recorded, the context is also the graph node (``tensor.grad_fn``): it
-    keeps the Function, the input Tensors, the output shapes and the inputs' versions (see
-    fastdl._inplace) in ``_ag_*`` slots (do not use attribute names starting with ``_ag_``
-    in Functions).
+    keeps in ``_ag_*`` slots (do not use attribute names starting with ``_ag_`` in Functions)
+    the Function, one edge per argument (``_edge``: the producer node and output index of a
+    computed input, the Tensor of a leaf, like PyTorch's Edge / AccumulateGrad), the output
+    shapes (``_ag_shapes``: None for one output) and (shape, dtype)s (``_ag_meta``), and the
+    inputs' versions (see fastdl._inplace). It never holds a computed input Tensor, so an
+    activation lives only as long as a Function saved it or the user holds it; after a
+    backward pass (without retain_graph) a node holds nothing.
     """
 
-    __slots__ = ("saved", "needs_input_grad", "_ag_fn", "_ag_inputs", "_ag_shapes", "_ag_vers", "_ag_bver",
+    __slots__ = ("saved", "needs_input_grad", "_ag_fn", "_ag_edges", "_ag_shapes", "_ag_meta", "_ag_vers",
                  "__dict__", "__weakref__")
 
     def __init__(self):
@@ -182,8 +186,8 @@ class Function:
     # that nothing else references (not dy, not a saved buffer, not another input's
     # gradient): a leaf's first gradient then takes it as .grad without a copy.
     fresh_grads = False
-    # True for the in-place Functions of fastdl._inplace (their node's input 0 is the tensor's
-    # previous history; see _producer).
+    # True for the in-place Functions of fastdl._inplace (their node's edge 0 is the tensor's
+    # previous history).
     inplace = False
 
     @staticmethod
@@ -201,26 +205,32 @@ class Function:
         # Hot path (one call per operation): kept free of helper calls on purpose.
         T = _Tensor
         n = len(args)
+        vers = None
         if n == 1:
             (a,) = args
             if isinstance(a, T):
                 raw = (a.data,)
                 record = a.requires_grad
                 vc = a._vc
-                vers = None if vc is None else (vc[0],)
+                if vc is not None:
+                    vers = ((0, vc, vc[0], id(raw[0])),)
             else:
                 raw = args
                 record = False
             needs = [record]
+            if record and _state.enabled:
+                nd = a._node
+                edges = (a,) if nd is None else ((nd, a._index),)
+            else:
+                record = False
         elif n == 2:
             a, b = args
-            vers = None
             if isinstance(a, T):
                 ra = a.data
                 na = a.requires_grad
                 vc = a._vc
                 if vc is not None:
-                    vers = (vc[0], 0)
+                    vers = [(0, vc, vc[0], id(ra))]
             else:
                 ra = a
                 na = False
@@ -229,31 +239,46 @@ class Function:
                 nb = b.requires_grad
                 vc = b._vc
                 if vc is not None:
-                    vers = (vers[0] if vers else 0, vc[0])
+                    e = (1, vc, vc[0], id(rb))
+                    vers = [e] if vers is None else [vers[0], e]
             else:
                 rb = b
                 nb = False
             raw = (ra, rb)
             needs = [na, nb]
-            record = na or nb
+            record = (na or nb) and _state.enabled
+            if record:
+                if na:
+                    nd = a._node
+                    ea = a if nd is None else (nd, a._index)
+                else:
+                    ea = a if ra is not a and a._vc is None else None
+                if nb:
+                    nd = b._node
+                    eb = b if nd is None else (nd, b._index)
+                else:
+                    eb = b if rb is not b and b._vc is None else None
+                edges = (ea, eb)
         else:
             raw = list(args)
             needs = [False] * n
             record = False
-            vers = None
             i = 0
             for a in args:
                 if isinstance(a, T):
                     raw[i] = a.data
                     if a.requires_grad:
                         needs[i] = record = True
-                    if a._vc is not None:
+                    vc = a._vc
+                    if vc is not None:
                         if vers is None:
-                            vers = [0] * n
-                        vers[i] = a._vc[0]
+                            vers = []
+                        vers.append((i, vc, vc[0], id(raw[i])))
                 i += 1
-        if record:
-            record = _state.enabled
+            if record and _state.enabled:
+                edges = [_edge(a, nd) for a, nd in zip(args, needs)]
+            else:
+                record = False
         ctx = _new(Context)
         ctx.saved = ()
         ctx.needs_input_grad = needs
@@ -268,8 +293,9 @@ class Function:
                 t.requires_grad = True
                 t._node = ctx
                 ctx._ag_fn = cls
-                ctx._ag_inputs = args
+                ctx._ag_edges = edges
                 ctx._ag_shapes = None
+                ctx._ag_meta = (out.shape, _F32)
                 ctx._ag_vers = vers
             else:
                 t.requires_grad = False
@@ -279,8 +305,9 @@ class Function:
             tensors = tuple([_wrap(o) for o in out])
             if record:
                 ctx._ag_fn = cls
-                ctx._ag_inputs = args
+                ctx._ag_edges = edges
                 ctx._ag_shapes = [t.data.shape for t in tensors]
+                ctx._ag_meta = [(t.data.shape, t.data.dtype) for t in tensors]
                 ctx._ag_vers = vers
                 i = 0
                 for t in tensors:
@@ -294,49 +321,43 @@ class Function:
             t.requires_grad = True
             t._node = ctx
             ctx._ag_fn = cls
-            ctx._ag_inputs = args
+            ctx._ag_edges = edges
             ctx._ag_shapes = None
+            ctx._ag_meta = (t.data.shape, t.data.dtype)
             ctx._ag_vers = vers
         return t
 
 
-def _producer(t, node, i):
-    """(node, output index) that produced input ``i`` (the Tensor ``t``) of ``node`` as it
-    was when ``node`` was recorded: an in-place op recorded later on ``t`` (which moved
-    ``t.grad_fn`` on) is skipped by comparing ``t``'s version then with the in-place node's."""
-    child = t._node
-    idx = t._index
-    while child is not None and child._ag_fn.inplace:
-        vers = node._ag_vers
-        if child._ag_bver <= (vers[i] if vers is not None else 0):
-            break  # the in-place op came before node was recorded
-        base = child._ag_inputs[0]
-        child = base._node
-        idx = base._index
-    return child, idx
+def _edge(a, needs_grad):
+    """The edge a recorded call keeps for argument ``a``: (producer node, output index) for a
+    computed Tensor, the Tensor itself for a leaf (its ``.grad`` accumulates; a leaf that needs
+    no gradient is kept only while it has no version counter, for the in-place check), None
+    for anything else. Nodes never hold computed Tensors, so a graph keeps alive only what
+    its Functions saved."""
+    if not isinstance(a, _Tensor):
+        return None
+    nd = a._node
+    if needs_grad:
+        return a if nd is None else (nd, a._index)
+    return a if a._vc is None else None
 
 
-def _edges(node):
+def _children(node):
     """The nodes that produced the inputs of a recorded call that require grad."""
-    out = []
-    i = 0
-    for a, n in zip(node._ag_inputs, node.needs_input_grad):
-        if n:
-            child = a._node
-            if child is not None and child._ag_fn.inplace:
-                child = _producer(a, node, i)[0]
-            if child is not None:
-                out.append(child)
-        i += 1
-    return out
+    return [e[0] for e, n in zip(node._ag_edges, node.needs_input_grad) if n and type(e) is tuple]
 
 
-def _holds(saved, array):
-    """True when one of the saved values is ``array`` or a numpy view of it."""
+def _held(saved, aid):
+    """The saved array whose id (or whose numpy base's id) is ``aid``, else None. Ids are safe
+    here: the recorded array and the saved values were alive at the same time."""
     for v in saved:
-        if type(v) is _ndarray and (v is array or (v.base is not None and v.base is array)):
-            return True
-    return False
+        if type(v) is _ndarray:
+            if id(v) == aid:
+                return v
+            b = v.base
+            if b is not None and id(b) == aid:
+                return b
+    return None
 
 
 def _version_error(node, array, what, now, expected):
@@ -350,27 +371,45 @@ def _version_error(node, array, what, now, expected):
         "changing it, or change it after backward.")
 
 
+def _check(node, saved, vc, expected, aid, what):
+    if vc[0] != expected:
+        arr = _held(saved, aid)
+        if arr is not None:
+            raise _version_error(node, arr, what, vc[0], expected)
+
+
 def _check_versions(node):
     """Raise PyTorch's error when a Tensor whose data ``node`` saved for backward was
-    modified in place since (its version differs from the one recorded in forward)."""
+    modified in place since (its version differs from the one recorded in forward).
+
+    An input's counter is the one it had when the call was recorded (``_ag_vers``); one
+    created later (first in-place write after the call) is found through the edge: a leaf's
+    ``_vc``, or the producer's ``_ag_outv`` (fastdl._inplace.cell registers it there)."""
     saved = node.saved
     if not saved:
         return
     vers = node._ag_vers
+    seen = ()
+    if vers is not None:
+        seen = [i for i, *_ in vers]
+        for i, vc, expected, aid in vers:
+            _check(node, saved, vc, expected, aid, f"input {i}")
     i = 0
-    for t in node._ag_inputs:
-        if isinstance(t, _Tensor):
-            vc = t._vc
-            if vc is not None:
-                expected = vers[i] if vers is not None else 0
-                if vc[0] != expected and _holds(saved, t.data):
-                    raise _version_error(node, t.data, f"input {i}", vc[0], expected)
+    for e in node._ag_edges:
+        if e is not None and i not in seen:
+            if type(e) is tuple:
+                outv = e[0].__dict__.get("_ag_outv")
+                if outv:
+                    for vc, expected, aid, k in outv:
+                        if k == e[1]:
+                            _check(node, saved, vc, expected, aid, f"input {i}")
+            elif e._vc is not None:
+                _check(node, saved, e._vc, 0, id(e.data), f"input {i}")
         i += 1
     outs = node.__dict__.get("_ag_outv")
     if outs:
-        for vc, expected, array, k in outs:
-            if vc[0] != expected and _holds(saved, array):
-                raise _version_error(node, array, f"output {k}", vc[0], expected)
+        for vc, expected, aid, k in outs:
+            _check(node, saved, vc, expected, aid, f"output {k}")
 
 
 def _toposort(root_node):
@@ -378,13 +417,13 @@ def _toposort(root_node):
     (iterative depth-first search: no recursion, so very deep graphs are fine)."""
     order = []
     visited = {id(root_node)}
-    stack = [(root_node, iter(_edges(root_node)))]
+    stack = [(root_node, iter(_children(root_node)))]
     while stack:
         node, it = stack[-1]
         for child in it:
             if id(child) not in visited:
                 visited.add(id(child))
-                stack.append((child, iter(_edges(child))))
+                stack.append((child, iter(_children(child))))
                 break
         else:
             stack.pop()
@@ -446,8 +485,8 @@ def _hooked_leaf_edges(order):
     and {id(node): [hooked leaves among its inputs]}."""
     pending, by_node = {}, {}
     for node in order:
-        for t, n in zip(node._ag_inputs, node.needs_input_grad):
-            if n and t._node is None and id(t) in _post_accumulate_hooks:
+        for t, n in zip(node._ag_edges, node.needs_input_grad):
+            if n and type(t) is not tuple and id(t) in _post_accumulate_hooks:
                 e = pending.get(id(t))
                 if e is None:
                     pending[id(t)] = [1, False]
@@ -531,33 +570,34 @@ def _walk(tensor, g, retain_graph):
             in_grads = node._ag_fn.backward(node, *gl)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
-        inputs = node._ag_inputs
+        edges = node._ag_edges
         fresh = node._ag_fn.fresh_grads
-        if len(in_grads) < len(inputs):
+        if len(in_grads) < len(edges):
             raise RuntimeError(f"{node.name}.backward returned {len(in_grads)} gradients for "
-                               f"{len(inputs)} inputs")
-        i = -1
-        for t, n, ig in zip(inputs, node.needs_input_grad, in_grads):
-            i += 1
+                               f"{len(edges)} inputs")
+        for e, n, ig in zip(edges, node.needs_input_grad, in_grads):
             if not n or ig is None:
                 continue
-            d = t.data
-            if type(ig) is not np.ndarray or ig.dtype != d.dtype:
-                ig = np.asarray(ig, dtype=d.dtype)
-            if ig.shape != d.shape:
+            if type(e) is tuple:
+                child, idx = e
+                meta = child._ag_meta
+                shape, dt = meta if child._ag_shapes is None else meta[idx]
+            else:
+                child = None
+                d = e.data
+                shape, dt = d.shape, d.dtype
+            if type(ig) is not np.ndarray or ig.dtype != dt:
+                ig = np.asarray(ig, dtype=dt)
+            if ig.shape != shape:
                 raise RuntimeError(f"{node.name}.backward returned a gradient of shape {ig.shape} "
-                                   f"for an input of shape {d.shape}")
-            child = t._node
-            idx = t._index
-            if child is not None and child._ag_fn.inplace:
-                child, idx = _producer(t, node, i)
+                                   f"for an input of shape {shape}")
             if child is None:
-                if fresh and t.grad is None and ig.flags.c_contiguous:
-                    t.grad = _wrap(ig)  # a new array nobody else holds: adopt it, no copy
+                if fresh and e.grad is None and ig.flags.c_contiguous:
+                    e.grad = _wrap(ig)  # a new array nobody else holds: adopt it, no copy
                 else:
-                    t._accumulate(ig)
-                if pending and id(t) in pending:
-                    pending[id(t)][1] = True
+                    e._accumulate(ig)
+                if pending and id(e) in pending:
+                    pending[id(e)][1] = True
             else:
                 slot = grads.get(id(child))
                 if slot is None:
@@ -568,4 +608,5 @@ def _walk(tensor, g, retain_graph):
             _release_edges(by_node[id(node)], pending)
         if not retain_graph:
             node.saved = None  # frees the buffers; marks the node as used
+            node._ag_edges = ()  # and lets go of the graph below it
             node.__dict__.clear()

@@ -1,4 +1,5 @@
-"""Batch normalisation (torch.nn.functional.batch_norm) and its fused BatchNorm+ReLU variant."""
+"""Batch normalisation (torch.nn.functional.batch_norm) and its fused variants: BatchNorm+ReLU
+and BatchNorm+add+ReLU (ResNet's residual join). Models get them through fastdl.nn.fusion."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,7 @@ from .. import _C
 from ..autograd import Function
 from ..tensor import Tensor, as_float_tensor
 
-__all__ = ["batch_norm", "batch_norm_relu"]
+__all__ = ["batch_norm", "batch_norm_relu", "batch_norm_add_relu"]
 
 
 class _BatchNorm(Function):
@@ -86,3 +87,17 @@ def batch_norm_relu(input, running_mean, running_var, weight=None, bias=None, tr
     from the input instead of storing it.
     """
     return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, True)
+
+
+def batch_norm_add_relu(input, residual, running_mean, running_var, weight=None, bias=None, training=False,
+                        momentum=0.1, eps=1e-5):
+    """``relu(batch_norm(input, ...) + residual)`` (ResNet's join of a block and its shortcut):
+    the arguments and numerics of ``batch_norm``, plus ``residual`` of the input's shape.
+    """
+    residual = as_float_tensor(residual, "batch_norm_add_relu: residual")
+    shape = as_float_tensor(input, "batch_norm_add_relu: input").shape
+    if residual.shape != shape:
+        raise ValueError(f"batch_norm_add_relu: residual has shape {tuple(residual.shape)}, expected the input's "
+                         f"shape {tuple(shape)}")
+    from .activation import relu
+    return relu(_batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, False) + residual)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from .. import nn
-from .fused import FusedSequential
 
 __all__ = ["resnet18", "resnet_block"]
 
@@ -26,10 +25,10 @@ def resnet18(in_channels=1, num_classes=10):
 
     For 28x28 input the maps are 14x14 (stem), 7, 4, 2, 1. An ``nn.Sequential`` with D2L's
     keys: ``0.0.weight`` (stem conv), ``0.1.*`` (stem BN), ``1.0.conv1.weight`` ...,
-    ``4.1.bn2.running_var``, ``7.weight`` (FC). The stem's BatchNorm+ReLU runs fused
-    (FusedSequential has Sequential's children and keys).
+    ``4.1.bn2.running_var``, ``7.weight`` (FC). BatchNorm+ReLU (and in the blocks
+    BatchNorm+add+ReLU) run fused (``fastdl.nn.fusion``).
     """
-    b1 = FusedSequential(
+    b1 = nn.Sequential(
         nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3),
         nn.BatchNorm2d(64), nn.ReLU(),
         nn.MaxPool2d(kernel_size=3, stride=2, padding=1))

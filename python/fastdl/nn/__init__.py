@@ -1,5 +1,5 @@
 """fastdl.nn: layers, losses and the Module contract (PyTorch's names and arguments)."""
-from . import init, parallel, utils  # noqa: F401
+from . import fusion, init, parallel, utils  # noqa: F401
 from .container import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
 from .module import Module, Parameter  # noqa: F401

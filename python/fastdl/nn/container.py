@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from . import fusion
 from .module import Module
 
 __all__ = ["Sequential", "ModuleList"]
@@ -12,6 +13,8 @@ class Sequential(Module):
     """Runs modules in order: ``Sequential(m0, m1, ...)`` or ``Sequential(OrderedDict(...))``.
 
     Children are named "0", "1", ... (or by the dict keys), as in torch, so state_dict keys match.
+    Adjacent children listed in ``fastdl.nn.fusion.RULES`` (BatchNorm -> ReLU) run as one
+    fused kernel, with the same results as run one by one.
     """
 
     def __init__(self, *args):
@@ -43,10 +46,9 @@ class Sequential(Module):
         return self
 
     def forward(self, input):
-        """Feed ``input`` through each module in order and return the last output."""
-        for m in self._modules.values():
-            input = m(input)
-        return input
+        """Feed ``input`` through each module in order and return the last output (adjacent
+        pairs in ``fusion.RULES`` run fused)."""
+        return fusion.run_sequential(list(self._modules.values()), input)
 
 
 class ModuleList(Module):

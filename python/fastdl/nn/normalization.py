@@ -85,10 +85,6 @@ class _BatchNorm(Module):
     def forward(self, input):
         return F.batch_norm(*self._args(input))
 
-    def forward_relu(self, input):
-        """``relu(self(input))`` through the fused kernel (same state updates as forward)."""
-        return F.batch_norm_relu(*self._args(input))
-
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"track_running_stats={self.track_running_stats}")

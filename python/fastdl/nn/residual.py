@@ -1,7 +1,7 @@
 """The residual block of ResNet as in Dive into Deep Learning (He et al., 2016)."""
 from __future__ import annotations
 
-from .. import functional as F
+from . import fusion
 from .conv import Conv2d
 from .module import Module
 from .normalization import BatchNorm2d
@@ -15,8 +15,9 @@ class Residual(Module):
     ``Y = relu(bn2(conv2(relu(bn1(conv1(X))))) + shortcut(X))`` where the shortcut is the
     identity, or with ``use_1x1conv`` a 1x1 convolution of stride ``strides`` (needed when the
     channel count or the resolution changes). Submodule names are D2L's (conv1, conv2, conv3,
-    bn1, bn2), so the state_dict of the same block written with torch.nn loads. The first
-    BatchNorm+ReLU runs as one fused kernel (``F.batch_norm_relu``).
+    bn1, bn2), so the state_dict of the same block written with torch.nn loads. Each BatchNorm
+    runs fused with what follows it (``fusion.batch_norm``): bn1 with its ReLU, bn2 with the
+    shortcut's add and the final ReLU.
     """
 
     def __init__(self, in_channels, out_channels, use_1x1conv=False, strides=1):
@@ -34,8 +35,7 @@ class Residual(Module):
         """relu(bn2(conv2(relu(bn1(conv1(X))))) + shortcut(X)) for X (N, C_in, H, W); the shortcut
         is a 1x1 strided convolution when configured, else the identity.
         """
-        Y = self.bn1.forward_relu(self.conv1(X))
-        Y = self.bn2(self.conv2(Y))
+        Y = fusion.batch_norm(self.bn1, self.conv1(X), relu=True)
         if self.conv3 is not None:
             X = self.conv3(X)
-        return F.relu(Y + X)
+        return fusion.batch_norm(self.bn2, self.conv2(Y), relu=True, residual=X)

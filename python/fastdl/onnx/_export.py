@@ -123,20 +123,6 @@ def _hooks(tr):
 
     patch(nn.Module, "__call__", call)
 
-    bn_owner = next(c for c in nn.BatchNorm2d.__mro__ if "forward_relu" in vars(c))
-    bn_relu = bn_owner.forward_relu
-
-    def forward_relu(self, x):
-        if tr.depth or not tr.traced(x):
-            return bn_relu(self, x)
-        tr.stack.append(tr.paths.get(id(self), type(self).__name__))
-        try:
-            return tr.run(_ops.bn_relu_module, bn_relu, (x,), {}, tr.stack[-1], module=self)
-        finally:
-            tr.stack.pop()
-
-    patch(bn_owner, "forward_relu", forward_relu)
-
     def hooked(orig, emitter, op):
         def fn(*args, **kwargs):
             if tr.depth or not _any_traced(tr, args, kwargs):
@@ -287,7 +273,7 @@ def export(model, args, f, input_names=None, output_names=None, dynamic_axes=Non
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
-        with autograd.enable_grad(), _hooks(tr):
+        with autograd.enable_grad(), nn.fusion.disabled(), _hooks(tr):  # each layer traced by itself
             result = model(*inputs)
     finally:
         for m, mode in modes:

@@ -112,6 +112,12 @@ def batch_norm_relu(tr, out, *args, hint="bn", **kwargs):
     return tr.g.node("Relu", [batch_norm(tr, out, *args, hint=hint, **kwargs)], hint=f"{hint}_relu")
 
 
+def batch_norm_add_relu(tr, out, input, residual, *args, hint="bn", **kwargs):
+    y = batch_norm(tr, out, input, *args, hint=hint, **kwargs)
+    return tr.g.node("Relu", [tr.g.node("Add", [y, tr.name(residual, like=out)], hint=f"{hint}_add")],
+                     hint=f"{hint}_relu")
+
+
 def _unary(op, **fixed):
     def emit(tr, out, x, *args, hint=None, **kwargs):
         return tr.g.node(op, [tr.name(x)], hint=hint, **fixed)
@@ -154,6 +160,7 @@ def embedding(tr, out, ids, weight, hint="embedding"):
 FUNCTIONAL = {
     "linear": linear, "conv2d": conv2d, "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d,
     "adaptive_avg_pool2d": adaptive_avg_pool2d, "batch_norm": batch_norm, "batch_norm_relu": batch_norm_relu,
+    "batch_norm_add_relu": batch_norm_add_relu,
     "relu": _unary("Relu"), "sigmoid": _unary("Sigmoid"), "tanh": _unary("Tanh"),
     "leaky_relu": leaky_relu, "elu": elu, "softmax": softmax, "log_softmax": log_softmax, "dropout": dropout,
 }
@@ -207,11 +214,6 @@ def module_emitter(m):
         if fn is not None:
             return fn if type(m).forward is cls.forward else None
     return None
-
-
-def bn_relu_module(tr, m, out, hint, x):
-    """``BatchNorm.forward_relu`` (the fused BatchNorm + ReLU of FusedSequential and Residual)."""
-    return tr.g.node("Relu", [MODULES[nn.BatchNorm2d](tr, m, out, f"{hint}_bn", x)], hint=hint)
 
 
 # ---------------------------------------------------------------------------- Tensor methods

@@ -1,0 +1,111 @@
+"""fastdl.nn.fusion: the one layer-fusion mechanism (BatchNorm+ReLU in Sequential, BatchNorm+add+ReLU
+in Residual) gives bitwise the results of the layers run one by one (fusion.disabled()), on every
+kernel path, in training and eval, forward, every gradient and the running statistics."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+import fastdl
+import fastdl.functional as F
+from fastdl import nn
+from fastdl.nn import fusion
+
+
+def _run(model, x, dy, fused):
+    """Output, input gradient, parameter gradients and state of one forward+backward."""
+    xt = fastdl.tensor(x, requires_grad=True)
+    if fused:
+        y = model(xt)
+    else:
+        with fusion.disabled():
+            y = model(xt)
+    y.backward(dy)
+    grads = [p.grad.numpy().copy() for p in model.parameters()]
+    state = [np.array(v) for v in model.state_dict().values()]
+    return [y.data.copy(), xt.grad.numpy()] + grads + state
+
+
+def _assert_fusion_is_bitwise(make, shape, rng, modes=(True, False)):
+    x = (rng.standard_normal(shape) * 2 + 0.3).astype(np.float32)
+    for training in modes:
+        fastdl.manual_seed(0)
+        a = make().train(training)
+        b = copy.deepcopy(a)
+        y_shape = a(x).shape
+        a.load_state_dict(b.state_dict())  # undo the statistics update of the shape probe
+        dy = rng.standard_normal(y_shape).astype(np.float32)
+        for got, want in zip(_run(a, x, dy, True), _run(b, x, dy, False)):
+            np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 5, 5), (3, 5, 2, 2), (2, 4, 1, 1)], ids=["S25", "S4", "S1"])
+def test_sequential_bn_relu(isa, rng, shape):
+    C = shape[1]
+    _assert_fusion_is_bitwise(lambda: nn.Sequential(nn.BatchNorm2d(C), nn.ReLU(), nn.Conv2d(C, 2, 1),
+                                                    nn.BatchNorm2d(2), nn.ReLU()), shape, rng)
+
+
+def test_sequential_bn1d_relu(isa, rng):
+    _assert_fusion_is_bitwise(lambda: nn.Sequential(nn.Linear(6, 7), nn.BatchNorm1d(7), nn.ReLU(inplace=True),
+                                                    nn.Linear(7, 3)), (9, 6), rng)
+
+
+@pytest.mark.parametrize("proj,hw", [(False, 5), (True, 6), (False, 2), (True, 3)])
+def test_residual(isa, rng, proj, hw):
+    cout = 4 if proj else 3
+    _assert_fusion_is_bitwise(lambda: nn.Residual(3, cout, use_1x1conv=proj, strides=2 if proj else 1),
+                              (2, 3, hw, hw), rng)
+
+
+def test_resnet18_whole_model(rng):
+    _assert_fusion_is_bitwise(lambda: fastdl.models.resnet18(), (2, 1, 28, 28), rng, modes=(True,))
+
+
+def test_rule_table_and_what_is_not_fused(rng):
+    calls = []
+
+    def spy(bn, relu, x):
+        calls.append((type(bn).__name__, type(relu).__name__))
+        return fusion.batch_norm(bn, x, relu=True)
+
+    saved = dict(fusion.RULES)
+    try:
+        for k in list(fusion.RULES):
+            fusion.RULES[k] = spy
+        x = rng.standard_normal((3, 2, 4, 4)).astype(np.float32)
+        m = nn.Sequential(nn.BatchNorm2d(2), nn.ReLU(), nn.ReLU(), nn.BatchNorm2d(2), nn.Sigmoid())
+        m(x)
+        assert calls == [("BatchNorm2d", "ReLU")]
+        calls.clear()
+        with fusion.disabled():
+            m(x)
+        assert calls == []
+
+        class MyBN(nn.BatchNorm2d):  # a subclass may change forward: never fused
+            def forward(self, input):
+                return super().forward(input) * 2.0
+
+        nn.Sequential(MyBN(2), nn.ReLU())(x)
+        assert calls == []
+        seen = []
+        hooked = nn.Sequential(nn.BatchNorm2d(2), nn.ReLU())
+        hooked[0].register_forward_hook(lambda mod, args, out: seen.append(out.shape))
+        hooked(x)  # a hook must see its module's own call: not fused
+        assert calls == [] and seen == [(3, 2, 4, 4)]
+    finally:
+        fusion.RULES.clear()
+        fusion.RULES.update(saved)
+
+
+def test_batch_norm_add_relu_functional(rng):
+    x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    r = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
+    y = F.batch_norm_add_relu(x, r, rm.copy(), rv.copy(), training=True)
+    want = F.relu(F.batch_norm(x, rm.copy(), rv.copy(), training=True) + r)
+    np.testing.assert_array_equal(y.data, want.data)
+    with pytest.raises(ValueError, match=r"residual has shape \(2, 3, 4\)"):
+        F.batch_norm_add_relu(x, r[:, :, 0], rm, rv, training=True)
