@@ -149,6 +149,9 @@ BUILDERS = {
     "batchnorm_row_bwd_dx": lambda isa, a: [(a.f(L), a.f(L), 0.25, 1.5, -0.5, relu, 0.7, -0.3, 0.1)
                                             for relu in (False, True)],
     "batchnorm_col_bwd_dx": lambda isa, a: [(*_bn_col(a, L), relu, a.f(L), a.f(L), a.f(L)) for relu in (False, True)],
+    "batchnorm_row_affine_add_relu": lambda isa, a: [(a.f(L), a.f(L), 0.25, 1.5, -0.5)],
+    "batchnorm_col_affine_add_relu": lambda isa, a: [(a.f(L), a.f(L), a.f(L), a.f(L), a.f(L))],
+    "batchnorm_mask_grad": lambda isa, a: [(a.f(L), a.u8((L + 7) // 8))],
     "activation_forward": lambda isa, a: [(act, a.f(L), 0.3) for act in range(6)],
     "activation_backward": lambda isa, a: [(act, a.f(L), a.f(L), 0.3) for act in range(6)],
     "dropout_forward": lambda isa, a: [(a.f(L), 5, 0x1234567, 0x89ABCDEF, 1 << 23, 2.0)],

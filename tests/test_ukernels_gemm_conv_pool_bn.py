@@ -234,6 +234,31 @@ def test_batchnorm_entries(isa, n, relu):
     close(run(T.batchnorm_col_bwd_dx, isa, dy, x, mv, av, bv, relu, k1v, k2v, k3v), want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("n", LENGTHS)
+@pytest.mark.parametrize("isa", ALL_ISAS)
+def test_batchnorm_add_relu_entries(isa, n):
+    rng = np.random.default_rng(100 + n)
+    x, r, dy = rand(rng, n), rand(rng, n), rand(rng, n)
+    x64, r64 = x.astype(np.float64), r.astype(np.float64)
+    m, a, b = 0.25, 1.5, -0.5
+    mv, av, bv = (rand(rng, n, scale=1.0) for _ in range(3))
+    for name, coef, ref_coef in (("row", (m, a, b), (m, a, b)),
+                                 ("col", (mv, av, bv), tuple(v.astype(np.float64) for v in (mv, av, bv)))):
+        y, bits = run(getattr(T, f"batchnorm_{name}_affine_add_relu"), isa, x, r, *coef)
+        cm, ca, cb = ref_coef
+        close(y, np.maximum((x64 - cm) * ca + cb + r64, 0), rtol=1e-5, atol=1e-5)
+        # one bit per value, little-endian in each byte, unused high bits 0
+        assert bits.dtype == np.uint8 and bits.shape == ((n + 7) // 8,)
+        np.testing.assert_array_equal(bits, np.packbits(y > 0, bitorder="little"))
+        e = run(T.batchnorm_mask_grad, isa, dy, bits)
+        np.testing.assert_array_equal(e, np.where(y > 0, dy, np.float32(0)))
+    # NaN passes the gradient (relu_backward's rule), -0 and 0 do not
+    x = np.array([np.nan, 0.25, 1.0, 0.0, 2.0, -1.0, 0.25, 0.25, 3.0], np.float32)
+    r = np.zeros(9, np.float32)
+    y, bits = run(T.batchnorm_row_affine_add_relu, isa, x, r, 0.25, 1.0, 0.0)
+    np.testing.assert_array_equal(np.unpackbits(bits, bitorder="little")[:9], [1, 0, 1, 0, 1, 0, 0, 0, 1])
+
+
 def test_pool_bn_bad_input():
     x = np.zeros((4, 4), np.float32)
     with pytest.raises(ValueError, match="pool_max_backward_plane: dy"):
@@ -244,5 +269,7 @@ def test_pool_bn_bad_input():
     with pytest.raises(ValueError, match="batchnorm_col_affine: m"):
         T.batchnorm_col_affine("generic", np.zeros(4, np.float32), np.zeros(3, np.float32), np.zeros(4, np.float32),
                                np.zeros(4, np.float32))
+    with pytest.raises(ValueError, match="batchnorm_mask_grad: bits"):
+        T.batchnorm_mask_grad("generic", np.zeros(9, np.float32), np.zeros(1, np.uint8))
     with pytest.raises(ValueError, match="conv_col2im: col"):
         T.conv_col2im("generic", np.zeros((2, 2), np.float32), (1, 3, 3), (2, 2))

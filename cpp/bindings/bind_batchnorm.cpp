@@ -43,9 +43,17 @@ float* opt_out_vec(std::optional<FOut>& a, const char* name, int64_t C, const FA
   return a->mutable_data();
 }
 
-py::tuple py_batch_norm_forward(const FArray& x, const std::optional<FArray>& weight, const std::optional<FArray>& bias,
-                             std::optional<FOut> running_mean, std::optional<FOut> running_var, bool training,
-                             double momentum, double eps, bool relu) {
+using U8Array = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>;
+
+// The checked pointers of a forward call (shared by batch_norm_forward and the residual join).
+struct Fwd {
+  Dims d;
+  const float *w, *b;
+  float *rm, *rv;
+};
+
+Fwd forward_args(const FArray& x, const std::optional<FArray>& weight, const std::optional<FArray>& bias,
+                 std::optional<FOut>& running_mean, std::optional<FOut>& running_var, bool training, double eps) {
   const Dims d = input_dims(x, "input");
   const float* w = opt_vec(weight, "weight", d.C, x);
   const float* b = opt_vec(bias, "bias", d.C, x);
@@ -64,6 +72,13 @@ py::tuple py_batch_norm_forward(const FArray& x, const std::optional<FArray>& we
   if (!training && (!rm || !rv)) fail("batch_norm: running_mean and running_var are required when training=False");
   if (training && d.N * d.S == 1)
     fail("Expected more than 1 value per channel when training, got input size " + shape_str(x));
+  return {d, w, b, rm, rv};
+}
+
+py::tuple py_batch_norm_forward(const FArray& x, const std::optional<FArray>& weight, const std::optional<FArray>& bias,
+                             std::optional<FOut> running_mean, std::optional<FOut> running_var, bool training,
+                             double momentum, double eps, bool relu) {
+  const auto [d, w, b, rm, rv] = forward_args(x, weight, bias, running_mean, running_var, training, eps);
   FArray y = new_array(shape_of(x));
   FArray mean = new_array({d.C});
   FArray rstd = new_array({d.C});
@@ -101,6 +116,51 @@ py::tuple py_batch_norm_backward(const FArray& dy, const FArray& x, const std::o
   return py::make_tuple(dx, dw.array, db.array);
 }
 
+py::tuple py_add_relu_forward(const FArray& x, const FArray& residual, const std::optional<FArray>& weight,
+                              const std::optional<FArray>& bias, std::optional<FOut> running_mean,
+                              std::optional<FOut> running_var, bool training, double momentum, double eps) {
+  const auto [d, w, b, rm, rv] = forward_args(x, weight, bias, running_mean, running_var, training, eps);
+  check_same_shape(residual, "batch_norm_add_relu: residual", x, "input");
+  for (auto* r : {&running_mean, &running_var})
+    if (*r) check_no_overlap(**r, "batch_norm_add_relu: running statistics", residual, "residual");
+  FArray y = new_array(shape_of(x));
+  FArray mean = new_array({d.C});
+  FArray rstd = new_array({d.C});
+  U8Array mask(std::vector<py::ssize_t>{static_cast<py::ssize_t>(batch_norm_mask_bytes(d.N, d.C, d.S))});
+  float* py = y.mutable_data();
+  float* pm = mean.mutable_data();
+  float* pr = rstd.mutable_data();
+  uint8_t* pk = mask.mutable_data();
+  const float *px = x.data(), *pres = residual.data();
+  run_kernel("batch_norm_add_relu_forward", [&] {
+    batch_norm_add_relu_forward(py, pk, pm, pr, rm, rv, px, pres, w, b, d.N, d.C, d.S, static_cast<float>(eps),
+                                static_cast<float>(momentum), training);
+  });
+  return py::make_tuple(y, mean, rstd, mask);
+}
+
+py::tuple py_add_relu_backward(const FArray& dy, const U8Array& mask, const FArray& x, const std::optional<FArray>& weight,
+                               const std::optional<FArray>& bias, const FArray& save_mean, const FArray& save_rstd,
+                               bool training) {
+  const Dims d = input_dims(x, "input");
+  check_same_shape(dy, "batch_norm_add_relu_backward: grad_output", x, "input");
+  const float* w = opt_vec(weight, "weight", d.C, x);
+  check_shape(save_mean, "batch_norm_add_relu_backward: save_mean", {d.C});
+  check_shape(save_rstd, "batch_norm_add_relu_backward: save_rstd", {d.C});
+  check_shape(mask, "batch_norm_add_relu_backward: mask", {batch_norm_mask_bytes(d.N, d.C, d.S)});
+  FArray dx = new_array(shape_of(x));
+  FArray dres = new_array(shape_of(x));
+  const OptionalOut dw = optional_output(w != nullptr, {d.C});
+  const OptionalOut db = optional_output(opt_vec(bias, "bias", d.C, x) != nullptr, {d.C});
+  float *pdx = dx.mutable_data(), *pdr = dres.mutable_data();
+  const float *pdy = dy.data(), *px = x.data(), *pm = save_mean.data(), *pr = save_rstd.data();
+  const uint8_t* pk = mask.data();
+  run_kernel("batch_norm_add_relu_backward", [&] {
+    batch_norm_add_relu_backward(pdx, dw.data, db.data, pdr, pdy, pk, px, w, pm, pr, d.N, d.C, d.S, training);
+  });
+  return py::make_tuple(dx, dw.array, db.array, dres);
+}
+
 }  // namespace
 
 void bind_batchnorm(py::module_& m) {
@@ -116,6 +176,16 @@ void bind_batchnorm(py::module_& m) {
         py::arg("training"), py::arg("relu") = false,
         "BatchNorm backward. Returns (grad_input (N, C, *), grad_weight (C,) or None when weight is None, "
         "grad_bias (C,) or None when bias is None). save_mean/save_rstd come from batch_norm_forward.");
+  m.def("batch_norm_add_relu_forward", &py_add_relu_forward, py::arg("input"), py::arg("residual"),
+        py::arg("weight").none(true), py::arg("bias").none(true), py::arg("running_mean").none(true).noconvert(),
+        py::arg("running_var").none(true).noconvert(), py::arg("training"), py::arg("momentum"), py::arg("eps"),
+        "relu(batch_norm(input) + residual) in one pass; residual: the input's shape (N, C, *). Returns (output, "
+        "save_mean (C,), save_rstd (C,), mask (uint8 bitmask of the ReLU, for batch_norm_add_relu_backward)).");
+  m.def("batch_norm_add_relu_backward", &py_add_relu_backward, py::arg("grad_output"), py::arg("mask"),
+        py::arg("input"), py::arg("weight").none(true), py::arg("bias").none(true), py::arg("save_mean"),
+        py::arg("save_rstd"), py::arg("training"),
+        "Backward of batch_norm_add_relu_forward. Returns (grad_input, grad_weight (C,) or None when weight is None, "
+        "grad_bias (C,) or None when bias is None, grad_residual (N, C, *)).");
 }
 
 }  // namespace bind

@@ -182,6 +182,43 @@ static FArray bn_col_bwd_dx(const std::string& isa, const FArray& dy, const FArr
   return dx;
 }
 
+using U8 = py::array_t<uint8_t, py::array::c_style>;
+
+static U8 new_mask(int64_t n) { return U8(std::vector<py::ssize_t>{static_cast<py::ssize_t>((n + 7) / 8)}); }
+
+static py::tuple bn_row_affine_add_relu(const std::string& isa, const FArray& x, const FArray& r, float m, float a,
+                                        float b) {
+  const auto& k = batchnorm_kernels(parse_isa(isa));
+  check_ndim(x, "batchnorm_row_affine_add_relu: x", {1});
+  check_cols(x, {{&r, "batchnorm_row_affine_add_relu: r"}});
+  FArray y = new_array(shape_of(x));
+  U8 bits = new_mask(x.size());
+  k.row_affine_add_relu(y.mutable_data(), bits.mutable_data(), x.data(), r.data(), x.size(), m, a, b);
+  return py::make_tuple(y, bits);
+}
+
+static py::tuple bn_col_affine_add_relu(const std::string& isa, const FArray& x, const FArray& r, const FArray& m,
+                                        const FArray& a, const FArray& b) {
+  const auto& k = batchnorm_kernels(parse_isa(isa));
+  check_ndim(x, "batchnorm_col_affine_add_relu: x", {1});
+  check_cols(x, {{&r, "batchnorm_col_affine_add_relu: r"}, {&m, "batchnorm_col_affine_add_relu: m"},
+                 {&a, "batchnorm_col_affine_add_relu: a"}, {&b, "batchnorm_col_affine_add_relu: b"}});
+  FArray y = new_array(shape_of(x));
+  U8 bits = new_mask(x.size());
+  k.col_affine_add_relu(y.mutable_data(), bits.mutable_data(), x.data(), r.data(), x.size(), m.data(), a.data(),
+                        b.data());
+  return py::make_tuple(y, bits);
+}
+
+static FArray bn_mask_grad(const std::string& isa, const FArray& dy, const py::array_t<uint8_t, py::array::c_style>& bits) {
+  const auto& k = batchnorm_kernels(parse_isa(isa));
+  check_ndim(dy, "batchnorm_mask_grad: dy", {1});
+  check_shape(bits, "batchnorm_mask_grad: bits", {(dy.size() + 7) / 8});
+  FArray e = new_array(shape_of(dy));
+  k.mask_grad(e.mutable_data(), dy.data(), bits.data(), dy.size());
+  return e;
+}
+
 void bind_testing_pool_bn(py::module_& t) {
   const Pair one{1, 1}, zero{0, 0};
   t.def("pool_max_plane", &max_plane, py::arg("isa"), py::arg("x"), py::arg("kernel"), py::arg("stride"),
@@ -215,6 +252,12 @@ void bind_testing_pool_bn(py::module_& t) {
         py::arg("b"), py::arg("relu"), py::arg("k1"), py::arg("k2"), py::arg("k3"));
   t.def("batchnorm_col_bwd_dx", &bn_col_bwd_dx, py::arg("isa"), py::arg("dy"), py::arg("x"), py::arg("m"), py::arg("a"),
         py::arg("b"), py::arg("relu"), py::arg("k1"), py::arg("k2"), py::arg("k3"));
+  t.def("batchnorm_row_affine_add_relu", &bn_row_affine_add_relu, py::arg("isa"), py::arg("x"), py::arg("r"),
+        py::arg("m"), py::arg("a"), py::arg("b"), "Returns (max((x - m)*a + b + r, 0), ReLU bitmask uint8).");
+  t.def("batchnorm_col_affine_add_relu", &bn_col_affine_add_relu, py::arg("isa"), py::arg("x"), py::arg("r"),
+        py::arg("m"), py::arg("a"), py::arg("b"));
+  t.def("batchnorm_mask_grad", &bn_mask_grad, py::arg("isa"), py::arg("dy"), py::arg("bits"),
+        "dy where the bit of the bitmask is set, else 0.");
 }
 
 }  // namespace bind

@@ -198,3 +198,14 @@ def batch_norm_backward(grad_output: F32, input: F32, weight: Optional[F32], bia
                         relu: bool = False) -> tuple[F32, Optional[F32], Optional[F32]]:
     """Backward of batch_norm_forward with the same training/relu flags: (grad_input (N, C, *),
     grad_weight (C,) or None when weight is None, grad_bias (C,) or None when bias is None)."""
+def batch_norm_add_relu_forward(input: F32, residual: F32, weight: Optional[F32], bias: Optional[F32],
+                                running_mean: Optional[F32], running_var: Optional[F32], training: bool,
+                                momentum: float, eps: float) -> tuple[F32, F32, F32, np.ndarray]:
+    """relu(batch_norm(input) + residual) in one pass (ResNet's join); residual: the input's
+    shape. Returns (output, save_mean (C,), save_rstd (C,), mask): mask is the ReLU's bitmask
+    (uint8, one bit per element) for batch_norm_add_relu_backward."""
+def batch_norm_add_relu_backward(grad_output: F32, mask: np.ndarray, input: F32, weight: Optional[F32],
+                                 bias: Optional[F32], save_mean: F32, save_rstd: F32,
+                                 training: bool) -> tuple[F32, Optional[F32], Optional[F32], F32]:
+    """Backward of batch_norm_add_relu_forward: (grad_input, grad_weight or None, grad_bias or
+    None, grad_residual (N, C, *))."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["batch_norm_forward", "batch_norm_backward"]
+__all__ = ["batch_norm_forward", "batch_norm_backward", "batch_norm_add_relu_forward", "batch_norm_add_relu_backward"]
 
 
 def _axes(x):
@@ -62,3 +62,20 @@ def batch_norm_backward(dy, x, weight, bias, mean, rstd, training, relu=False):
     else:
         dx = dy * _bcast(w * rstd, x)
     return dx, dweight, dbias
+
+
+def batch_norm_add_relu_forward(x, residual, weight, bias, running_mean, running_var, training, momentum, eps):
+    """relu(batch_norm(x) + residual): returns (y, mean, rstd, new_running_mean, new_running_var)."""
+    y, mean, rstd, rm, rv = batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps)
+    return np.maximum(y + np.asarray(residual, dtype=np.float64), 0.0), mean, rstd, rm, rv
+
+
+def batch_norm_add_relu_backward(dy, x, residual, weight, bias, mean, rstd, training):
+    """Returns (dx, dweight, dbias, dresidual) in float64 for the forward above."""
+    x = np.asarray(x, dtype=np.float64)
+    C = x.shape[1]
+    w = np.ones(C) if weight is None else np.asarray(weight, dtype=np.float64)
+    b = np.zeros(C) if bias is None else np.asarray(bias, dtype=np.float64)
+    pre = (x - _bcast(mean, x)) * _bcast(rstd * w, x) + _bcast(b, x) + np.asarray(residual, dtype=np.float64)
+    dres = np.asarray(dy, dtype=np.float64) * (pre > 0)
+    return batch_norm_backward(dres, x, weight, bias, mean, rstd, training) + (dres,)

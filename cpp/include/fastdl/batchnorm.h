@@ -54,4 +54,21 @@ void batch_norm_backward(float* dx, float* dweight, float* dbias, const float* d
                          const float* rstd, int64_t N, int64_t C, int64_t S, bool training,
                          bool relu);
 
+// The residual join of ResNet, relu(batch_norm(x) + residual), in one pass (torch:
+// relu(bn(x) + residual)). residual: (N, C, S) like x. Writes y (N, C, S), save_mean/save_rstd
+// (C) as the forward above (training or eval), and the ReLU mask as a bitmask of
+// batch_norm_mask_bytes(N, C, S) bytes: one bit per element, set where NOT (bn(x) + r <= 0)
+// (relu_backward's rule), each run of values (a channel row, or a batch row when S is small)
+// starting on a byte. y may alias residual.
+int64_t batch_norm_mask_bytes(int64_t N, int64_t C, int64_t S);
+void batch_norm_add_relu_forward(float* y, uint8_t* mask, float* save_mean, float* save_rstd, float* running_mean,
+                                 float* running_var, const float* x, const float* residual, const float* weight,
+                                 const float* bias, int64_t N, int64_t C, int64_t S, float eps, float momentum,
+                                 bool training);
+// Backward of the join: dresidual = dy where the mask is set, else 0 (N, C, S); then dx, dweight,
+// dbias as batch_norm_backward (relu=false) of dresidual -- bitwise the unfused chain's numbers.
+void batch_norm_add_relu_backward(float* dx, float* dweight, float* dbias, float* dresidual, const float* dy,
+                                  const uint8_t* mask, const float* x, const float* weight, const float* mean,
+                                  const float* rstd, int64_t N, int64_t C, int64_t S, bool training);
+
 }  // namespace fastdl

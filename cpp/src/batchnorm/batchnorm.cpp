@@ -112,12 +112,36 @@ inline void bwd_coef(float* k, float g, float r, double sdy, double sdx, int64_t
   }
 }
 
-}  // namespace
+// The bytes of the ReLU bitmask of a run of n values (each run starts on a byte, so threads
+// writing different runs never share one).
+inline int64_t mask_bytes(int64_t n) { return (n + 7) / 8; }
 
-void batch_norm_forward_train(float* y, float* save_mean, float* save_rstd, float* running_mean,
-                              float* running_var, const float* x, const float* weight,
-                              const float* bias, int64_t N, int64_t C, int64_t S, float eps,
-                              float momentum, bool relu) {
+// Where the normalised values go: y = affine (then ReLU when relu), or, when r is non-null,
+// the residual join y = relu(affine + r) with its bitmask (runs: rows (n, c) of S values on
+// the channel path, rows n of C*S values on the column path).
+struct Out {
+  float* y;
+  const float* r;
+  uint8_t* bits;
+  bool relu;
+  // channel path: row (n, c) of S values, row = n*C + c
+  void row(const BatchnormKernels& kt, const float* x, int64_t row, int64_t S, const Coef& k) const {
+    const int64_t off = row * S;
+    if (r) kt.row_affine_add_relu(y + off, bits + row * mask_bytes(S), x + off, r + off, S, k.m, k.a, k.b);
+    else kt.row_affine(y + off, x + off, S, k.m, k.a, k.b, relu);
+  }
+  // column path: row n of L = C*S values with per-element coefficients
+  void col(const BatchnormKernels& kt, const float* x, int64_t n, int64_t L, const float* em, const float* ea,
+           const float* eb) const {
+    const int64_t off = n * L;
+    if (r) kt.col_affine_add_relu(y + off, bits + n * mask_bytes(L), x + off, r + off, L, em, ea, eb);
+    else kt.col_affine(y + off, x + off, L, em, ea, eb, relu);
+  }
+};
+
+void forward_train(const Out& out, float* save_mean, float* save_rstd, float* running_mean, float* running_var,
+                   const float* x, const float* weight, const float* bias, int64_t N, int64_t C, int64_t S, float eps,
+                   float momentum) {
   check_sizes(N, C, S);
   if (C == 0) return;
   const int64_t M = N * S;
@@ -136,7 +160,7 @@ void batch_norm_forward_train(float* y, float* save_mean, float* save_rstd, floa
         for (int64_t n = 0; n < N; ++n) kt.row_stats(x + (n * C + c) * S, S, &s, &ss);
         finish_stats(save_mean, save_rstd, running_mean, running_var, c, s, ss, M, eps, momentum);
         const Coef k = coef(weight, bias, save_mean, save_rstd, c);
-        for (int64_t n = 0; n < N; ++n) kt.row_affine(y + (n * C + c) * S, x + (n * C + c) * S, S, k.m, k.a, k.b, relu);
+        for (int64_t n = 0; n < N; ++n) out.row(kt, x, n * C + c, S, k);
       }
     });
     return;
@@ -169,14 +193,13 @@ void batch_norm_forward_train(float* y, float* save_mean, float* save_rstd, floa
     }
   }
   parallel_for(0, N, std::max<int64_t>(1, kGrainElems / L), [&](int64_t lo, int64_t hi) {
-    for (int64_t n = lo; n < hi; ++n) kt.col_affine(y + n * L, x + n * L, L, em, ea, eb, relu);
+    for (int64_t n = lo; n < hi; ++n) out.col(kt, x, n, L, em, ea, eb);
   });
 }
 
-void batch_norm_forward_eval(float* y, float* save_mean, float* save_rstd, const float* x,
-                             const float* weight, const float* bias, const float* running_mean,
-                             const float* running_var, int64_t N, int64_t C, int64_t S, float eps,
-                             bool relu) {
+void forward_eval(const Out& out, float* save_mean, float* save_rstd, const float* x, const float* weight,
+                  const float* bias, const float* running_mean, const float* running_var, int64_t N, int64_t C,
+                  int64_t S, float eps) {
   check_sizes(N, C, S);
   if (C == 0) return;
   for (int64_t c = 0; c < C; ++c) {
@@ -186,10 +209,7 @@ void batch_norm_forward_eval(float* y, float* save_mean, float* save_rstd, const
   const BatchnormKernels& kt = batchnorm_kernels(active_isa());
   if (S >= kSmallS) {
     parallel_for(0, N * C, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(S, 1)), [&](int64_t lo, int64_t hi) {
-      for (int64_t r = lo; r < hi; ++r) {
-        const Coef k = coef(weight, bias, save_mean, save_rstd, r % C);
-        kt.row_affine(y + r * S, x + r * S, S, k.m, k.a, k.b, relu);
-      }
+      for (int64_t r = lo; r < hi; ++r) out.row(kt, x, r, S, coef(weight, bias, save_mean, save_rstd, r % C));
     });
     return;
   }
@@ -206,8 +226,55 @@ void batch_norm_forward_eval(float* y, float* save_mean, float* save_rstd, const
     }
   }
   parallel_for(0, N, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(L, 1)), [&](int64_t lo, int64_t hi) {
-    for (int64_t n = lo; n < hi; ++n) kt.col_affine(y + n * L, x + n * L, L, em, ea, eb, relu);
+    for (int64_t n = lo; n < hi; ++n) out.col(kt, x, n, L, em, ea, eb);
   });
+}
+
+}  // namespace
+
+void batch_norm_forward_train(float* y, float* save_mean, float* save_rstd, float* running_mean,
+                              float* running_var, const float* x, const float* weight,
+                              const float* bias, int64_t N, int64_t C, int64_t S, float eps,
+                              float momentum, bool relu) {
+  forward_train({y, nullptr, nullptr, relu}, save_mean, save_rstd, running_mean, running_var, x, weight, bias, N, C,
+                S, eps, momentum);
+}
+
+void batch_norm_forward_eval(float* y, float* save_mean, float* save_rstd, const float* x,
+                             const float* weight, const float* bias, const float* running_mean,
+                             const float* running_var, int64_t N, int64_t C, int64_t S, float eps,
+                             bool relu) {
+  forward_eval({y, nullptr, nullptr, relu}, save_mean, save_rstd, x, weight, bias, running_mean, running_var, N, C, S,
+               eps);
+}
+
+int64_t batch_norm_mask_bytes(int64_t N, int64_t C, int64_t S) {
+  check_sizes(N, C, S);
+  return S >= kSmallS ? N * C * mask_bytes(S) : N * mask_bytes(C * S);
+}
+
+void batch_norm_add_relu_forward(float* y, uint8_t* mask, float* save_mean, float* save_rstd, float* running_mean,
+                                 float* running_var, const float* x, const float* residual, const float* weight,
+                                 const float* bias, int64_t N, int64_t C, int64_t S, float eps, float momentum,
+                                 bool training) {
+  const Out out{y, residual, mask, true};
+  if (training)
+    forward_train(out, save_mean, save_rstd, running_mean, running_var, x, weight, bias, N, C, S, eps, momentum);
+  else
+    forward_eval(out, save_mean, save_rstd, x, weight, bias, running_mean, running_var, N, C, S, eps);
+}
+
+void batch_norm_add_relu_backward(float* dx, float* dweight, float* dbias, float* dresidual, const float* dy,
+                                  const uint8_t* mask, const float* x, const float* weight, const float* mean,
+                                  const float* rstd, int64_t N, int64_t C, int64_t S, bool training) {
+  check_sizes(N, C, S);
+  const BatchnormKernels& kt = batchnorm_kernels(active_isa());
+  const int64_t rows = S >= kSmallS ? N * C : N, len = S >= kSmallS ? S : C * S;
+  parallel_for(0, rows, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(len, 1)), [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) kt.mask_grad(dresidual + r * len, dy + r * len, mask + r * mask_bytes(len), len);
+  });
+  // the BatchNorm part is the plain backward of dy*mask (bitwise the unfused chain's numbers)
+  batch_norm_backward(dx, dweight, dbias, dresidual, x, weight, nullptr, mean, rstd, N, C, S, training, false);
 }
 
 void batch_norm_backward(float* dx, float* dweight, float* dbias, const float* dy, const float* x,

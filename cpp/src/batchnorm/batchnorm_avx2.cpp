@@ -187,11 +187,64 @@ void col_bwd_dx(float* dx, const float* dy, const float* x, int64_t n, const flo
   }
 }
 
+// relu(v) and its mask byte (NOT v <= 0: NaN sets the bit, as relu_backward passes dy there).
+inline __m256 add_relu8(__m256 v, uint8_t* byte, int keep) {
+  *byte = static_cast<uint8_t>(_mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NLE_UQ)) & keep);
+  return relu8(v);
+}
+
+void row_affine_add_relu(float* out, uint8_t* bits, const float* x, const float* r, int64_t n, float m, float a,
+                         float b) {
+  const __m256 vm = _mm256_set1_ps(m), va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_add_ps(affine8(_mm256_loadu_ps(x + i), vm, va, vb), _mm256_loadu_ps(r + i));
+    _mm256_storeu_ps(out + i, add_relu8(v, bits + i / 8, 0xFF));
+  }
+  if (i < n) {
+    const __m256i k = tail_mask(n - i);
+    const __m256 v = _mm256_add_ps(affine8(_mm256_maskload_ps(x + i, k), vm, va, vb), _mm256_maskload_ps(r + i, k));
+    _mm256_maskstore_ps(out + i, k, add_relu8(v, bits + i / 8, (1 << (n - i)) - 1));
+  }
+}
+
+void col_affine_add_relu(float* out, uint8_t* bits, const float* x, const float* r, int64_t n, const float* m,
+                         const float* a, const float* b) {
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 y = affine8(_mm256_loadu_ps(x + j), _mm256_loadu_ps(m + j), _mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j));
+    _mm256_storeu_ps(out + j, add_relu8(_mm256_add_ps(y, _mm256_loadu_ps(r + j)), bits + j / 8, 0xFF));
+  }
+  if (j < n) {
+    const __m256i k = tail_mask(n - j);
+    const __m256 y = affine8(_mm256_maskload_ps(x + j, k), _mm256_maskload_ps(m + j, k), _mm256_maskload_ps(a + j, k),
+                             _mm256_maskload_ps(b + j, k));
+    _mm256_maskstore_ps(out + j, k, add_relu8(_mm256_add_ps(y, _mm256_maskload_ps(r + j, k)), bits + j / 8,
+                                              (1 << (n - j)) - 1));
+  }
+}
+
+// The 8 lanes of one mask byte as a float lane mask.
+inline __m256 bits8(uint8_t byte) {
+  const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  return _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(byte), sel), sel));
+}
+
+void mask_grad(float* e, const float* dy, const uint8_t* bits, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(e + i, _mm256_and_ps(_mm256_loadu_ps(dy + i), bits8(bits[i / 8])));
+  if (i < n) {
+    const __m256i k = tail_mask(n - i);
+    _mm256_maskstore_ps(e + i, k, _mm256_and_ps(_mm256_maskload_ps(dy + i, k), bits8(bits[i / 8])));
+  }
+}
+
 }  // namespace
 
 const BatchnormKernels& batchnorm_kernels() {
-  static const BatchnormKernels k{&row_stats,     &col_stats,     &row_affine, &col_affine,
-                                  &row_bwd_stats, &col_bwd_stats, &row_bwd_dx, &col_bwd_dx};
+  static const BatchnormKernels k{&row_stats,     &col_stats,     &row_affine,          &col_affine,
+                                  &row_bwd_stats, &col_bwd_stats, &row_bwd_dx,          &col_bwd_dx,
+                                  &row_affine_add_relu, &col_affine_add_relu, &mask_grad};
   return k;
 }
 

@@ -1,5 +1,6 @@
 // Portable batchnorm primitives (see batchnorm_kernels.h). Plain loops over contiguous rows;
 // float64 accumulation of the statistics.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -101,11 +102,51 @@ void col_bwd_dx(float* dx, const float* dy, const float* x, int64_t n, const flo
   }
 }
 
+// One byte of the residual join: values i0 .. i0+cnt-1 (cnt <= 8), coefficients from coef(i).
+template <class CoefAt>
+inline uint8_t add_relu8(float* out, const float* x, const float* r, int64_t i0, int64_t cnt, CoefAt&& coef) {
+  unsigned byte = 0;
+  for (int64_t k = 0; k < cnt; ++k) {
+    const int64_t i = i0 + k;
+    float m, a, b;
+    coef(i, m, a, b);
+    const float v = affine1(x[i], m, a, b) + r[i];
+    byte |= static_cast<unsigned>(!(v <= 0.0f)) << k;
+    out[i] = relu1(v);
+  }
+  return static_cast<uint8_t>(byte);
+}
+
+void row_affine_add_relu(float* out, uint8_t* bits, const float* x, const float* r, int64_t n, float m, float a,
+                         float b) {
+  for (int64_t i = 0; i < n; i += 8)
+    bits[i / 8] = add_relu8(out, x, r, i, std::min<int64_t>(8, n - i), [&](int64_t, float& mm, float& aa, float& bb) {
+      mm = m;
+      aa = a;
+      bb = b;
+    });
+}
+
+void col_affine_add_relu(float* out, uint8_t* bits, const float* x, const float* r, int64_t n, const float* m,
+                         const float* a, const float* b) {
+  for (int64_t i = 0; i < n; i += 8)
+    bits[i / 8] = add_relu8(out, x, r, i, std::min<int64_t>(8, n - i), [&](int64_t j, float& mm, float& aa, float& bb) {
+      mm = m[j];
+      aa = a[j];
+      bb = b[j];
+    });
+}
+
+void mask_grad(float* e, const float* dy, const uint8_t* bits, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) e[i] = (bits[i / 8] >> (i % 8)) & 1u ? dy[i] : 0.0f;
+}
+
 }  // namespace
 
 const BatchnormKernels& batchnorm_kernels() {
-  static const BatchnormKernels k{&row_stats,     &col_stats,     &row_affine, &col_affine,
-                                  &row_bwd_stats, &col_bwd_stats, &row_bwd_dx, &col_bwd_dx};
+  static const BatchnormKernels k{&row_stats,     &col_stats,     &row_affine,          &col_affine,
+                                  &row_bwd_stats, &col_bwd_stats, &row_bwd_dx,          &col_bwd_dx,
+                                  &row_affine_add_relu, &col_affine_add_relu, &mask_grad};
   return k;
 }
 

@@ -8,6 +8,9 @@
 // the per-channel coefficients are expanded to per-element arrays).
 // Notation: m = mean, a = gamma*rstd, b = beta; y = (x - m)*a + b; e = dy, or dy*[y > 0] when
 // relu (y recomputed with exactly the forward's float expression).
+// The residual join relu(y + r) cannot recompute its mask from x: the forward writes it as a
+// bitmask, bit i%8 of byte i/8 of a run of n values (ceil(n/8) bytes; the unused high bits of
+// the last byte are 0), set where NOT (y + r <= 0) -- relu_backward's rule (NaN passes dy).
 #pragma once
 #include <cstdint>
 
@@ -34,6 +37,14 @@ struct BatchnormKernels {
                      bool relu, float k1, float k2, float k3);
   void (*col_bwd_dx)(float* dx, const float* dy, const float* x, int64_t n, const float* m, const float* a,
                      const float* b, bool relu, const float* k1, const float* k2, const float* k3);
+  // out = max((x - m)*a + b + r, 0) (the float sum rounded as y + r), and its bitmask. out may
+  // alias x or r.
+  void (*row_affine_add_relu)(float* out, uint8_t* bits, const float* x, const float* r, int64_t n, float m,
+                              float a, float b);
+  void (*col_affine_add_relu)(float* out, uint8_t* bits, const float* x, const float* r, int64_t n,
+                              const float* m, const float* a, const float* b);
+  // e = dy where the bit is set, else +0. e may alias dy.
+  void (*mask_grad)(float* e, const float* dy, const uint8_t* bits, int64_t n);
 };
 
 namespace generic {

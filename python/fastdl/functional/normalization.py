@@ -25,12 +25,40 @@ class _BatchNorm(Function):
         dx, dw, db = _C.batch_norm_backward(dy, x, weight, bias, mean, rstd, training, relu)
         need = ctx.needs_input_grad
         if need[0] and not training and not relu:
-            # eval: dx = dy * weight * rstd per channel, without x (a NaN in x where dy is 0
-            # then gives 0, as PyTorch; the kernel's generic formula multiplies 0 by x - mean)
-            scale = rstd if weight is None else weight * rstd
-            dx = dy * scale.reshape((1, -1) + (1,) * (dy.ndim - 2))
+            dx = _eval_dx(dy, weight, rstd)
         return (dx if need[0] else None, dw if need[1] else None, db if need[2] else None,
                 None, None, None, None, None, None)
+
+
+def _eval_dx(dy, weight, rstd):
+    """eval: dx = dy * weight * rstd per channel, without x (a NaN in x where dy is 0 then
+    gives 0, as PyTorch; the kernel's generic formula multiplies 0 by x - mean)."""
+    scale = rstd if weight is None else weight * rstd
+    return dy * scale.reshape((1, -1) + (1,) * (dy.ndim - 2))
+
+
+class _BatchNormAddRelu(Function):
+    """relu(batch_norm(x) + residual): one pass forward (the ReLU mask kept as a bitmask, 1 bit
+    per element); backward gives dresidual = dy * mask and the BatchNorm backward of it."""
+
+    fresh_grads = True
+
+    @staticmethod
+    def forward(ctx, x, residual, weight, bias, running_mean, running_var, training, momentum, eps):
+        y, mean, rstd, mask = _C.batch_norm_add_relu_forward(x, residual, weight, bias, running_mean, running_var,
+                                                             training, momentum, eps)
+        ctx.save(x, weight, bias, mean, rstd, mask, training)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, weight, bias, mean, rstd, mask, training = ctx.saved
+        dx, dw, db, dres = _C.batch_norm_add_relu_backward(dy, mask, x, weight, bias, mean, rstd, training)
+        need = ctx.needs_input_grad
+        if need[0] and not training:
+            dx = _eval_dx(dres, weight, rstd)
+        return (dx if need[0] else None, dres if need[1] else None, dw if need[2] else None,
+                db if need[3] else None, None, None, None, None, None)
 
 
 def _param(v, name):
@@ -52,7 +80,7 @@ def _stat(v, name):
     return a
 
 
-def _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, relu):
+def _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, relu, residual=None):
     input = as_float_tensor(input, "batch_norm: input")
     shape = input.data.shape
     if len(shape) < 2:
@@ -63,6 +91,10 @@ def _batch_norm(input, running_mean, running_var, weight, bias, training, moment
     elif running_mean is None or running_var is None:
         raise ValueError("batch_norm: running_mean and running_var are required when training=False")
     mom = 0.0 if momentum is None else float(momentum)
+    if residual is not None:
+        return _BatchNormAddRelu.apply(input, residual, _param(weight, "weight"), _param(bias, "bias"),
+                                       _stat(running_mean, "running_mean"), _stat(running_var, "running_var"),
+                                       bool(training), mom, float(eps))
     return _BatchNorm.apply(input, _param(weight, "weight"), _param(bias, "bias"), _stat(running_mean, "running_mean"),
                             _stat(running_var, "running_var"), bool(training), mom, float(eps), relu)
 
@@ -99,5 +131,4 @@ def batch_norm_add_relu(input, residual, running_mean, running_var, weight=None,
     if residual.shape != shape:
         raise ValueError(f"batch_norm_add_relu: residual has shape {tuple(residual.shape)}, expected the input's "
                          f"shape {tuple(shape)}")
-    from .activation import relu
-    return relu(_batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, False) + residual)
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, False, residual)
