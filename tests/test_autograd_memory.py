@@ -96,3 +96,27 @@ def test_keeping_the_previous_loss_does_not_raise_peak_memory():
     activations alive during the next forward (+48 % peak on a small convnet)."""
     kept, dropped = _peak_of_third_step(True), _peak_of_third_step(False)
     assert kept <= dropped * 1.05 + 64 * 1024, (kept, dropped)
+
+
+@pytest.mark.parametrize("views", [1, 2])
+def test_inplace_write_after_a_view_was_saved_is_detected_through_edges(rng, views):
+    """Nodes hold no input Tensors: the version check finds a view's counter through the view's node."""
+    w = fastdl.tensor(rng.standard_normal((2, 6)).astype(np.float32), requires_grad=True)
+    y = w * 1.0
+    v = y.reshape(3, 4)
+    if views == 2:
+        v = v[1:]
+    z = (v * v).sum()  # Mul saves the view's array
+    del v
+    F.relu(y, inplace=True)  # bumps y's counter, shared with its views
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.backward()
+
+
+def test_inplace_write_to_an_unsaved_input_is_allowed(rng):
+    w = fastdl.tensor(rng.standard_normal((2, 6)).astype(np.float32), requires_grad=True)
+    y = w * 1.0
+    z = (y.reshape(3, 4) + 1.0).sum()  # Add saves no arrays
+    F.relu(y, inplace=True)
+    z.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), np.ones((2, 6), np.float32))

@@ -7,10 +7,10 @@ seen by all. Writes through ``.data`` (the numpy array) are not counted, as in P
 
 The counter is a one-element list in the ``_vc`` slot, created on first need (a Tensor that
 was never viewed or written in place has none: version 0, no cost). A recorded call keeps the
-versions of its inputs (``ctx._ag_vers``: input index, counter, version, id of the array); a
-non-leaf output gets its counter registered with the node that made it (``_ag_outv``) when
-the counter is created, where the calls recorded before (which hold edges, not Tensors) find
-it. Backward compares them for the arrays the node saved and raises PyTorch's "modified by an
+versions of its inputs (``ctx._ag_vers``); a non-leaf output's counter is registered with the
+node that made it (``_ag_outv``: counter, version then, id of the array, output index) when the
+counter is created or moved (in-place ops), where the calls recorded with it as input (which
+hold edges, not Tensors) find it; a view's shared counter is found through the view's node. Backward compares them for the arrays the node saved and raises PyTorch's "modified by an
 inplace operation" error (autograd._check_versions).
 
 ``apply_inplace`` runs a Function in place: the result is written into the input's memory,
@@ -34,8 +34,18 @@ def cell(t):
         vc = t._vc = [0]
         node = t._node
         if node is not None:
-            node.__dict__.setdefault("_ag_outv", []).append((vc, 0, id(t.data), t._index))
+            _register(node, vc, 0, t)
     return vc
+
+
+def _register(node, vc, version, t):
+    """Record on ``node`` the counter of its output ``t`` (version ``version`` when made): calls
+    recorded with ``t`` as input find it there through their edge (autograd._check_versions)."""
+    entry = (vc, version, id(t.data), t._index)
+    if node._ag_outv is None:
+        node._ag_outv = [entry]
+    else:
+        node._ag_outv.append(entry)
 
 
 def bump(t):
@@ -53,7 +63,10 @@ _function_apply = Function.apply.__func__
 
 class ViewFunction(Function):
     """A Function whose output may be a numpy view of its first input (reshape, permute,
-    expand, basic indexing): the output then shares the input's version counter."""
+    expand, basic indexing): the output then shares the input's version counter (the backward
+    check finds it through the view's node, autograd._counters)."""
+
+    is_view = True
 
     @classmethod
     def apply(cls, x, arg):  # every view op takes one argument (shape, perm, key); kept lean: hot
@@ -95,10 +108,12 @@ def apply_inplace(cls, name, t, *args):
         v = t._vc[0]
         d = t.data
         ctx._ag_fn = cls
-        ctx._ag_edges = ((t._node, t._index),) + (None,) * len(args)  # the tensor's history before this op
-        ctx._ag_shapes = None
-        ctx._ag_meta = (d.shape, d.dtype)
-        ctx._ag_vers = ((0, t._vc, v, id(d)),)
+        e = t._node  # the tensor's history before this op
+        ctx._ag_edges = ((e, t._index) if t._index else e,) + (None,) * len(args)
+        ctx._ag_shapes = d.shape
+        if d.dtype != autograd._F32:
+            ctx._ag_dt = d.dtype
+        ctx._ag_vers = (v,) + (0,) * len(args)
         ctx._ag_outv = [(t._vc, v, id(d), 0)]
         t._node = ctx
         t._index = 0

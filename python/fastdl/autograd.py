@@ -134,21 +134,27 @@ class enable_grad(_GradMode):
 
 
 
+_F32 = np.dtype(np.float32)
+_YES, _NO = (True,), (False,)  # needs_input_grad of a one-argument call
+
+
 class Context:
     """Per-call storage shared by a Function's forward and backward.
 
     When the call is recorded, the context is also the graph node (``tensor.grad_fn``): it
     keeps in ``_ag_*`` slots (do not use attribute names starting with ``_ag_`` in Functions)
-    the Function, one edge per argument (``_edge``: the producer node and output index of a
-    computed input, the Tensor of a leaf, like PyTorch's Edge / AccumulateGrad), the output
-    shapes (``_ag_shapes``: None for one output) and (shape, dtype)s (``_ag_meta``), and the
+    the Function, one edge per argument (``_edge``: the producer node of a computed input --
+    the node itself for its output 0, else (node, output index) -- or the Tensor of a leaf, like
+    PyTorch's Edge / AccumulateGrad), the output shape (``_ag_shapes``: a shape tuple for one
+    output, a list of them for several; ``_ag_dt`` the dtype(s) when not float32), and the
     inputs' versions (see fastdl._inplace). It never holds a computed input Tensor, so an
     activation lives only as long as a Function saved it or the user holds it; after a
     backward pass (without retain_graph) a node holds nothing.
     """
 
-    __slots__ = ("saved", "needs_input_grad", "_ag_fn", "_ag_edges", "_ag_shapes", "_ag_meta", "_ag_vers",
+    __slots__ = ("saved", "needs_input_grad", "_ag_fn", "_ag_edges", "_ag_shapes", "_ag_vers", "_ag_outv",
                  "__dict__", "__weakref__")
+    _ag_dt = _F32  # output dtype(s), set on the instance only when not float32
 
     def __init__(self):
         self.saved = ()
@@ -176,7 +182,6 @@ _Tensor = None  # fastdl.tensor.Tensor, set by tensor.py when it is imported (av
 _wrap = None  # fastdl.tensor._wrap (ndarray -> Tensor without copy), set by tensor.py
 _new = object.__new__
 _ndarray = np.ndarray
-_F32 = np.dtype(np.float32)
 
 
 class Function:
@@ -189,6 +194,9 @@ class Function:
     # True for the in-place Functions of fastdl._inplace (their node's edge 0 is the tensor's
     # previous history).
     inplace = False
+    # True for fastdl._inplace.ViewFunction: an output may be a numpy view of input 0, sharing
+    # its version counter.
+    is_view = False
 
     @staticmethod
     def forward(ctx, *args):  # pragma: no cover - abstract
@@ -213,14 +221,14 @@ class Function:
                 record = a.requires_grad
                 vc = a._vc
                 if vc is not None:
-                    vers = ((0, vc, vc[0], id(raw[0])),)
+                    vers = (vc[0],)
             else:
                 raw = args
                 record = False
-            needs = [record]
+            needs = _YES if record else _NO
             if record and _state.enabled:
-                nd = a._node
-                edges = (a,) if nd is None else ((nd, a._index),)
+                e = a._node or a  # the producer (its output 0), or the leaf itself
+                edges = ((e, a._index),) if a._index else (e,)
             else:
                 record = False
         elif n == 2:
@@ -230,7 +238,7 @@ class Function:
                 na = a.requires_grad
                 vc = a._vc
                 if vc is not None:
-                    vers = [(0, vc, vc[0], id(ra))]
+                    vers = (vc[0], 0)
             else:
                 ra = a
                 na = False
@@ -239,25 +247,26 @@ class Function:
                 nb = b.requires_grad
                 vc = b._vc
                 if vc is not None:
-                    e = (1, vc, vc[0], id(rb))
-                    vers = [e] if vers is None else [vers[0], e]
+                    vers = (vers[0] if vers else 0, vc[0])
             else:
                 rb = b
                 nb = False
             raw = (ra, rb)
-            needs = [na, nb]
+            needs = (na, nb)
             record = (na or nb) and _state.enabled
             if record:
                 if na:
-                    nd = a._node
-                    ea = a if nd is None else (nd, a._index)
+                    ea = a._node or a
+                    if a._index:
+                        ea = (ea, a._index)
                 else:
-                    ea = a if ra is not a and a._vc is None else None
+                    ea = a if ra is not a else None
                 if nb:
-                    nd = b._node
-                    eb = b if nd is None else (nd, b._index)
+                    eb = b._node or b
+                    if b._index:
+                        eb = (eb, b._index)
                 else:
-                    eb = b if rb is not b and b._vc is None else None
+                    eb = b if rb is not b else None
                 edges = (ea, eb)
         else:
             raw = list(args)
@@ -269,11 +278,10 @@ class Function:
                     raw[i] = a.data
                     if a.requires_grad:
                         needs[i] = record = True
-                    vc = a._vc
-                    if vc is not None:
+                    if a._vc is not None:
                         if vers is None:
-                            vers = []
-                        vers.append((i, vc, vc[0], id(raw[i])))
+                            vers = [0] * n
+                        vers[i] = a._vc[0]
                 i += 1
             if record and _state.enabled:
                 edges = [_edge(a, nd) for a, nd in zip(args, needs)]
@@ -294,9 +302,9 @@ class Function:
                 t._node = ctx
                 ctx._ag_fn = cls
                 ctx._ag_edges = edges
-                ctx._ag_shapes = None
-                ctx._ag_meta = (out.shape, _F32)
+                ctx._ag_shapes = out.shape
                 ctx._ag_vers = vers
+                ctx._ag_outv = None
             else:
                 t.requires_grad = False
                 t._node = None
@@ -307,8 +315,11 @@ class Function:
                 ctx._ag_fn = cls
                 ctx._ag_edges = edges
                 ctx._ag_shapes = [t.data.shape for t in tensors]
-                ctx._ag_meta = [(t.data.shape, t.data.dtype) for t in tensors]
+                dts = [t.data.dtype for t in tensors]
+                if dts != [_F32] * len(dts):
+                    ctx._ag_dt = dts
                 ctx._ag_vers = vers
+                ctx._ag_outv = None
                 i = 0
                 for t in tensors:
                     t.requires_grad = True
@@ -322,29 +333,67 @@ class Function:
             t._node = ctx
             ctx._ag_fn = cls
             ctx._ag_edges = edges
-            ctx._ag_shapes = None
-            ctx._ag_meta = (t.data.shape, t.data.dtype)
+            ctx._ag_shapes = t.data.shape
+            if t.data.dtype != _F32:
+                ctx._ag_dt = t.data.dtype
             ctx._ag_vers = vers
+            ctx._ag_outv = None
         return t
 
 
 def _edge(a, needs_grad):
-    """The edge a recorded call keeps for argument ``a``: (producer node, output index) for a
-    computed Tensor, the Tensor itself for a leaf (its ``.grad`` accumulates; a leaf that needs
-    no gradient is kept only while it has no version counter, for the in-place check), None
-    for anything else. Nodes never hold computed Tensors, so a graph keeps alive only what
-    its Functions saved."""
+    """The edge a recorded call keeps for argument ``a``: the producer node of a computed
+    Tensor (``(node, i)`` for its output i > 0), the Tensor itself for a leaf (its ``.grad``
+    accumulates; one that needs none is kept for the in-place check of backward), None for
+    anything else. Nodes never hold computed Tensors, so a
+    graph keeps alive only what its Functions saved."""
     if not isinstance(a, _Tensor):
         return None
-    nd = a._node
     if needs_grad:
-        return a if nd is None else (nd, a._index)
-    return a if a._vc is None else None
+        e = a._node or a
+        return (e, a._index) if a._index else e
+    return a
+
+
+def _counters(e):
+    """(version counter, id of the array) of the computed input behind the node edge ``e``:
+    registered at its producer (``_ag_outv``), or, for the output of a view (which shares its
+    base's counter, and whose array's numpy base is the base's array), the base's."""
+    while True:
+        child, idx = (e, 0) if type(e) is Context else e
+        found = [(vc, aid) for vc, _, aid, k in child._ag_outv or () if k == idx]
+        if found or not child._ag_fn.is_view or not child._ag_edges:
+            return found
+        e = child._ag_edges[0]
+        if type(e) is not Context and type(e) is not tuple:  # the base is a leaf (or None)
+            return [] if e is None or e._vc is None else [(e._vc, id(e.data))]
 
 
 def _children(node):
     """The nodes that produced the inputs of a recorded call that require grad."""
-    return [e[0] for e, n in zip(node._ag_edges, node.needs_input_grad) if n and type(e) is tuple]
+    out = []
+    for e, n in zip(node._ag_edges, node.needs_input_grad):
+        if n:
+            t = type(e)
+            if t is Context:
+                out.append(e)
+            elif t is tuple:
+                out.append(e[0])
+    return out
+
+
+def _out_shape(node, i):
+    """Shape and dtype of output ``i`` of ``node``."""
+    s = node._ag_shapes
+    if type(s) is list:
+        dt = node._ag_dt
+        return s[i], (dt[i] if type(dt) is list else dt)
+    return s, node._ag_dt
+
+
+def _n_outputs(node):
+    s = node._ag_shapes
+    return len(s) if type(s) is list else 1
 
 
 def _held(saved, aid):
@@ -380,33 +429,31 @@ def _check(node, saved, vc, expected, aid, what):
 
 def _check_versions(node):
     """Raise PyTorch's error when a Tensor whose data ``node`` saved for backward was
-    modified in place since (its version differs from the one recorded in forward).
+    modified in place since (its version differs from the one recorded in forward,
+    ``_ag_vers``; 0 when it had no counter then).
 
-    An input's counter is the one it had when the call was recorded (``_ag_vers``); one
-    created later (first in-place write after the call) is found through the edge: a leaf's
-    ``_vc``, or the producer's ``_ag_outv`` (fastdl._inplace.cell registers it there)."""
+    An input's counter and array are found through its edge: a leaf's own ``_vc``, or the
+    ``_ag_outv`` entries its producer keeps (the counters of its outputs: registered when one
+    is created, fastdl._inplace.cell, and by views and in-place ops that share one)."""
     saved = node.saved
     if not saved:
         return
     vers = node._ag_vers
-    seen = ()
-    if vers is not None:
-        seen = [i for i, *_ in vers]
-        for i, vc, expected, aid in vers:
-            _check(node, saved, vc, expected, aid, f"input {i}")
-    i = 0
+    i = -1
     for e in node._ag_edges:
-        if e is not None and i not in seen:
-            if type(e) is tuple:
-                outv = e[0].__dict__.get("_ag_outv")
-                if outv:
-                    for vc, expected, aid, k in outv:
-                        if k == e[1]:
-                            _check(node, saved, vc, expected, aid, f"input {i}")
-            elif e._vc is not None:
-                _check(node, saved, e._vc, 0, id(e.data), f"input {i}")
         i += 1
-    outs = node.__dict__.get("_ag_outv")
+        if e is None:
+            continue
+        te = type(e)
+        if te is not Context and te is not tuple:  # a leaf
+            if e._vc is not None:
+                _check(node, saved, e._vc, vers[i] if vers is not None else 0, id(e.data), f"input {i}")
+            continue
+        child = e if te is Context else e[0]
+        if child._ag_outv or child._ag_fn.is_view:
+            for vc, aid in _counters(e):
+                _check(node, saved, vc, vers[i] if vers is not None else 0, aid, f"input {i}")
+    outs = node._ag_outv
     if outs:
         for vc, expected, aid, k in outs:
             _check(node, saved, vc, expected, aid, f"output {k}")
@@ -486,7 +533,7 @@ def _hooked_leaf_edges(order):
     pending, by_node = {}, {}
     for node in order:
         for t, n in zip(node._ag_edges, node.needs_input_grad):
-            if n and type(t) is not tuple and id(t) in _post_accumulate_hooks:
+            if n and type(t) is not tuple and type(t) is not Context and id(t) in _post_accumulate_hooks:
                 e = pending.get(id(t))
                 if e is None:
                     pending[id(t)] = [1, False]
@@ -547,7 +594,7 @@ def _walk(tensor, g, retain_graph):
             _fire_hooks(tensor)
         return
     root = tensor._node
-    grads = {id(root): [None] * (1 if root._ag_shapes is None else len(root._ag_shapes))}
+    grads = {id(root): [None] * _n_outputs(root)}
     grads[id(root)][tensor._index] = g
     order = _toposort(root)
     pending, by_node = _hooked_leaf_edges(order) if _post_accumulate_hooks else (None, None)
@@ -563,7 +610,7 @@ def _walk(tensor, g, retain_graph):
             continue
         _check_versions(node)
         shapes = node._ag_shapes
-        if shapes is None:
+        if type(shapes) is not list:
             in_grads = node._ag_fn.backward(node, gl[0])
         else:
             gl = [np.zeros(s, dtype=np.float32) if x is None else x for x, s in zip(gl, shapes)]
@@ -578,10 +625,17 @@ def _walk(tensor, g, retain_graph):
         for e, n, ig in zip(edges, node.needs_input_grad, in_grads):
             if not n or ig is None:
                 continue
-            if type(e) is tuple:
+            te = type(e)
+            if te is Context:
+                child, idx = e, 0
+                shape = e._ag_shapes
+                if type(shape) is list:
+                    shape, dt = _out_shape(e, 0)
+                else:
+                    dt = e._ag_dt
+            elif te is tuple:
                 child, idx = e
-                meta = child._ag_meta
-                shape, dt = meta if child._ag_shapes is None else meta[idx]
+                shape, dt = _out_shape(child, idx)
             else:
                 child = None
                 d = e.data
@@ -601,7 +655,7 @@ def _walk(tensor, g, retain_graph):
             else:
                 slot = grads.get(id(child))
                 if slot is None:
-                    slot = grads[id(child)] = [None] * (1 if child._ag_shapes is None else len(child._ag_shapes))
+                    slot = grads[id(child)] = [None] * _n_outputs(child)
                 prev = slot[idx]
                 slot[idx] = ig if prev is None else prev + ig
         if by_node and id(node) in by_node:
@@ -609,4 +663,5 @@ def _walk(tensor, g, retain_graph):
         if not retain_graph:
             node.saved = None  # frees the buffers; marks the node as used
             node._ag_edges = ()  # and lets go of the graph below it
-            node.__dict__.clear()
+            if node.__dict__:
+                node.__dict__.clear()
