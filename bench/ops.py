@@ -1,5 +1,6 @@
 """Per-op time of fastdl beside PyTorch (same inputs, same thread count, one run):
-relu, sigmoid, softmax and cross_entropy at the PEERS.md shapes, forward and forward+backward
+relu, sigmoid, softmax and cross_entropy at the PEERS.md shapes, and ResNet's residual join
+relu(batch_norm(x) + r) (fastdl fused, and unfused as three ops), forward and forward+backward
 through each library's autograd. Results are verified against PyTorch before timing.
 
 Usage: PYTHONPATH=python python bench/ops.py [--threads 1 2] [--repeat 7]
@@ -40,11 +41,22 @@ def _median_time(fn, repeat, min_time=0.05):
     return float(np.median(samples))
 
 
+def _bn_add_relu(fused, r):
+    """relu(batch_norm(x) + r) in training mode: fastdl's fused kernel (or the unfused chain)."""
+    def fn(lib, x):
+        if lib is F and fused:
+            return F.batch_norm_add_relu(x, r, None, None, training=True)
+        rr = r if lib is F else torch.from_numpy(r)
+        return lib.relu(lib.batch_norm(x, None, None, training=True) + rr)
+    return fn
+
+
 def _cases(rng):
     x1k = rng.standard_normal((256, 1000)).astype(np.float32)
     xconv = rng.standard_normal((64, 64, 28, 28)).astype(np.float32)
     x10 = rng.standard_normal((256, 10)).astype(np.float32)
     t10 = rng.integers(0, 10, 256)
+    xres, rres = rng.standard_normal((2, 64, 64, 14, 14)).astype(np.float32)
     return [
         ("relu", "256x1000", x1k, lambda lib, x: lib.relu(x), None),
         ("relu", "N64 64ch 28x28", xconv, lambda lib, x: lib.relu(x), None),
@@ -52,6 +64,8 @@ def _cases(rng):
         ("softmax dim=1", "256x1000", x1k, lambda lib, x: lib.softmax(x, dim=1), None),
         ("log_softmax dim=1", "256x1000", x1k, lambda lib, x: lib.log_softmax(x, dim=1), None),
         ("cross_entropy", "256x10 (mean)", x10, lambda lib, x, t: lib.cross_entropy(x, t), t10),
+        ("bn+add+relu", "N64 64ch 14x14", xres, _bn_add_relu(True, rres), None),
+        ("bn+add+relu unfus", "N64 64ch 14x14", xres, _bn_add_relu(False, rres), None),
     ]
 
 
