@@ -102,39 +102,27 @@ void col_bwd_dx(float* dx, const float* dy, const float* x, int64_t n, const flo
   }
 }
 
-// One byte of the residual join: values i0 .. i0+cnt-1 (cnt <= 8), coefficients from coef(i).
-template <class CoefAt>
-inline uint8_t add_relu8(float* out, const float* x, const float* r, int64_t i0, int64_t cnt, CoefAt&& coef) {
-  unsigned byte = 0;
-  for (int64_t k = 0; k < cnt; ++k) {
-    const int64_t i = i0 + k;
-    float m, a, b;
-    coef(i, m, a, b);
-    const float v = affine1(x[i], m, a, b) + r[i];
-    byte |= static_cast<unsigned>(!(v <= 0.0f)) << k;
-    out[i] = relu1(v);
+// The bitmask of out = relu(v): bit set where NOT (v <= 0), which is NOT (out <= 0) (v > 0 keeps
+// v; v <= 0 gives +-0; NaN stays NaN). Run after the (vectorisable) value loop.
+void pack_mask(uint8_t* bits, const float* out, int64_t n) {
+  for (int64_t i = 0; i < n; i += 8) {
+    unsigned byte = 0;
+    const int64_t cnt = std::min<int64_t>(8, n - i);
+    for (int64_t k = 0; k < cnt; ++k) byte |= static_cast<unsigned>(!(out[i + k] <= 0.0f)) << k;
+    bits[i / 8] = static_cast<uint8_t>(byte);
   }
-  return static_cast<uint8_t>(byte);
 }
 
 void row_affine_add_relu(float* out, uint8_t* bits, const float* x, const float* r, int64_t n, float m, float a,
                          float b) {
-  for (int64_t i = 0; i < n; i += 8)
-    bits[i / 8] = add_relu8(out, x, r, i, std::min<int64_t>(8, n - i), [&](int64_t, float& mm, float& aa, float& bb) {
-      mm = m;
-      aa = a;
-      bb = b;
-    });
+  for (int64_t i = 0; i < n; ++i) out[i] = relu1(affine1(x[i], m, a, b) + r[i]);
+  pack_mask(bits, out, n);
 }
 
 void col_affine_add_relu(float* out, uint8_t* bits, const float* x, const float* r, int64_t n, const float* m,
                          const float* a, const float* b) {
-  for (int64_t i = 0; i < n; i += 8)
-    bits[i / 8] = add_relu8(out, x, r, i, std::min<int64_t>(8, n - i), [&](int64_t j, float& mm, float& aa, float& bb) {
-      mm = m[j];
-      aa = a[j];
-      bb = b[j];
-    });
+  for (int64_t j = 0; j < n; ++j) out[j] = relu1(affine1(x[j], m[j], a[j], b[j]) + r[j]);
+  pack_mask(bits, out, n);
 }
 
 void mask_grad(float* e, const float* dy, const uint8_t* bits, int64_t n) {
