@@ -90,6 +90,11 @@ def test_rule_table_and_what_is_not_fused(rng):
 
         nn.Sequential(MyBN(2), nn.ReLU())(x)
         assert calls == []
+        blk = nn.Residual(2, 2)
+        blk.bn2 = MyBN(2)  # a replaced BatchNorm inside Residual runs its own forward
+        with fusion.disabled():
+            want = blk(x).data
+        np.testing.assert_array_equal(blk(x).data, want)
         seen = []
         hooked = nn.Sequential(nn.BatchNorm2d(2), nn.ReLU())
         hooked[0].register_forward_hook(lambda mod, args, out: seen.append(out.shape))

@@ -81,6 +81,17 @@ def _image(C, H=8, W=8):
     return lambda n: [_randn(n, C, H, W)]
 
 
+class BnAddRelu(nn.Module):
+    """The functional residual join called directly (its own ONNX emitter: BN, Add, Relu)."""
+
+    def __init__(self, C):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(C)
+
+    def forward(self, x):
+        return fastdl.functional.batch_norm_add_relu(x, x * 0.5, *self.bn._args(x)[1:])
+
+
 LAYERS = {
     "linear": (lambda: nn.Linear(6, 4), lambda n: [_randn(n, 6)]),
     "linear_3d_nobias": (lambda: nn.Linear(6, 4, bias=False), lambda n: [_randn(n, 3, 6)]),
@@ -114,6 +125,7 @@ LAYERS = {
     "embedding": (lambda: nn.Embedding(10, 4), lambda n: [np.arange(3 * n).reshape(n, 3) % 10]),
     "residual": (lambda: nn.Residual(3, 3), _image(3)),
     "residual_1x1": (lambda: nn.Residual(3, 4, use_1x1conv=True, strides=2), _image(3)),
+    "batch_norm_add_relu": (lambda: BnAddRelu(3), _image(3)),
     "bn_relu_sequential": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()), _image(3)),
 }
 

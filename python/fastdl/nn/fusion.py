@@ -52,8 +52,9 @@ def _hooked(m):
 def batch_norm(bn, x, relu=False, residual=None):
     """``relu(bn(x) + residual)`` (``+ residual`` when given, ``relu`` when asked) for a
     BatchNorm module ``bn``, in one BatchNorm kernel pass (with the same state updates as
-    ``bn(x)``); the layers' own calls when fusion is off or ``bn`` has hooks."""
-    if not _enabled[0] or _hooked(bn):
+    ``bn(x)``); the layers' own calls when fusion is off, ``bn`` has hooks or is not exactly
+    a BatchNorm1d/2d (a subclass may change forward)."""
+    if not _enabled[0] or type(bn) not in _BATCH_NORMS or _hooked(bn):
         y = bn(x)
         if residual is not None:
             y = y + residual
@@ -62,6 +63,9 @@ def batch_norm(bn, x, relu=False, residual=None):
         args = bn._args(x)
         return F.batch_norm_add_relu(args[0], residual, *args[1:]) if relu else F.batch_norm(*args) + residual
     return F.batch_norm_relu(*bn._args(x)) if relu else F.batch_norm(*bn._args(x))
+
+
+_BATCH_NORMS = (BatchNorm1d, BatchNorm2d)
 
 
 def _bn_relu(bn, relu, x):
