@@ -12,41 +12,53 @@ __all__ = ["batch_norm", "batch_norm_relu", "batch_norm_add_relu"]
 
 
 class _BatchNorm(Function):
-    """batch_norm; with ``relu`` fused with the ReLU after it; with a ``residual`` the residual
-    join relu(batch_norm(x) + residual) in one pass, its ReLU mask kept as a bitmask (1 bit per
-    element): backward gives dresidual = dy * mask and the BatchNorm backward of that."""
-
-    fresh_grads = True  # every gradient is a new array from the kernel (or _eval_dx)
-
     @staticmethod
-    def forward(ctx, x, residual, weight, bias, running_mean, running_var, training, momentum, eps, relu):
-        if residual is None:
-            y, mean, rstd = _C.batch_norm_forward(x, weight, bias, running_mean, running_var, training,
-                                                  momentum, eps, relu)
-            mask = None
-        else:
-            y, mean, rstd, mask = _C.batch_norm_add_relu_forward(x, residual, weight, bias, running_mean,
-                                                                 running_var, training, momentum, eps)
-        ctx.save(x, weight, bias, mean, rstd, mask, training, relu)
+    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps, relu):
+        y, mean, rstd = _C.batch_norm_forward(x, weight, bias, running_mean, running_var, training,
+                                              momentum, eps, relu)
+        ctx.save(x, weight, bias, mean, rstd, training, relu)
         return y
 
     @staticmethod
     def backward(ctx, dy):
-        x, weight, bias, mean, rstd, mask, training, relu = ctx.saved
-        if mask is None:
-            dx, dw, db = _C.batch_norm_backward(dy, x, weight, bias, mean, rstd, training, relu)
-            dres, g = None, (None if relu else dy)
-        else:
-            dx, dw, db, dres = _C.batch_norm_add_relu_backward(dy, mask, x, weight, bias, mean, rstd, training)
-            g = dres
+        x, weight, bias, mean, rstd, training, relu = ctx.saved
+        dx, dw, db = _C.batch_norm_backward(dy, x, weight, bias, mean, rstd, training, relu)
         need = ctx.needs_input_grad
-        if need[0] and not training and g is not None:
-            # eval: dx = g * weight * rstd per channel, without x (a NaN in x where g is 0 then
-            # gives 0, as PyTorch; the kernel's generic formula multiplies 0 by x - mean)
-            scale = rstd if weight is None else weight * rstd
-            dx = g * scale.reshape((1, -1) + (1,) * (g.ndim - 2))
+        if need[0] and not training and not relu:
+            dx = _eval_dx(dy, weight, rstd)
+        return (dx if need[0] else None, dw if need[1] else None, db if need[2] else None,
+                None, None, None, None, None, None)
+
+
+def _eval_dx(g, weight, rstd):
+    """eval: dx = g * weight * rstd per channel, without x (a NaN in x where g is 0 then gives
+    0, as PyTorch; the kernel's generic formula multiplies 0 by x - mean)."""
+    scale = rstd if weight is None else weight * rstd
+    return g * scale.reshape((1, -1) + (1,) * (g.ndim - 2))
+
+
+class _BatchNormAddRelu(Function):
+    """relu(batch_norm(x) + residual) in one pass, its ReLU mask kept as a bitmask (1 bit per
+    element); backward: dresidual = dy * mask, then the BatchNorm backward of that."""
+
+    fresh_grads = True  # every gradient is a new array from the kernel (or _eval_dx)
+
+    @staticmethod
+    def forward(ctx, x, residual, weight, bias, running_mean, running_var, training, momentum, eps):
+        y, mean, rstd, mask = _C.batch_norm_add_relu_forward(x, residual, weight, bias, running_mean, running_var,
+                                                             training, momentum, eps)
+        ctx.save(x, weight, bias, mean, rstd, mask, training)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, weight, bias, mean, rstd, mask, training = ctx.saved
+        dx, dw, db, dres = _C.batch_norm_add_relu_backward(dy, mask, x, weight, bias, mean, rstd, training)
+        need = ctx.needs_input_grad
+        if need[0] and not training:
+            dx = _eval_dx(dres, weight, rstd)
         return (dx if need[0] else None, dres if need[1] else None, dw if need[2] else None,
-                db if need[3] else None, None, None, None, None, None, None)
+                db if need[3] else None, None, None, None, None, None)
 
 
 def _param(v, name):
@@ -79,9 +91,12 @@ def _batch_norm(input, running_mean, running_var, weight, bias, training, moment
     elif running_mean is None or running_var is None:
         raise ValueError("batch_norm: running_mean and running_var are required when training=False")
     mom = 0.0 if momentum is None else float(momentum)
-    return _BatchNorm.apply(input, residual, _param(weight, "weight"), _param(bias, "bias"),
-                            _stat(running_mean, "running_mean"), _stat(running_var, "running_var"), bool(training),
-                            mom, float(eps), relu or residual is not None)
+    weight, bias = _param(weight, "weight"), _param(bias, "bias")
+    running_mean, running_var = _stat(running_mean, "running_mean"), _stat(running_var, "running_var")
+    if residual is not None:
+        return _BatchNormAddRelu.apply(input, residual, weight, bias, running_mean, running_var, bool(training), mom,
+                                       float(eps))
+    return _BatchNorm.apply(input, weight, bias, running_mean, running_var, bool(training), mom, float(eps), relu)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
