@@ -143,13 +143,14 @@ class Context:
 
     When the call is recorded, the context is also the graph node (``tensor.grad_fn``): it
     keeps in ``_ag_*`` slots (do not use attribute names starting with ``_ag_`` in Functions)
-    the Function, one edge per argument (``_edge``: the producer node of a computed input --
-    the node itself for its output 0, else (node, output index) -- or the Tensor of a leaf, like
-    PyTorch's Edge / AccumulateGrad), the output shape (``_ag_shapes``: a shape tuple for one
-    output, a list of them for several; ``_ag_dt`` the dtype(s) when not float32), and the
-    inputs' versions (see fastdl._inplace). It never holds a computed input Tensor, so an
-    activation lives only as long as a Function saved it or the user holds it; after a
-    backward pass (without retain_graph) a node holds nothing.
+    the Function; one edge per argument, like PyTorch's Edge / AccumulateGrad: the producer
+    node of a computed input (the node itself for its output 0, else (node, output index)),
+    the Tensor of a leaf (one that needs no gradient is kept for the in-place check), None
+    for anything else; the output shape (``_ag_shapes``: a shape tuple for one output, a list
+    of them for several; ``_ag_dt`` the dtype(s) when not float32); and the inputs' versions
+    (see fastdl._inplace). It never holds a computed input Tensor, so an activation lives only
+    as long as a Function saved it or the user holds it; after a backward pass (without
+    retain_graph) a node holds nothing.
     """
 
     __slots__ = ("saved", "needs_input_grad", "_ag_fn", "_ag_edges", "_ag_shapes", "_ag_vers", "_ag_outv",
@@ -271,6 +272,7 @@ class Function:
         else:
             raw = list(args)
             needs = [False] * n
+            edges = [None] * n
             record = False
             i = 0
             for a in args:
@@ -278,15 +280,17 @@ class Function:
                     raw[i] = a.data
                     if a.requires_grad:
                         needs[i] = record = True
+                        e = a._node or a
+                        edges[i] = (e, a._index) if a._index else e
+                    else:
+                        edges[i] = a
                     if a._vc is not None:
                         if vers is None:
                             vers = [0] * n
                         vers[i] = a._vc[0]
                 i += 1
-            if record and _state.enabled:
-                edges = [_edge(a, nd) for a, nd in zip(args, needs)]
-            else:
-                record = False
+            if record:
+                record = _state.enabled
         ctx = _new(Context)
         ctx.saved = ()
         ctx.needs_input_grad = needs
@@ -339,20 +343,6 @@ class Function:
             ctx._ag_vers = vers
             ctx._ag_outv = None
         return t
-
-
-def _edge(a, needs_grad):
-    """The edge a recorded call keeps for argument ``a``: the producer node of a computed
-    Tensor (``(node, i)`` for its output i > 0), the Tensor itself for a leaf (its ``.grad``
-    accumulates; one that needs none is kept for the in-place check of backward), None for
-    anything else. Nodes never hold computed Tensors, so a
-    graph keeps alive only what its Functions saved."""
-    if not isinstance(a, _Tensor):
-        return None
-    if needs_grad:
-        e = a._node or a
-        return (e, a._index) if a._index else e
-    return a
 
 
 def _counters(e):
