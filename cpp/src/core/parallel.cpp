@@ -75,7 +75,8 @@ void set_num_threads(int n) {
 // is left; it returns once `done` counts every chunk. A successful claim proves the job is still
 // live (its caller waits for that very chunk), so the job's fields are stable while the chunk
 // runs; a worker that wakes late sees next == chunks, or a newer epoch, and claims nothing.
-// Idle workers spin for kSpin, then sleep on a condition variable until the next publication.
+// Idle workers spin (yielding) for kSpin, then sleep on a condition variable until the next
+// publication.
 // The pool is never destroyed (its threads are detached): exiting the process needs no join.
 namespace {
 
@@ -132,10 +133,18 @@ struct Pool {
         work();
         continue;
       }
+      // Spin, yielding the core each round: a worker sharing a core with the caller (a busy
+      // or pinned process) must not take the caller's time slice.
       const auto until = std::chrono::steady_clock::now() + kSpin;
       bool changed = false;
-      while (!(changed = state.load(std::memory_order_acquire) != seen) && std::chrono::steady_clock::now() < until)
-        for (int i = 0; i < 64; ++i) FASTDL_PAUSE();
+      for (int round = 0; !(changed = state.load(std::memory_order_acquire) != seen) &&
+                          std::chrono::steady_clock::now() < until;
+           ++round) {
+        if (round < 16)
+          for (int i = 0; i < 32; ++i) FASTDL_PAUSE();
+        else
+          sched_yield();
+      }
       if (changed) continue;
       sleepers.fetch_add(1);  // seq_cst: ordered against publish()'s store and load
       {
