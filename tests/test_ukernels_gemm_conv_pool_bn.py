@@ -165,6 +165,33 @@ POOL_CASES = (
 )
 
 
+DOT_CASES = [(m, n, l) for m in (1, 4, 5, 9) for n in (1, 5, 6, 7, 13) for l in (1, 7, 8, 9, 15, 16, 17, 33, 784)]
+
+
+@pytest.mark.parametrize("m,n,l", DOT_CASES)
+@pytest.mark.parametrize("isa", ALL_ISAS)
+def test_conv_dot_nt(isa, m, n, l):
+    """The weight gradient of small convolutions: c = beta * c + a b^T over a long l, around the
+    4 x 6 output tile and the vector width; beta 0 never reads c (NaN there stays out)."""
+    rng = np.random.default_rng(m * 1000 + n * 100 + l)
+    a, b = rand(rng, m, l), rand(rng, n, l)
+    c = rand(rng, m, n)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    ref = a64 @ b64.T
+    bound = 2e-7 * (l + 4) * (np.abs(a64) @ np.abs(b64).T) + 1e-30  # float32 dot-product error bound
+    got = run(T.conv_dot_nt, isa, a, b, np.full((m, n), np.nan, np.float32), 0.0)
+    assert np.all(np.abs(got - ref) <= bound)
+    got = run(T.conv_dot_nt, isa, a, b, c, 1.0)
+    assert np.all(np.abs(got - (ref + c)) <= bound + 2e-7 * np.abs(c))
+
+
+def test_conv_dot_nt_bad_input():
+    with pytest.raises(ValueError, match=r"conv_dot_nt: b"):
+        T.conv_dot_nt("generic", np.zeros((2, 3), np.float32), np.zeros((4, 2), np.float32), np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"conv_dot_nt: beta"):
+        T.conv_dot_nt("generic", np.zeros((2, 3), np.float32), np.zeros((4, 3), np.float32), np.zeros((2, 4), np.float32), 0.5)
+
+
 @pytest.mark.parametrize("case", range(len(POOL_CASES)))
 @pytest.mark.parametrize("isa", ALL_ISAS)
 def test_pool_planes(isa, case):

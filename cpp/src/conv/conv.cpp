@@ -17,7 +17,7 @@ namespace fastdl {
 
 const ConvKernels& conv_kernels(Isa isa) {
   return select_kernels<ConvKernels>(isa, &generic::conv_kernels, FASTDL_AVX2_TABLE(avx2::conv_kernels),
-                                     FASTDL_AVX512_TABLE(avx2::conv_kernels));
+                                     FASTDL_AVX512_TABLE(avx512::conv_kernels));
 }
 
 int64_t conv_out_size(int64_t size, int64_t kernel, int64_t padding, int64_t stride, int64_t dilation,
@@ -179,6 +179,21 @@ void forward_block(float* y, const float* x, const float* w, const float* b, con
   }
 }
 
+// Weight gradients of at most this many floats per group (LeNet's 6x1x5x5 = 150) come from
+// the dot_nt kernel: an SGEMM tile would mostly be wasted on so small an M x N (Kg x Cg*R*S),
+// and its reduction over the P*Q pixels is long. Measured on Zen4, LeNet conv1 backward
+// (N=256): 7.9 ms with the SGEMM; see bench/RESULTS.md.
+constexpr int64_t kDotMaxWeights = 512;
+
+// dw (Kg, CRS) = beta * dw + dy (Kg, L; row stride ld) * col (CRS, L; row stride ld)^T.
+void dw_product(float* dw, float beta, const float* dy, const float* col, int64_t Kg, int64_t CRS, int64_t L,
+                int64_t ld, GemmFn gemm, const ConvKernels& kt) {
+  if (Kg * CRS <= kDotMaxWeights)
+    kt.dot_nt(dw, CRS, beta, dy, ld, col, ld, Kg, CRS, L);
+  else
+    gemm(false, true, Kg, CRS, L, 1.0f, dy, ld, col, ld, beta, dw, CRS);
+}
+
 // Backward of images [n0, n0 + G): dx (when non-null) overwritten for those images, dw_acc
 // (when non-null) scaled by dw_beta (0: overwritten, 1: accumulated) and added to.
 void backward_block(float* dx, float* dw_acc, float dw_beta, const float* dy, const float* x, const float* w,
@@ -196,7 +211,7 @@ void backward_block(float* dx, float* dw_acc, float dw_beta, const float* dy, co
           kt.im2col(col, xg, p, PQ);
           B = col;
         }
-        gemm(false, true, p.Kg, CRS, PQ, 1.0f, dyg, PQ, B, PQ, dw_beta, dw_acc + g * p.Kg * CRS, CRS);
+        dw_product(dw_acc + g * p.Kg * CRS, dw_beta, dyg, B, p.Kg, CRS, PQ, PQ, gemm, kt);
       }
       if (dx) {  // dcol = w_g^T (CRS x Kg) * dy_g (Kg x PQ), then col2im (the col buffer is reused)
         float* dxg = dx + (n0 * p.C + g * p.Cg) * HW;
@@ -224,7 +239,7 @@ void backward_block(float* dx, float* dw_acc, float dw_beta, const float* dy, co
     const float* wg = w + g * p.Kg * CRS;
     if (dw_acc) {
       for (int64_t j = 0; j < G; ++j) kt.im2col(col + j * PQ, x + ((n0 + j) * p.C + g * p.Cg) * HW, p, ld);
-      gemm(false, true, p.Kg, CRS, ld, 1.0f, dyt, ld, col, ld, dw_beta, dw_acc + g * p.Kg * CRS, CRS);
+      dw_product(dw_acc + g * p.Kg * CRS, dw_beta, dyt, col, p.Kg, CRS, ld, ld, gemm, kt);
     }
     if (dx) {
       gemm(true, false, CRS, ld, p.Kg, 1.0f, wg, CRS, dyt, ld, 0.0f, col, ld);
