@@ -70,8 +70,8 @@ void set_num_threads(int n) {
 // ---- the thread pool ---------------------------------------------------------------------------
 //
 // One job at a time: the caller publishes (call, ctx) and a packed state word
-//   epoch (32 bits) | chunks (16 bits) | next unclaimed chunk (16 bits)
-// and then, like every worker, claims chunks with a compare-and-swap on that word until none
+//   epoch (32 bits) | workers allowed (10 bits) | chunks (11 bits) | next unclaimed chunk (11 bits)
+// and then, like every worker whose index is below the allowed count, claims chunks with a compare-and-swap on that word until none
 // is left; it returns once `done` counts every chunk. A successful claim proves the job is still
 // live (its caller waits for that very chunk), so the job's fields are stable while the chunk
 // runs; a worker that wakes late sees next == chunks, or a newer epoch, and claims nothing.
@@ -85,9 +85,14 @@ constexpr int kMaxWorkers = static_cast<int>(detail::kMaxChunks) - 1;
 
 thread_local bool t_in_region = false;
 
-uint64_t pack(uint64_t epoch, uint64_t chunks, uint64_t next) { return epoch << 32 | chunks << 16 | next; }
-uint64_t chunks_of(uint64_t s) { return (s >> 16) & 0xffff; }
-uint64_t next_of(uint64_t s) { return s & 0xffff; }
+uint64_t pack(uint64_t epoch, uint64_t allowed, uint64_t chunks) { return epoch << 32 | allowed << 22 | chunks << 11; }
+uint64_t allowed_of(uint64_t s) { return (s >> 22) & 0x3ff; }
+uint64_t chunks_of(uint64_t s) { return (s >> 11) & 0x7ff; }
+uint64_t next_of(uint64_t s) { return s & 0x7ff; }
+// Whether worker `index` (-1: the caller) may claim a chunk of the job in state s.
+bool claimable(uint64_t s, int index) {
+  return next_of(s) < chunks_of(s) && (index < 0 || static_cast<uint64_t>(index) < allowed_of(s));
+}
 
 struct Pool {
   std::mutex busy;  // held by the caller whose job is published
@@ -103,11 +108,12 @@ struct Pool {
   std::atomic<int> sleepers{0};
   int workers = 0;
 
-  // Claims and runs chunks of the published job until none is left. Returns whether it ran any.
-  bool work() {
+  // Claims and runs chunks of the published job until none is left (index: the worker's, -1
+  // for the caller). Returns whether it ran any.
+  bool work(int index) {
     bool ran = false;
     uint64_t s = state.load(std::memory_order_acquire);
-    while (next_of(s) < chunks_of(s)) {
+    while (claimable(s, index)) {
       if (!state.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire))
         continue;
       const int64_t c = static_cast<int64_t>(next_of(s));
@@ -125,12 +131,12 @@ struct Pool {
     return ran;
   }
 
-  void worker_loop() {
+  void worker_loop(int index) {
     t_in_region = true;  // a worker never starts a nested parallel_for
     for (;;) {
       const uint64_t seen = state.load(std::memory_order_acquire);
-      if (next_of(seen) < chunks_of(seen)) {
-        work();
+      if (claimable(seen, index)) {
+        work(index);
         continue;
       }
       // Spin, yielding the core each round: a worker sharing a core with the caller (a busy
@@ -158,19 +164,20 @@ struct Pool {
   void grow(int wanted) {  // called with `busy` held
     wanted = std::min(wanted, kMaxWorkers);
     for (; workers < wanted; ++workers) {
-      std::thread t([this] { worker_loop(); });
+      std::thread t([this, index = workers] { worker_loop(index); });
       pthread_setname_np(t.native_handle(), "fastdl-worker");
       t.detach();
     }
   }
 
-  void publish(int64_t chunks, void (*fn)(void*, int64_t), void* arg) {  // called with `busy` held
+  // Publishes a job of `chunks` chunks that workers [0, allowed) may help with.
+  void publish(int64_t chunks, int allowed, void (*fn)(void*, int64_t), void* arg) {  // `busy` held
     call = fn;
     ctx = arg;
     failed.store(false, std::memory_order_relaxed);
     error = nullptr;
     done.store(0, std::memory_order_relaxed);
-    state.store(pack(++epoch, static_cast<uint64_t>(chunks), 0));  // seq_cst, releases the fields
+    state.store(pack(++epoch, static_cast<uint64_t>(allowed), static_cast<uint64_t>(chunks)));  // seq_cst
     if (sleepers.load() > 0) {
       { std::lock_guard<std::mutex> lock(sleep_mutex); }
       wake.notify_all();
@@ -203,20 +210,23 @@ void run_serial(int64_t chunks, void (*call)(void*, int64_t), void* ctx) {
 bool detail::in_parallel_region() { return t_in_region; }
 
 void detail::run_chunks(int64_t chunks, void (*call)(void*, int64_t), void* ctx) {
+  // Threads used: the caller and up to (thread count - 1) workers, never more than chunks (a
+  // plan whose chunk count follows the shape may have more chunks than threads).
+  const int helpers = static_cast<int>(std::min<int64_t>(chunks, get_num_threads())) - 1;
   Pool& p = pool();
-  if (chunks <= 1 || chunks > detail::kMaxChunks || t_in_region || g_forked_child.load() ||
+  if (helpers <= 0 || chunks > detail::kMaxChunks || t_in_region || g_forked_child.load() ||
       !p.busy.try_lock()) {
     run_serial(chunks, call, ctx);
     return;
   }
   std::unique_lock<std::mutex> held(p.busy, std::adopt_lock);
   try {
-    p.grow(static_cast<int>(chunks) - 1);
+    p.grow(helpers);
   } catch (const std::system_error&) {  // no more threads: the pool works with those it has
   }
-  p.publish(chunks, call, ctx);
+  p.publish(chunks, helpers, call, ctx);
   t_in_region = true;
-  p.work();
+  p.work(-1);
   t_in_region = false;
   // Only chunks other threads have claimed are left: wait for them (spin briefly, then yield
   // the core - on a busy machine the thread we wait for may need it).
