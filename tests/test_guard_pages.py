@@ -132,7 +132,8 @@ BUILDERS = {
     "gemm_macro": _gemm_macro_cases,
     "gemm_direct": _gemm_direct_cases,
     "linear_sum_rows": lambda isa, a: [(a.f(R, C),), (a.f(1, L),)],
-    "conv_dot_nt": lambda isa, a: [(a.f(5, 17), a.f(7, 17), a.f(5, 7), beta) for beta in (0.0, 1.0)],
+    "conv_dw_small": lambda isa, a: [(a.f(5, 3, 17), a.f(2, 5, 19), a.f(5, 2, 3, 3), (1, 1), (0, 0), (1, 1), beta)
+                                     for beta in (0.0, 1.0)],
     "conv_im2col": lambda isa, a: [(a.f(2, 5, 6), (3, 3), (1, 2), (1, 0), (1, 1))],
     "conv_col2im": lambda isa, a: [(a.f(2 * 9, 5 * 2), (2, 5, 6), (3, 3), (1, 2), (1, 0), (1, 1))],
     "pool_max_plane": lambda isa, a: [(a.f(7, 9), (3, 3), (2, 2), (1, 1), (1, 1), ceil) for ceil in (False, True)],

@@ -165,31 +165,49 @@ POOL_CASES = (
 )
 
 
-DOT_CASES = [(m, n, l) for m in (1, 4, 5, 9) for n in (1, 5, 6, 7, 13) for l in (1, 7, 8, 9, 15, 16, 17, 33, 784)]
+# (K, C, H, W, kernel, stride, padding, dilation): output widths around the vector width (8, 16),
+# channels around the 4 x 6 tile, LeNet's two layers, row stride, dilation, 1x1 maps.
+DW_SMALL_CASES = [
+    (6, 1, 28, 28, (5, 5), (1, 1), (2, 2), (1, 1)),
+    (16, 6, 14, 14, (5, 5), (1, 1), (0, 0), (1, 1)),
+    (1, 1, 1, 1, (1, 1), (1, 1), (0, 0), (1, 1)),
+    (5, 3, 9, 7, (3, 3), (1, 1), (1, 1), (1, 1)),
+    (7, 2, 6, 17, (3, 2), (2, 1), (0, 3), (1, 1)),
+    (4, 1, 11, 19, (3, 3), (1, 1), (2, 1), (2, 2)),
+    (9, 1, 5, 33, (7, 7), (3, 1), (3, 3), (1, 1)),
+    (3, 3, 4, 8, (1, 3), (1, 1), (0, 1), (1, 1)),
+    (2, 1, 3, 16, (3, 3), (1, 1), (1, 1), (1, 2)),
+]
 
 
-@pytest.mark.parametrize("m,n,l", DOT_CASES)
+@pytest.mark.parametrize("case", range(len(DW_SMALL_CASES)))
 @pytest.mark.parametrize("isa", ALL_ISAS)
-def test_conv_dot_nt(isa, m, n, l):
-    """The weight gradient of small convolutions: c = beta * c + a b^T over a long l, around the
-    4 x 6 output tile and the vector width; beta 0 never reads c (NaN there stays out)."""
-    rng = np.random.default_rng(m * 1000 + n * 100 + l)
-    a, b = rand(rng, m, l), rand(rng, n, l)
-    c = rand(rng, m, n)
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    ref = a64 @ b64.T
-    bound = 2e-7 * (l + 4) * (np.abs(a64) @ np.abs(b64).T) + 1e-30  # float32 dot-product error bound
-    got = run(T.conv_dot_nt, isa, a, b, np.full((m, n), np.nan, np.float32), 0.0)
+def test_conv_dw_small(isa, case):
+    """The small weight-gradient kernel against the float64 reference (conv2d_backward of one
+    image); beta 0 never reads dw (NaN there stays out), beta 1 adds to it."""
+    K, C, H, W, kernel, stride, padding, dilation = DW_SMALL_CASES[case]
+    rng = np.random.default_rng(case)
+    x = rand(rng, C, H, W)
+    w = rand(rng, K, C, *kernel)
+    y = rc.conv2d_forward(x[None].astype(np.float64), w.astype(np.float64), None, stride, padding, dilation)
+    dy = rand(rng, *y.shape[1:])
+    _, ref, _ = rc.conv2d_backward(dy[None].astype(np.float64), x[None].astype(np.float64), w.astype(np.float64),
+                                   stride, padding, dilation)
+    absref = rc.conv2d_backward(np.abs(dy[None]).astype(np.float64), np.abs(x[None]).astype(np.float64),
+                                w.astype(np.float64), stride, padding, dilation)[1]
+    bound = 2e-7 * (dy[0].size + 4) * absref + 1e-30  # float32 dot-product error bound
+    got = run(T.conv_dw_small, isa, dy, x, np.full(w.shape, np.nan, np.float32), stride, padding, dilation, 0.0)
     assert np.all(np.abs(got - ref) <= bound)
-    got = run(T.conv_dot_nt, isa, a, b, c, 1.0)
-    assert np.all(np.abs(got - (ref + c)) <= bound + 2e-7 * np.abs(c))
+    got = run(T.conv_dw_small, isa, dy, x, w, stride, padding, dilation, 1.0)
+    assert np.all(np.abs(got - (ref + w)) <= bound + 2e-7 * np.abs(w))
 
 
-def test_conv_dot_nt_bad_input():
-    with pytest.raises(ValueError, match=r"conv_dot_nt: b"):
-        T.conv_dot_nt("generic", np.zeros((2, 3), np.float32), np.zeros((4, 2), np.float32), np.zeros((2, 4), np.float32))
-    with pytest.raises(ValueError, match=r"conv_dot_nt: beta"):
-        T.conv_dot_nt("generic", np.zeros((2, 3), np.float32), np.zeros((4, 3), np.float32), np.zeros((2, 4), np.float32), 0.5)
+def test_conv_dw_small_bad_input():
+    x, dw = np.zeros((1, 5, 5), np.float32), np.zeros((2, 1, 3, 3), np.float32)
+    with pytest.raises(ValueError, match=r"conv_dw_small: dy"):
+        T.conv_dw_small("generic", np.zeros((2, 4, 3), np.float32), x, dw)
+    with pytest.raises(ValueError, match=r"conv_dw_small: stride_w must be 1"):
+        T.conv_dw_small("generic", np.zeros((2, 3, 2), np.float32), x, dw, (1, 2))
 
 
 @pytest.mark.parametrize("case", range(len(POOL_CASES)))

@@ -14,6 +14,7 @@ enum class ScratchKey : int {
   conv_col,         // im2col / col2im column buffer (conv)
   conv_dw_acc,      // per-thread weight-gradient accumulator (conv backward)
   conv_trim,        // weight / weight-gradient slice without all-padding taps (conv)
+  conv_pad,         // zero-padded input image of the small weight-gradient kernel (conv)
   batchnorm_work,   // expanded per-element coefficients / partial sums (batchnorm)
   count_            // number of keys (not a key)
 };

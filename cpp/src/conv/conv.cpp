@@ -179,20 +179,12 @@ void forward_block(float* y, const float* x, const float* w, const float* b, con
   }
 }
 
-// Weight gradients of at most this many floats per group (LeNet's 6x1x5x5 = 150) come from
-// the dot_nt kernel: an SGEMM tile would mostly be wasted on so small an M x N (Kg x Cg*R*S),
-// and its reduction over the P*Q pixels is long. Measured on Zen4, LeNet conv1 backward
-// (N=256): 7.9 ms with the SGEMM; see bench/RESULTS.md.
-constexpr int64_t kDotMaxWeights = 512;
-
-// dw (Kg, CRS) = beta * dw + dy (Kg, L; row stride ld) * col (CRS, L; row stride ld)^T.
-void dw_product(float* dw, float beta, const float* dy, const float* col, int64_t Kg, int64_t CRS, int64_t L,
-                int64_t ld, GemmFn gemm, const ConvKernels& kt) {
-  if (Kg * CRS <= kDotMaxWeights)
-    kt.dot_nt(dw, CRS, beta, dy, ld, col, ld, Kg, CRS, L);
-  else
-    gemm(false, true, Kg, CRS, L, 1.0f, dy, ld, col, ld, beta, dw, CRS);
-}
+// Weight gradients of at most this many floats per group (LeNet's 6x1x5x5 = 150) with unit
+// column stride come from the dw_small kernel (dot products over the pixels, no im2col): an
+// SGEMM tile would mostly be wasted on so small an M x N (Kg x Cg*R*S), and im2col's short
+// rows cost more than the product. LeNet conv1 backward-weights, N = 256: see bench/RESULTS.md.
+constexpr int64_t kDwSmallMaxWeights = 512;
+bool use_dw_small(const Conv2dParams& p) { return p.stride_w == 1 && p.Kg * p.col_rows <= kDwSmallMaxWeights; }
 
 // Backward of images [n0, n0 + G): dx (when non-null) overwritten for those images, dw_acc
 // (when non-null) scaled by dw_beta (0: overwritten, 1: accumulated) and added to.
@@ -206,12 +198,16 @@ void backward_block(float* dx, float* dw_acc, float dw_beta, const float* dy, co
       const float* wg = w + g * p.Kg * CRS;
       if (dw_acc) {  // dw_g += dy_g (Kg x PQ) * col^T (PQ x CRS)
         const float* xg = x + (n0 * p.C + g * p.Cg) * HW;
-        const float* B = xg;
-        if (!p.pointwise) {
-          kt.im2col(col, xg, p, PQ);
-          B = col;
+        if (use_dw_small(p)) {
+          kt.dw_small(dw_acc + g * p.Kg * CRS, dw_beta, dyg, xg, p, scratch(ScratchKey::conv_pad, dw_small_pad_floats(p)));
+        } else {
+          const float* B = xg;
+          if (!p.pointwise) {
+            kt.im2col(col, xg, p, PQ);
+            B = col;
+          }
+          gemm(false, true, p.Kg, CRS, PQ, 1.0f, dyg, PQ, B, PQ, dw_beta, dw_acc + g * p.Kg * CRS, CRS);
         }
-        dw_product(dw_acc + g * p.Kg * CRS, dw_beta, dyg, B, p.Kg, CRS, PQ, PQ, gemm, kt);
       }
       if (dx) {  // dcol = w_g^T (CRS x Kg) * dy_g (Kg x PQ), then col2im (the col buffer is reused)
         float* dxg = dx + (n0 * p.C + g * p.Cg) * HW;
@@ -237,9 +233,14 @@ void backward_block(float* dx, float* dw_acc, float dw_beta, const float* dy, co
         for (int64_t i = 0; i < PQ; ++i) dst[i] = src[i];
       }
     const float* wg = w + g * p.Kg * CRS;
-    if (dw_acc) {
+    if (dw_acc && use_dw_small(p)) {
+      float* pad = scratch(ScratchKey::conv_pad, dw_small_pad_floats(p));
+      for (int64_t j = 0; j < G; ++j)
+        kt.dw_small(dw_acc + g * p.Kg * CRS, j == 0 ? dw_beta : 1.0f, dy + ((n0 + j) * p.K + g * p.Kg) * PQ,
+                    x + ((n0 + j) * p.C + g * p.Cg) * HW, p, pad);
+    } else if (dw_acc) {
       for (int64_t j = 0; j < G; ++j) kt.im2col(col + j * PQ, x + ((n0 + j) * p.C + g * p.Cg) * HW, p, ld);
-      dw_product(dw_acc + g * p.Kg * CRS, dw_beta, dyt, col, p.Kg, CRS, ld, ld, gemm, kt);
+      gemm(false, true, p.Kg, CRS, ld, 1.0f, dyt, ld, col, ld, dw_beta, dw_acc + g * p.Kg * CRS, CRS);
     }
     if (dx) {
       gemm(true, false, CRS, ld, p.Kg, 1.0f, wg, CRS, dyt, ld, 0.0f, col, ld);
@@ -282,6 +283,22 @@ static void forward_impl(float* y, const float* x, const float* w, const float* 
   }
 }
 
+// Sum of n floats in kSumLanes interleaved partial sums (element i goes to lane i % kSumLanes,
+// each lane in index order), then the lanes in order: a fixed order the compiler can
+// vectorize (one running sum is a chain of dependent adds, ~4x slower: LeNet conv1's bias
+// gradient took 1 ms of its 2.7 ms backward).
+static constexpr int64_t kSumLanes = 16;
+static float sum_plane(const float* r, int64_t n) {
+  float lane[kSumLanes] = {};
+  int64_t i = 0;
+  for (; i + kSumLanes <= n; i += kSumLanes)
+    for (int64_t l = 0; l < kSumLanes; ++l) lane[l] += r[i + l];
+  for (int64_t l = 0; i + l < n; ++l) lane[l] += r[i + l];
+  float s = 0.0f;
+  for (int64_t l = 0; l < kSumLanes; ++l) s += lane[l];
+  return s;
+}
+
 static void backward_impl(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
                           const Conv2dParams& p) {
   const ConvKernels& kt = conv_kernels(active_isa());
@@ -291,12 +308,7 @@ static void backward_impl(float* dx, float* dw, float* db, const float* dy, cons
     parallel_for(0, p.K, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, p.N * PQ)), [&](int64_t lo, int64_t hi) {
       for (int64_t k = lo; k < hi; ++k) {
         double acc = 0.0;
-        for (int64_t n = 0; n < p.N; ++n) {
-          const float* r = dy + (n * p.K + k) * PQ;
-          float part = 0.0f;
-          for (int64_t i = 0; i < PQ; ++i) part += r[i];
-          acc += part;
-        }
+        for (int64_t n = 0; n < p.N; ++n) acc += sum_plane(dy + (n * p.K + k) * PQ, PQ);
         db[k] = static_cast<float>(acc);
       }
     });

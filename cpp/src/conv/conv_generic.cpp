@@ -1,4 +1,4 @@
-// Portable build of the im2col / col2im / dot_nt bodies (no vector flags) and the generic
+// Portable build of the im2col / col2im / dw_small bodies (no vector flags) and the generic
 // conv kernel table.
 #include <algorithm>
 #include <cstdint>
@@ -12,18 +12,18 @@ namespace {
 
 struct V {  // one lane: the dot products in plain scalar order
   using reg = float;
+  static constexpr int kMR = 4, kNR = 5;
   static constexpr int64_t kLanes = 1;
   static reg zero() { return 0.0f; }
-  static reg load(const float* p) { return *p; }
-  static reg load_tail(const float*, int64_t) { return 0.0f; }  // never reached with one lane
+  static reg load_n(const float* p, int64_t) { return *p; }
   static reg fma(reg a, reg b, reg acc) { return a * b + acc; }
   static float hsum(reg v) { return v; }
 };
-#include "dot_nt_impl.h"
+#include "dw_small_impl.h"
 }  // namespace
 
 const ConvKernels& conv_kernels() {
-  static const ConvKernels k{&im2col, &col2im, &dot_nt};
+  static const ConvKernels k{&im2col, &col2im, &dw_small};
   return k;
 }
 }  // namespace generic

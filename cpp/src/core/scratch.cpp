@@ -27,6 +27,7 @@ const char* scratch_name(ScratchKey key) {
     case ScratchKey::conv_col: return "conv_col";
     case ScratchKey::conv_dw_acc: return "conv_dw_acc";
     case ScratchKey::conv_trim: return "conv_trim";
+    case ScratchKey::conv_pad: return "conv_pad";
     case ScratchKey::batchnorm_work: return "batchnorm_work";
     case ScratchKey::count_: break;
   }
