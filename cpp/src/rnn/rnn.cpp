@@ -136,12 +136,11 @@ void rnn_sequence_forward(RnnMode mode, float* y, float* h_n, float* c_n, float*
   float* pre = is_rnn ? y : gates;
   // 1. input projection of all steps, biases folded in (GRU: only b_ih; b_hn sits inside r * (.)).
   if (b_ih || (b_hh && mode != RnnMode::gru)) {
+    std::vector<float> bias(static_cast<size_t>(GH), 0.0f);
+    for (int64_t j = 0; j < GH; ++j)
+      bias[j] = (b_ih ? b_ih[j] : 0.0f) + ((b_hh && mode != RnnMode::gru) ? b_hh[j] : 0.0f);
     parallel_for(0, TN, std::max<int64_t>(1, 65536 / GH), [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        float* row = pre + r * GH;
-        for (int64_t j = 0; j < GH; ++j)
-          row[j] = (b_ih ? b_ih[j] : 0.0f) + ((b_hh && mode != RnnMode::gru) ? b_hh[j] : 0.0f);
-      }
+      for (int64_t r = r0; r < r1; ++r) std::memcpy(pre + r * GH, bias.data(), sizeof(float) * GH);
     });
     sgemm(false, true, TN, GH, I, 1.0f, x, I, w_ih, I, 1.0f, pre, GH);
   } else {
