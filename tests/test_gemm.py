@@ -340,7 +340,7 @@ def test_raw_binding_rejects_none():
 
 
 def test_config_validation():
-    for bad in [dict(mc=7), dict(mc=0), dict(kc=0), dict(nc=8), dict(nc=17), dict(path=3),
+    for bad in [dict(mc=7), dict(mc=0), dict(kc=0), dict(nc=8), dict(nc=17), dict(path=4),
                 dict(thread_flops=-1)]:
         cfg = dict(DEFAULT)
         cfg.update(bad)

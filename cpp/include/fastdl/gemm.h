@@ -31,7 +31,8 @@ void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
 
 // Tuning and testing knobs (process-wide; set them only while no GEMM runs). mc must be a
 // positive multiple of 6, nc of 16, kc >= 1 (the driver rounds mc / nc down to the tile of the
-// active path: 12 / 32 on avx512); path 0 = automatic, 1 = always direct,
+// active path: 12 / 32 on avx512); path 0 = automatic, 1 = always direct, 3 = dot where A is
+// unit-stride in k (few-column kernel, else direct),
 // 2 = always packed; thread_flops = minimum 2*M*N*K for sgemm to use several threads.
 struct GemmConfig {
   int64_t mc, kc, nc;

@@ -275,8 +275,81 @@ void direct(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64
   }
 }
 
-const gemm_detail::Kernels kKernels = {macro, direct, gemm_detail::pack_a_generic,
-                                       gemm_detail::pack_b_generic};
+// ---- Dot path (gemm_kernels.h): lanes hold k mod 8 and every output is reduced by the same
+// lane tree (reduce4), so its value does not depend on its tile.
+
+// The four horizontal sums of a, b, c, d: lanes i + i+4, then + i+2, + i+1.
+inline __m128 reduce4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  const __m256 ab = _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+  const __m256 cd = _mm256_add_ps(_mm256_permute2f128_ps(c, d, 0x20), _mm256_permute2f128_ps(c, d, 0x31));
+  // half 0: [a0+a2, a1+a3, c0+c2, c1+c3], half 1: the same for b, d
+  __m256 s = _mm256_add_ps(_mm256_shuffle_ps(ab, cd, 0x44), _mm256_shuffle_ps(ab, cd, 0xEE));
+  s = _mm256_add_ps(s, _mm256_shuffle_ps(s, s, _MM_SHUFFLE(2, 3, 0, 1)));
+  const __m128 lo = _mm256_castps256_ps128(s), hi = _mm256_extractf128_ps(s, 1);
+  const __m128 acbd = _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));  // a, c, b, d
+  return _mm_shuffle_ps(acbd, acbd, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+// R x NC tile (R <= 2, NC <= 4): C(i, j) = alpha * <A row i, Bt row j> + beta * C(i, j).
+template <int R, int NC>
+void kernel_dot(int64_t K, const float* A, int64_t lda, const float* Bt, int64_t ldbt, float* C,
+                int64_t ldc, float alpha, float beta) {
+  __m256 acc[R][4];
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < 4; ++j) acc[i][j] = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 8 <= K; k += 8) {
+    __m256 b[NC];
+    for (int j = 0; j < NC; ++j) b[j] = _mm256_loadu_ps(Bt + j * ldbt + k);
+    for (int i = 0; i < R; ++i) {
+      const __m256 a = _mm256_loadu_ps(A + i * lda + k);
+      for (int j = 0; j < NC; ++j) acc[i][j] = _mm256_fmadd_ps(a, b[j], acc[i][j]);
+    }
+  }
+  if (k < K) {  // masked tail: lanes past K load zeros (same lane for k as in the full steps)
+    const __m256i m = lane_mask(static_cast<int>(K - k));
+    __m256 b[NC];
+    for (int j = 0; j < NC; ++j) b[j] = _mm256_maskload_ps(Bt + j * ldbt + k, m);
+    for (int i = 0; i < R; ++i) {
+      const __m256 a = _mm256_maskload_ps(A + i * lda + k, m);
+      for (int j = 0; j < NC; ++j) acc[i][j] = _mm256_fmadd_ps(a, b[j], acc[i][j]);
+    }
+  }
+  const __m128i mc = _mm256_castsi256_si128(lane_mask(NC));
+  const __m128 va = _mm_set1_ps(alpha), vb = _mm_set1_ps(beta);
+  for (int i = 0; i < R; ++i) {
+    __m128 r = _mm_mul_ps(va, reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+    float* c = C + i * ldc;
+    if (beta != 0.0f) r = _mm_fmadd_ps(vb, _mm_maskload_ps(c, mc), r);
+    _mm_maskstore_ps(c, mc, r);
+  }
+}
+
+template <int R>
+void dot_rows(int64_t N, int64_t K, const float* A, int64_t lda, const float* Bt, int64_t ldbt,
+              float* C, int64_t ldc, float alpha, float beta) {
+  int64_t j = 0;
+  for (; j + 4 <= N; j += 4)
+    kernel_dot<R, 4>(K, A, lda, Bt + j * ldbt, ldbt, C + j, ldc, alpha, beta);
+  const int64_t nc = N - j;
+  if (nc == 3) kernel_dot<R, 3>(K, A, lda, Bt + j * ldbt, ldbt, C + j, ldc, alpha, beta);
+  if (nc == 2) kernel_dot<R, 2>(K, A, lda, Bt + j * ldbt, ldbt, C + j, ldc, alpha, beta);
+  if (nc == 1) kernel_dot<R, 1>(K, A, lda, Bt + j * ldbt, ldbt, C + j, ldc, alpha, beta);
+}
+
+// Bands of 2 rows of A against all of Bt (N x K, few rows: L1/L2-resident).
+void dot(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+         int64_t b_rs, int64_t b_cs, float* work, float* C, int64_t ldc, float alpha, float beta) {
+  int64_t ldbt = 0;
+  const float* Bt = gemm_detail::dot_rows_generic(N, K, B, b_rs, b_cs, work, &ldbt);
+  int64_t i = 0;
+  for (; i + 2 <= M; i += 2) dot_rows<2>(N, K, A + i * lda, lda, Bt, ldbt, C + i * ldc, ldc, alpha, beta);
+  if (i < M) dot_rows<1>(N, K, A + i * lda, lda, Bt, ldbt, C + i * ldc, ldc, alpha, beta);
+}
+
+const gemm_detail::Kernels kKernels = {macro, direct, dot, gemm_detail::pack_a_generic,
+                                       gemm_detail::pack_b_generic, gemm_detail::MR,
+                                       gemm_detail::NR, 8};
 }  // namespace
 
 const gemm_detail::Kernels& gemm_kernels() { return kKernels; }

@@ -243,6 +243,107 @@ void pack_transposed(int64_t kc, int rows, const float* src, int64_t src_stride,
 
 #pragma GCC diagnostic pop
 
+// ---- Dot path (few columns, long K; gemm_kernels.h): lanes hold k mod 16 and every output is
+// reduced by the same lane tree (reduce4), so its value does not depend on its tile.
+
+// GCC 12 flags the _mm512_undefined_ps() pass-through of its shuffle_f32x4 as uninitialized
+// (a false positive: the unmasked form never reads it).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// The four horizontal sums of a, b, c, d in lanes 0-3: lanes i + i+8, then + i+4, + i+2, + i+1.
+// AVX-512F only (no VL): the result stays a zmm.
+inline __attribute__((always_inline)) __m512 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+  const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x44), _mm512_shuffle_f32x4(c, d, 0xEE));
+  // 128-bit chunk q of s: the 4 partial sums of (a, b, c, d)[q]
+  __m512 s = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xDD));
+  s = _mm512_add_ps(s, _mm512_shuffle_ps(s, s, _MM_SHUFFLE(1, 0, 3, 2)));
+  s = _mm512_add_ps(s, _mm512_shuffle_ps(s, s, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0), s);
+}
+#pragma GCC diagnostic pop
+
+// R x NC tile (R, NC <= 4): C(i, j) = alpha * <A row i, Bt row j> + beta * C(i, j).
+template <int R, int NC>
+void kernel_dot(int64_t K, const float* A, int64_t lda, const float* Bt, int64_t ldbt, float* C,
+                int64_t ldc, float alpha, float beta) {
+  __m512 acc[R][4];
+#pragma GCC unroll 4
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_setzero_ps();
+  int64_t k = 0;
+#pragma GCC unroll 2
+  for (; k + 16 <= K; k += 16) {
+    __m512 b[NC];
+#pragma GCC unroll 4
+    for (int j = 0; j < NC; ++j) b[j] = _mm512_loadu_ps(Bt + j * ldbt + k);
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i) {
+      const __m512 a = _mm512_loadu_ps(A + i * lda + k);
+#pragma GCC unroll 4
+      for (int j = 0; j < NC; ++j) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
+    }
+  }
+  if (k < K) {  // masked tail: lanes past K load zeros (same lane for k as in the full steps)
+    const __mmask16 m = lane_mask(static_cast<int>(K - k));
+    __m512 b[NC];
+#pragma GCC unroll 4
+    for (int j = 0; j < NC; ++j) b[j] = _mm512_maskz_loadu_ps(m, Bt + j * ldbt + k);
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i) {
+      const __m512 a = _mm512_maskz_loadu_ps(m, A + i * lda + k);
+#pragma GCC unroll 4
+      for (int j = 0; j < NC; ++j) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
+    }
+  }
+  const __mmask16 mc = lane_mask(NC);
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 4
+  for (int i = 0; i < R; ++i) {
+    __m512 r = _mm512_mul_ps(va, reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+    float* c = C + i * ldc;
+    if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mc, c), r);
+    _mm512_mask_storeu_ps(c, mc, r);
+  }
+}
+
+template <int R>
+void dot_rows(int64_t N, int64_t K, const float* A, int64_t lda, const float* Bt, int64_t ldbt,
+              float* C, int64_t ldc, float alpha, float beta) {
+  int64_t j = 0;
+  for (; j + 4 <= N; j += 4)
+    kernel_dot<R, 4>(K, A, lda, Bt + j * ldbt, ldbt, C + j, ldc, alpha, beta);
+  const int64_t nc = N - j;
+  if (nc == 3) kernel_dot<R, 3>(K, A, lda, Bt + j * ldbt, ldbt, C + j, ldc, alpha, beta);
+  if (nc == 2) kernel_dot<R, 2>(K, A, lda, Bt + j * ldbt, ldbt, C + j, ldc, alpha, beta);
+  if (nc == 1) kernel_dot<R, 1>(K, A, lda, Bt + j * ldbt, ldbt, C + j, ldc, alpha, beta);
+}
+
+// Bands of 4 rows of A (L1-resident) against all of Bt (N x K, few rows: L1/L2-resident).
+// A row-major op(B) is first transposed into `work` by 16 x 16 register transposes.
+void dot(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+         int64_t b_rs, int64_t b_cs, float* work, float* C, int64_t ldc, float alpha, float beta) {
+  const float* Bt = B;
+  int64_t ldbt = b_cs;
+  if (b_rs != 1) {  // B(k, j) = B[k * b_rs + j]: work[j * K + k]
+    for (int64_t k0 = 0; k0 < K; k0 += 16) {
+      const int kn = static_cast<int>(min64(16, K - k0));
+      pack_transposed(N, kn, B + k0 * b_rs, b_rs, work + k0, K, lane_mask(kn));
+    }
+    Bt = work;
+    ldbt = K;
+  }
+  int64_t i = 0;
+  for (; i + 4 <= M; i += 4) dot_rows<4>(N, K, A + i * lda, lda, Bt, ldbt, C + i * ldc, ldc, alpha, beta);
+  const int64_t mr = M - i;
+  if (mr == 3) dot_rows<3>(N, K, A + i * lda, lda, Bt, ldbt, C + i * ldc, ldc, alpha, beta);
+  if (mr == 2) dot_rows<2>(N, K, A + i * lda, lda, Bt, ldbt, C + i * ldc, ldc, alpha, beta);
+  if (mr == 1) dot_rows<1>(N, K, A + i * lda, lda, Bt, ldbt, C + i * ldc, ldc, alpha, beta);
+}
+
 // Packed A: KMR-row micro-panels, element (i, k) at [k * KMR + i], rows past mc zero.
 void pack_a(int64_t mc, int64_t kc, const float* A, int64_t a_rs, int64_t a_cs, float* Ap) {
   for (int64_t i0 = 0; i0 < mc; i0 += KMR, Ap += KMR * kc) {
@@ -297,7 +398,7 @@ void pack_b(int64_t kc, int64_t nc, const float* B, int64_t b_rs, int64_t b_cs, 
 
 static_assert(KMR <= 16, "pack_a's A^T branch moves one panel column with one zmm");
 
-const gemm_detail::Kernels kKernels = {macro, direct, pack_a, pack_b, KMR, KNR};
+const gemm_detail::Kernels kKernels = {macro, direct, dot, pack_a, pack_b, KMR, KNR, 16};
 }  // namespace
 
 const gemm_detail::Kernels& gemm_kernels() { return kKernels; }
