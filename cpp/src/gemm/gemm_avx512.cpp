@@ -150,7 +150,37 @@ void kernel_direct(int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const 
   store_tile<R, NV>(c0, c1, C, ldc, mr, nr, alpha, beta);
 }
 
-// One band of at most R rows: full 32-column tiles, then the column tail (16 or 32 wide).
+// Column tail of at most 8: one ymm per row (on a double-pumped AVX-512 core a zmm FMA costs
+// two ymm ones, so a zmm tile would spend half its FMAs on idle lanes). Same per-output
+// summation (one FMA per k, in order) as the zmm tiles.
+template <int R>
+void kernel_direct_narrow(int64_t K, const float* A, int64_t a_rs, int64_t a_cs,
+                          const float* B, int64_t ldb, float* C, int64_t ldc, int mr, int nr,
+                          float alpha, float beta) {
+  __m256 c[R];
+  int64_t off[R];
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i) {
+    c[i] = _mm256_setzero_ps();
+    off[i] = min64(i, mr - 1) * a_rs;
+  }
+  const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  for (int64_t k = 0; k < K; ++k, A += a_cs, B += ldb) {
+    const __m256 b = _mm256_maskload_ps(B, m);
+#pragma GCC unroll 16
+    for (int i = 0; i < R; ++i) c[i] = _mm256_fmadd_ps(_mm256_set1_ps(A[off[i]]), b, c[i]);
+  }
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i) {
+    if (i >= mr) break;
+    __m256 r = _mm256_mul_ps(va, c[i]);
+    if (beta != 0.0f) r = _mm256_fmadd_ps(vb, _mm256_maskload_ps(C + i * ldc, m), r);
+    _mm256_maskstore_ps(C + i * ldc, m, r);
+  }
+}
+
+// One band of at most R rows: full 32-column tiles, then the column tail (8, 16 or 32 wide).
 template <int R>
 void direct_rows(int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs,
                  const float* B, int64_t ldb, float* c, int64_t ldc, int mr, float alpha,
@@ -163,16 +193,23 @@ void direct_rows(int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_c
     kernel_direct<R, 1, false>(K, a, a_rs, a_cs, B + j0, ldb, c + j0, ldc, mr, nr, alpha, beta);
   else if (nr > 16)
     kernel_direct<R, 2, true>(K, a, a_rs, a_cs, B + j0, ldb, c + j0, ldc, mr, nr, alpha, beta);
-  else if (nr > 0)
+  else if (nr > 8)
     kernel_direct<R, 1, true>(K, a, a_rs, a_cs, B + j0, ldb, c + j0, ldc, mr, nr, alpha, beta);
+  else if (nr > 0)
+    kernel_direct_narrow<R>(K, a, a_rs, a_cs, B + j0, ldb, c + j0, ldc, mr, nr, alpha, beta);
 }
 
-// Row bands of KMR; a last band of <= 2, 4, 6 or 8 rows uses a shorter tile (no wasted FMAs
-// on repeated rows for e.g. M = 6).
+// Row bands of KMR; a short last band (<= 4 rows) is merged with the band before it and the
+// two split evenly (M = 16: 8 + 8, not 12 + 4: a 4-row tile has too few accumulators to hide
+// the FMA latency behind its broadcasts). Bands of <= 2, 4, 6 or 8 rows use a shorter tile
+// (no wasted FMAs on repeated rows for e.g. M = 6). The band split does not change any
+// output's summation order.
 void direct(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs,
             const float* B, int64_t ldb, float* C, int64_t ldc, float alpha, float beta) {
-  for (int64_t i0 = 0; i0 < M; i0 += KMR) {
-    const int mr = static_cast<int>(min64(KMR, M - i0));
+  for (int64_t i0 = 0; i0 < M;) {
+    const int64_t rest = M - i0;
+    int mr = static_cast<int>(min64(KMR, rest));
+    if (rest > KMR && rest <= KMR + 4) mr = static_cast<int>((rest + 1) / 2);
     const float* a = A + i0 * a_rs;
     float* c = C + i0 * ldc;
     if (mr <= 2)
@@ -185,6 +222,7 @@ void direct(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64
       direct_rows<8>(N, K, a, a_rs, a_cs, B, ldb, c, ldc, mr, alpha, beta);
     else
       direct_rows<KMR>(N, K, a, a_rs, a_cs, B, ldb, c, ldc, mr, alpha, beta);
+    i0 += mr;
   }
 }
 
