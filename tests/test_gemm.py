@@ -182,6 +182,63 @@ def test_skinny_and_dl_shapes(isa, threads, rng):
             check_close(got, ref, mag, K, f"{M}x{N}x{K} tb={tb}")
 
 
+# ---------------------------------------------------------------- dot path (few columns)
+DOT_SHAPES = [(M, N, K) for M in (1, 3, 4, 5, 9) for N in (1, 2, 3, 4, 5, 10, 17)
+              for K in (1, 7, 8, 15, 16, 17, 33, 257)]
+
+
+def test_dot_path_tile_edges(isa, threads, rng):
+    """path 3 forces the dot kernel (A unit-stride in k) with threads splitting even tiny
+    products: rows / columns around its tiles, K around the vector widths (masked tail), B in
+    place (trans_b) and transposed; a transposed A falls back to the direct path."""
+    set_config(path=3, thread_flops=0)
+    try:
+        for i, (M, N, K) in enumerate(DOT_SHAPES):
+            ta, tb = TRANS[i % 4]
+            alpha, beta = ALPHA_BETA[i % len(ALPHA_BETA)]
+            a, b, c = operands(rng, M, N, K, ta, tb)
+            got = run_gemm(a, b, c, ta, tb, alpha, beta)
+            ref, mag = reference(a, b, c, ta, tb, alpha, beta)
+            check_close(got, ref, mag, K, f"dot M={M} N={N} K={K} ta={ta} tb={tb} a={alpha} b={beta}")
+    finally:
+        _C._set_gemm_config(**DEFAULT)
+
+
+def test_dot_path_exact_small_integers(isa, rng):
+    set_config(path=3)
+    try:
+        for (M, N, K), tb in itertools.product([(5, 3, 40), (9, 10, 257), (4, 1, 16)], [False, True]):
+            a, b, c = operands(rng, M, N, K, False, tb, integers=True)
+            got = run_gemm(a, b, c, False, tb, 0.5, 1.0)
+            ref, _ = reference(a, b, c, False, tb, 0.5, 1.0)
+            np.testing.assert_array_equal(got, ref.astype(np.float32))
+    finally:
+        _C._set_gemm_config(**DEFAULT)
+
+
+def test_few_columns_take_the_dot_path_independent_of_threads(isa, rng):
+    """256x10x256 (an MLP's 10-class layer) and a GEMV take the dot path on their own (bitwise
+    the forced path-3 result), and the result is the same on 1, 2 and 3 threads."""
+    prev = fastdl.get_num_threads()
+    try:
+        for M, N, K in [(256, 10, 256), (64, 1, 1000), (300, 3, 500)]:
+            for tb in (False, True):
+                a, b, _ = operands(rng, M, N, K, False, tb)
+                outs = []
+                for t in (1, 2, 3):
+                    fastdl.set_num_threads(t)
+                    set_config(thread_flops=0)
+                    outs.append(fastdl.ops.gemm(a, b, trans_b=tb))
+                set_config(path=3)
+                forced = fastdl.ops.gemm(a, b, trans_b=tb)
+                _C._set_gemm_config(**DEFAULT)
+                for o in outs:
+                    np.testing.assert_array_equal(o, forced)
+    finally:
+        fastdl.set_num_threads(prev)
+        _C._set_gemm_config(**DEFAULT)
+
+
 def test_sgemm_vs_torch(isa, threads, rng):
     torch = pytest.importorskip("torch")
     a, b, _ = operands(rng, 70, 90, 130, False, False)

@@ -132,13 +132,14 @@ void dot_serial(const Kernels& kr, const Problem& p) {
 enum class Path { packed, direct, dot };
 
 // Dot when its vector FMAs plus a reduction per output (~4 vector operations) undercut the row
-// tiles', whose last vector of columns is mostly idle for few columns: per row of C,
-// N * (ceil(K / lanes) + 4) against ceil(N / lanes) * K. Needs A unit-stride in k; B with few
-// columns (a transposed copy of N x K is cheap) or already B^T in memory.
+// tiles', whose last columns fill a whole tile of direct_cols: per row of C,
+// N * (ceil(K / lanes) + 4) against round_up(N, direct_cols) * K / lanes (N = 10, K = 256 on
+// avx512: 200 vs 256). Needs A unit-stride in k; B with few columns (a transposed copy of
+// N x K is cheap) or already B^T in memory.
 bool use_dot(const Kernels& kr, const Problem& p) {
   if (p.a_cs != 1 || p.N > 4 * kr.lanes) return false;
   const int64_t dot_cost = p.N * (ceil_div(p.K, kr.lanes) + 4);
-  const int64_t row_cost = ceil_div(p.N, kr.lanes) * p.K;
+  const int64_t row_cost = round_up(p.N, kr.direct_cols) * p.K / kr.lanes;
   return 10 * dot_cost < 9 * row_cost;
 }
 

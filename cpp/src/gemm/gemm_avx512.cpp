@@ -436,7 +436,7 @@ void pack_b(int64_t kc, int64_t nc, const float* B, int64_t b_rs, int64_t b_cs, 
 
 static_assert(KMR <= 16, "pack_a's A^T branch moves one panel column with one zmm");
 
-const gemm_detail::Kernels kKernels = {macro, direct, dot, pack_a, pack_b, KMR, KNR, 16};
+const gemm_detail::Kernels kKernels = {macro, direct, dot, pack_a, pack_b, KMR, KNR, 16, 8};
 }  // namespace
 
 const gemm_detail::Kernels& gemm_kernels() { return kKernels; }

@@ -46,8 +46,11 @@ struct Kernels {
   // The register tile of this table's kernels and packers (MR / NR above in the layout rules).
   int mr = MR;
   int nr = NR;
-  // Floats per vector of the dot kernel (its k step); the driver's dot-path rule uses it.
+  // Floats per vector of the dot kernel (its k step), and the column granularity of the
+  // direct kernel's tiles (a column tail costs as much as this many columns); the driver's
+  // dot-path rule compares the two kernels' vector FMAs with them.
   int lanes = 8;
+  int direct_cols = NR;
   // Default cache blocks (rows of A, depth, columns of B per packed panel); set_gemm_config
   // overrides them for every table. MC=288 / KC=512 / NC=4080 measured on the target
   // (Sapphire Rapids, L1d 48 KiB, L2 2 MiB; bench_gemm --sweep and a thread-CPU-time sweep):
