@@ -297,23 +297,20 @@ void kernel_dot(int64_t K, const float* A, int64_t lda, const float* Bt, int64_t
   __m256 acc[R][4];
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < 4; ++j) acc[i][j] = _mm256_setzero_ps();
+  // One step of 8 k values; `load` reads 8 floats (masked past K in the tail, zeros there).
+  auto step = [&](int64_t k, auto load) {
+    __m256 b[NC];
+    for (int j = 0; j < NC; ++j) b[j] = load(Bt + j * ldbt + k);
+    for (int i = 0; i < R; ++i) {
+      const __m256 a = load(A + i * lda + k);
+      for (int j = 0; j < NC; ++j) acc[i][j] = _mm256_fmadd_ps(a, b[j], acc[i][j]);
+    }
+  };
   int64_t k = 0;
-  for (; k + 8 <= K; k += 8) {
-    __m256 b[NC];
-    for (int j = 0; j < NC; ++j) b[j] = _mm256_loadu_ps(Bt + j * ldbt + k);
-    for (int i = 0; i < R; ++i) {
-      const __m256 a = _mm256_loadu_ps(A + i * lda + k);
-      for (int j = 0; j < NC; ++j) acc[i][j] = _mm256_fmadd_ps(a, b[j], acc[i][j]);
-    }
-  }
-  if (k < K) {  // masked tail: lanes past K load zeros (same lane for k as in the full steps)
+  for (; k + 8 <= K; k += 8) step(k, [](const float* p) { return _mm256_loadu_ps(p); });
+  if (k < K) {
     const __m256i m = lane_mask(static_cast<int>(K - k));
-    __m256 b[NC];
-    for (int j = 0; j < NC; ++j) b[j] = _mm256_maskload_ps(Bt + j * ldbt + k, m);
-    for (int i = 0; i < R; ++i) {
-      const __m256 a = _mm256_maskload_ps(A + i * lda + k, m);
-      for (int j = 0; j < NC; ++j) acc[i][j] = _mm256_fmadd_ps(a, b[j], acc[i][j]);
-    }
+    step(k, [m](const float* p) { return _mm256_maskload_ps(p, m); });
   }
   const __m128i mc = _mm256_castsi256_si128(lane_mask(NC));
   const __m128 va = _mm_set1_ps(alpha), vb = _mm_set1_ps(beta);
@@ -325,26 +322,18 @@ void kernel_dot(int64_t K, const float* A, int64_t lda, const float* Bt, int64_t
   }
 }
 
-template <int R>
-void dot_rows(int64_t N, int64_t K, const float* A, int64_t lda, const float* Bt, int64_t ldbt,
-              float* C, int64_t ldc, float alpha, float beta) {
-  int64_t j = 0;
-  for (; j + 4 <= N; j += 4)
-    kernel_dot<R, 4>(K, A, lda, Bt + j * ldbt, ldbt, C + j, ldc, alpha, beta);
-  const int64_t nc = N - j;
-  if (nc == 3) kernel_dot<R, 3>(K, A, lda, Bt + j * ldbt, ldbt, C + j, ldc, alpha, beta);
-  if (nc == 2) kernel_dot<R, 2>(K, A, lda, Bt + j * ldbt, ldbt, C + j, ldc, alpha, beta);
-  if (nc == 1) kernel_dot<R, 1>(K, A, lda, Bt + j * ldbt, ldbt, C + j, ldc, alpha, beta);
-}
+#include "dot_impl.h"
 
-// Bands of 2 rows of A against all of Bt (N x K, few rows: L1/L2-resident).
+const DotTile kDotTiles[2][4] = {
+    {kernel_dot<1, 1>, kernel_dot<1, 2>, kernel_dot<1, 3>, kernel_dot<1, 4>},
+    {kernel_dot<2, 1>, kernel_dot<2, 2>, kernel_dot<2, 3>, kernel_dot<2, 4>},
+};
+
 void dot(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
          int64_t b_rs, int64_t b_cs, float* work, float* C, int64_t ldc, float alpha, float beta) {
   int64_t ldbt = 0;
   const float* Bt = gemm_detail::dot_rows_generic(N, K, B, b_rs, b_cs, work, &ldbt);
-  int64_t i = 0;
-  for (; i + 2 <= M; i += 2) dot_rows<2>(N, K, A + i * lda, lda, Bt, ldbt, C + i * ldc, ldc, alpha, beta);
-  if (i < M) dot_rows<1>(N, K, A + i * lda, lda, Bt, ldbt, C + i * ldc, ldc, alpha, beta);
+  dot_tiles(kDotTiles, 2, M, N, K, A, lda, Bt, ldbt, C, ldc, alpha, beta);
 }
 
 const gemm_detail::Kernels kKernels = {macro, direct, dot, gemm_detail::pack_a_generic,

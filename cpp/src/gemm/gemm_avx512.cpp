@@ -312,30 +312,24 @@ void kernel_dot(int64_t K, const float* A, int64_t lda, const float* Bt, int64_t
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_setzero_ps();
+  // Lanes hold k mod 16; `load` reads 16 floats (zeros past K in the masked tail).
+  auto step = [&](int64_t k, auto load) {
+    __m512 b[NC];
+#pragma GCC unroll 4
+    for (int j = 0; j < NC; ++j) b[j] = load(Bt + j * ldbt + k);
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i) {
+      const __m512 a = load(A + i * lda + k);
+#pragma GCC unroll 4
+      for (int j = 0; j < NC; ++j) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
+    }
+  };
   int64_t k = 0;
 #pragma GCC unroll 2
-  for (; k + 16 <= K; k += 16) {
-    __m512 b[NC];
-#pragma GCC unroll 4
-    for (int j = 0; j < NC; ++j) b[j] = _mm512_loadu_ps(Bt + j * ldbt + k);
-#pragma GCC unroll 4
-    for (int i = 0; i < R; ++i) {
-      const __m512 a = _mm512_loadu_ps(A + i * lda + k);
-#pragma GCC unroll 4
-      for (int j = 0; j < NC; ++j) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
-    }
-  }
-  if (k < K) {  // masked tail: lanes past K load zeros (same lane for k as in the full steps)
+  for (; k + 16 <= K; k += 16) step(k, [](const float* p) { return _mm512_loadu_ps(p); });
+  if (k < K) {
     const __mmask16 m = lane_mask(static_cast<int>(K - k));
-    __m512 b[NC];
-#pragma GCC unroll 4
-    for (int j = 0; j < NC; ++j) b[j] = _mm512_maskz_loadu_ps(m, Bt + j * ldbt + k);
-#pragma GCC unroll 4
-    for (int i = 0; i < R; ++i) {
-      const __m512 a = _mm512_maskz_loadu_ps(m, A + i * lda + k);
-#pragma GCC unroll 4
-      for (int j = 0; j < NC; ++j) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
-    }
+    step(k, [m](const float* p) { return _mm512_maskz_loadu_ps(m, p); });
   }
   const __mmask16 mc = lane_mask(NC);
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
@@ -348,19 +342,15 @@ void kernel_dot(int64_t K, const float* A, int64_t lda, const float* Bt, int64_t
   }
 }
 
-template <int R>
-void dot_rows(int64_t N, int64_t K, const float* A, int64_t lda, const float* Bt, int64_t ldbt,
-              float* C, int64_t ldc, float alpha, float beta) {
-  int64_t j = 0;
-  for (; j + 4 <= N; j += 4)
-    kernel_dot<R, 4>(K, A, lda, Bt + j * ldbt, ldbt, C + j, ldc, alpha, beta);
-  const int64_t nc = N - j;
-  if (nc == 3) kernel_dot<R, 3>(K, A, lda, Bt + j * ldbt, ldbt, C + j, ldc, alpha, beta);
-  if (nc == 2) kernel_dot<R, 2>(K, A, lda, Bt + j * ldbt, ldbt, C + j, ldc, alpha, beta);
-  if (nc == 1) kernel_dot<R, 1>(K, A, lda, Bt + j * ldbt, ldbt, C + j, ldc, alpha, beta);
-}
+#include "dot_impl.h"
 
-// Bands of 4 rows of A (L1-resident) against all of Bt (N x K, few rows: L1/L2-resident).
+const DotTile kDotTiles[4][4] = {
+    {kernel_dot<1, 1>, kernel_dot<1, 2>, kernel_dot<1, 3>, kernel_dot<1, 4>},
+    {kernel_dot<2, 1>, kernel_dot<2, 2>, kernel_dot<2, 3>, kernel_dot<2, 4>},
+    {kernel_dot<3, 1>, kernel_dot<3, 2>, kernel_dot<3, 3>, kernel_dot<3, 4>},
+    {kernel_dot<4, 1>, kernel_dot<4, 2>, kernel_dot<4, 3>, kernel_dot<4, 4>},
+};
+
 // A row-major op(B) is first transposed into `work` by 16 x 16 register transposes.
 void dot(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
          int64_t b_rs, int64_t b_cs, float* work, float* C, int64_t ldc, float alpha, float beta) {
@@ -374,12 +364,7 @@ void dot(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const flo
     Bt = work;
     ldbt = K;
   }
-  int64_t i = 0;
-  for (; i + 4 <= M; i += 4) dot_rows<4>(N, K, A + i * lda, lda, Bt, ldbt, C + i * ldc, ldc, alpha, beta);
-  const int64_t mr = M - i;
-  if (mr == 3) dot_rows<3>(N, K, A + i * lda, lda, Bt, ldbt, C + i * ldc, ldc, alpha, beta);
-  if (mr == 2) dot_rows<2>(N, K, A + i * lda, lda, Bt, ldbt, C + i * ldc, ldc, alpha, beta);
-  if (mr == 1) dot_rows<1>(N, K, A + i * lda, lda, Bt, ldbt, C + i * ldc, ldc, alpha, beta);
+  dot_tiles(kDotTiles, 4, M, N, K, A, lda, Bt, ldbt, C, ldc, alpha, beta);
 }
 
 // Packed A: KMR-row micro-panels, element (i, k) at [k * KMR + i], rows past mc zero.
