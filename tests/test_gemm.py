@@ -182,6 +182,23 @@ def test_skinny_and_dl_shapes(isa, threads, rng):
             check_close(got, ref, mag, K, f"{M}x{N}x{K} tb={tb}")
 
 
+def test_direct_row_bands_and_column_tails(isa, threads, rng):
+    """Forced direct path: row counts whose last band is merged and split (14, 16, 17 on the
+    12-row avx512 tile) or runs the 10-row tile, column tails on ymm (<= 8) and zmm."""
+    set_config(path=1, thread_flops=0)
+    try:
+        for i, (M, N) in enumerate(itertools.product([9, 10, 14, 16, 17, 28], [4, 8, 9, 100])):
+            ta, tb = TRANS[i % 4]
+            alpha, beta = ALPHA_BETA[i % len(ALPHA_BETA)]
+            K = (7, 150)[i % 2]
+            a, b, c = operands(rng, M, N, K, ta, tb)
+            got = run_gemm(a, b, c, ta, tb, alpha, beta)
+            ref, mag = reference(a, b, c, ta, tb, alpha, beta)
+            check_close(got, ref, mag, K, f"direct M={M} N={N} K={K} ta={ta} tb={tb}")
+    finally:
+        _C._set_gemm_config(**DEFAULT)
+
+
 # ---------------------------------------------------------------- dot path (few columns)
 DOT_SHAPES = [(M, N, K) for M in (1, 3, 4, 5, 9) for N in (1, 2, 3, 4, 5, 10, 17)
               for K in (1, 7, 8, 15, 16, 17, 33, 257)]

@@ -112,7 +112,7 @@ void bind_gemm(py::module_& m) {
         },
         py::arg("mc"), py::arg("kc"), py::arg("nc"), py::arg("path"), py::arg("thread_flops"),
         "Sets the SGEMM knobs (tuning/tests only): mc multiple of 6, nc multiple of 16, "
-        "kc >= 1, path 0 auto / 1 direct / 2 packed, thread_flops >= 0.");
+        "kc >= 1, path 0 auto / 1 direct / 2 packed / 3 dot, thread_flops >= 0.");
 }
 
 }  // namespace bind

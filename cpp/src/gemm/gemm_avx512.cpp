@@ -201,7 +201,7 @@ void direct_rows(int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_c
 
 // Row bands of KMR; a short last band (<= 4 rows) is merged with the band before it and the
 // two split evenly (M = 16: 8 + 8, not 12 + 4: a 4-row tile has too few accumulators to hide
-// the FMA latency behind its broadcasts). Bands of <= 2, 4, 6 or 8 rows use a shorter tile
+// the FMA latency behind its broadcasts). Bands of <= 2, 4, 6, 8 or 10 rows use a shorter tile
 // (no wasted FMAs on repeated rows for e.g. M = 6). The band split does not change any
 // output's summation order.
 void direct(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs,
@@ -220,6 +220,8 @@ void direct(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64
       direct_rows<6>(N, K, a, a_rs, a_cs, B, ldb, c, ldc, mr, alpha, beta);
     else if (mr <= 8)
       direct_rows<8>(N, K, a, a_rs, a_cs, B, ldb, c, ldc, mr, alpha, beta);
+    else if (mr <= 10)  // M = 10: the weight gradient of a 10-class layer
+      direct_rows<10>(N, K, a, a_rs, a_cs, B, ldb, c, ldc, mr, alpha, beta);
     else
       direct_rows<KMR>(N, K, a, a_rs, a_cs, B, ldb, c, ldc, mr, alpha, beta);
     i0 += mr;
