@@ -182,21 +182,28 @@ def test_skinny_and_dl_shapes(isa, threads, rng):
             check_close(got, ref, mag, K, f"{M}x{N}x{K} tb={tb}")
 
 
-def test_direct_row_bands_and_column_tails(isa, threads, rng):
-    """Forced direct path: row counts whose last band is merged and split (14, 16, 17 on the
-    12-row avx512 tile) or runs the 10-row tile, column tails on ymm (<= 8) and zmm."""
-    set_config(path=1, thread_flops=0)
+def sweep_forced_path(path, shapes, rng):
+    """Forces `path` (1 direct, 3 dot) with threads splitting even tiny products and checks
+    every shape, cycling through the transposes and the alpha / beta combinations."""
+    set_config(path=path, thread_flops=0)
     try:
-        for i, (M, N) in enumerate(itertools.product([9, 10, 14, 16, 17, 28], [4, 8, 9, 100])):
+        for i, (M, N, K) in enumerate(shapes):
             ta, tb = TRANS[i % 4]
             alpha, beta = ALPHA_BETA[i % len(ALPHA_BETA)]
-            K = (7, 150)[i % 2]
             a, b, c = operands(rng, M, N, K, ta, tb)
             got = run_gemm(a, b, c, ta, tb, alpha, beta)
             ref, mag = reference(a, b, c, ta, tb, alpha, beta)
-            check_close(got, ref, mag, K, f"direct M={M} N={N} K={K} ta={ta} tb={tb}")
+            check_close(got, ref, mag, K, f"path={path} M={M} N={N} K={K} ta={ta} tb={tb} a={alpha} b={beta}")
     finally:
         _C._set_gemm_config(**DEFAULT)
+
+
+def test_direct_row_bands_and_column_tails(isa, threads, rng):
+    """Direct path: row counts whose last band is merged and split (14, 16, 17 on the 12-row
+    avx512 tile) or runs the 10-row tile, column tails on ymm (<= 8) and zmm."""
+    shapes = [(M, N, (7, 150)[i % 2])
+              for i, (M, N) in enumerate(itertools.product([9, 10, 14, 16, 17, 28], [4, 8, 9, 100]))]
+    sweep_forced_path(1, shapes, rng)
 
 
 # ---------------------------------------------------------------- dot path (few columns)
@@ -205,20 +212,10 @@ DOT_SHAPES = [(M, N, K) for M in (1, 3, 4, 5, 9) for N in (1, 2, 3, 4, 5, 10, 17
 
 
 def test_dot_path_tile_edges(isa, threads, rng):
-    """path 3 forces the dot kernel (A unit-stride in k) with threads splitting even tiny
-    products: rows / columns around its tiles, K around the vector widths (masked tail), B in
-    place (trans_b) and transposed; a transposed A falls back to the direct path."""
-    set_config(path=3, thread_flops=0)
-    try:
-        for i, (M, N, K) in enumerate(DOT_SHAPES):
-            ta, tb = TRANS[i % 4]
-            alpha, beta = ALPHA_BETA[i % len(ALPHA_BETA)]
-            a, b, c = operands(rng, M, N, K, ta, tb)
-            got = run_gemm(a, b, c, ta, tb, alpha, beta)
-            ref, mag = reference(a, b, c, ta, tb, alpha, beta)
-            check_close(got, ref, mag, K, f"dot M={M} N={N} K={K} ta={ta} tb={tb} a={alpha} b={beta}")
-    finally:
-        _C._set_gemm_config(**DEFAULT)
+    """The dot kernel (A unit-stride in k): rows / columns around its tiles, K around the
+    vector widths (masked tail), B in place (trans_b) and transposed; a transposed A falls
+    back to the direct path."""
+    sweep_forced_path(3, DOT_SHAPES, rng)
 
 
 def test_dot_path_exact_small_integers(isa, rng):
