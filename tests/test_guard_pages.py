@@ -114,6 +114,11 @@ def _gemm_direct_cases(isa, a):
     return [(a.f(m, k), a.f(k, n), a.f(m, n), 1.0, beta) for beta in (0.0, 1.5)]
 
 
+def _gemm_dot_cases(isa, a):
+    k = _tile(isa)["lanes"] + 3
+    return [(a.f(5, k), a.f(k, 7), a.f(5, 7), 1.0, 1.5, False), (a.f(5, k), a.f(7, k), a.f(5, 7), 0.5, 0.0, True)]
+
+
 def _max_pool_backward_cases(isa, a):
     x = a.f(7, 9)
     y, idx = T.pool_max_plane(isa, x, (3, 3), (2, 2), (1, 1), (1, 1), False)
@@ -131,6 +136,7 @@ BUILDERS = {
     "gemm_pack_b": lambda isa, a: [(a.f(5, _tile(isa)["nr"] + 3), tr) for tr in (False, True)],
     "gemm_macro": _gemm_macro_cases,
     "gemm_direct": _gemm_direct_cases,
+    "gemm_dot": _gemm_dot_cases,
     "linear_sum_rows": lambda isa, a: [(a.f(R, C),), (a.f(1, L),)],
     "conv_dw_small": lambda isa, a: [(a.f(5, 3, 17), a.f(2, 5, 19), a.f(5, 2, 3, 3), (1, 1), (0, 0), (1, 1), beta)
                                      for beta in (0.0, 1.0)],

@@ -108,13 +108,31 @@ def test_gemm_macro_and_direct(isa, entry, mcase, ncase):
             check_gemm(entry(isa, t, a, b, c, alpha, beta, trans), a, b, c, alpha, beta)
 
 
+# The dot kernel (few columns, lanes along k): rows and columns around its 4 x 4 (avx512) or
+# 2 x 4 tile, depths around the vector width (the masked k tail), B in place (trans_b) or
+# transposed by the kernel.
+@pytest.mark.parametrize("isa", ALL_ISAS)
+def test_gemm_dot(isa):
+    lanes = table(isa)["lanes"]
+    rng = np.random.default_rng(lanes)
+    for m, n in [(1, 1), (3, 5), (4, 4), (5, 10), (9, 3), (2, 7)]:
+        for k in (1, lanes - 1, lanes, lanes + 1, 4 * lanes + 3):
+            a, b = rand(rng, m, k, scale=1.0), rand(rng, k, n, scale=1.0)
+            for (alpha, beta), trans in zip(ALPHA_BETA, (False, True)):
+                c = c_for(rng, m, n, beta)
+                b_in = np.ascontiguousarray(b.T) if trans else b
+                check_gemm(run(T.gemm_dot, isa, a, b_in, c, alpha, beta, trans_b=trans), a, b, c, alpha, beta)
+
+
 def test_gemm_table_and_bad_input():
     t = T.gemm_table("generic")
-    assert set(t) == {"mr", "nr", "mc", "kc", "nc"} and all(v > 0 for v in t.values())
+    assert set(t) == {"mr", "nr", "mc", "kc", "nc", "lanes"} and all(v > 0 for v in t.values())
     with pytest.raises(ValueError, match="ap"):
         T.gemm_macro("generic", np.zeros(3, np.float32), np.zeros(t["nr"], np.float32), np.zeros((1, 1), np.float32), 1)
     with pytest.raises(ValueError, match="gemm_direct"):
         T.gemm_direct("generic", np.zeros((2, 3), np.float32), np.zeros((4, 2), np.float32), np.zeros((2, 2), np.float32))
+    with pytest.raises(ValueError, match="gemm_dot"):
+        T.gemm_dot("generic", np.zeros((2, 3), np.float32), np.zeros((4, 2), np.float32), np.zeros((2, 2), np.float32))
     with pytest.raises(ValueError, match="isa|ISA"):
         T.gemm_table("sse9")
 

@@ -66,6 +66,7 @@ static py::dict gemm_table(const std::string& isa) {
   d["mc"] = k.mc;
   d["kc"] = k.kc;
   d["nc"] = k.nc;
+  d["lanes"] = k.lanes;
   return d;
 }
 
@@ -119,6 +120,26 @@ static FArray gemm_direct(const std::string& isa, const FArray& a, const FArray&
   FArray out = copy_out(c.data(), {M, N});
   if (M > 0 && N > 0)
     k.direct(M, N, K, a.data(), trans_a ? 1 : K, trans_a ? M : 1, b.data(), N, out.mutable_data(), N, alpha, beta);
+  return out;
+}
+
+// The dot kernel (few columns): alpha * A * op(B) + beta * c, A (M, K) read in place; B is
+// (K, N), transposed by the kernel into a workspace, or (N, K) used in place when trans_b.
+static FArray gemm_dot(const std::string& isa, const FArray& a, const FArray& b, const FArray& c, float alpha,
+                       float beta, bool trans_b) {
+  const auto& k = gemm_kernels(parse_isa(isa));
+  check_ndim(a, "gemm_dot: a", {2});
+  const int64_t M = a.shape(0), K = a.shape(1);
+  int64_t Kb, N;
+  op_dims(b, trans_b, "gemm_dot", "b", &Kb, &N);
+  check_shape(b, "gemm_dot: b", trans_b ? std::vector<int64_t>{N, K} : std::vector<int64_t>{K, N});
+  check_positive(K, "gemm_dot", "columns of a");
+  check_shape(c, "gemm_dot: c", {M, N});
+  FArray out = copy_out(c.data(), {M, N});
+  Aligned work(trans_b ? 0 : N * K);
+  if (M > 0 && N > 0)
+    k.dot(M, N, K, a.data(), K, b.data(), trans_b ? 1 : N, trans_b ? K : 1, work.get(), out.mutable_data(), N,
+          alpha, beta);
   return out;
 }
 
@@ -199,6 +220,8 @@ void bind_testing_gemm_conv(py::module_& t) {
         py::arg("alpha") = 1.0f, py::arg("beta") = 0.0f);
   t.def("gemm_direct", &gemm_direct, py::arg("isa"), py::arg("a"), py::arg("b"), py::arg("c"), py::arg("alpha") = 1.0f,
         py::arg("beta") = 0.0f, py::arg("trans_a") = false);
+  t.def("gemm_dot", &gemm_dot, py::arg("isa"), py::arg("a"), py::arg("b"), py::arg("c"), py::arg("alpha") = 1.0f,
+        py::arg("beta") = 0.0f, py::arg("trans_b") = false);
   t.def("linear_sum_rows", &linear_sum_rows, py::arg("isa"), py::arg("x"));
   t.def("conv_dw_small", &conv_dw_small, py::arg("isa"), py::arg("dy"), py::arg("x"), py::arg("dw"),
         py::arg("stride") = Pair{1, 1}, py::arg("padding") = Pair{0, 0}, py::arg("dilation") = Pair{1, 1},
