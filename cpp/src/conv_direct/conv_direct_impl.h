@@ -1,0 +1,134 @@
+// The bodies of the direct convolution kernels (conv_direct_kernels.h), compiled once per ISA:
+// conv_direct_<isa>.cpp includes this file INSIDE its anonymous namespace after defining
+//   constexpr int VL;                      // floats per vector = the channel block
+//   constexpr int UR1, UR2;                // widest register tile (output pixels) for 1 / 2 blocks
+//   V; V vzero(); V vload(const float*); void vstore(float*, V); V vbcast(float);
+//   V vfma(V a, V b, V c);                 // a * b + c, fused
+// No includes here, and everything has internal linkage (docs/kernels.md §3).
+//
+// Forward register tile (the loop order of oneDNN's jit_avx512_common_conv_kernel, written
+// anew): UR output pixels x NKB blocks of VL output channels in NKB * UR accumulators; for each
+// input channel block, live kernel row, kernel column and input channel: NKB weight vectors
+// loaded, one input value broadcast per pixel, NKB * UR FMAs.
+
+template <int UR, int NKB>
+inline __attribute__((always_inline)) void fwd_tile(const DirectFwdRow& a, int64_t q0) {
+  V acc[NKB][UR];
+#pragma GCC unroll 4
+  for (int j = 0; j < NKB; ++j) {
+    const V b = a.bias ? vload(a.bias + j * VL) : vzero();
+#pragma GCC unroll 32
+    for (int u = 0; u < UR; ++u) acc[j][u] = b;
+  }
+  const int64_t xs_u = a.stride_w * VL, xs_s = a.dil_w * VL;
+  for (int64_t cb = 0; cb < a.ncb; ++cb) {
+    const int64_t nc = cb + 1 == a.ncb ? a.c_last : VL;
+    for (int64_t r = 0; r < a.nr; ++r) {
+      const float* xr = a.x + cb * a.x_cb + r * a.x_r + q0 * xs_u;
+      const float* wr = a.w + cb * a.w_cb + r * a.w_r;
+      for (int64_t s = 0; s < a.S; ++s) {
+        const float* xq = xr + s * xs_s;
+        const float* wq = wr + s * VL * VL;
+        for (int64_t c = 0; c < nc; ++c) {
+          V wv[NKB];
+#pragma GCC unroll 4
+          for (int j = 0; j < NKB; ++j) wv[j] = vload(wq + j * a.w_kb + c * VL);
+#pragma GCC unroll 32
+          for (int u = 0; u < UR; ++u) {
+            const V xv = vbcast(xq[u * xs_u + c]);
+#pragma GCC unroll 4
+            for (int j = 0; j < NKB; ++j) acc[j][u] = vfma(xv, wv[j], acc[j][u]);
+          }
+        }
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < NKB; ++j)
+#pragma GCC unroll 32
+    for (int u = 0; u < UR; ++u) vstore(a.y + j * a.y_kb + (q0 + u) * VL, acc[j][u]);
+}
+
+// The tile of width ur (1 <= ur <= U) as a chain of compile-time widths.
+template <int U, int NKB>
+void fwd_tile_n(const DirectFwdRow& a, int64_t q0, int64_t ur) {
+  if constexpr (U > 1) {
+    if (ur < U) return fwd_tile_n<U - 1, NKB>(a, q0, ur);
+  }
+  fwd_tile<U, NKB>(a, q0);
+}
+
+// The row in ceil(Q / URMAX) tiles of near-equal width (Q = 28 on avx512: 2 x 14, not 14 + 14).
+template <int URMAX, int NKB>
+void fwd_row_n(const DirectFwdRow& a) {
+  const int64_t tiles = (a.Q + URMAX - 1) / URMAX, ur = (a.Q + tiles - 1) / tiles;
+  for (int64_t q0 = 0; q0 < a.Q; q0 += ur) fwd_tile_n<URMAX, NKB>(a, q0, a.Q - q0 < ur ? a.Q - q0 : ur);
+}
+
+void fwd_row(const DirectFwdRow& a) {
+  if (a.nkb == 2) fwd_row_n<UR2, 2>(a);
+  else fwd_row_n<UR1, 1>(a);
+}
+
+// Backward-weights tap: VL accumulators (one vector of output channels per input channel), the
+// dy vector loaded once per pixel and each input channel broadcast into its FMA.
+void bwd_w_tap(const DirectBwdWTap& a) {
+  V acc[VL];
+#pragma GCC unroll 16
+  for (int c = 0; c < VL; ++c) acc[c] = vload(a.dw_tap + c * VL);
+  const int64_t xs_q = a.stride_w * VL;
+  for (int64_t p = 0; p < a.np; ++p) {
+    const float* xp = a.x + p * a.x_p;
+    const float* dp = a.dy + p * a.dy_p;
+    for (int64_t q = 0; q < a.Q; ++q) {
+      const V d = vload(dp + q * VL);
+      const float* xq = xp + q * xs_q;
+#pragma GCC unroll 16
+      for (int c = 0; c < VL; ++c) acc[c] = vfma(vbcast(xq[c]), d, acc[c]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int c = 0; c < VL; ++c) vstore(a.dw_tap + c * VL, acc[c]);
+}
+
+void to_blocked(float* dst, const float* src, int64_t C, int64_t H, int64_t W, int64_t pl, int64_t pr) {
+  const int64_t Cb = (C + VL - 1) / VL, Wp = pl + W + pr;
+  for (int64_t cb = 0; cb < Cb; ++cb)
+    for (int64_t h = 0; h < H; ++h) {
+      float* d = dst + (cb * H + h) * Wp * VL;
+      for (int64_t i = 0; i < pl * VL; ++i) d[i] = 0.0f;
+      for (int64_t i = (pl + W) * VL; i < Wp * VL; ++i) d[i] = 0.0f;
+      float* dm = d + pl * VL;
+      const int64_t nc = C - cb * VL < VL ? C - cb * VL : VL;
+      // VL channels at a time through a small transposed tile keeps both sides sequential.
+      for (int64_t w0 = 0; w0 < W; w0 += 16) {
+        const int64_t nw = W - w0 < 16 ? W - w0 : 16;
+        float t[16 * VL];
+        for (int64_t c = 0; c < VL; ++c) {
+          if (c < nc) {
+            const float* s = src + ((cb * VL + c) * H + h) * W + w0;
+            for (int64_t w = 0; w < nw; ++w) t[w * VL + c] = s[w];
+          } else {
+            for (int64_t w = 0; w < nw; ++w) t[w * VL + c] = 0.0f;
+          }
+        }
+        for (int64_t i = 0; i < nw * VL; ++i) dm[w0 * VL + i] = t[i];
+      }
+    }
+}
+
+void row_to_plain(float* dst, const float* row, int64_t nkb, int64_t row_kb, int64_t nch, int64_t Q, int64_t plane) {
+  for (int64_t j = 0; j < nkb; ++j)
+    for (int64_t l = 0; l < VL; ++l) {
+      const int64_t ch = j * VL + l;
+      if (ch >= nch) return;
+      const float* s = row + j * row_kb + l;
+      float* d = dst + ch * plane;
+      for (int64_t q = 0; q < Q; ++q) d[q] = s[q * VL];
+    }
+}
+
+const ConvDirectKernels& make_table() {
+  static const ConvDirectKernels k{VL, &fwd_row, &bwd_w_tap, &to_blocked, &row_to_plain};
+  return k;
+}
