@@ -11,7 +11,24 @@
 // input channel block, live kernel row, kernel column and input channel: NKB weight vectors
 // loaded, one input value broadcast per pixel, NKB * UR FMAs.
 
-template <int UR, int NKB>
+// One input channel c of the tile: NKB weight vectors, UR broadcasts, NKB * UR FMAs. SW > 0 is
+// the stride as a compile-time constant (every address a constant offset from xq); SW == 0 reads
+// it from xs_u.
+template <int UR, int NKB, int SW>
+inline __attribute__((always_inline)) void fwd_step(V (&acc)[NKB][UR], const float* xq, const float* wq,
+                                                    int64_t w_kb, int64_t xs_u, int64_t c) {
+  V wv[NKB];
+#pragma GCC unroll 4
+  for (int j = 0; j < NKB; ++j) wv[j] = vload(wq + j * w_kb + c * VL);
+#pragma GCC unroll 32
+  for (int u = 0; u < UR; ++u) {
+    const V xv = vbcast(xq[u * (SW > 0 ? SW * VL : xs_u) + c]);
+#pragma GCC unroll 4
+    for (int j = 0; j < NKB; ++j) acc[j][u] = vfma(xv, wv[j], acc[j][u]);
+  }
+}
+
+template <int UR, int NKB, int SW>
 inline __attribute__((always_inline)) void fwd_tile(const DirectFwdRow& a, int64_t q0) {
   V acc[NKB][UR];
 #pragma GCC unroll 4
@@ -29,16 +46,11 @@ inline __attribute__((always_inline)) void fwd_tile(const DirectFwdRow& a, int64
       for (int64_t s = 0; s < a.S; ++s) {
         const float* xq = xr + s * xs_s;
         const float* wq = wr + s * VL * VL;
-        for (int64_t c = 0; c < nc; ++c) {
-          V wv[NKB];
-#pragma GCC unroll 4
-          for (int j = 0; j < NKB; ++j) wv[j] = vload(wq + j * a.w_kb + c * VL);
-#pragma GCC unroll 32
-          for (int u = 0; u < UR; ++u) {
-            const V xv = vbcast(xq[u * xs_u + c]);
-#pragma GCC unroll 4
-            for (int j = 0; j < NKB; ++j) acc[j][u] = vfma(xv, wv[j], acc[j][u]);
-          }
+        if (nc == VL) {
+#pragma GCC unroll 16
+          for (int c = 0; c < VL; ++c) fwd_step<UR, NKB, SW>(acc, xq, wq, a.w_kb, xs_u, c);
+        } else {
+          for (int64_t c = 0; c < nc; ++c) fwd_step<UR, NKB, SW>(acc, xq, wq, a.w_kb, xs_u, c);
         }
       }
     }
@@ -50,24 +62,31 @@ inline __attribute__((always_inline)) void fwd_tile(const DirectFwdRow& a, int64
 }
 
 // The tile of width ur (1 <= ur <= U) as a chain of compile-time widths.
-template <int U, int NKB>
+template <int U, int NKB, int SW>
 void fwd_tile_n(const DirectFwdRow& a, int64_t q0, int64_t ur) {
   if constexpr (U > 1) {
-    if (ur < U) return fwd_tile_n<U - 1, NKB>(a, q0, ur);
+    if (ur < U) return fwd_tile_n<U - 1, NKB, SW>(a, q0, ur);
   }
-  fwd_tile<U, NKB>(a, q0);
+  fwd_tile<U, NKB, SW>(a, q0);
 }
 
-// The row in ceil(Q / URMAX) tiles of near-equal width (Q = 28 on avx512: 2 x 14, not 14 + 14).
-template <int URMAX, int NKB>
+// The row in ceil(Q / URMAX) tiles of near-equal width (Q = 28 on avx512: 2 x 14).
+template <int URMAX, int NKB, int SW>
 void fwd_row_n(const DirectFwdRow& a) {
   const int64_t tiles = (a.Q + URMAX - 1) / URMAX, ur = (a.Q + tiles - 1) / tiles;
-  for (int64_t q0 = 0; q0 < a.Q; q0 += ur) fwd_tile_n<URMAX, NKB>(a, q0, a.Q - q0 < ur ? a.Q - q0 : ur);
+  for (int64_t q0 = 0; q0 < a.Q; q0 += ur) fwd_tile_n<URMAX, NKB, SW>(a, q0, a.Q - q0 < ur ? a.Q - q0 : ur);
+}
+
+template <int NKB, int URMAX>
+void fwd_row_sw(const DirectFwdRow& a) {
+  if (a.stride_w == 1) fwd_row_n<URMAX, NKB, 1>(a);
+  else if (a.stride_w == 2) fwd_row_n<URMAX, NKB, 2>(a);
+  else fwd_row_n<URMAX, NKB, 0>(a);
 }
 
 void fwd_row(const DirectFwdRow& a) {
-  if (a.nkb == 2) fwd_row_n<UR2, 2>(a);
-  else fwd_row_n<UR1, 1>(a);
+  if (a.nkb == 2) fwd_row_sw<2, UR2>(a);
+  else fwd_row_sw<1, UR1>(a);
 }
 
 // Backward-weights tap: VL accumulators (one vector of output channels per input channel), the
