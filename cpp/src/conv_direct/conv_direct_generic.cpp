@@ -36,6 +36,10 @@ inline V vfma(V a, V b, V c) {
   for (int i = 0; i < VL; ++i) c.v[i] += a.v[i] * b.v[i];
   return c;
 }
+inline void transpose_tile(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  for (int i = 0; i < VL; ++i)
+    for (int j = 0; j < VL; ++j) dst[j * ldd + i] = src[i * lds + j];
+}
 #include "conv_direct_impl.h"
 }  // namespace
 

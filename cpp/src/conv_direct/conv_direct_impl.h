@@ -4,6 +4,7 @@
 //   constexpr int UR1, UR2;                // widest register tile (output pixels) for 1 / 2 blocks
 //   V; V vzero(); V vload(const float*); void vstore(float*, V); V vbcast(float);
 //   V vfma(V a, V b, V c);                 // a * b + c, fused
+//   void transpose_tile(const float* src, int64_t lds, float* dst, int64_t ldd);  // VL x VL
 // No includes here, and everything has internal linkage (docs/kernels.md §3).
 //
 // Forward register tile (the loop order of oneDNN's jit_avx512_common_conv_kernel, written
@@ -110,41 +111,37 @@ void bwd_w_tap(const DirectBwdWTap& a) {
   for (int c = 0; c < VL; ++c) vstore(a.dw_tap + c * VL, acc[c]);
 }
 
+// Full VL x VL tiles (VL channels x VL columns) go through transpose_tile; the edges by element.
 void to_blocked(float* dst, const float* src, int64_t C, int64_t H, int64_t W, int64_t pl, int64_t pr) {
   const int64_t Cb = (C + VL - 1) / VL, Wp = pl + W + pr;
-  for (int64_t cb = 0; cb < Cb; ++cb)
+  for (int64_t cb = 0; cb < Cb; ++cb) {
+    const int64_t nc = C - cb * VL < VL ? C - cb * VL : VL;
     for (int64_t h = 0; h < H; ++h) {
       float* d = dst + (cb * H + h) * Wp * VL;
       for (int64_t i = 0; i < pl * VL; ++i) d[i] = 0.0f;
       for (int64_t i = (pl + W) * VL; i < Wp * VL; ++i) d[i] = 0.0f;
       float* dm = d + pl * VL;
-      const int64_t nc = C - cb * VL < VL ? C - cb * VL : VL;
-      // VL channels at a time through a small transposed tile keeps both sides sequential.
-      for (int64_t w0 = 0; w0 < W; w0 += 16) {
-        const int64_t nw = W - w0 < 16 ? W - w0 : 16;
-        float t[16 * VL];
-        for (int64_t c = 0; c < VL; ++c) {
-          if (c < nc) {
-            const float* s = src + ((cb * VL + c) * H + h) * W + w0;
-            for (int64_t w = 0; w < nw; ++w) t[w * VL + c] = s[w];
-          } else {
-            for (int64_t w = 0; w < nw; ++w) t[w * VL + c] = 0.0f;
-          }
-        }
-        for (int64_t i = 0; i < nw * VL; ++i) dm[w0 * VL + i] = t[i];
-      }
+      const float* s = src + (cb * VL * H + h) * W;
+      int64_t w0 = 0;
+      if (nc == VL)
+        for (; w0 + VL <= W; w0 += VL) transpose_tile(s + w0, H * W, dm + w0 * VL, VL);
+      for (int64_t w = w0; w < W; ++w)
+        for (int64_t c = 0; c < VL; ++c) dm[w * VL + c] = c < nc ? s[c * H * W + w] : 0.0f;
     }
+  }
 }
 
 void row_to_plain(float* dst, const float* row, int64_t nkb, int64_t row_kb, int64_t nch, int64_t Q, int64_t plane) {
-  for (int64_t j = 0; j < nkb; ++j)
-    for (int64_t l = 0; l < VL; ++l) {
-      const int64_t ch = j * VL + l;
-      if (ch >= nch) return;
-      const float* s = row + j * row_kb + l;
-      float* d = dst + ch * plane;
-      for (int64_t q = 0; q < Q; ++q) d[q] = s[q * VL];
-    }
+  for (int64_t j = 0; j < nkb; ++j) {
+    const float* s = row + j * row_kb;
+    float* d = dst + j * VL * plane;
+    const int64_t nc = nch - j * VL < VL ? nch - j * VL : VL;
+    int64_t q0 = 0;
+    if (nc == VL)
+      for (; q0 + VL <= Q; q0 += VL) transpose_tile(s + q0 * VL, VL, d + q0, plane);
+    for (int64_t l = 0; l < nc; ++l)
+      for (int64_t q = q0; q < Q; ++q) d[l * plane + q] = s[q * VL + l];
+  }
 }
 
 const ConvDirectKernels& make_table() {
