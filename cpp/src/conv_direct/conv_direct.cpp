@@ -1,6 +1,6 @@
 // Direct convolution driver: weight reorders, image groups, reorders at the layer boundary and
 // the split of the work across threads (forward / backward-data: images x output-channel block
-// pairs x output rows; backward-weights: weight blocks x kernel rows, each summed by one thread
+// groups x output rows; backward-weights: weight blocks x kernel rows, each summed by one thread
 // over the images in order).
 #include "conv_direct.h"
 
@@ -99,10 +99,10 @@ void reorder_group(const ConvDirectKernels& kt, float* dst, const float* src, in
 // y (G, K, P, Q) plain from xb (G images, blocked as g says) and wb; bias padded to Kb * vl or null.
 void forward_group(const ConvDirectKernels& kt, float* y, const float* xb, const float* wb, const float* bias,
                    const Geo& g, int64_t G) {
-  const int64_t vl = kt.vl, KG = ceil_div(g.Kb, 2), items = G * KG * g.P;
-  const double item_flops = 2.0 * 2 * vl * g.Q * g.C * g.R * g.S;
+  const int64_t vl = kt.vl, NB = kt.max_nkb, KG = ceil_div(g.Kb, NB), items = G * KG * g.P;
+  const double item_flops = 2.0 * NB * vl * g.Q * g.C * g.R * g.S;
   parallel_for(parallel_plan(0, items, grain_for(item_flops)), [&](int64_t lo, int64_t hi) {
-    float* row = scratch(ScratchKey::conv_direct_row, 2 * vl * g.Q);
+    float* row = scratch(ScratchKey::conv_direct_row, NB * vl * g.Q);
     DirectFwdRow a{};
     a.y = row;
     a.S = g.S;
@@ -119,10 +119,10 @@ void forward_group(const ConvDirectKernels& kt, float* y, const float* xb, const
     a.y_kb = g.Q * vl;
     for (int64_t it = lo; it < hi; ++it) {
       const int64_t p = it % g.P, kg = (it / g.P) % KG, n = it / (g.P * KG);
-      const int64_t kb0 = 2 * kg, ih0 = p * g.sh - g.ph;
+      const int64_t kb0 = NB * kg, ih0 = p * g.sh - g.ph;
       const int64_t r0 = ih0 >= 0 ? 0 : ceil_div(-ih0, g.dh);
       const int64_t r1 = g.H - ih0 > 0 ? std::min(g.R, ceil_div(g.H - ih0, g.dh)) : 0;
-      a.nkb = std::min<int64_t>(2, g.Kb - kb0);
+      a.nkb = std::min<int64_t>(NB, g.Kb - kb0);
       a.nr = std::max<int64_t>(0, r1 - r0);
       a.x = a.nr > 0 ? xb + ((n * g.Cb * g.H) + ih0 + r0 * g.dh) * g.Wp * vl : xb;
       a.w = wb + kb0 * a.w_kb + r0 * a.w_r;

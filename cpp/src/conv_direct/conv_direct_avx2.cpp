@@ -10,7 +10,7 @@
 namespace fastdl {
 namespace avx2 {
 namespace {
-constexpr int VL = 8, UR1 = 12, UR2 = 6;
+constexpr int VL = 8, NKB = 2, UR1 = 12, UR2 = 6, UR3 = 4, UR4 = 3;
 using V = __m256;
 inline V vzero() { return _mm256_setzero_ps(); }
 inline V vload(const float* p) { return _mm256_loadu_ps(p); }

@@ -9,7 +9,7 @@
 namespace fastdl {
 namespace generic {
 namespace {
-constexpr int VL = 8, UR1 = 4, UR2 = 4;
+constexpr int VL = 8, NKB = 2, UR1 = 4, UR2 = 4, UR3 = 4, UR4 = 4;
 struct V {
   float v[VL];
 };

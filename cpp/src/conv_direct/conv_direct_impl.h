@@ -1,7 +1,8 @@
 // The bodies of the direct convolution kernels (conv_direct_kernels.h), compiled once per ISA:
 // conv_direct_<isa>.cpp includes this file INSIDE its anonymous namespace after defining
 //   constexpr int VL;                      // floats per vector = the channel block
-//   constexpr int UR1, UR2;                // widest register tile (output pixels) for 1 / 2 blocks
+//   constexpr int NKB;                     // output-channel blocks per forward tile (<= 4)
+//   constexpr int UR1, UR2, UR3, UR4;      // widest register tile (output pixels) for 1..4 blocks
 //   V; V vzero(); V vload(const float*); void vstore(float*, V); V vbcast(float);
 //   V vfma(V a, V b, V c);                 // a * b + c, fused
 //   void transpose_tile(const float* src, int64_t lds, float* dst, int64_t ldd);  // VL x VL
@@ -86,8 +87,14 @@ void fwd_row_sw(const DirectFwdRow& a) {
 }
 
 void fwd_row(const DirectFwdRow& a) {
-  if (a.nkb == 2) fwd_row_sw<2, UR2>(a);
-  else fwd_row_sw<1, UR1>(a);
+  if constexpr (NKB >= 4) {
+    if (a.nkb == 4) return fwd_row_sw<4, UR4>(a);
+  }
+  if constexpr (NKB >= 3) {
+    if (a.nkb == 3) return fwd_row_sw<3, UR3>(a);
+  }
+  if (a.nkb == 2) return fwd_row_sw<2, UR2>(a);
+  fwd_row_sw<1, UR1>(a);
 }
 
 // Backward-weights tap: VL accumulators (one vector of output channels per input channel), the
@@ -145,6 +152,6 @@ void row_to_plain(float* dst, const float* row, int64_t nkb, int64_t row_kb, int
 }
 
 const ConvDirectKernels& make_table() {
-  static const ConvDirectKernels k{VL, &fwd_row, &bwd_w_tap, &to_blocked, &row_to_plain};
+  static const ConvDirectKernels k{VL, NKB, &fwd_row, &bwd_w_tap, &to_blocked, &row_to_plain};
   return k;
 }

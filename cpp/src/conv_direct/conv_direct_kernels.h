@@ -17,7 +17,7 @@
 
 namespace fastdl {
 
-// One output row of a forward convolution on the blocked layouts, for nkb (1 or 2) output
+// One output row of a forward convolution on the blocked layouts, for nkb (1..max_nkb) output
 // channel blocks, summed over all input channel blocks and the nr live kernel rows.
 struct DirectFwdRow {
   const float* x;     // xb at (n, cb 0, input row of the first live kernel row, padded column 0)
@@ -41,7 +41,8 @@ struct DirectBwdWTap {
 };
 
 struct ConvDirectKernels {
-  int64_t vl;  // channel block (vector width in floats)
+  int64_t vl;       // channel block (vector width in floats)
+  int64_t max_nkb;  // output-channel blocks one forward tile holds (fwd_row takes nkb <= max_nkb)
   void (*fwd_row)(const DirectFwdRow& a);
   void (*bwd_w_tap)(const DirectBwdWTap& a);
   // One image: src (C, H, W) plain -> dst (ceil(C/vl), H, pl + W + pr, vl) blocked, zero padded.
