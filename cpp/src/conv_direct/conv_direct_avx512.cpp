@@ -10,7 +10,7 @@
 namespace fastdl {
 namespace avx512 {
 namespace {
-constexpr int VL = 16, NKB = 4, UR1 = 14, UR2 = 14, UR3 = 9, UR4 = 7;
+constexpr int VL = 16, NKB = 4, UR1 = 14, UR2 = 14, UR3 = 9, UR4 = 6;
 using V = __m512;
 inline V vzero() { return _mm512_setzero_ps(); }
 inline V vload(const float* p) { return _mm512_loadu_ps(p); }

@@ -49,7 +49,7 @@ inline __attribute__((always_inline)) void fwd_tile(const DirectFwdRow& a, int64
         const float* xq = xr + s * xs_s;
         const float* wq = wr + s * VL * VL;
         if (nc == VL) {
-#pragma GCC unroll 16
+#pragma GCC unroll 4
           for (int c = 0; c < VL; ++c) fwd_step<UR, NKB, SW>(acc, xq, wq, a.w_kb, xs_u, c);
         } else {
           for (int64_t c = 0; c < nc; ++c) fwd_step<UR, NKB, SW>(acc, xq, wq, a.w_kb, xs_u, c);
