@@ -155,6 +155,7 @@ void weights_group(const ConvDirectKernels& kt, float* dwb, const float* xb, con
       const int64_t p_hi = top >= 0 ? std::min(g.P, top / g.sh + 1) : 0;
       if (p_lo >= p_hi) continue;
       t.np = p_hi - p_lo;
+      t.nc = std::min(vl, g.C - cb * vl);
       for (int64_t n = 0; n < G; ++n)
         for (int64_t s = 0; s < g.S; ++s) {
           t.dw_tap = dwb + (((kb * g.Cb + cb) * g.R + r) * g.S + s) * vl * vl;
@@ -267,7 +268,7 @@ DirectChoice conv_direct_choice(const Conv2dParams& p, Isa isa) {
   // generic level has no vector unit to block for.
   if (isa == Isa::generic || p.R * p.S == 1 || p.K < 16) return c;
   c.fwd = true;
-  c.dw = p.C >= 16;
+  c.dw = p.C >= 16 || p.C <= 8;
   c.dx = p.C >= 16 && conv_direct_dx_supported(p);
   return c;
 }

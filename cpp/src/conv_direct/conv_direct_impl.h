@@ -97,12 +97,14 @@ void fwd_row(const DirectFwdRow& a) {
   fwd_row_sw<1, UR1>(a);
 }
 
-// Backward-weights tap: VL accumulators (one vector of output channels per input channel), the
-// dy vector loaded once per pixel and each input channel broadcast into its FMA.
-void bwd_w_tap(const DirectBwdWTap& a) {
-  V acc[VL];
+// Backward-weights tap: NC accumulators (one vector of output channels per input channel of the
+// block that exists: LeNet's 6 input channels take 6, not 16), the dy vector loaded once per
+// pixel and each input channel broadcast into its FMA.
+template <int NC>
+void bwd_w_tap_n(const DirectBwdWTap& a) {
+  V acc[NC];
 #pragma GCC unroll 16
-  for (int c = 0; c < VL; ++c) acc[c] = vload(a.dw_tap + c * VL);
+  for (int c = 0; c < NC; ++c) acc[c] = vload(a.dw_tap + c * VL);
   const int64_t xs_q = a.stride_w * VL;
   for (int64_t p = 0; p < a.np; ++p) {
     const float* xp = a.x + p * a.x_p;
@@ -111,12 +113,22 @@ void bwd_w_tap(const DirectBwdWTap& a) {
       const V d = vload(dp + q * VL);
       const float* xq = xp + q * xs_q;
 #pragma GCC unroll 16
-      for (int c = 0; c < VL; ++c) acc[c] = vfma(vbcast(xq[c]), d, acc[c]);
+      for (int c = 0; c < NC; ++c) acc[c] = vfma(vbcast(xq[c]), d, acc[c]);
     }
   }
 #pragma GCC unroll 16
-  for (int c = 0; c < VL; ++c) vstore(a.dw_tap + c * VL, acc[c]);
+  for (int c = 0; c < NC; ++c) vstore(a.dw_tap + c * VL, acc[c]);
 }
+
+template <int NC>
+void bwd_w_tap_nc(const DirectBwdWTap& a) {
+  if constexpr (NC > 1) {
+    if (a.nc < NC) return bwd_w_tap_nc<NC - 1>(a);
+  }
+  bwd_w_tap_n<NC>(a);
+}
+
+void bwd_w_tap(const DirectBwdWTap& a) { bwd_w_tap_nc<VL>(a); }
 
 // Full VL x VL tiles (VL channels x VL columns) go through transpose_tile; the edges by element.
 void to_blocked(float* dst, const float* src, int64_t C, int64_t H, int64_t W, int64_t pl, int64_t pr) {
