@@ -56,22 +56,22 @@ Geo make_geo(const Conv2dParams& p, int64_t vl) {
 // output / input channel of w[o][i][r][s]. flip (backward-data as a forward convolution of dy):
 // o = input channel c, i = output channel k, taken from w[k][c][R-1-r][S-1-s].
 void block_weights(float* wb, const float* w, int64_t K, int64_t C, int64_t R, int64_t S, int64_t vl, bool flip) {
-  const int64_t O = flip ? C : K, I = flip ? K : C, Ob = ceil_div(O, vl), Ib = ceil_div(I, vl);
-  parallel_for(0, Ob, std::max<int64_t>(1, 16384 / (Ib * R * S * vl * vl)), [&](int64_t lo, int64_t hi) {
-    for (int64_t ob = lo; ob < hi; ++ob)
-      for (int64_t ib = 0; ib < Ib; ++ib)
-        for (int64_t r = 0; r < R; ++r)
-          for (int64_t s = 0; s < S; ++s) {
-            float* d = wb + (((ob * Ib + ib) * R + r) * S + s) * vl * vl;
-            for (int64_t i = 0; i < vl; ++i)
-              for (int64_t o = 0; o < vl; ++o) {
-                const int64_t oc = ob * vl + o, ic = ib * vl + i;
-                float v = 0.0f;
-                if (oc < O && ic < I)
-                  v = flip ? w[((ic * C + oc) * R + (R - 1 - r)) * S + (S - 1 - s)] : w[((oc * C + ic) * R + r) * S + s];
-                d[i * vl + o] = v;
-              }
-          }
+  const int64_t O = flip ? C : K, I = flip ? K : C, Ob = ceil_div(O, vl), Ib = ceil_div(I, vl), RS = R * S;
+  const int64_t region = Ib * RS * vl * vl;  // wb of one output block (L2-sized)
+  // Per output block; the source is read in runs of R*S (forward: whole rows of w).
+  parallel_for(0, Ob, std::max<int64_t>(1, 16384 / region), [&](int64_t lo, int64_t hi) {
+    for (int64_t ob = lo; ob < hi; ++ob) {
+      float* d = wb + ob * region;
+      if (O % vl != 0 || I % vl != 0) std::fill(d, d + region, 0.0f);
+      const int64_t nv = std::min(vl, O - ob * vl);
+      for (int64_t ic = 0; ic < I; ++ic)
+        for (int64_t o = 0; o < nv; ++o) {
+          const int64_t oc = ob * vl + o;
+          const float* src = flip ? w + (ic * C + oc) * RS : w + (oc * C + ic) * RS;
+          float* dst = d + (ic / vl) * RS * vl * vl + (ic % vl) * vl + o;
+          for (int64_t t = 0; t < RS; ++t) dst[t * vl * vl] = src[flip ? RS - 1 - t : t];
+        }
+    }
   });
 }
 
@@ -268,7 +268,9 @@ DirectChoice conv_direct_choice(const Conv2dParams& p, Isa isa) {
   // generic level has no vector unit to block for.
   if (isa == Isa::generic || p.R * p.S == 1 || p.K < 16) return c;
   c.fwd = true;
-  c.dw = p.C >= 16 || p.C <= 8;
+  // Backward-weights also for <= 8 input channels (one block, NC accumulators); with stride 2
+  // the avx2 tap kernel (8 accumulators, latency-bound) lost to im2col.
+  c.dw = (p.C >= 16 || p.C <= 8) && (p.stride_w == 1 || isa == Isa::avx512);
   c.dx = p.C >= 16 && conv_direct_dx_supported(p);
   return c;
 }
