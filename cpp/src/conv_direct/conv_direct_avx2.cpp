@@ -37,6 +37,7 @@ inline void transpose_tile(const float* src, int64_t lds, float* dst, int64_t ld
   }
   for (int i = 0; i < 8; ++i) _mm256_storeu_ps(dst + i * ldd, t[i]);
 }
+inline V vfma_bcast(const float* x, V b, V c) { return vfma(vbcast(*x), b, c); }
 #include "conv_direct_impl.h"
 }  // namespace
 

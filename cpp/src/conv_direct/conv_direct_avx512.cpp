@@ -10,13 +10,19 @@
 namespace fastdl {
 namespace avx512 {
 namespace {
-constexpr int VL = 16, NKB = 4, UR1 = 14, UR2 = 14, UR3 = 9, UR4 = 6;
+constexpr int VL = 16, NKB = 4, UR1 = 14, UR2 = 14, UR3 = 9, UR4 = 7;
 using V = __m512;
 inline V vzero() { return _mm512_setzero_ps(); }
 inline V vload(const float* p) { return _mm512_loadu_ps(p); }
 inline void vstore(float* p, V v) { _mm512_storeu_ps(p, v); }
 inline V vbcast(float x) { return _mm512_set1_ps(x); }
 inline V vfma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+// c + broadcast(*x) * b with the broadcast as the FMA's memory operand ({1to16}): the 4-block
+// tile (28 accumulators + 4 weight vectors) then needs no register for the input value.
+inline V vfma_bcast(const float* x, V b, V c) {
+  __asm__("vfmadd231ps %1%{1to16%}, %2, %0" : "+v"(c) : "m"(*x), "v"(b));
+  return c;
+}
 // dst[j * ldd + i] = src[i * lds + j] for i, j < 16: unpack pairs of rows, then pairs of pairs,
 // then exchange 128-bit lanes twice (64 shuffles for 256 floats).
 inline void transpose_tile(const float* src, int64_t lds, float* dst, int64_t ldd) {

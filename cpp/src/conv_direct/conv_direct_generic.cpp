@@ -40,6 +40,7 @@ inline void transpose_tile(const float* src, int64_t lds, float* dst, int64_t ld
   for (int i = 0; i < VL; ++i)
     for (int j = 0; j < VL; ++j) dst[j * ldd + i] = src[i * lds + j];
 }
+inline V vfma_bcast(const float* x, V b, V c) { return vfma(vbcast(*x), b, c); }
 #include "conv_direct_impl.h"
 }  // namespace
 

@@ -5,6 +5,7 @@
 //   constexpr int UR1, UR2, UR3, UR4;      // widest register tile (output pixels) for 1..4 blocks
 //   V; V vzero(); V vload(const float*); void vstore(float*, V); V vbcast(float);
 //   V vfma(V a, V b, V c);                 // a * b + c, fused
+//   V vfma_bcast(const float* x, V b, V c);  // broadcast(*x) * b + c
 //   void transpose_tile(const float* src, int64_t lds, float* dst, int64_t ldd);  // VL x VL
 // No includes here, and everything has internal linkage (docs/kernels.md §3).
 //
@@ -24,9 +25,15 @@ inline __attribute__((always_inline)) void fwd_step(V (&acc)[NKB][UR], const flo
   for (int j = 0; j < NKB; ++j) wv[j] = vload(wq + j * w_kb + c * VL);
 #pragma GCC unroll 32
   for (int u = 0; u < UR; ++u) {
-    const V xv = vbcast(xq[u * (SW > 0 ? SW * VL : xs_u) + c]);
+    const float* xu = xq + u * (SW > 0 ? SW * VL : xs_u) + c;
+    if constexpr (NKB >= 4) {  // broadcast inside each FMA: no register for it
 #pragma GCC unroll 4
-    for (int j = 0; j < NKB; ++j) acc[j][u] = vfma(xv, wv[j], acc[j][u]);
+      for (int j = 0; j < NKB; ++j) acc[j][u] = vfma_bcast(xu, wv[j], acc[j][u]);
+    } else {
+      const V xv = vbcast(*xu);
+#pragma GCC unroll 4
+      for (int j = 0; j < NKB; ++j) acc[j][u] = vfma(xv, wv[j], acc[j][u]);
+    }
   }
 }
 
