@@ -1,6 +1,6 @@
 // Direct convolution driver: weight reorders, image groups, reorders at the layer boundary and
 // the split of the work across threads (forward / backward-data: images x output-channel block
-// groups x output rows; backward-weights: weight blocks x kernel rows, each summed by one thread
+// groups x output rows; backward-weights: weight blocks x kernel taps, each summed by one thread
 // over the images in order).
 #include "conv_direct.h"
 
@@ -135,12 +135,12 @@ void forward_group(const ConvDirectKernels& kt, float* y, const float* xb, const
 }
 
 // dwb += the weight gradient of images [0, G) of a group; xb blocked as g says, dyb blocked with
-// pl_d / Qp (its first real column at pl_d). Item (kb, cb, r) owns dwb[kb][cb][r][:] and sums
-// the images in order: the same sums on any thread count.
+// pl_d / Qp (its first real column at pl_d). Item (kb, cb, r, s) owns the tap block
+// dwb[kb][cb][r][s] and sums the images in order: the same sums on any thread count.
 void weights_group(const ConvDirectKernels& kt, float* dwb, const float* xb, const float* dyb, const Geo& g,
                    int64_t G, int64_t pl_d, int64_t Qp) {
-  const int64_t vl = kt.vl, items = g.Kb * g.Cb * g.R;
-  const double item_flops = 2.0 * vl * vl * g.S * G * g.P * g.Q / g.R;
+  const int64_t vl = kt.vl, RS = g.R * g.S, items = g.Kb * g.Cb * RS;
+  const double item_flops = 2.0 * vl * vl * G * g.P * g.Q;
   parallel_for(parallel_plan(0, items, grain_for(item_flops)), [&](int64_t lo, int64_t hi) {
     DirectBwdWTap t{};
     t.Q = g.Q;
@@ -148,7 +148,7 @@ void weights_group(const ConvDirectKernels& kt, float* dwb, const float* xb, con
     t.x_p = g.sh * g.Wp * vl;
     t.dy_p = Qp * vl;
     for (int64_t it = lo; it < hi; ++it) {
-      const int64_t r = it % g.R, cb = (it / g.R) % g.Cb, kb = it / (g.R * g.Cb);
+      const int64_t s = it % g.S, r = (it / g.S) % g.R, cb = (it / RS) % g.Cb, kb = it / (RS * g.Cb);
       const int64_t off = g.ph - r * g.dh;  // ih = p * sh - off
       const int64_t p_lo = off > 0 ? ceil_div(off, g.sh) : 0;
       const int64_t top = g.H - 1 + off;  // ih <= H - 1  <=>  p * sh <= top
@@ -156,13 +156,12 @@ void weights_group(const ConvDirectKernels& kt, float* dwb, const float* xb, con
       if (p_lo >= p_hi) continue;
       t.np = p_hi - p_lo;
       t.nc = std::min(vl, g.C - cb * vl);
-      for (int64_t n = 0; n < G; ++n)
-        for (int64_t s = 0; s < g.S; ++s) {
-          t.dw_tap = dwb + (((kb * g.Cb + cb) * g.R + r) * g.S + s) * vl * vl;
-          t.x = xb + ((n * g.Cb + cb) * g.H + p_lo * g.sh - off) * g.Wp * vl + s * g.dw * vl;
-          t.dy = dyb + ((n * g.Kb + kb) * g.P + p_lo) * Qp * vl + pl_d * vl;
-          kt.bwd_w_tap(t);
-        }
+      t.dw_tap = dwb + it * vl * vl;
+      for (int64_t n = 0; n < G; ++n) {
+        t.x = xb + ((n * g.Cb + cb) * g.H + p_lo * g.sh - off) * g.Wp * vl + s * g.dw * vl;
+        t.dy = dyb + ((n * g.Kb + kb) * g.P + p_lo) * Qp * vl + pl_d * vl;
+        kt.bwd_w_tap(t);
+      }
     }
   });
 }
