@@ -77,14 +77,13 @@ void block_weights(float* wb, const float* w, int64_t K, int64_t C, int64_t R, i
 
 // dw[k][c][r][s] from the blocked gradient dwb[kb][cb][r][s][ci][ko].
 void unblock_weights(float* dw, const float* dwb, int64_t K, int64_t C, int64_t R, int64_t S, int64_t vl) {
-  const int64_t Cb = ceil_div(C, vl), Kb = ceil_div(K, vl);
+  const int64_t Cb = ceil_div(C, vl);
   for (int64_t k = 0; k < K; ++k)
     for (int64_t c = 0; c < C; ++c)
       for (int64_t r = 0; r < R; ++r)
         for (int64_t s = 0; s < S; ++s)
           dw[((k * C + c) * R + r) * S + s] =
               dwb[((((k / vl) * Cb + c / vl) * R + r) * S + s) * vl * vl + (c % vl) * vl + k % vl];
-  (void)Kb;
 }
 
 // Images [0, G) of a group: src (G, C, H, W) plain -> dst blocked with pl / pr zero columns.
