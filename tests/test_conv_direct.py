@@ -36,6 +36,7 @@ CASES = (
     (1, 17, 17, 7, 7, 3, 1, 0, 1),
     (1, 16, 16, 5, 6, 3, 1, 3, 1),
     (2, 16, 48, 3, 12, 5, 1, 2, 1),
+    (6, 3, 8, 160, 160, 3, 1, 1, 1),  # > 4 MB of blocked input: the batch runs in several image groups
 )
 
 
