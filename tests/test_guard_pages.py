@@ -142,6 +142,13 @@ BUILDERS = {
                                      for beta in (0.0, 1.0)],
     "conv_im2col": lambda isa, a: [(a.f(2, 5, 6), (3, 3), (1, 2), (1, 0), (1, 1))],
     "conv_col2im": lambda isa, a: [(a.f(2 * 9, 5 * 2), (2, 5, 6), (3, 3), (1, 2), (1, 0), (1, 1))],
+    "conv_direct_table": lambda isa, a: [()],
+    "conv_direct_to_blocked": lambda isa, a: [(a.f(C, 3, 5), 1, 2)],
+    "conv_direct_row_to_plain": lambda isa, a: [(a.f(2, 5, T.conv_direct_table(isa)["vl"]), 9)],
+    "conv_direct_forward": lambda isa, a: [(a.f(2, C, 5, 17), a.f(33, C, 3, 3), a.f(33), (1, s), (1, 1), (1, 1))
+                                           for s in (1, 2)],
+    "conv_direct_backward": lambda isa, a: [(a.f(2, 33, 5, 17), a.f(2, C, 5, 17), a.f(33, C, 3, 3), (1, 1), (1, 1),
+                                             (1, 1), True, True)],
     "pool_max_plane": lambda isa, a: [(a.f(7, 9), (3, 3), (2, 2), (1, 1), (1, 1), ceil) for ceil in (False, True)],
     "pool_max_backward_plane": _max_pool_backward_cases,
     "pool_avg_plane": lambda isa, a: [(a.f(7, 9), (3, 3), (2, 2), (1, 1), False, pad, 0) for pad in (False, True)],

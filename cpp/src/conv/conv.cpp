@@ -12,6 +12,7 @@
 #include "fastdl/parallel.h"
 #include "fastdl/scratch.h"
 #include "conv_kernels.h"
+#include "../conv_direct/conv_direct.h"
 
 namespace fastdl {
 
@@ -267,8 +268,10 @@ int64_t dw_chunks(const Conv2dParams& p, int64_t NB, int64_t G) {
 }  // namespace
 
 static void forward_impl(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
-  const ConvKernels& kt = conv_kernels(active_isa());
+  const Isa isa = active_isa();
+  const ConvKernels& kt = conv_kernels(isa);
   if (p.N == 0) return;
+  if (conv_direct_choice(p, isa).fwd) return conv_direct_forward(conv_direct_kernels(isa), y, x, w, b, p);
   // Work in blocks of G images fixed by the shape (block j = images [jG, min(N, (j+1)G))), so
   // every GEMM has the same size on any thread count and y is bitwise the same.
   const int64_t G = fold_count(p), NB = (p.N + G - 1) / G;
@@ -301,7 +304,8 @@ static float sum_plane(const float* r, int64_t n) {
 
 static void backward_impl(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
                           const Conv2dParams& p) {
-  const ConvKernels& kt = conv_kernels(active_isa());
+  const Isa isa = active_isa();
+  const ConvKernels& kt = conv_kernels(isa);
   const int64_t PQ = p.col_cols, WS = p.K * p.col_rows;
   if (db) {
     // db[k] = sum over n, p, q of dy[n, k, p, q]; one thread per channel range, fixed order.
@@ -316,6 +320,16 @@ static void backward_impl(float* dx, float* dw, float* db, const float* dy, cons
   if (dw && p.N == 0)
     for (int64_t i = 0; i < WS; ++i) dw[i] = 0.0f;
   if (p.N == 0 || (!dx && !dw)) return;
+  // The direct engine takes the gradients it wins on; im2col + SGEMM computes the rest.
+  const DirectChoice dc = conv_direct_choice(p, isa);
+  float* dx_direct = dx && dc.dx ? dx : nullptr;
+  float* dw_direct = dw && dc.dw ? dw : nullptr;
+  if (dx_direct || dw_direct) {
+    conv_direct_backward(conv_direct_kernels(isa), dx_direct, dw_direct, dy, x, w, p);
+    if (dx_direct) dx = nullptr;
+    if (dw_direct) dw = nullptr;
+    if (!dx && !dw) return;
+  }
 
   // Blocks of G images fixed by the shape, as in the forward. The blocks are cut into D chunks
   // that follow the shape only (dw_chunks), never the thread count: chunk 0 accumulates into dw
