@@ -6,7 +6,10 @@ faster) and the fraction of the measured FMA peak (fastdl.ops.fma_peak on the sa
 count) that fastdl reaches on the layer's GEMM FLOPs (forward 2*T*N*G*H*(I+H) per layer and
 direction, backward twice that).
 
-    python bench/rnn_layers.py [--threads 1,2] [--reps 15]
+    python bench/rnn_layers.py [--threads 1,2] [--reps 15] [--cpu-time] [--peak GFLOPS]
+
+--cpu-time times process CPU time instead of wall time (for 1 thread on a loaded machine);
+--peak replaces the measured peak (bench/rnn.py has the same two options).
 """
 import argparse
 import statistics
@@ -28,7 +31,7 @@ def flops(cell, I, H, L, T, N):
     return 3 * f  # forward + backward (dX/dh and dW)
 
 
-def run(name, threads, reps):
+def run(name, threads, reps, clock=time.perf_counter):
     import torch
 
     import fastdl
@@ -59,11 +62,11 @@ def run(name, threads, reps):
         t_step()
     tf, tt = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = clock()
         f_step()
-        t1 = time.perf_counter()
+        t1 = clock()
         t_step()
-        t2 = time.perf_counter()
+        t2 = clock()
         tf.append(t1 - t0)
         tt.append(t2 - t1)
     return statistics.median(tf), statistics.median(tt)
@@ -74,15 +77,20 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--cpu-time", action="store_true")
+    ap.add_argument("--peak", type=float, default=0.0)
     args = ap.parse_args()
     import fastdl
 
+    clock = time.process_time if args.cpu_time else time.perf_counter
+
     for threads in [int(t) for t in args.threads.split(",")]:
         fastdl.set_num_threads(threads)
-        peak = fastdl.ops.fma_peak()
-        print(f"threads={threads}: measured FMA peak {peak:.0f} GFLOP/s (isa {fastdl.get_isa()})")
+        peak = args.peak or fastdl.ops.fma_peak()
+        print(f"threads={threads}: FMA peak {peak:.0f} GFLOP/s ({'given' if args.peak else 'measured'}; isa "
+              f"{fastdl.get_isa()}; {'process CPU' if args.cpu_time else 'wall'} time)")
         for name in args.configs.split(","):
-            f, t = run(name, threads, args.reps)
+            f, t = run(name, threads, args.reps, clock)
             gf = flops(*CONFIGS[name]) / f / 1e9
             print(f"  {name:<11} fastdl {f * 1e3:8.2f} ms  torch {t * 1e3:8.2f} ms  ratio {t / f:5.2f}x  "
                   f"fastdl {gf:6.1f} GFLOP/s = {gf / peak:5.1%} of peak (torch {gf * f / t / peak:5.1%})")

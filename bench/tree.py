@@ -4,7 +4,9 @@ model (one small product per node, the straightforward way to write a Tree-LSTM)
 
 Step = forward over a batch of random binary trees, cross-entropy at every node, backward.
 Verifies first that both give the same logits and gradients from the same weights; prints
-trees/s, the ratio fastdl/torch and threads.
+trees/s, the ratio fastdl/torch, threads, and the fraction of the FMA peak (fastdl.ops.fma_peak
+on the same thread count, same run) each reaches on the step's GEMM FLOPs (leaf, node and
+classifier products, forward + backward = 3x forward).
 
     python bench/tree.py [--batch 25] [--repeat 10] [--embed 64] [--hidden 128]
 """
@@ -100,6 +102,11 @@ def main():
     print(f"Binary Tree-LSTM, embed {args.embed}, hidden {args.hidden}: {args.batch} trees, {nodes} nodes, "
           f"{len(batch.levels)} levels; verified against torch. fastdl ISA={fastdl.get_isa()}")
 
+    params = dict(model.named_parameters())
+    leaves = sum(1 for t in trees for n in t.postorder() if n.is_leaf)
+    flops = 3 * 2 * (leaves * params["encoder.weight_leaf"].data.size
+                     + (nodes - leaves) * params["encoder.weight"].data.size + nodes * params["weight"].data.size)
+
     def median(fn):
         fn()
         ts = []
@@ -112,10 +119,12 @@ def main():
     for threads in (1, 2):
         fastdl.set_num_threads(threads)
         torch.set_num_threads(threads)
+        peak = fastdl.ops.fma_peak()
         tf, tt = median(fastdl_step), median(torch_step)
-        print(f"threads={threads}  fastdl level-batched {args.batch / tf:8.1f} trees/s ({tf * 1e3:7.2f} ms/batch)   "
-              f"torch node-by-node {args.batch / tt:8.1f} trees/s ({tt * 1e3:7.2f} ms/batch)   "
-              f"ratio fastdl/torch {tt / tf:.1f}x")
+        print(f"threads={threads}  fastdl level-batched {args.batch / tf:8.1f} trees/s ({tf * 1e3:7.2f} ms/batch, "
+              f"{flops / tf / 1e9 / peak:5.1%} of peak)   torch node-by-node {args.batch / tt:8.1f} trees/s "
+              f"({tt * 1e3:7.2f} ms/batch, {flops / tt / 1e9 / peak:5.1%} of peak)   ratio fastdl/torch {tt / tf:.1f}x"
+              f"   (peak {peak:.0f} GFLOP/s)")
 
 
 if __name__ == "__main__":

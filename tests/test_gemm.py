@@ -182,6 +182,77 @@ def test_skinny_and_dl_shapes(isa, threads, rng):
             check_close(got, ref, mag, K, f"{M}x{N}x{K} tb={tb}")
 
 
+def sweep_forced_path(path, shapes, rng):
+    """Forces `path` (1 direct, 3 dot) with threads splitting even tiny products and checks
+    every shape, cycling through the transposes and the alpha / beta combinations."""
+    set_config(path=path, thread_flops=0)
+    try:
+        for i, (M, N, K) in enumerate(shapes):
+            ta, tb = TRANS[i % 4]
+            alpha, beta = ALPHA_BETA[i % len(ALPHA_BETA)]
+            a, b, c = operands(rng, M, N, K, ta, tb)
+            got = run_gemm(a, b, c, ta, tb, alpha, beta)
+            ref, mag = reference(a, b, c, ta, tb, alpha, beta)
+            check_close(got, ref, mag, K, f"path={path} M={M} N={N} K={K} ta={ta} tb={tb} a={alpha} b={beta}")
+    finally:
+        _C._set_gemm_config(**DEFAULT)
+
+
+def test_direct_row_bands_and_column_tails(isa, threads, rng):
+    """Direct path: row counts whose last band is merged and split (14, 16, 17 on the 12-row
+    avx512 tile) or runs the 10-row tile, column tails on ymm (<= 8) and zmm."""
+    shapes = [(M, N, (7, 150)[i % 2])
+              for i, (M, N) in enumerate(itertools.product([9, 10, 14, 16, 17, 28], [4, 8, 9, 100]))]
+    sweep_forced_path(1, shapes, rng)
+
+
+# ---------------------------------------------------------------- dot path (few columns)
+DOT_SHAPES = [(M, N, K) for M in (1, 3, 4, 5, 9) for N in (1, 2, 3, 4, 5, 10, 17)
+              for K in (1, 7, 8, 15, 16, 17, 33, 257)]
+
+
+def test_dot_path_tile_edges(isa, threads, rng):
+    """The dot kernel (A unit-stride in k): rows / columns around its tiles, K around the
+    vector widths (masked tail), B in place (trans_b) and transposed; a transposed A falls
+    back to the direct path."""
+    sweep_forced_path(3, DOT_SHAPES, rng)
+
+
+def test_dot_path_exact_small_integers(isa, rng):
+    set_config(path=3)
+    try:
+        for (M, N, K), tb in itertools.product([(5, 3, 40), (9, 10, 257), (4, 1, 16)], [False, True]):
+            a, b, c = operands(rng, M, N, K, False, tb, integers=True)
+            got = run_gemm(a, b, c, False, tb, 0.5, 1.0)
+            ref, _ = reference(a, b, c, False, tb, 0.5, 1.0)
+            np.testing.assert_array_equal(got, ref.astype(np.float32))
+    finally:
+        _C._set_gemm_config(**DEFAULT)
+
+
+def test_few_columns_take_the_dot_path_independent_of_threads(isa, rng):
+    """256x10x256 (an MLP's 10-class layer) and a GEMV take the dot path on their own (bitwise
+    the forced path-3 result), and the result is the same on 1, 2 and 3 threads."""
+    prev = fastdl.get_num_threads()
+    try:
+        for M, N, K in [(256, 10, 256), (64, 1, 1000), (300, 3, 500)]:
+            for tb in (False, True):
+                a, b, _ = operands(rng, M, N, K, False, tb)
+                outs = []
+                for t in (1, 2, 3):
+                    fastdl.set_num_threads(t)
+                    set_config(thread_flops=0)
+                    outs.append(fastdl.ops.gemm(a, b, trans_b=tb))
+                set_config(path=3)
+                forced = fastdl.ops.gemm(a, b, trans_b=tb)
+                _C._set_gemm_config(**DEFAULT)
+                for o in outs:
+                    np.testing.assert_array_equal(o, forced)
+    finally:
+        fastdl.set_num_threads(prev)
+        _C._set_gemm_config(**DEFAULT)
+
+
 def test_sgemm_vs_torch(isa, threads, rng):
     torch = pytest.importorskip("torch")
     a, b, _ = operands(rng, 70, 90, 130, False, False)
@@ -340,7 +411,7 @@ def test_raw_binding_rejects_none():
 
 
 def test_config_validation():
-    for bad in [dict(mc=7), dict(mc=0), dict(kc=0), dict(nc=8), dict(nc=17), dict(path=3),
+    for bad in [dict(mc=7), dict(mc=0), dict(kc=0), dict(nc=8), dict(nc=17), dict(path=4),
                 dict(thread_flops=-1)]:
         cfg = dict(DEFAULT)
         cfg.update(bad)

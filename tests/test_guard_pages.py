@@ -114,6 +114,11 @@ def _gemm_direct_cases(isa, a):
     return [(a.f(m, k), a.f(k, n), a.f(m, n), 1.0, beta) for beta in (0.0, 1.5)]
 
 
+def _gemm_dot_cases(isa, a):
+    k = _tile(isa)["lanes"] + 3
+    return [(a.f(5, k), a.f(k, 7), a.f(5, 7), 1.0, 1.5, False), (a.f(5, k), a.f(7, k), a.f(5, 7), 0.5, 0.0, True)]
+
+
 def _max_pool_backward_cases(isa, a):
     x = a.f(7, 9)
     y, idx = T.pool_max_plane(isa, x, (3, 3), (2, 2), (1, 1), (1, 1), False)
@@ -131,9 +136,19 @@ BUILDERS = {
     "gemm_pack_b": lambda isa, a: [(a.f(5, _tile(isa)["nr"] + 3), tr) for tr in (False, True)],
     "gemm_macro": _gemm_macro_cases,
     "gemm_direct": _gemm_direct_cases,
+    "gemm_dot": _gemm_dot_cases,
     "linear_sum_rows": lambda isa, a: [(a.f(R, C),), (a.f(1, L),)],
+    "conv_dw_small": lambda isa, a: [(a.f(5, 3, 17), a.f(2, 5, 19), a.f(5, 2, 3, 3), (1, 1), (0, 0), (1, 1), beta)
+                                     for beta in (0.0, 1.0)],
     "conv_im2col": lambda isa, a: [(a.f(2, 5, 6), (3, 3), (1, 2), (1, 0), (1, 1))],
     "conv_col2im": lambda isa, a: [(a.f(2 * 9, 5 * 2), (2, 5, 6), (3, 3), (1, 2), (1, 0), (1, 1))],
+    "conv_direct_table": lambda isa, a: [()],
+    "conv_direct_to_blocked": lambda isa, a: [(a.f(C, 3, 5), 1, 2)],
+    "conv_direct_row_to_plain": lambda isa, a: [(a.f(2, 5, T.conv_direct_table(isa)["vl"]), 9)],
+    "conv_direct_forward": lambda isa, a: [(a.f(2, C, 5, 17), a.f(33, C, 3, 3), a.f(33), (1, s), (1, 1), (1, 1))
+                                           for s in (1, 2)],
+    "conv_direct_backward": lambda isa, a: [(a.f(2, 33, 5, 17), a.f(2, C, 5, 17), a.f(33, C, 3, 3), (1, 1), (1, 1),
+                                             (1, 1), True, True)],
     "pool_max_plane": lambda isa, a: [(a.f(7, 9), (3, 3), (2, 2), (1, 1), (1, 1), ceil) for ceil in (False, True)],
     "pool_max_backward_plane": _max_pool_backward_cases,
     "pool_avg_plane": lambda isa, a: [(a.f(7, 9), (3, 3), (2, 2), (1, 1), False, pad, 0) for pad in (False, True)],

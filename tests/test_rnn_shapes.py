@@ -1,6 +1,6 @@
 """Recurrent layers at the edges of the packed / fused paths (issue 11): hidden sizes around
-the GEMM panel widths (16 on generic/avx2, 32 on avx512: H a multiple of it takes the fused
-LSTM step), sequence length 1, batch 1, against PyTorch and the float64 reference; and
+the GEMM panel widths (16 on generic/avx2, 32 on avx512: the fused step's last block of hidden
+units is narrower unless H is a multiple of it), sequence length 1, batch 1, against PyTorch and the float64 reference; and
 bitwise-identical results on 1, 2 and 3 threads."""
 import numpy as np
 import pytest

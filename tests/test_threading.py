@@ -123,6 +123,26 @@ def test_spawn_child_keeps_threads():
     assert r["n"] == 2
 
 
+def test_thread_count_bounds_the_threads_a_shape_fixed_plan_uses():
+    """A plan whose chunk count follows the shape (conv backward-weights: 6 chunks) runs on at
+    most get_num_threads() threads: 1 thread starts no worker, 2 threads start one."""
+    r = run_script("""
+        import json, os, numpy as np, fastdl
+        from fastdl import _C
+        x = np.ones((64, 1, 12, 12), np.float32); w = np.ones((6, 1, 5, 5), np.float32)
+        dy = np.ones((64, 6, 8, 8), np.float32)
+        base = len(os.listdir("/proc/self/task"))   # numpy's BLAS may have started threads
+        out = {}
+        for n in (1, 2):
+            fastdl.set_num_threads(n)
+            _, dw, _ = _C.conv2d_backward(dy, x, w, (1, 1), (0, 0), (1, 1), 1, need_input=False)
+            out[n] = [len(os.listdir("/proc/self/task")) - base, float(dw[0, 0, 0, 0])]
+        print(json.dumps(out))
+    """)
+    assert r["1"] == [0, 64 * 64.0]
+    assert r["2"] == [1, 64 * 64.0]
+
+
 # ---- row 20: several OpenMP runtimes -------------------------------------------------------
 RUNTIMES_SCRIPT = """
 import ctypes, json, os, sys

@@ -108,13 +108,31 @@ def test_gemm_macro_and_direct(isa, entry, mcase, ncase):
             check_gemm(entry(isa, t, a, b, c, alpha, beta, trans), a, b, c, alpha, beta)
 
 
+# The dot kernel (few columns, lanes along k): rows and columns around its 4 x 4 (avx512) or
+# 2 x 4 tile, depths around the vector width (the masked k tail), B in place (trans_b) or
+# transposed by the kernel.
+@pytest.mark.parametrize("isa", ALL_ISAS)
+def test_gemm_dot(isa):
+    lanes = table(isa)["lanes"]
+    rng = np.random.default_rng(lanes)
+    for m, n in [(1, 1), (3, 5), (4, 4), (5, 10), (9, 3), (2, 7)]:
+        for k in (1, lanes - 1, lanes, lanes + 1, 4 * lanes + 3):
+            a, b = rand(rng, m, k, scale=1.0), rand(rng, k, n, scale=1.0)
+            for (alpha, beta), trans in zip(ALPHA_BETA, (False, True)):
+                c = c_for(rng, m, n, beta)
+                b_in = np.ascontiguousarray(b.T) if trans else b
+                check_gemm(run(T.gemm_dot, isa, a, b_in, c, alpha, beta, trans_b=trans), a, b, c, alpha, beta)
+
+
 def test_gemm_table_and_bad_input():
     t = T.gemm_table("generic")
-    assert set(t) == {"mr", "nr", "mc", "kc", "nc"} and all(v > 0 for v in t.values())
+    assert set(t) == {"mr", "nr", "mc", "kc", "nc", "lanes"} and all(v > 0 for v in t.values())
     with pytest.raises(ValueError, match="ap"):
         T.gemm_macro("generic", np.zeros(3, np.float32), np.zeros(t["nr"], np.float32), np.zeros((1, 1), np.float32), 1)
     with pytest.raises(ValueError, match="gemm_direct"):
         T.gemm_direct("generic", np.zeros((2, 3), np.float32), np.zeros((4, 2), np.float32), np.zeros((2, 2), np.float32))
+    with pytest.raises(ValueError, match="gemm_dot"):
+        T.gemm_dot("generic", np.zeros((2, 3), np.float32), np.zeros((4, 2), np.float32), np.zeros((2, 2), np.float32))
     with pytest.raises(ValueError, match="isa|ISA"):
         T.gemm_table("sse9")
 
@@ -163,6 +181,51 @@ POOL_CASES = (
     (7, 17, (3, 2), (2, 1), (1, 0), (1, 1), True),
     (8, 20, (2, 3), (1, 1), (0, 1), (2, 2), False),
 )
+
+
+# (K, C, H, W, kernel, stride, padding, dilation): output widths around the vector width (8, 16),
+# channels around the 4 x 6 tile, LeNet's two layers, row stride, dilation, 1x1 maps.
+DW_SMALL_CASES = [
+    (6, 1, 28, 28, (5, 5), (1, 1), (2, 2), (1, 1)),
+    (16, 6, 14, 14, (5, 5), (1, 1), (0, 0), (1, 1)),
+    (1, 1, 1, 1, (1, 1), (1, 1), (0, 0), (1, 1)),
+    (5, 3, 9, 7, (3, 3), (1, 1), (1, 1), (1, 1)),
+    (7, 2, 6, 17, (3, 2), (2, 1), (0, 3), (1, 1)),
+    (4, 1, 11, 19, (3, 3), (1, 1), (2, 1), (2, 2)),
+    (9, 1, 5, 33, (7, 7), (3, 1), (3, 3), (1, 1)),
+    (3, 3, 4, 8, (1, 3), (1, 1), (0, 1), (1, 1)),
+    (2, 1, 3, 16, (3, 3), (1, 1), (1, 1), (1, 2)),
+]
+
+
+@pytest.mark.parametrize("case", range(len(DW_SMALL_CASES)))
+@pytest.mark.parametrize("isa", ALL_ISAS)
+def test_conv_dw_small(isa, case):
+    """The small weight-gradient kernel against the float64 reference (conv2d_backward of one
+    image); beta 0 never reads dw (NaN there stays out), beta 1 adds to it."""
+    K, C, H, W, kernel, stride, padding, dilation = DW_SMALL_CASES[case]
+    rng = np.random.default_rng(case)
+    x = rand(rng, C, H, W)
+    w = rand(rng, K, C, *kernel)
+    y = rc.conv2d_forward(x[None].astype(np.float64), w.astype(np.float64), None, stride, padding, dilation)
+    dy = rand(rng, *y.shape[1:])
+    _, ref, _ = rc.conv2d_backward(dy[None].astype(np.float64), x[None].astype(np.float64), w.astype(np.float64),
+                                   stride, padding, dilation)
+    absref = rc.conv2d_backward(np.abs(dy[None]).astype(np.float64), np.abs(x[None]).astype(np.float64),
+                                w.astype(np.float64), stride, padding, dilation)[1]
+    bound = 2e-7 * (dy[0].size + 4) * absref + 1e-30  # float32 dot-product error bound
+    got = run(T.conv_dw_small, isa, dy, x, np.full(w.shape, np.nan, np.float32), stride, padding, dilation, 0.0)
+    assert np.all(np.abs(got - ref) <= bound)
+    got = run(T.conv_dw_small, isa, dy, x, w, stride, padding, dilation, 1.0)
+    assert np.all(np.abs(got - (ref + w)) <= bound + 2e-7 * np.abs(w))
+
+
+def test_conv_dw_small_bad_input():
+    x, dw = np.zeros((1, 5, 5), np.float32), np.zeros((2, 1, 3, 3), np.float32)
+    with pytest.raises(ValueError, match=r"conv_dw_small: dy"):
+        T.conv_dw_small("generic", np.zeros((2, 4, 3), np.float32), x, dw)
+    with pytest.raises(ValueError, match=r"conv_dw_small: stride_w must be 1"):
+        T.conv_dw_small("generic", np.zeros((2, 3, 2), np.float32), x, dw, (1, 2))
 
 
 @pytest.mark.parametrize("case", range(len(POOL_CASES)))

@@ -1,6 +1,8 @@
 // conv2d forward / backward microbenchmark (GFLOP/s), verified first against a naive direct
 // convolution in double precision on a 2-image batch of each layer.
-// Usage: bench_conv [reps]   (threads from OMP_NUM_THREADS / fastdl::set_num_threads)
+// Usage: bench_conv [reps] [engines]   (threads from OMP_NUM_THREADS / fastdl::set_num_threads)
+// engines: comma-separated of auto (conv2d's own per-layer choice), im2col, direct (forced through
+// FASTDL_CONV_ENGINE; direct computes dx with im2col where it cannot: stride 2); default all three.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -8,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "fastdl/conv.h"
@@ -82,12 +85,18 @@ int main(int argc, char** argv) {
       {"3x3 256->256 @7 N32", 32, 256, 256, 7, 7, 3, 1, 1},
       {"1x1 256->64 @14 N32", 32, 256, 64, 14, 14, 1, 1, 0},
       {"3x3/2 64->128 @28 N32", 32, 64, 128, 28, 28, 3, 2, 1},
+      {"nin 5x5 96->256 p2 @12 N32", 32, 96, 256, 12, 12, 5, 1, 2},
   };
+  const std::string engines = argc > 2 ? argv[2] : "auto,im2col,direct";
   std::printf("bench_conv: isa=%s threads=%d reps=%d (median)\n", isa_name(active_isa()), get_num_threads(), reps);
-  std::printf("%-36s %10s %9s %10s %9s %10s %9s\n", "layer", "fwd ms", "GF/s", "bwd ms", "GF/s", "fwd+bwd", "GF/s");
+  std::printf("%-36s %-7s %10s %9s %10s %9s %10s %9s\n", "layer", "engine", "fwd ms", "GF/s", "bwd ms", "GF/s", "fwd+bwd", "GF/s");
   std::mt19937 gen(42);
   int failures = 0;
-  for (const Layer& L : layers) {
+  for (const Layer& L : layers)
+  for (const char* engine : {"auto", "im2col", "direct"}) {
+    if (engines.find(engine) == std::string::npos) continue;
+    if (std::string(engine) == "auto") unsetenv("FASTDL_CONV_ENGINE");
+    else setenv("FASTDL_CONV_ENGINE", engine, 1);
     if (!verify(L, gen)) {
       ++failures;
       continue;
@@ -102,7 +111,7 @@ int main(int argc, char** argv) {
     const double tb = bench::median_seconds(reps, [&] {
       conv2d_backward(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), p);
     });
-    std::printf("%-36s %10.3f %9.1f %10.3f %9.1f %10.3f %9.1f\n", L.name, tf * 1e3, flops / tf / 1e9, tb * 1e3,
+    std::printf("%-36s %-7s %10.3f %9.1f %10.3f %9.1f %10.3f %9.1f\n", L.name, engine, tf * 1e3, flops / tf / 1e9, tb * 1e3,
                 2 * flops / tb / 1e9, (tf + tb) * 1e3, 3 * flops / (tf + tb) / 1e9);
   }
   return failures ? 1 : 0;

@@ -29,6 +29,12 @@ using IArray = py::array_t<int64_t, py::array::c_style | py::array::forcecast | 
 // so a wrong dtype/layout raises instead of writing into a temporary copy.
 using FOut = py::array_t<float, py::array::c_style>;
 
+// True when `h` already is what FArray converts to (an aligned float32 C-contiguous ndarray), so
+// it can be borrowed without a conversion call (the fixed cost of small kernels).
+inline bool is_float_array(py::handle h) {
+  return FArray::check_(h) && (py::detail::array_proxy(h.ptr())->flags & kAligned) != 0;
+}
+
 inline std::string shape_str(const py::array& a) {
   std::ostringstream s;
   s << "(";
@@ -138,9 +144,11 @@ inline FArray zeros(const std::vector<int64_t>& shape) {
 // Runs the kernel call f() with the GIL released (f touches no Python object). Running out of
 // memory inside it - a scratch buffer (OutOfMemory) or any std::bad_alloc - leaves as
 // OutOfMemory with `op` in front: MemoryError("conv2d_forward: out of memory: ...") in Python.
+// `flops`, when given (>= 0), is the call's work: below kGilFlops (a few microseconds) the GIL
+// stays held - releasing and retaking it costs more than another Python thread would gain.
+constexpr double kGilFlops = 2.5e5;
 template <class F>
-void run_kernel(const char* op, F&& f) {
-  py::gil_scoped_release nogil;
+void run_kernel_gil(const char* op, F&& f) {
   try {
     f();
   } catch (const OutOfMemory& e) {
@@ -148,6 +156,12 @@ void run_kernel(const char* op, F&& f) {
   } catch (const std::bad_alloc&) {
     throw OutOfMemory(std::string(op) + ": out of memory", -1);
   }
+}
+template <class F>
+void run_kernel(const char* op, F&& f, double flops = -1.0) {
+  if (flops >= 0.0 && flops < kGilFlops) return run_kernel_gil(op, f);
+  py::gil_scoped_release nogil;
+  run_kernel_gil(op, f);
 }
 
 // An output the caller may not want (e.g. a gradient nobody needs): a new float32 array of

@@ -66,6 +66,7 @@ static py::dict gemm_table(const std::string& isa) {
   d["mc"] = k.mc;
   d["kc"] = k.kc;
   d["nc"] = k.nc;
+  d["lanes"] = k.lanes;
   return d;
 }
 
@@ -122,6 +123,26 @@ static FArray gemm_direct(const std::string& isa, const FArray& a, const FArray&
   return out;
 }
 
+// The dot kernel (few columns): alpha * A * op(B) + beta * c, A (M, K) read in place; B is
+// (K, N), transposed by the kernel into a workspace, or (N, K) used in place when trans_b.
+static FArray gemm_dot(const std::string& isa, const FArray& a, const FArray& b, const FArray& c, float alpha,
+                       float beta, bool trans_b) {
+  const auto& k = gemm_kernels(parse_isa(isa));
+  check_ndim(a, "gemm_dot: a", {2});
+  const int64_t M = a.shape(0), K = a.shape(1);
+  int64_t Kb, N;
+  op_dims(b, trans_b, "gemm_dot", "b", &Kb, &N);
+  check_shape(b, "gemm_dot: b", trans_b ? std::vector<int64_t>{N, K} : std::vector<int64_t>{K, N});
+  check_positive(K, "gemm_dot", "columns of a");
+  check_shape(c, "gemm_dot: c", {M, N});
+  FArray out = copy_out(c.data(), {M, N});
+  Aligned work(trans_b ? 0 : N * K);
+  if (M > 0 && N > 0)
+    k.dot(M, N, K, a.data(), K, b.data(), trans_b ? 1 : N, trans_b ? K : 1, work.get(), out.mutable_data(), N,
+          alpha, beta);
+  return out;
+}
+
 static FArray linear_sum_rows(const std::string& isa, const FArray& x) {
   const auto& k = linear_kernels(parse_isa(isa));
   check_ndim(x, "linear_sum_rows: x", {2});
@@ -164,6 +185,31 @@ static FArray conv_col2im(const std::string& isa, const FArray& col, const std::
   return dx;
 }
 
+// One image, one group: dw (K, C, R, S) = beta * dw + the weight gradient of dy (K, P, Q)
+// against x (C, H, W) through the conv table's dw_small (stride_w must be 1).
+static FArray conv_dw_small(const std::string& isa, const FArray& dy, const FArray& x, const FArray& dw, Pair stride,
+                            Pair padding, Pair dilation, float beta) {
+  const auto& k = conv_kernels(parse_isa(isa));
+  check_ndim(dy, "conv_dw_small: dy", {3});
+  check_ndim(x, "conv_dw_small: x", {3});
+  check_ndim(dw, "conv_dw_small: dw", {4});
+  if (stride.second != 1) fail("conv_dw_small: stride_w must be 1, got " + std::to_string(stride.second));
+  if (beta != 0.0f && beta != 1.0f) fail("conv_dw_small: beta must be 0 or 1, got " + std::to_string(beta));
+  Conv2dParams p;
+  try {
+    p = make_conv2d_params(1, x.shape(0), x.shape(1), x.shape(2), dw.shape(0), dw.shape(1), dw.shape(2), dw.shape(3),
+                           stride.first, stride.second, padding.first, padding.second, dilation.first,
+                           dilation.second, 1);
+  } catch (const ArgumentError& e) {
+    fail(std::string("conv_dw_small: ") + e.what());
+  }
+  check_shape(dy, "conv_dw_small: dy", {p.K, p.P, p.Q});
+  FArray out = copy_out(dw.data(), shape_of(dw));
+  Aligned pad(dw_small_pad_floats(p));
+  if (out.size() > 0) k.dw_small(out.mutable_data(), beta, dy.data(), x.data(), p, pad.get());
+  return out;
+}
+
 void bind_testing_gemm_conv(py::module_& t) {
   t.def("gemm_table", &gemm_table, py::arg("isa"), "The table's register tile and cache blocks: {mr, nr, mc, kc, nc}.");
   t.def("gemm_pack_a", [](const std::string& isa, const FArray& a, bool trans) { return gemm_pack(isa, a, trans, true); },
@@ -174,7 +220,12 @@ void bind_testing_gemm_conv(py::module_& t) {
         py::arg("alpha") = 1.0f, py::arg("beta") = 0.0f);
   t.def("gemm_direct", &gemm_direct, py::arg("isa"), py::arg("a"), py::arg("b"), py::arg("c"), py::arg("alpha") = 1.0f,
         py::arg("beta") = 0.0f, py::arg("trans_a") = false);
+  t.def("gemm_dot", &gemm_dot, py::arg("isa"), py::arg("a"), py::arg("b"), py::arg("c"), py::arg("alpha") = 1.0f,
+        py::arg("beta") = 0.0f, py::arg("trans_b") = false);
   t.def("linear_sum_rows", &linear_sum_rows, py::arg("isa"), py::arg("x"));
+  t.def("conv_dw_small", &conv_dw_small, py::arg("isa"), py::arg("dy"), py::arg("x"), py::arg("dw"),
+        py::arg("stride") = Pair{1, 1}, py::arg("padding") = Pair{0, 0}, py::arg("dilation") = Pair{1, 1},
+        py::arg("beta") = 0.0f);
   t.def("conv_im2col", &conv_im2col, py::arg("isa"), py::arg("x"), py::arg("kernel"), py::arg("stride") = Pair{1, 1},
         py::arg("padding") = Pair{0, 0}, py::arg("dilation") = Pair{1, 1});
   t.def("conv_col2im", &conv_col2im, py::arg("isa"), py::arg("col"), py::arg("input_shape"), py::arg("kernel"),

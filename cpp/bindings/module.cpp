@@ -23,6 +23,7 @@ void bind_testing_activation(py::module_& t);
 void bind_testing_optim_loss(py::module_& t);
 void bind_testing_rnn(py::module_& t);
 void bind_testing_gemm_conv(py::module_& t);
+void bind_testing_conv_direct(py::module_& t);
 void bind_testing_pool_bn(py::module_& t);
 void bind_linear(py::module_& m);
 }  // namespace bind
@@ -51,6 +52,7 @@ PYBIND11_MODULE(_C, m) {
   bind_testing_optim_loss(testing);
   bind_testing_rnn(testing);
   bind_testing_gemm_conv(testing);
+  bind_testing_conv_direct(testing);
   bind_testing_pool_bn(testing);
   bind_core(m);
   bind_gemm(m);

@@ -40,7 +40,7 @@ def _gemm_config() -> dict: ...
 def _gemm_default_config() -> dict: ...
 def _set_gemm_config(mc: int, kc: int, nc: int, path: int, thread_flops: int) -> None:
     """Tuning/tests only: mc multiple of 6, nc multiple of 16, kc >= 1, path 0 auto / 1 direct /
-    2 packed, thread_flops = minimum 2*M*N*K for sgemm to use several threads."""
+    2 packed / 3 dot (few-column kernel where op(a) is unit-stride in k), thread_flops = minimum 2*M*N*K for sgemm to use several threads."""
 
 # ---- optim
 def sgd_update(param: F32, momentum_buffer: Optional[F32], grad: F32, lr: float, momentum: float = 0.0,

@@ -6,6 +6,9 @@ from . import _C
 __all__ = ["gemm", "matmul", "fma_peak", "pack_b", "gemm_packed"]
 
 
+_gemm = _C.gemm  # bound once: the call's fixed cost matters for small products
+
+
 def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
     """``alpha * op(a) @ op(b) + beta * out`` in float32 (op = transpose when trans_*).
 
@@ -20,7 +23,7 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
     Raises TypeError for non-arrays/non-numeric dtypes, ValueError for wrong ndim, inner
     dimensions that disagree or a bad ``out``, OverflowError when M*N*K overflows int64.
     """
-    return _C.gemm(a, b, bool(trans_a), bool(trans_b), float(alpha), float(beta), out)
+    return _gemm(a, b, trans_a, trans_b, alpha, beta, out)  # the binding converts the flags
 
 
 def pack_b(b, *, trans_b=False, isa=None):

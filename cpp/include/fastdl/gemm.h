@@ -7,8 +7,8 @@
 // reading A or B (BLAS semantics).
 //
 // Algorithm (cpp/src/gemm): Goto/BLIS blocking (NC / KC / MC loops, packed MR-tall A and
-// NR-wide B micro-panels, 6x16 register tile; 12x32 on the avx512 level), or a direct unpacked path for small/skinny
-// shapes. sgemm splits rows or columns of C between threads (fastdl::parallel_for) when the
+// NR-wide B micro-panels, 6x16 register tile; 12x32 on the avx512 level), a direct unpacked path for small/skinny
+// shapes, or a dot path (lanes along k) for few columns and a long K (N = 10 classes). sgemm splits rows or columns of C between threads (fastdl::parallel_for) when the
 // work is >= ~2 MFLOP; results do not depend on the thread count (same summation order).
 //
 // Workspace: the packing buffers are the scratch keys gemm_pack_a and gemm_pack_b (packed B,
@@ -31,8 +31,9 @@ void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
 
 // Tuning and testing knobs (process-wide; set them only while no GEMM runs). mc must be a
 // positive multiple of 6, nc of 16, kc >= 1 (the driver rounds mc / nc down to the tile of the
-// active path: 12 / 32 on avx512); path 0 = automatic, 1 = always direct,
-// 2 = always packed; thread_flops = minimum 2*M*N*K for sgemm to use several threads.
+// active path: 12 / 32 on avx512); path 0 = automatic, 1 = always direct, 2 = always packed,
+// 3 = the dot (few-column) kernel wherever op(A) is unit-stride in k, else direct;
+// thread_flops = minimum 2*M*N*K for sgemm to use several threads.
 struct GemmConfig {
   int64_t mc, kc, nc;
   int path;

@@ -6,9 +6,6 @@
 #include <exception>
 #include <type_traits>
 #include <utility>
-#ifdef FASTDL_HAVE_OPENMP
-#include <omp.h>
-#endif
 
 namespace fastdl {
 
@@ -28,17 +25,24 @@ struct ParallelPlan {
   int64_t hi(int64_t c) const { return begin + (end - begin) * (c + 1) / chunks; }
 };
 
+namespace detail {
+// True on a pool worker, and on the calling thread while it runs chunks of a parallel_for.
+bool in_parallel_region();
+// The most chunks one parallel_for makes (and so the most threads it uses).
+constexpr int64_t kMaxChunks = 256;
+// Runs call(ctx, c) once for every chunk c in [0, chunks) on the calling thread and the pool's
+// workers, and returns when all have finished; rethrows the first exception (see parallel_for).
+void run_chunks(int64_t chunks, void (*call)(void*, int64_t), void* ctx);
+}  // namespace detail
+
 // One chunk (serial) when there is one thread, when the range holds fewer than 2 * grain
 // items, or inside another parallel region; else min(threads, n / grain) chunks, all non-empty.
 inline ParallelPlan parallel_plan(int64_t begin, int64_t end, int64_t grain) {
   const int64_t n = end - begin;
   if (n <= 0) return {begin, begin, 0};
-  int64_t chunks = std::min<int64_t>(get_num_threads(), n / std::max<int64_t>(grain, 1));
-#ifdef FASTDL_HAVE_OPENMP
-  if (omp_in_parallel()) chunks = 1;
-#else
-  chunks = 1;
-#endif
+  int64_t chunks = std::min<int64_t>(std::min<int64_t>(get_num_threads(), detail::kMaxChunks),
+                                     n / std::max<int64_t>(grain, 1));
+  if (detail::in_parallel_region()) chunks = 1;
   return {begin, end, std::max<int64_t>(chunks, 1)};
 }
 
@@ -53,12 +57,16 @@ void run_chunk(F& f, const ParallelPlan& plan, int64_t c) {
 }  // namespace detail
 
 // Calls f(lo, hi) - or f(lo, hi, chunk) when f takes a chunk index in [0, plan.chunks) - once
-// per chunk of the plan. With more than one chunk, chunk t runs on thread t of one OpenMP region
-// (if the runtime grants fewer threads, each thread takes every T-th chunk), so per-chunk
-// partial results can be merged in chunk order.
-// Exceptions never cross the region: each chunk runs inside try/catch, the first exception is
-// kept, chunks not yet started are skipped, and it is rethrown on the calling thread after the
-// region has ended (a serial plan simply lets it propagate).
+// per chunk of the plan. With more than one chunk, the chunks are handed out one at a time to
+// the calling thread and the workers of fastdl's thread pool, whichever asks first: a worker
+// the OS has not scheduled yet simply gets none, so a busy machine costs at worst the serial
+// time, never a wait for a descheduled thread (a static OpenMP split waits for it). Which
+// thread runs a chunk is unspecified; per-chunk partial results are merged in chunk order by
+// the caller, so results depend on plan.chunks only. A parallel_for from inside a chunk, or
+// while another thread's parallel_for holds the pool, runs its chunks serially in order.
+// Exceptions never cross threads unhandled: each chunk runs inside try/catch, the first
+// exception is kept, chunks not yet started are skipped, and it is rethrown on the calling
+// thread after all chunks have finished (a serial plan simply lets it propagate).
 template <class F>
 void parallel_for(const ParallelPlan& plan, F&& f) {
   if (plan.chunks <= 0) return;
@@ -66,24 +74,18 @@ void parallel_for(const ParallelPlan& plan, F&& f) {
     detail::run_chunk(f, plan, 0);
     return;
   }
-#ifdef FASTDL_HAVE_OPENMP
-  std::exception_ptr error;
-  std::atomic<bool> failed{false};
-#pragma omp parallel num_threads(static_cast<int>(plan.chunks))
-  {
-    const int64_t T = omp_get_num_threads();
-    for (int64_t c = omp_get_thread_num(); c < plan.chunks && !failed.load(std::memory_order_relaxed); c += T) {
-      try {
-        detail::run_chunk(f, plan, c);
-      } catch (...) {
-        if (!failed.exchange(true)) error = std::current_exception();  // first one wins
-      }
-    }
-  }
-  if (error) std::rethrow_exception(error);
-#else
-  for (int64_t c = 0; c < plan.chunks; ++c) detail::run_chunk(f, plan, c);
-#endif
+  using Fn = std::remove_reference_t<F>;
+  struct Job {
+    Fn* f;
+    const ParallelPlan* plan;
+  } job{&f, &plan};
+  detail::run_chunks(
+      plan.chunks,
+      [](void* p, int64_t c) {
+        auto* j = static_cast<Job*>(p);
+        detail::run_chunk(*j->f, *j->plan, c);
+      },
+      &job);
 }
 
 // parallel_for(parallel_plan(begin, end, grain), f). grain >= 1.

@@ -14,6 +14,11 @@ enum class ScratchKey : int {
   conv_col,         // im2col / col2im column buffer (conv)
   conv_dw_acc,      // per-thread weight-gradient accumulator (conv backward)
   conv_trim,        // weight / weight-gradient slice without all-padding taps (conv)
+  conv_pad,         // zero-padded input image of the small weight-gradient kernel (conv)
+  conv_direct_x,    // input of an image group in the blocked layout (conv_direct)
+  conv_direct_dy,   // output gradient of an image group in the blocked layout (conv_direct)
+  conv_direct_w,    // blocked weights, blocked weight gradient (conv_direct)
+  conv_direct_row,  // one blocked output row of a chunk (conv_direct)
   batchnorm_work,   // expanded per-element coefficients / partial sums (batchnorm)
   count_            // number of keys (not a key)
 };

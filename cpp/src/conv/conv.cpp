@@ -12,12 +12,13 @@
 #include "fastdl/parallel.h"
 #include "fastdl/scratch.h"
 #include "conv_kernels.h"
+#include "../conv_direct/conv_direct.h"
 
 namespace fastdl {
 
 const ConvKernels& conv_kernels(Isa isa) {
   return select_kernels<ConvKernels>(isa, &generic::conv_kernels, FASTDL_AVX2_TABLE(avx2::conv_kernels),
-                                     FASTDL_AVX512_TABLE(avx2::conv_kernels));
+                                     FASTDL_AVX512_TABLE(avx512::conv_kernels));
 }
 
 int64_t conv_out_size(int64_t size, int64_t kernel, int64_t padding, int64_t stride, int64_t dilation,
@@ -179,6 +180,13 @@ void forward_block(float* y, const float* x, const float* w, const float* b, con
   }
 }
 
+// Weight gradients of at most this many floats per group (LeNet's 6x1x5x5 = 150) with unit
+// column stride come from the dw_small kernel (dot products over the pixels, no im2col): an
+// SGEMM tile would mostly be wasted on so small an M x N (Kg x Cg*R*S), and im2col's short
+// rows cost more than the product. LeNet conv1 backward-weights, N = 256: see bench/RESULTS.md.
+constexpr int64_t kDwSmallMaxWeights = 512;
+bool use_dw_small(const Conv2dParams& p) { return p.stride_w == 1 && p.Kg * p.col_rows <= kDwSmallMaxWeights; }
+
 // Backward of images [n0, n0 + G): dx (when non-null) overwritten for those images, dw_acc
 // (when non-null) scaled by dw_beta (0: overwritten, 1: accumulated) and added to.
 void backward_block(float* dx, float* dw_acc, float dw_beta, const float* dy, const float* x, const float* w,
@@ -191,12 +199,16 @@ void backward_block(float* dx, float* dw_acc, float dw_beta, const float* dy, co
       const float* wg = w + g * p.Kg * CRS;
       if (dw_acc) {  // dw_g += dy_g (Kg x PQ) * col^T (PQ x CRS)
         const float* xg = x + (n0 * p.C + g * p.Cg) * HW;
-        const float* B = xg;
-        if (!p.pointwise) {
-          kt.im2col(col, xg, p, PQ);
-          B = col;
+        if (use_dw_small(p)) {
+          kt.dw_small(dw_acc + g * p.Kg * CRS, dw_beta, dyg, xg, p, scratch(ScratchKey::conv_pad, dw_small_pad_floats(p)));
+        } else {
+          const float* B = xg;
+          if (!p.pointwise) {
+            kt.im2col(col, xg, p, PQ);
+            B = col;
+          }
+          gemm(false, true, p.Kg, CRS, PQ, 1.0f, dyg, PQ, B, PQ, dw_beta, dw_acc + g * p.Kg * CRS, CRS);
         }
-        gemm(false, true, p.Kg, CRS, PQ, 1.0f, dyg, PQ, B, PQ, dw_beta, dw_acc + g * p.Kg * CRS, CRS);
       }
       if (dx) {  // dcol = w_g^T (CRS x Kg) * dy_g (Kg x PQ), then col2im (the col buffer is reused)
         float* dxg = dx + (n0 * p.C + g * p.Cg) * HW;
@@ -222,7 +234,12 @@ void backward_block(float* dx, float* dw_acc, float dw_beta, const float* dy, co
         for (int64_t i = 0; i < PQ; ++i) dst[i] = src[i];
       }
     const float* wg = w + g * p.Kg * CRS;
-    if (dw_acc) {
+    if (dw_acc && use_dw_small(p)) {
+      float* pad = scratch(ScratchKey::conv_pad, dw_small_pad_floats(p));
+      for (int64_t j = 0; j < G; ++j)
+        kt.dw_small(dw_acc + g * p.Kg * CRS, j == 0 ? dw_beta : 1.0f, dy + ((n0 + j) * p.K + g * p.Kg) * PQ,
+                    x + ((n0 + j) * p.C + g * p.Cg) * HW, p, pad);
+    } else if (dw_acc) {
       for (int64_t j = 0; j < G; ++j) kt.im2col(col + j * PQ, x + ((n0 + j) * p.C + g * p.Cg) * HW, p, ld);
       gemm(false, true, p.Kg, CRS, ld, 1.0f, dyt, ld, col, ld, dw_beta, dw_acc + g * p.Kg * CRS, CRS);
     }
@@ -251,8 +268,10 @@ int64_t dw_chunks(const Conv2dParams& p, int64_t NB, int64_t G) {
 }  // namespace
 
 static void forward_impl(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
-  const ConvKernels& kt = conv_kernels(active_isa());
+  const Isa isa = active_isa();
+  const ConvKernels& kt = conv_kernels(isa);
   if (p.N == 0) return;
+  if (conv_direct_choice(p, isa).fwd) return conv_direct_forward(conv_direct_kernels(isa), y, x, w, b, p);
   // Work in blocks of G images fixed by the shape (block j = images [jG, min(N, (j+1)G))), so
   // every GEMM has the same size on any thread count and y is bitwise the same.
   const int64_t G = fold_count(p), NB = (p.N + G - 1) / G;
@@ -267,21 +286,33 @@ static void forward_impl(float* y, const float* x, const float* w, const float* 
   }
 }
 
+// Sum of n floats in kSumLanes interleaved partial sums (element i goes to lane i % kSumLanes,
+// each lane in index order), then the lanes in order: a fixed order the compiler can
+// vectorize (one running sum is a chain of dependent adds, ~4x slower: LeNet conv1's bias
+// gradient took 1 ms of its 2.7 ms backward).
+static constexpr int64_t kSumLanes = 16;
+static float sum_plane(const float* r, int64_t n) {
+  float lane[kSumLanes] = {};
+  int64_t i = 0;
+  for (; i + kSumLanes <= n; i += kSumLanes)
+    for (int64_t l = 0; l < kSumLanes; ++l) lane[l] += r[i + l];
+  for (int64_t l = 0; i + l < n; ++l) lane[l] += r[i + l];
+  float s = 0.0f;
+  for (int64_t l = 0; l < kSumLanes; ++l) s += lane[l];
+  return s;
+}
+
 static void backward_impl(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
                           const Conv2dParams& p) {
-  const ConvKernels& kt = conv_kernels(active_isa());
+  const Isa isa = active_isa();
+  const ConvKernels& kt = conv_kernels(isa);
   const int64_t PQ = p.col_cols, WS = p.K * p.col_rows;
   if (db) {
     // db[k] = sum over n, p, q of dy[n, k, p, q]; one thread per channel range, fixed order.
     parallel_for(0, p.K, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, p.N * PQ)), [&](int64_t lo, int64_t hi) {
       for (int64_t k = lo; k < hi; ++k) {
         double acc = 0.0;
-        for (int64_t n = 0; n < p.N; ++n) {
-          const float* r = dy + (n * p.K + k) * PQ;
-          float part = 0.0f;
-          for (int64_t i = 0; i < PQ; ++i) part += r[i];
-          acc += part;
-        }
+        for (int64_t n = 0; n < p.N; ++n) acc += sum_plane(dy + (n * p.K + k) * PQ, PQ);
         db[k] = static_cast<float>(acc);
       }
     });
@@ -289,6 +320,16 @@ static void backward_impl(float* dx, float* dw, float* db, const float* dy, cons
   if (dw && p.N == 0)
     for (int64_t i = 0; i < WS; ++i) dw[i] = 0.0f;
   if (p.N == 0 || (!dx && !dw)) return;
+  // The direct engine takes the gradients it wins on; im2col + SGEMM computes the rest.
+  const DirectChoice dc = conv_direct_choice(p, isa);
+  float* dx_direct = dx && dc.dx ? dx : nullptr;
+  float* dw_direct = dw && dc.dw ? dw : nullptr;
+  if (dx_direct || dw_direct) {
+    conv_direct_backward(conv_direct_kernels(isa), dx_direct, dw_direct, dy, x, w, p);
+    if (dx_direct) dx = nullptr;
+    if (dw_direct) dw = nullptr;
+    if (!dx && !dw) return;
+  }
 
   // Blocks of G images fixed by the shape, as in the forward. The blocks are cut into D chunks
   // that follow the shape only (dw_chunks), never the thread count: chunk 0 accumulates into dw

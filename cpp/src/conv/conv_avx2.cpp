@@ -1,17 +1,34 @@
-// AVX2/FMA build of the im2col / col2im bodies (this file alone gets -mavx2 -mfma) and the
-// avx2 conv kernel table.
+// AVX2/FMA build of the im2col / col2im / dw_small bodies (this file alone gets -mavx2 -mfma)
+// and the avx2 conv kernel table.
+#include <immintrin.h>
+
+#include <algorithm>
 #include <cstdint>
 
+#include "../core/simd_avx2.h"
 #include "conv_kernels.h"
 
 namespace fastdl {
 namespace avx2 {
 namespace {
 #include "im2col_impl.h"
+
+struct V {  // 3 x 3 tile: 9 accumulators + 4 operands of the 16 ymm registers
+  using reg = __m256;
+  static constexpr int kMR = 3, kNR = 3;
+  static constexpr int64_t kLanes = 8;
+  static reg zero() { return _mm256_setzero_ps(); }
+  static reg load_n(const float* p, int64_t n) {
+    return n == kLanes ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, tail_mask(n));
+  }
+  static reg fma(reg a, reg b, reg acc) { return _mm256_fmadd_ps(a, b, acc); }
+  static float hsum(reg v) { return avx2::hsum(v); }
+};
+#include "dw_small_impl.h"
 }  // namespace
 
 const ConvKernels& conv_kernels() {
-  static const ConvKernels k{&im2col, &col2im};
+  static const ConvKernels k{&im2col, &col2im, &dw_small};
   return k;
 }
 }  // namespace avx2

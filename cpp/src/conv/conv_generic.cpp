@@ -1,5 +1,6 @@
-// Portable build of the im2col / col2im bodies (no vector flags) and the generic conv
-// kernel table.
+// Portable build of the im2col / col2im / dw_small bodies (no vector flags) and the generic
+// conv kernel table.
+#include <algorithm>
 #include <cstdint>
 
 #include "conv_kernels.h"
@@ -8,10 +9,21 @@ namespace fastdl {
 namespace generic {
 namespace {
 #include "im2col_impl.h"
+
+struct V {  // one lane: the dot products in plain scalar order
+  using reg = float;
+  static constexpr int kMR = 4, kNR = 5;
+  static constexpr int64_t kLanes = 1;
+  static reg zero() { return 0.0f; }
+  static reg load_n(const float* p, int64_t) { return *p; }
+  static reg fma(reg a, reg b, reg acc) { return a * b + acc; }
+  static float hsum(reg v) { return v; }
+};
+#include "dw_small_impl.h"
 }  // namespace
 
 const ConvKernels& conv_kernels() {
-  static const ConvKernels k{&im2col, &col2im};
+  static const ConvKernels k{&im2col, &col2im, &dw_small};
   return k;
 }
 }  // namespace generic

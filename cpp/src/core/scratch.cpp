@@ -27,6 +27,11 @@ const char* scratch_name(ScratchKey key) {
     case ScratchKey::conv_col: return "conv_col";
     case ScratchKey::conv_dw_acc: return "conv_dw_acc";
     case ScratchKey::conv_trim: return "conv_trim";
+    case ScratchKey::conv_pad: return "conv_pad";
+    case ScratchKey::conv_direct_x: return "conv_direct_x";
+    case ScratchKey::conv_direct_dy: return "conv_direct_dy";
+    case ScratchKey::conv_direct_w: return "conv_direct_w";
+    case ScratchKey::conv_direct_row: return "conv_direct_row";
     case ScratchKey::batchnorm_work: return "batchnorm_work";
     case ScratchKey::count_: break;
   }

@@ -123,18 +123,42 @@ void direct_serial(const Kernels& kr, const Problem& p) {
   kr.direct(p.M, p.N, p.K, p.A, p.a_rs, p.a_cs, B, ldb, p.C, p.ldc, p.alpha, p.beta);
 }
 
+// The dot path: a row-major op(B) is transposed into scratch gemm_pack_b (N * K floats).
+void dot_serial(const Kernels& kr, const Problem& p) {
+  float* work = p.b_rs == 1 ? nullptr : scratch(ScratchKey::gemm_pack_b, p.K * p.N + kPackSlack);
+  kr.dot(p.M, p.N, p.K, p.A, p.a_rs, p.B, p.b_rs, p.b_cs, work, p.C, p.ldc, p.alpha, p.beta);
+}
+
+enum class Path { packed, direct, dot };
+
+// Dot when its vector FMAs plus a reduction per output (~4 vector operations) undercut the row
+// tiles', whose last columns fill a whole tile of direct_cols: per row of C,
+// N * (ceil(K / lanes) + 4) against round_up(N, direct_cols) * K / lanes (N = 10, K = 256 on
+// avx512: 200 vs 256). Needs A unit-stride in k; B with few columns (a transposed copy of
+// N x K is cheap) or already B^T in memory.
+bool use_dot(const Kernels& kr, const Problem& p) {
+  if (p.a_cs != 1 || p.N > 4 * kr.lanes) return false;
+  const int64_t dot_cost = p.N * (ceil_div(p.K, kr.lanes) + 4);
+  const int64_t row_cost = round_up(p.N, kr.direct_cols) * p.K / kr.lanes;
+  return 10 * dot_cost < 9 * row_cost;
+}
+
 // Direct when packing cannot pay for itself (measured on the target, bench_gemm --paths):
 // few row panels (B would be packed for <= 3 uses), a short k-loop, tiny total work
 // (64^3 direct 108 vs packed 91 GFLOP/s; even at 128^3), or few columns with B small enough
-// to stay in L2 (512x49x4608: direct 76 vs packed 66).
-bool use_direct(const Kernels& kr, const Problem& p, const GemmConfig& cfg) {
+// to stay in L2 (512x49x4608: direct 76 vs packed 66). The dot path (above) goes first.
+Path choose_path(const Kernels& kr, const Problem& p, const GemmConfig& cfg) {
   const int64_t MR = kr.mr, NR = kr.nr;
-  if (cfg.path == 1) return p.b_cs == 1 || p.K * p.N <= kDirectTransposeMax * 64;
-  if (cfg.path == 2) return false;
-  if (p.b_cs != 1 && p.K * p.N > kDirectTransposeMax) return false;
-  if (p.M <= 3 * MR || p.K <= 16) return true;
-  if (p.N <= 4 * NR && p.K * p.N <= (int64_t(1) << 18)) return true;
-  return double(p.M) * double(p.N) * double(p.K) <= 144.0 * 144.0 * 144.0;
+  if (cfg.path == 3 && p.a_cs == 1) return Path::dot;
+  if (cfg.path == 1 || cfg.path == 3)
+    return p.b_cs == 1 || p.K * p.N <= kDirectTransposeMax * 64 ? Path::direct : Path::packed;
+  if (cfg.path == 2) return Path::packed;
+  if (use_dot(kr, p)) return Path::dot;
+  if (p.b_cs != 1 && p.K * p.N > kDirectTransposeMax) return Path::packed;
+  if (p.M <= 3 * MR || p.K <= 16) return Path::direct;
+  if (p.N <= 4 * NR && p.K * p.N <= (int64_t(1) << 18)) return Path::direct;
+  return double(p.M) * double(p.N) * double(p.K) <= 144.0 * 144.0 * 144.0 ? Path::direct
+                                                                         : Path::packed;
 }
 
 GemmConfig default_config(const Kernels& kr) { return GemmConfig{kr.mc, kr.kc, kr.nc, 0, int64_t(2) << 20}; }
@@ -158,10 +182,14 @@ void run(const Kernels& kr, bool trans_a, bool trans_b, int64_t M, int64_t N, in
   Problem p{M, N, K, A, trans_a ? 1 : lda, trans_a ? lda : 1, B, trans_b ? 1 : ldb,
             trans_b ? ldb : 1, C, ldc, alpha, beta};
   const GemmConfig cfg = config_for(kr);
-  const bool direct = use_direct(kr, p, cfg);
+  // The path is chosen once for the whole product, never per thread's band: each output's
+  // summation order, and so the result, does not depend on the thread count.
+  const Path path = choose_path(kr, p, cfg);
   const int64_t MR = kr.mr, NR = kr.nr;
   auto solve = [&](const Problem& q) {
-    if (direct)
+    if (path == Path::dot)
+      dot_serial(kr, q);
+    else if (path == Path::direct)
       direct_serial(kr, q);
     else
       packed_serial(kr, q, cfg);
@@ -211,8 +239,8 @@ void set_gemm_config(const GemmConfig& c) {
                "gemm config: kc must be >= 1, got " + std::to_string(c.kc));
   FASTDL_CHECK(c.nc >= NR && c.nc % NR == 0 && c.nc <= (int64_t(1) << 24),
                "gemm config: nc must be a positive multiple of 16, got " + std::to_string(c.nc));
-  FASTDL_CHECK(c.path >= 0 && c.path <= 2,
-               "gemm config: path must be 0 (auto), 1 (direct) or 2 (packed), got " +
+  FASTDL_CHECK(c.path >= 0 && c.path <= 3,
+               "gemm config: path must be 0 (auto), 1 (direct), 2 (packed) or 3 (dot), got " +
                    std::to_string(c.path));
   FASTDL_CHECK(c.thread_flops >= 0, "gemm config: thread_flops must be >= 0");
   g_mc.store(c.mc);

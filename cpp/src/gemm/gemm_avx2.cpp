@@ -275,8 +275,70 @@ void direct(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64
   }
 }
 
-const gemm_detail::Kernels kKernels = {macro, direct, gemm_detail::pack_a_generic,
-                                       gemm_detail::pack_b_generic};
+// ---- Dot path (gemm_kernels.h): lanes hold k mod 8 and every output is reduced by the same
+// lane tree (reduce4), so its value does not depend on its tile.
+
+// The four horizontal sums of a, b, c, d: lanes i + i+4, then + i+2, + i+1.
+inline __m128 reduce4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  const __m256 ab = _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+  const __m256 cd = _mm256_add_ps(_mm256_permute2f128_ps(c, d, 0x20), _mm256_permute2f128_ps(c, d, 0x31));
+  // half 0: [a0+a2, a1+a3, c0+c2, c1+c3], half 1: the same for b, d
+  __m256 s = _mm256_add_ps(_mm256_shuffle_ps(ab, cd, 0x44), _mm256_shuffle_ps(ab, cd, 0xEE));
+  s = _mm256_add_ps(s, _mm256_shuffle_ps(s, s, _MM_SHUFFLE(2, 3, 0, 1)));
+  const __m128 lo = _mm256_castps256_ps128(s), hi = _mm256_extractf128_ps(s, 1);
+  const __m128 acbd = _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));  // a, c, b, d
+  return _mm_shuffle_ps(acbd, acbd, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+// R x NC tile (R <= 2, NC <= 4): C(i, j) = alpha * <A row i, Bt row j> + beta * C(i, j).
+template <int R, int NC>
+void kernel_dot(int64_t K, const float* A, int64_t lda, const float* Bt, int64_t ldbt, float* C,
+                int64_t ldc, float alpha, float beta) {
+  __m256 acc[R][4];
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < 4; ++j) acc[i][j] = _mm256_setzero_ps();
+  // One step of 8 k values; `load` reads 8 floats (masked past K in the tail, zeros there).
+  auto step = [&](int64_t k, auto load) {
+    __m256 b[NC];
+    for (int j = 0; j < NC; ++j) b[j] = load(Bt + j * ldbt + k);
+    for (int i = 0; i < R; ++i) {
+      const __m256 a = load(A + i * lda + k);
+      for (int j = 0; j < NC; ++j) acc[i][j] = _mm256_fmadd_ps(a, b[j], acc[i][j]);
+    }
+  };
+  int64_t k = 0;
+  for (; k + 8 <= K; k += 8) step(k, [](const float* p) { return _mm256_loadu_ps(p); });
+  if (k < K) {
+    const __m256i m = lane_mask(static_cast<int>(K - k));
+    step(k, [m](const float* p) { return _mm256_maskload_ps(p, m); });
+  }
+  const __m128i mc = _mm256_castsi256_si128(lane_mask(NC));
+  const __m128 va = _mm_set1_ps(alpha), vb = _mm_set1_ps(beta);
+  for (int i = 0; i < R; ++i) {
+    __m128 r = _mm_mul_ps(va, reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+    float* c = C + i * ldc;
+    if (beta != 0.0f) r = _mm_fmadd_ps(vb, _mm_maskload_ps(c, mc), r);
+    _mm_maskstore_ps(c, mc, r);
+  }
+}
+
+#include "dot_impl.h"
+
+const DotTile kDotTiles[2][4] = {
+    {kernel_dot<1, 1>, kernel_dot<1, 2>, kernel_dot<1, 3>, kernel_dot<1, 4>},
+    {kernel_dot<2, 1>, kernel_dot<2, 2>, kernel_dot<2, 3>, kernel_dot<2, 4>},
+};
+
+void dot(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+         int64_t b_rs, int64_t b_cs, float* work, float* C, int64_t ldc, float alpha, float beta) {
+  int64_t ldbt = 0;
+  const float* Bt = gemm_detail::dot_rows_generic(N, K, B, b_rs, b_cs, work, &ldbt);
+  dot_tiles(kDotTiles, 2, M, N, K, A, lda, Bt, ldbt, C, ldc, alpha, beta);
+}
+
+const gemm_detail::Kernels kKernels = {macro, direct, dot, gemm_detail::pack_a_generic,
+                                       gemm_detail::pack_b_generic, gemm_detail::MR,
+                                       gemm_detail::NR, 8};
 }  // namespace
 
 const gemm_detail::Kernels& gemm_kernels() { return kKernels; }

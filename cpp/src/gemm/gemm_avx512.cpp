@@ -150,7 +150,37 @@ void kernel_direct(int64_t K, const float* A, int64_t a_rs, int64_t a_cs, const 
   store_tile<R, NV>(c0, c1, C, ldc, mr, nr, alpha, beta);
 }
 
-// One band of at most R rows: full 32-column tiles, then the column tail (16 or 32 wide).
+// Column tail of at most 8: one ymm per row (on a double-pumped AVX-512 core a zmm FMA costs
+// two ymm ones, so a zmm tile would spend half its FMAs on idle lanes). Same per-output
+// summation (one FMA per k, in order) as the zmm tiles.
+template <int R>
+void kernel_direct_narrow(int64_t K, const float* A, int64_t a_rs, int64_t a_cs,
+                          const float* B, int64_t ldb, float* C, int64_t ldc, int mr, int nr,
+                          float alpha, float beta) {
+  __m256 c[R];
+  int64_t off[R];
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i) {
+    c[i] = _mm256_setzero_ps();
+    off[i] = min64(i, mr - 1) * a_rs;
+  }
+  const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  for (int64_t k = 0; k < K; ++k, A += a_cs, B += ldb) {
+    const __m256 b = _mm256_maskload_ps(B, m);
+#pragma GCC unroll 16
+    for (int i = 0; i < R; ++i) c[i] = _mm256_fmadd_ps(_mm256_set1_ps(A[off[i]]), b, c[i]);
+  }
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i) {
+    if (i >= mr) break;
+    __m256 r = _mm256_mul_ps(va, c[i]);
+    if (beta != 0.0f) r = _mm256_fmadd_ps(vb, _mm256_maskload_ps(C + i * ldc, m), r);
+    _mm256_maskstore_ps(C + i * ldc, m, r);
+  }
+}
+
+// One band of at most R rows: full 32-column tiles, then the column tail (8, 16 or 32 wide).
 template <int R>
 void direct_rows(int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_cs,
                  const float* B, int64_t ldb, float* c, int64_t ldc, int mr, float alpha,
@@ -163,16 +193,23 @@ void direct_rows(int64_t N, int64_t K, const float* a, int64_t a_rs, int64_t a_c
     kernel_direct<R, 1, false>(K, a, a_rs, a_cs, B + j0, ldb, c + j0, ldc, mr, nr, alpha, beta);
   else if (nr > 16)
     kernel_direct<R, 2, true>(K, a, a_rs, a_cs, B + j0, ldb, c + j0, ldc, mr, nr, alpha, beta);
-  else if (nr > 0)
+  else if (nr > 8)
     kernel_direct<R, 1, true>(K, a, a_rs, a_cs, B + j0, ldb, c + j0, ldc, mr, nr, alpha, beta);
+  else if (nr > 0)
+    kernel_direct_narrow<R>(K, a, a_rs, a_cs, B + j0, ldb, c + j0, ldc, mr, nr, alpha, beta);
 }
 
-// Row bands of KMR; a last band of <= 2, 4, 6 or 8 rows uses a shorter tile (no wasted FMAs
-// on repeated rows for e.g. M = 6).
+// Row bands of KMR; a short last band (<= 4 rows) is merged with the band before it and the
+// two split evenly (M = 16: 8 + 8, not 12 + 4: a 4-row tile has too few accumulators to hide
+// the FMA latency behind its broadcasts). Bands of <= 2, 4, 6, 8 or 10 rows use a shorter tile
+// (no wasted FMAs on repeated rows for e.g. M = 6). The band split does not change any
+// output's summation order.
 void direct(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs,
             const float* B, int64_t ldb, float* C, int64_t ldc, float alpha, float beta) {
-  for (int64_t i0 = 0; i0 < M; i0 += KMR) {
-    const int mr = static_cast<int>(min64(KMR, M - i0));
+  for (int64_t i0 = 0; i0 < M;) {
+    const int64_t rest = M - i0;
+    int mr = static_cast<int>(min64(KMR, rest));
+    if (rest > KMR && rest <= KMR + 4) mr = static_cast<int>((rest + 1) / 2);
     const float* a = A + i0 * a_rs;
     float* c = C + i0 * ldc;
     if (mr <= 2)
@@ -183,8 +220,11 @@ void direct(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64
       direct_rows<6>(N, K, a, a_rs, a_cs, B, ldb, c, ldc, mr, alpha, beta);
     else if (mr <= 8)
       direct_rows<8>(N, K, a, a_rs, a_cs, B, ldb, c, ldc, mr, alpha, beta);
+    else if (mr <= 10)  // M = 10: the weight gradient of a 10-class layer
+      direct_rows<10>(N, K, a, a_rs, a_cs, B, ldb, c, ldc, mr, alpha, beta);
     else
       direct_rows<KMR>(N, K, a, a_rs, a_cs, B, ldb, c, ldc, mr, alpha, beta);
+    i0 += mr;
   }
 }
 
@@ -243,6 +283,92 @@ void pack_transposed(int64_t kc, int rows, const float* src, int64_t src_stride,
 
 #pragma GCC diagnostic pop
 
+// ---- Dot path (few columns, long K; gemm_kernels.h): lanes hold k mod 16 and every output is
+// reduced by the same lane tree (reduce4), so its value does not depend on its tile.
+
+// GCC 12 flags the _mm512_undefined_ps() pass-through of its shuffle_f32x4 as uninitialized
+// (a false positive: the unmasked form never reads it).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// The four horizontal sums of a, b, c, d in lanes 0-3: lanes i + i+8, then + i+4, + i+2, + i+1.
+// AVX-512F only (no VL): the result stays a zmm.
+inline __attribute__((always_inline)) __m512 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+  const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x44), _mm512_shuffle_f32x4(c, d, 0xEE));
+  // 128-bit chunk q of s: the 4 partial sums of (a, b, c, d)[q]
+  __m512 s = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xDD));
+  s = _mm512_add_ps(s, _mm512_shuffle_ps(s, s, _MM_SHUFFLE(1, 0, 3, 2)));
+  s = _mm512_add_ps(s, _mm512_shuffle_ps(s, s, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0), s);
+}
+#pragma GCC diagnostic pop
+
+// R x NC tile (R, NC <= 4): C(i, j) = alpha * <A row i, Bt row j> + beta * C(i, j).
+template <int R, int NC>
+void kernel_dot(int64_t K, const float* A, int64_t lda, const float* Bt, int64_t ldbt, float* C,
+                int64_t ldc, float alpha, float beta) {
+  __m512 acc[R][4];
+#pragma GCC unroll 4
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_setzero_ps();
+  // Lanes hold k mod 16; `load` reads 16 floats (zeros past K in the masked tail).
+  auto step = [&](int64_t k, auto load) {
+    __m512 b[NC];
+#pragma GCC unroll 4
+    for (int j = 0; j < NC; ++j) b[j] = load(Bt + j * ldbt + k);
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i) {
+      const __m512 a = load(A + i * lda + k);
+#pragma GCC unroll 4
+      for (int j = 0; j < NC; ++j) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
+    }
+  };
+  int64_t k = 0;
+#pragma GCC unroll 2
+  for (; k + 16 <= K; k += 16) step(k, [](const float* p) { return _mm512_loadu_ps(p); });
+  if (k < K) {
+    const __mmask16 m = lane_mask(static_cast<int>(K - k));
+    step(k, [m](const float* p) { return _mm512_maskz_loadu_ps(m, p); });
+  }
+  const __mmask16 mc = lane_mask(NC);
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 4
+  for (int i = 0; i < R; ++i) {
+    __m512 r = _mm512_mul_ps(va, reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+    float* c = C + i * ldc;
+    if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mc, c), r);
+    _mm512_mask_storeu_ps(c, mc, r);
+  }
+}
+
+#include "dot_impl.h"
+
+const DotTile kDotTiles[4][4] = {
+    {kernel_dot<1, 1>, kernel_dot<1, 2>, kernel_dot<1, 3>, kernel_dot<1, 4>},
+    {kernel_dot<2, 1>, kernel_dot<2, 2>, kernel_dot<2, 3>, kernel_dot<2, 4>},
+    {kernel_dot<3, 1>, kernel_dot<3, 2>, kernel_dot<3, 3>, kernel_dot<3, 4>},
+    {kernel_dot<4, 1>, kernel_dot<4, 2>, kernel_dot<4, 3>, kernel_dot<4, 4>},
+};
+
+// A row-major op(B) is first transposed into `work` by 16 x 16 register transposes.
+void dot(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+         int64_t b_rs, int64_t b_cs, float* work, float* C, int64_t ldc, float alpha, float beta) {
+  const float* Bt = B;
+  int64_t ldbt = b_cs;
+  if (b_rs != 1) {  // B(k, j) = B[k * b_rs + j]: work[j * K + k]
+    for (int64_t k0 = 0; k0 < K; k0 += 16) {
+      const int kn = static_cast<int>(min64(16, K - k0));
+      pack_transposed(N, kn, B + k0 * b_rs, b_rs, work + k0, K, lane_mask(kn));
+    }
+    Bt = work;
+    ldbt = K;
+  }
+  dot_tiles(kDotTiles, 4, M, N, K, A, lda, Bt, ldbt, C, ldc, alpha, beta);
+}
+
 // Packed A: KMR-row micro-panels, element (i, k) at [k * KMR + i], rows past mc zero.
 void pack_a(int64_t mc, int64_t kc, const float* A, int64_t a_rs, int64_t a_cs, float* Ap) {
   for (int64_t i0 = 0; i0 < mc; i0 += KMR, Ap += KMR * kc) {
@@ -297,7 +423,7 @@ void pack_b(int64_t kc, int64_t nc, const float* B, int64_t b_rs, int64_t b_cs, 
 
 static_assert(KMR <= 16, "pack_a's A^T branch moves one panel column with one zmm");
 
-const gemm_detail::Kernels kKernels = {macro, direct, pack_a, pack_b, KMR, KNR};
+const gemm_detail::Kernels kKernels = {macro, direct, dot, pack_a, pack_b, KMR, KNR, 16, 8};
 }  // namespace
 
 const gemm_detail::Kernels& gemm_kernels() { return kKernels; }

@@ -61,6 +61,18 @@ void pack_b_generic(int64_t kc, int64_t nc, const float* B, int64_t b_rs, int64_
   }
 }
 
+const float* dot_rows_generic(int64_t N, int64_t K, const float* B, int64_t b_rs, int64_t b_cs,
+                              float* work, int64_t* ldbt) {
+  if (b_rs == 1) {
+    *ldbt = b_cs;
+    return B;
+  }
+  for (int64_t j = 0; j < N; ++j)
+    for (int64_t k = 0; k < K; ++k) work[j * K + k] = B[k * b_rs + j * b_cs];
+  *ldbt = K;
+  return work;
+}
+
 }  // namespace gemm_detail
 
 namespace generic {
@@ -146,8 +158,47 @@ void direct(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64
   }
 }
 
-const gemm_detail::Kernels kKernels = {macro, direct, gemm_detail::pack_a_generic,
-                                       gemm_detail::pack_b_generic};
+// Dot path (gemm_kernels.h): 4 lanes along k (element k in lane k % 4), each output reduced
+// as (l0 + l2) + (l1 + l3). Tiles of 2 rows x 4 columns; rows / columns past the edge repeat
+// the last valid one (computed, never stored).
+void dot(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+         int64_t b_rs, int64_t b_cs, float* work, float* C, int64_t ldc, float alpha, float beta) {
+  constexpr int R = 2, NC = 4, L = 4;
+  int64_t ldbt = 0;
+  const float* Bt = gemm_detail::dot_rows_generic(N, K, B, b_rs, b_cs, work, &ldbt);
+  for (int64_t i0 = 0; i0 < M; i0 += R) {
+    const int mr = static_cast<int>(std::min<int64_t>(R, M - i0));
+    const float* a[R];
+    for (int i = 0; i < R; ++i) a[i] = A + (i0 + std::min(i, mr - 1)) * lda;
+    for (int64_t j0 = 0; j0 < N; j0 += NC) {
+      const int nc = static_cast<int>(std::min<int64_t>(NC, N - j0));
+      const float* b[NC];
+      for (int j = 0; j < NC; ++j) b[j] = Bt + (j0 + std::min(j, nc - 1)) * ldbt;
+      float acc[R][NC][L] = {};
+      int64_t k = 0;
+      for (; k + L <= K; k += L)
+        for (int i = 0; i < R; ++i)
+          for (int j = 0; j < NC; ++j)
+#pragma omp simd
+            for (int l = 0; l < L; ++l) acc[i][j][l] += a[i][k + l] * b[j][k + l];
+      for (; k < K; ++k)
+        for (int i = 0; i < R; ++i)
+          for (int j = 0; j < NC; ++j) acc[i][j][k % L] += a[i][k] * b[j][k];
+      for (int i = 0; i < mr; ++i) {
+        float* c = C + (i0 + i) * ldc + j0;
+        for (int j = 0; j < nc; ++j) {
+          const float* t = acc[i][j];
+          const float r = alpha * ((t[0] + t[2]) + (t[1] + t[3]));
+          c[j] = beta == 0.0f ? r : r + beta * c[j];
+        }
+      }
+    }
+  }
+}
+
+const gemm_detail::Kernels kKernels = {macro, direct, dot, gemm_detail::pack_a_generic,
+                                       gemm_detail::pack_b_generic, gemm_detail::MR,
+                                       gemm_detail::NR, 4};
 }  // namespace
 
 const gemm_detail::Kernels& gemm_kernels() { return kKernels; }

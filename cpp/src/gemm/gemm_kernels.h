@@ -33,11 +33,24 @@ struct Kernels {
   // (unit column stride), A read in place through (a_rs, a_cs). Whole K in registers.
   void (*direct)(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs,
                  const float* B, int64_t ldb, float* C, int64_t ldc, float alpha, float beta);
+  // Dot path for few columns and a long K (N = 10 classes: a row tile would leave most of its
+  // last vector idle): C(i, j) = alpha * sum_k A[i * lda + k] * B(k, j) + beta * C(i, j), A
+  // unit-stride in k; B(k, j) = B[k * b_rs + j * b_cs] with b_rs == 1 (B^T in memory, used in
+  // place) or b_cs == 1 (transposed into `work`, N * K floats + kPackSlack). Vector lanes run
+  // along k and every output is reduced by the same fixed lane tree, whatever its tile.
+  void (*dot)(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+              int64_t b_rs, int64_t b_cs, float* work, float* C, int64_t ldc, float alpha,
+              float beta);
   void (*pack_a)(int64_t mc, int64_t kc, const float* A, int64_t a_rs, int64_t a_cs, float* Ap);
   void (*pack_b)(int64_t kc, int64_t nc, const float* B, int64_t b_rs, int64_t b_cs, float* Bp);
   // The register tile of this table's kernels and packers (MR / NR above in the layout rules).
   int mr = MR;
   int nr = NR;
+  // Floats per vector of the dot kernel (its k step), and the column granularity of the
+  // direct kernel's tiles (a column tail costs as much as this many columns); the driver's
+  // dot-path rule compares the two kernels' vector FMAs with them.
+  int lanes = 8;
+  int direct_cols = NR;
   // Default cache blocks (rows of A, depth, columns of B per packed panel); set_gemm_config
   // overrides them for every table. MC=288 / KC=512 / NC=4080 measured on the target
   // (Sapphire Rapids, L1d 48 KiB, L2 2 MiB; bench_gemm --sweep and a thread-CPU-time sweep):
@@ -51,6 +64,10 @@ struct Kernels {
 // Portable packers (also used by the AVX2 table where they are already bandwidth-bound).
 void pack_a_generic(int64_t mc, int64_t kc, const float* A, int64_t a_rs, int64_t a_cs, float* Ap);
 void pack_b_generic(int64_t kc, int64_t nc, const float* B, int64_t b_rs, int64_t b_cs, float* Bp);
+// The dot path's op(B) as N rows of K (unit stride in k): B itself when b_rs == 1, else a
+// transposed copy in `work`; *ldbt receives the row stride.
+const float* dot_rows_generic(int64_t N, int64_t K, const float* B, int64_t b_rs, int64_t b_cs,
+                              float* work, int64_t* ldbt);
 
 }  // namespace gemm_detail
 

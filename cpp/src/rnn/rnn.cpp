@@ -30,20 +30,9 @@ const RnnKernels& rnn_kernels(Isa isa) {
 static void rnn_cell_forward(const RnnKernels& k, bool relu, float* h, const float* pre, int64_t N, int64_t H) {
   parallel_for(0, N, row_grain(H), [&](int64_t a, int64_t b) { k.rnn_cell_forward(relu, h, pre, a, b, H); });
 }
-static void rnn_cell_backward(const RnnKernels& k, bool relu, float* dpre, const float* dy, const float* dhc, const float* h, int64_t N, int64_t H) {
-  parallel_for(0, N, row_grain(H), [&](int64_t a, int64_t b) {
-    k.rnn_cell_backward(relu, dpre, dy, dhc, h, a, b, H);
-  });
-}
 static void lstm_cell_forward(const RnnKernels& k, float* h, float* c, float* gates, const float* c_prev, int64_t N, int64_t H) {
   parallel_for(0, N, row_grain(8 * H), [&](int64_t a, int64_t b) {
     k.lstm_cell_forward(h, c, gates, c_prev, a, b, 0, H, H);
-  });
-}
-static void lstm_cell_backward(const RnnKernels& k, float* dgates, float* dc, const float* dy, const float* dhc, const float* gates,
-                        const float* c, const float* c_prev, int64_t N, int64_t H) {
-  parallel_for(0, N, row_grain(8 * H), [&](int64_t a, int64_t b) {
-    k.lstm_cell_backward(dgates, dc, dy, dhc, gates, c, c_prev, a, b, H);
   });
 }
 static void gru_cell_forward(const RnnKernels& k, float* h, float* gates, float* hn, const float* gh, const float* b_hh,
@@ -52,38 +41,68 @@ static void gru_cell_forward(const RnnKernels& k, float* h, float* gates, float*
     k.gru_cell_forward(h, gates, hn, gh, b_hh, h_prev, a, b, 0, H, H);
   });
 }
-static void gru_cell_backward(const RnnKernels& k, float* dgx, float* dgh, float* dh_prev, const float* dy, const float* dhc,
-                       const float* gates, const float* hn, const float* h_prev, int64_t N, int64_t H) {
-  parallel_for(0, N, row_grain(6 * H), [&](int64_t a, int64_t b) {
-    k.gru_cell_backward(dgx, dgh, dh_prev, dy, dhc, gates, hn, h_prev, a, b, H);
-  });
+
+inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// W_hh^T packed once per sequence, one pack per gate: pack g holds op(B)_g = W_hh[gH:(g+1)H, :]^T
+// (H x H), so hidden units [u0, u1) of gate g are columns [u0, u1) of pack g for any H (the
+// last block of units may be narrower than the panel width; the micro-kernel masks it).
+static std::vector<PackedB> pack_gates_t(Isa isa, const float* w_hh, int64_t G, int64_t H) {
+  std::vector<PackedB> p;
+  for (int64_t g = 0; g < G; ++g) p.push_back(pack_b(isa, true, H, H, w_hh + g * H * H, H));
+  return p;
 }
 
-// One LSTM / GRU step, fused: per block of hidden units [u0, u1) (the packed panel width), the
-// gate column blocks of h_prev W_hh^T (LSTM: beta 1 onto the input projection in pre_t; GRU:
-// into gh) and, while they are in L1, the cell on that block. Ah = h_prev packed once for all
-// blocks. Blocks are split over threads; each element is computed the same way on any thread
-// count.
-static void step_fused(const RnnKernels& k, bool lstm, const PackedB& whh, const float* Ah, float* pre_t,
-                       float* y_t, float* extra_t, const float* c_prev, float* gh, const float* b_hh,
+// One forward step, fused (every mode): per block of hidden units [u0, u1) (the panel width),
+// the gate column blocks of h_prev W_hh^T (RNN / LSTM: beta 1 onto the input projection in
+// pre_t; GRU: into gh) and, while they are in L1, the cell on that block. Ah = h_prev packed
+// once for all blocks. Blocks are split over threads (one parallel_for per step, no barrier
+// inside); each element is computed the same way on any thread count.
+static void step_fused(const RnnKernels& k, RnnMode mode, const std::vector<PackedB>& whg, const float* Ah,
+                       float* pre_t, float* y_t, float* extra_t, const float* c_prev, float* gh, const float* b_hh,
                        const float* h_prev, int64_t N, int64_t H) {
-  const int64_t UB = whh.nr, nb = H / UB, G = lstm ? 4 : 3;
+  const int64_t G = static_cast<int64_t>(whg.size()), UB = whg[0].nr, nb = cdiv(H, UB);
+  const bool gru = mode == RnnMode::gru, relu = mode == RnnMode::rnn_relu;
   const double flops = 2.0 * double(G) * double(N) * double(H) * double(H);
   const int64_t grain = flops < double(gemm_config().thread_flops) ? nb : 1;
   parallel_for(0, nb, grain, [&](int64_t lo, int64_t hi) {
     for (int64_t blk = lo; blk < hi; ++blk) {
-      const int64_t u0 = blk * UB, u1 = u0 + UB;
-      for (int64_t g = 0; g < G; ++g) {
-        if (lstm)
-          sgemm_prepacked(N, 1.0f, Ah, whh, g * H + u0, g * H + u1, 1.0f, pre_t, G * H);
-        else
-          sgemm_prepacked(N, 1.0f, Ah, whh, g * H + u0, g * H + u1, 0.0f, gh, G * H);
-      }
-      if (lstm)
+      const int64_t u0 = blk * UB, u1 = std::min(u0 + UB, H);
+      for (int64_t g = 0; g < G; ++g)
+        sgemm_prepacked(N, 1.0f, Ah, whg[g], u0, u1, gru ? 0.0f : 1.0f, (gru ? gh : pre_t) + g * H, G * H);
+      if (mode == RnnMode::lstm)
         k.lstm_cell_forward(y_t, extra_t, pre_t, c_prev, 0, N, u0, u1, H);
-      else
+      else if (gru)
         k.gru_cell_forward(y_t, pre_t, extra_t, gh, b_hh, h_prev, 0, N, u0, u1, H);
+      else  // RNN: pre_t is y_t (h = act(pre) in place), one row segment at a time
+        for (int64_t n = 0; n < N; ++n) k.rnn_cell_forward(relu, y_t + n * H + u0, y_t + n * H + u0, 0, 1, u1 - u0);
     }
+  });
+}
+
+// One backward step, fused per band of batch rows (one parallel_for per step, no barrier
+// inside: every row of dh_{t-1} needs only the same row of the gate gradients): the cell
+// backward of the band (gate gradients into dG_t, dc updated), then, while those rows are
+// cache-hot, dh_{t-1} of the band = dGh_t W_hh (+ the GRU's direct part the cell left in dhc).
+// Bands are 4-row units, so the micro-kernel tiles and the summation order of every element
+// are those of one thread.
+static void step_backward(const RnnKernels& k, RnnMode mode, const PackedB& whh, float* dG_t, float* dGh_t,
+                          float* dc, float* dhc, const float* dy_t, const float* gates_t, const float* extra_t,
+                          const float* c_prev, const float* h_prev, const float* y_t, int64_t N, int64_t H) {
+  const int64_t G = rnn_num_gates(mode), GH = G * H, units = cdiv(N, 4);
+  const bool gru = mode == RnnMode::gru;
+  const double flops = 2.0 * double(N) * double(GH) * double(H);
+  const int64_t grain = flops < double(gemm_config().thread_flops) ? units : 1;
+  parallel_for(0, units, grain, [&](int64_t lo, int64_t hi) {
+    const int64_t n0 = lo * 4, n1 = std::min(hi * 4, N);
+    if (mode == RnnMode::lstm)
+      k.lstm_cell_backward(dG_t, dc, dy_t, dhc, gates_t, extra_t, c_prev, n0, n1, H);
+    else if (gru)
+      k.gru_cell_backward(dG_t, dGh_t, dhc, dy_t, dhc, gates_t, extra_t, h_prev, n0, n1, H);
+    else
+      k.rnn_cell_backward(mode == RnnMode::rnn_relu, dG_t, dy_t, dhc, y_t, n0, n1, H);
+    sgemm_packed(false, n1 - n0, 1.0f, dGh_t + n0 * GH, GH, whh, gru ? 1.0f : 0.0f, dhc + n0 * H, H,
+                 /*allow_threads=*/false);
   });
 }
 
@@ -117,12 +136,11 @@ void rnn_sequence_forward(RnnMode mode, float* y, float* h_n, float* c_n, float*
   float* pre = is_rnn ? y : gates;
   // 1. input projection of all steps, biases folded in (GRU: only b_ih; b_hn sits inside r * (.)).
   if (b_ih || (b_hh && mode != RnnMode::gru)) {
+    std::vector<float> bias(static_cast<size_t>(GH), 0.0f);
+    for (int64_t j = 0; j < GH; ++j)
+      bias[j] = (b_ih ? b_ih[j] : 0.0f) + ((b_hh && mode != RnnMode::gru) ? b_hh[j] : 0.0f);
     parallel_for(0, TN, std::max<int64_t>(1, 65536 / GH), [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        float* row = pre + r * GH;
-        for (int64_t j = 0; j < GH; ++j)
-          row[j] = (b_ih ? b_ih[j] : 0.0f) + ((b_hh && mode != RnnMode::gru) ? b_hh[j] : 0.0f);
-      }
+      for (int64_t r = r0; r < r1; ++r) std::memcpy(pre + r * GH, bias.data(), sizeof(float) * GH);
     });
     sgemm(false, true, TN, GH, I, 1.0f, x, I, w_ih, I, 1.0f, pre, GH);
   } else {
@@ -130,41 +148,28 @@ void rnn_sequence_forward(RnnMode mode, float* y, float* h_n, float* c_n, float*
   }
   std::vector<float> gh;
   if (mode == RnnMode::gru) gh.resize(static_cast<size_t>(N * GH));
-  // W_hh^T packed once for all steps (op(B) = W_hh^T, H x GH).
-  const PackedB whh = (T > 1 || (T > 0 && h0)) ? pack_b(active_isa(), true, H, GH, w_hh, H) : PackedB{};
-  // LSTM / GRU with H a multiple of the panel width: the fused step (h_prev packed once per step).
-  const bool fused = (mode == RnnMode::lstm || mode == RnnMode::gru) && whh.data && H % whh.nr == 0;
-  std::vector<float> Ah(fused ? static_cast<size_t>(packed_a_floats(whh, N)) : 0);
+  // W_hh^T packed once for all steps, per gate; h_prev packed once per step for all blocks.
+  const std::vector<PackedB> whg =
+      (T > 1 || (T > 0 && h0)) ? pack_gates_t(active_isa(), w_hh, G, H) : std::vector<PackedB>{};
+  std::vector<float> Ah(whg.empty() ? 0 : static_cast<size_t>(packed_a_floats(whg[0], N)));
   const float* h_prev = h0;
   const float* c_prev = c0;
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = reverse ? T - 1 - s : s;
     float* pre_t = pre + t * N * GH;
     float* y_t = y + t * NH;
-    if (fused && h_prev) {
-      pack_a_for(whh, false, N, h_prev, H, Ah.data());
-      step_fused(k, mode == RnnMode::lstm, whh, Ah.data(), pre_t, y_t, extra + t * NH, c_prev, gh.data(), b_hh,
-                 h_prev, N, H);
-      if (mode == RnnMode::lstm) c_prev = extra + t * NH;
-      h_prev = y_t;
-      continue;
-    }
-    if (mode == RnnMode::gru) {
-      if (h_prev)
-        sgemm_packed(false, N, 1.0f, h_prev, H, whh, 0.0f, gh.data(), GH);
-      else
-        std::fill(gh.begin(), gh.end(), 0.0f);
-      gru_cell_forward(k, y_t, pre_t, extra + t * NH, gh.data(), b_hh, h_prev, N, H);
+    if (h_prev) {
+      pack_a_for(whg[0], false, N, h_prev, H, Ah.data());
+      step_fused(k, mode, whg, Ah.data(), pre_t, y_t, extra + t * NH, c_prev, gh.data(), b_hh, h_prev, N, H);
+    } else if (mode == RnnMode::gru) {  // first step from a zero state: no recurrent product
+      std::fill(gh.begin(), gh.end(), 0.0f);
+      gru_cell_forward(k, y_t, pre_t, extra + t * NH, gh.data(), b_hh, nullptr, N, H);
+    } else if (is_rnn) {
+      rnn_cell_forward(k, relu, y_t, pre_t, N, H);
     } else {
-      if (h_prev) sgemm_packed(false, N, 1.0f, h_prev, H, whh, 1.0f, pre_t, GH);
-      if (is_rnn) {
-        rnn_cell_forward(k, relu, y_t, pre_t, N, H);
-      } else {
-        float* c_t = extra + t * NH;
-        lstm_cell_forward(k, y_t, c_t, pre_t, c_prev, N, H);
-        c_prev = c_t;
-      }
+      lstm_cell_forward(k, y_t, extra + t * NH, pre_t, c_prev, N, H);
     }
+    if (mode == RnnMode::lstm) c_prev = extra + t * NH;
     h_prev = y_t;
   }
   if (h_n) {
@@ -194,8 +199,6 @@ void rnn_sequence_backward(RnnMode mode, float* dx, float* dh0, float* dc0, floa
   const int64_t GH = checked_mul(G, H, "gates");
   const int64_t NH = checked_mul(N, H, "state");
   const int64_t TN = checked_mul(T, N, "steps");
-  const bool is_rnn = mode == RnnMode::rnn_tanh || mode == RnnMode::rnn_relu;
-  const bool relu = mode == RnnMode::rnn_relu;
   const bool gru = mode == RnnMode::gru;
   // dG: gradients of the input-side pre-activations; dGh: of the hidden-side ones (GRU only differ).
   // (every element is written by the cell backward before it is read: no zero fill)
@@ -212,19 +215,9 @@ void rnn_sequence_backward(RnnMode mode, float* dx, float* dh0, float* dc0, floa
     const int64_t t = reverse ? T - 1 - s : s;
     const int64_t tp = reverse ? t + 1 : t - 1;  // time index of the previous step's state
     const float* h_prev = s == 0 ? h0 : y + tp * NH;
-    float* dG_t = dG.get() + t * N * GH;
-    float* dGh_t = dGh + t * N * GH;
-    const float* dy_t = dy + t * NH;
-    if (is_rnn) {
-      rnn_cell_backward(k, relu, dG_t, dy_t, dhc.data(), y + t * NH, N, H);
-    } else if (mode == RnnMode::lstm) {
-      const float* c_prev = s == 0 ? c0 : extra + tp * NH;
-      lstm_cell_backward(k, dG_t, dc.data(), dy_t, dhc.data(), gates + t * N * GH, extra + t * NH, c_prev, N, H);
-    } else {
-      gru_cell_backward(k, dG_t, dGh_t, dhc.data(), dy_t, dhc.data(), gates + t * N * GH, extra + t * NH, h_prev, N, H);
-    }
-    // dh_{t-1} (+)= dGh_t W_hh
-    sgemm_packed(false, N, 1.0f, dGh_t, GH, whh, gru ? 1.0f : 0.0f, dhc.data(), H);
+    const float* c_prev = mode != RnnMode::lstm ? nullptr : s == 0 ? c0 : extra + tp * NH;
+    step_backward(k, mode, whh, dG.get() + t * N * GH, dGh + t * N * GH, dc.data(), dhc.data(), dy + t * NH,
+                  gates + t * N * GH, extra + t * NH, c_prev, h_prev, y + t * NH, N, H);
   }
   if (T == 0) {
     if (dh_n) std::memcpy(dhc.data(), dh_n, sizeof(float) * NH);

@@ -1,0 +1,34 @@
+// AVX-512 build of the im2col / col2im / dw_small bodies (this file alone gets -mavx512f) and
+// the avx512 conv kernel table.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "conv_kernels.h"
+
+namespace fastdl {
+namespace avx512 {
+namespace {
+#include "im2col_impl.h"
+
+struct V {  // 4 x 5 tile: 20 accumulators + 6 operands of the 32 zmm registers
+  using reg = __m512;
+  static constexpr int kMR = 4, kNR = 5;
+  static constexpr int64_t kLanes = 16;
+  static reg zero() { return _mm512_setzero_ps(); }
+  static reg load_n(const float* p, int64_t n) {
+    return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1u), p);  // n <= 16
+  }
+  static reg fma(reg a, reg b, reg acc) { return _mm512_fmadd_ps(a, b, acc); }
+  static float hsum(reg v) { return _mm512_reduce_add_ps(v); }
+};
+#include "dw_small_impl.h"
+}  // namespace
+
+const ConvKernels& conv_kernels() {
+  static const ConvKernels k{&im2col, &col2im, &dw_small};
+  return k;
+}
+}  // namespace avx512
+}  // namespace fastdl
