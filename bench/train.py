@@ -46,6 +46,11 @@ class Spec:
     loss: str = "ce"  # "ce" (class targets) or "mse"
     lr: float = 0.01
     has_dropout: bool = False
+    # Relative tolerance of the 3-step loss check. ResNet-18 gets 5e-3: on 2x2 and 1x1 maps its
+    # BatchNorm+ReLU outputs sit near 0, so float32 rounding flips ReLU masks - a 3e-6 relative
+    # change of the input moves some gradients by 34 % and the 3-step loss by ~1e-3 with either
+    # convolution engine (measured; bench/RESULTS.md). Eval outputs keep 1e-3.
+    loss_tol: float = 1e-3
 
 
 def _images(rng, batch, classes=10):
@@ -117,7 +122,7 @@ MODELS: dict[str, Spec] = {
     "lenet": Spec(256, _images, _fd_zoo("lenet"), _t_zoo("lenet"), lr=0.1),
     "lenet_bn": Spec(256, _images, _fd_zoo("lenet_bn"), _t_zoo("lenet_bn"), lr=0.1),
     "nin": Spec(64, _images, _fd_zoo("nin"), _t_zoo("nin"), has_dropout=True),
-    "resnet18": Spec(64, _images, _fd_zoo("resnet18"), _t_zoo("resnet18")),
+    "resnet18": Spec(64, _images, _fd_zoo("resnet18"), _t_zoo("resnet18"), loss_tol=5e-3),
 }
 
 
@@ -349,7 +354,7 @@ def _verify(name, spec, rt, rf, mode):
     if not spec.has_dropout:
         la, lb = np.array(rf["losses"]), np.array(rt["losses"])
         lerr = np.abs(la - lb).max() / max(np.abs(lb).max(), 1e-6)
-        ok = ok and lerr < 1e-3
+        ok = ok and lerr < spec.loss_tol
         msg += f", 3-step losses rel err {lerr:.1e}"
     return ok, msg
 
