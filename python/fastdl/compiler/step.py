@@ -1,0 +1,291 @@
+"""fastdl.compile_step and fastdl.compile: trace once per key, then replay the plan.
+
+``compile_step(model, loss_fn, optimizer)`` returns a callable ``step(x, target)`` that does
+``optimizer.zero_grad(); loss = loss_fn(model(x), target); loss.backward(); optimizer.step()``
+and returns the loss (a 0-d Tensor). The first call for a key (input shapes and dtypes,
+``model.training``, grad mode, the parameters' ``requires_grad``) runs that step eagerly under
+the tracer and builds a plan from it; later calls with the key run the plan in C++ (GIL
+released). Plans are kept per key in a small LRU cache. Anything the plan cannot replay makes
+that key run eagerly, with one warning naming the op (see docs/compile.md).
+"""
+from __future__ import annotations
+
+import warnings
+from collections import OrderedDict
+
+import numpy as np
+
+from .. import autograd
+from ..tensor import Tensor
+from .lower import LOWERINGS, lower_loss
+from .memory import to_plan
+from .optim import OptimizerPlan, Retrace
+from .program import Program, Unsupported
+from .trace import Tracer
+
+__all__ = ["compile_step", "compile", "CompiledStep", "CompiledModel"]
+
+_FALLBACK = "eager"  # cache value of a key that runs eagerly
+_F32 = np.dtype(np.float32)
+
+
+def _array(a, name):
+    """The float32 (or int64 for integer targets) C-contiguous array of a step argument."""
+    if isinstance(a, Tensor):
+        a = a.data
+    elif a is None or isinstance(a, (str, bytes)) or not hasattr(a, "__len__") and not np.isscalar(a):
+        raise TypeError(f"{name} must be a Tensor or an array, got {type(a).__name__}")
+    a = np.asarray(a)
+    kind = a.dtype.kind
+    if kind in "fb" or (kind in "iu" and name == "x"):
+        dt = _F32
+    elif kind in "iu":
+        dt = np.dtype(np.int64)
+    else:
+        raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}")
+    if a.dtype is not dt or not a.flags.c_contiguous or not a.flags.aligned:
+        a = np.ascontiguousarray(a, dtype=dt)
+    return a
+
+
+class _Replay:
+    """One plan and everything bound to it."""
+
+    def __init__(self, plan, prog, loss_arr=None, out_arr=None, opt_plan=None):
+        self.plan = plan
+        used = {i for op in prog.ops for i in (b.id for b in op.bufs if b is not None)}
+        self.externals = [(b, b.source) for b in prog.bufs if b.kind == "external" and b.id in used]
+        self.bound = [None] * len(self.externals)
+        self.grads = [(t, Tensor._wrap(g)) for t, _, g in prog.leaf_grads]
+        self.loss_arr = loss_arr
+        self.out_arr = out_arr
+        self.opt_plan = opt_plan
+        if opt_plan is not None:
+            plan.set_scalars(opt_plan.table)
+        self.bind()
+
+    def bind(self, force=True):
+        """(Re)bind every external array that is not the one bound (load_state_dict may have
+        replaced a parameter's or the optimizer's arrays). Retrace when one no longer fits."""
+        bound = self.bound
+        for k, (b, src) in enumerate(self.externals):
+            a = src()
+            if a is not bound[k]:
+                try:
+                    self.plan.bind(b.id, a, b.nbytes)
+                except (ValueError, TypeError) as e:
+                    raise Retrace() from e
+                bound[k] = a
+
+    def run(self, *inputs):
+        if self.opt_plan is not None:
+            self.opt_plan.check()
+            self.bind()
+            self.opt_plan.fill()
+        else:
+            self.bind()
+        self.plan.run(*inputs)
+        for t, g in self.grads:
+            t.grad = g
+
+
+def _warn_once(owner, reason):
+    if reason not in owner._warned:
+        owner._warned.add(reason)
+        warnings.warn(f"fastdl.compile: cannot compile {reason}; this step runs eagerly (results are the same, "
+                      "only slower)", RuntimeWarning, stacklevel=3)
+
+
+class _Cached:
+    """The LRU cache of plans per key shared by CompiledStep and CompiledModel."""
+
+    def __init__(self, model, cache_size):
+        if not hasattr(model, "parameters") or not callable(model):
+            raise TypeError(f"fastdl.compile: model must be a fastdl.nn.Module, got {type(model).__name__}")
+        if int(cache_size) < 1:
+            raise ValueError(f"fastdl.compile: cache_size must be >= 1, got {cache_size}")
+        self.model = model
+        self.cache_size = int(cache_size)
+        self._plans = OrderedDict()
+        self._warned = set()
+        self._params = list(model.parameters())
+        self.trace_count = 0
+
+    def _key(self, *arrays):
+        return (tuple((a.shape, a.dtype.char) for a in arrays), bool(self.model.training),
+                autograd.is_grad_enabled(), tuple([p.requires_grad for p in self._params]))
+
+    def _lookup(self, key):
+        entry = self._plans.get(key)
+        if entry is not None:
+            self._plans.move_to_end(key)
+        return entry
+
+    def _store(self, key, entry):
+        self._plans[key] = entry
+        self._plans.move_to_end(key)
+        while len(self._plans) > self.cache_size:
+            self._plans.popitem(last=False)
+
+    def _tracer(self, *input_arrays):
+        self.trace_count += 1
+        return Tracer(input_arrays)
+
+    @property
+    def cached_keys(self):
+        """The keys with a plan (or an eager fallback), least recently used first."""
+        return list(self._plans)
+
+
+class CompiledStep(_Cached):
+    def __init__(self, model, loss_fn, optimizer, cache_size=8):
+        super().__init__(model, cache_size)
+        if not callable(loss_fn):
+            raise TypeError(f"fastdl.compile_step: loss_fn must be callable, got {type(loss_fn).__name__}")
+        if not hasattr(optimizer, "param_groups") or not hasattr(optimizer, "step"):
+            raise TypeError(f"fastdl.compile_step: optimizer must be a fastdl.optim.Optimizer, got "
+                            f"{type(optimizer).__name__}")
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self._grad_store = {}
+
+    def __call__(self, x, target):
+        xa = _array(x, "x")
+        ta = _array(target, "target")
+        key = self._key(xa, ta)
+        entry = self._lookup(key)
+        if entry is not None and entry is not _FALLBACK:
+            try:
+                entry.run(xa, ta)
+                return Tensor._wrap(entry.loss_arr.copy())
+            except Retrace:
+                self._plans.pop(key, None)
+                entry = None
+        if entry is _FALLBACK:
+            return self._eager(xa, ta, target)
+        return self._trace(key, xa, ta, target)
+
+    def _eager(self, xa, ta, target, tracer=None):
+        opt = self.optimizer
+        opt.zero_grad()
+        xt = Tensor._wrap(xa)
+        tt = Tensor._wrap(ta) if isinstance(target, Tensor) else ta
+        if tracer is None:
+            loss = self.loss_fn(self.model(xt), tt)
+        else:
+            with tracer:
+                loss = self.loss_fn(self.model(xt), tt)
+        if not isinstance(loss, Tensor):
+            raise TypeError(f"fastdl.compile_step: loss_fn must return a Tensor, got {type(loss).__name__}")
+        loss.backward()
+        opt.step()
+        return loss, xt, tt
+
+    def _trace(self, key, xa, ta, target):
+        tracer = self._tracer(xa, ta)
+        loss, xt, tt = self._eager(xa, ta, target, tracer)
+        reason = tracer.reason
+        if reason is None:
+            try:
+                entry = self._build(tracer, xt, tt, xa, ta, loss)
+            except Unsupported as e:
+                reason = str(e)
+            except Retrace:
+                return loss  # state not ready (e.g. no step taken yet): trace again next call
+        if reason is not None:
+            _warn_once(self, reason)
+            entry = _FALLBACK
+        self._store(key, entry)
+        return loss
+
+    def _build(self, tracer, xt, tt, xa, ta, loss):
+        records = tracer.records
+        if not records or records[-1].outs[0] is not loss:
+            raise Unsupported("a loss not computed by a traced loss function (the step's loss must be the "
+                              "output of the last operation)")
+        prog = Program(records, self._grad_store)
+        xb = prog.input(xt, xa)
+        prog.values[id(xa)] = xb
+        tb = prog.input(tt, ta)
+        prog.values[id(ta)] = tb
+        _lower_forward(prog, records[:-1])
+        loss_arr = np.zeros((), np.float32)
+        lower_loss(prog, records[-1], prog.external(4, lambda: loss_arr))
+        for rec in reversed(records[:-1]):
+            g = prog.grads.get(id(rec.outs[0]))
+            if g is not None and rec.ctx is not None:
+                prog.shared.clear()  # one input may take over g (alias); the others get copies
+                LOWERINGS[rec.fn][1](prog, rec, g)
+        opt_plan = OptimizerPlan(self.optimizer, prog)
+        return _Replay(to_plan(prog), prog, loss_arr=loss_arr, opt_plan=opt_plan)
+
+
+def _lower_forward(prog, records):
+    for rec in records:
+        low = LOWERINGS.get(rec.fn)
+        if low is None:
+            raise Unsupported(f"{rec.name} (no lowering for this operation)")
+        if len(rec.outs) != 1:
+            raise Unsupported(f"{rec.name} with {len(rec.outs)} outputs")
+        low[0](prog, rec)
+
+
+class CompiledModel(_Cached):
+    """``predict = fastdl.compile(model)``: ``predict(x) == model(x)`` under no_grad."""
+
+    def __call__(self, x):
+        xa = _array(x, "x")
+        with autograd.no_grad():
+            key = self._key(xa)
+            entry = self._lookup(key)
+            if entry is not None and entry is not _FALLBACK:
+                try:
+                    entry.run(xa)
+                    return Tensor._wrap(entry.out_arr.copy())
+                except Retrace:
+                    self._plans.pop(key, None)
+                    entry = None
+            if entry is _FALLBACK:
+                return self.model(Tensor._wrap(xa))
+            return self._trace(key, xa)
+
+    def _trace(self, key, xa):
+        tracer = self._tracer(xa)
+        xt = Tensor._wrap(xa)
+        with tracer:
+            out = self.model(xt)
+        reason = tracer.reason
+        entry = _FALLBACK
+        if reason is None:
+            try:
+                entry = self._build(tracer, xt, xa, out)
+            except Unsupported as e:
+                reason = str(e)
+        if reason is not None:
+            _warn_once(self, reason)
+        self._store(key, entry)
+        return out
+
+    def _build(self, tracer, xt, xa, out):
+        if not isinstance(out, Tensor) or id(out) not in tracer.produced:
+            raise Unsupported("a model whose output is not computed by traced operations")
+        prog = Program(tracer.records, {})
+        prog.values[id(xa)] = prog.input(xt, xa)
+        _lower_forward(prog, tracer.records)
+        out_arr = np.empty(out.data.shape, np.float32)
+        ob = prog.external(out_arr.nbytes, lambda: out_arr)
+        prog.emit("copy", [ob, prog.values[id(out)]], [out_arr.nbytes])
+        return _Replay(to_plan(prog), prog, out_arr=out_arr)
+
+
+def compile_step(model, loss_fn, optimizer, *, cache_size=8):
+    """A compiled training step: ``step(x, target)`` == ``optimizer.zero_grad();
+    loss = loss_fn(model(x), target); loss.backward(); optimizer.step()``, returning the loss
+    (a 0-d Tensor). Nothing runs until the first call. See docs/compile.md."""
+    return CompiledStep(model, loss_fn, optimizer, cache_size)
+
+
+def compile(model, *, cache_size=8):  # noqa: A001 - PyTorch's name
+    """A compiled forward pass: ``predict(x)`` == ``model(x)`` under ``no_grad`` (in the
+    model's current train/eval mode), replayed from a plan per input shape."""
+    return CompiledModel(model, cache_size)
