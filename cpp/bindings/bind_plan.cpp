@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <pybind11/stl.h>
+
 #include "array_check.h"
 #include "fastdl/plan.h"
 

@@ -82,7 +82,9 @@ class OptimizerPlan:
         if not isinstance(a, np.ndarray) or a.dtype != np.float32 or a.shape != p.data.shape:
             raise Retrace()
         opt = self.opt
-        return prog.external(a.nbytes, lambda p=p, slot=slot: opt.state[p][slot])
+        b = prog.external(a.nbytes, lambda p=p, slot=slot: opt.state[p][slot])
+        b.watch = ("state", p, slot)
+        return b
 
     def _structure(self):
         """What the ops depend on besides values: momentum on/off, amsgrad, the state slots."""

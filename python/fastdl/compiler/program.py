@@ -26,13 +26,16 @@ OP_OUTPUTS = {"linear_forward": 1, "gemm": 1, "sum_rows": 1, "act_forward": 1, "
 
 
 class Buf:
-    __slots__ = ("id", "nbytes", "kind", "source")
+    __slots__ = ("id", "nbytes", "kind", "source", "watch")
 
     def __init__(self, id, nbytes, kind, source=None):
         self.id = id
         self.nbytes = int(nbytes)
         self.kind = kind          # "arena", "external" or "input"
         self.source = source      # external: a callable returning the array to bind
+        # external arrays that may be replaced between calls: ("leaf", tensor) -> tensor.data,
+        # ("state", param, slot) -> optimizer.state[param][slot]; None: fixed (owned here)
+        self.watch = None
 
     def __repr__(self):
         return f"Buf({self.id}, {self.nbytes}B, {self.kind})"
@@ -118,6 +121,7 @@ class Program:
             if arr.dtype != np.float32 or not arr.flags.c_contiguous:
                 raise Unsupported(f"a leaf tensor of dtype {arr.dtype} / non-contiguous layout")
             b = self.buf(arr.nbytes, "external", lambda t=a: t.data)
+            b.watch = ("leaf", a)
             self.leaves.append((a, b))
         elif isinstance(a, np.ndarray):  # e.g. a loss weight array: bound by reference
             if not a.flags.c_contiguous:

@@ -29,23 +29,32 @@ _FALLBACK = "eager"  # cache value of a key that runs eagerly
 _F32 = np.dtype(np.float32)
 
 
+_I64 = np.dtype(np.int64)
+
+
 def _array(a, name):
-    """The float32 (or int64 for integer targets) C-contiguous array of a step argument."""
+    """The float32 (x, float targets) or int64 (integer targets) C-contiguous array of a step
+    argument; TypeError naming the argument for anything else."""
     if isinstance(a, Tensor):
         a = a.data
-    elif a is None or isinstance(a, (str, bytes)) or not hasattr(a, "__len__") and not np.isscalar(a):
+    if type(a) is np.ndarray:
+        dt = a.dtype
+        if (dt is _F32 or (dt is _I64 and name != "x")) and a.flags.c_contiguous:
+            return a  # the common case: no conversion, no copy
+    elif a is None or isinstance(a, (str, bytes)):
         raise TypeError(f"{name} must be a Tensor or an array, got {type(a).__name__}")
-    a = np.asarray(a)
+    try:
+        a = np.asarray(a)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name} must be a Tensor or an array of numbers: {e}") from None
     kind = a.dtype.kind
     if kind in "fb" or (kind in "iu" and name == "x"):
         dt = _F32
     elif kind in "iu":
-        dt = np.dtype(np.int64)
+        dt = _I64
     else:
         raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}")
-    if a.dtype is not dt or not a.flags.c_contiguous or not a.flags.aligned:
-        a = np.ascontiguousarray(a, dtype=dt)
-    return a
+    return np.ascontiguousarray(a, dtype=dt)
 
 
 class _Replay:
@@ -64,9 +73,10 @@ class _Replay:
             plan.set_scalars(opt_plan.table)
         self.bind()
 
-    def bind(self, force=True):
+    def bind(self):
         """(Re)bind every external array that is not the one bound (load_state_dict may have
-        replaced a parameter's or the optimizer's arrays). Retrace when one no longer fits."""
+        replaced a parameter's or the optimizer's arrays) and rebuild the per-call watch list.
+        Retrace when an array no longer fits."""
         bound = self.bound
         for k, (b, src) in enumerate(self.externals):
             a = src()
@@ -76,14 +86,30 @@ class _Replay:
                 except (ValueError, TypeError) as e:
                     raise Retrace() from e
                 bound[k] = a
+        watch = []  # (index, tensor or state dict, slot or None): compared by identity each call
+        for k, (b, _) in enumerate(self.externals):
+            w = b.watch
+            if w is not None:
+                watch.append((k, w[1], None) if w[0] == "leaf" else (k, self.opt_plan.opt.state[w[1]], w[2]))
+        self._watch = watch
+
+    def _check_bound(self):
+        bound = self.bound
+        for k, obj, slot in self._watch:
+            if (obj.data if slot is None else obj[slot]) is not bound[k]:
+                self.bind()
+                return
 
     def run(self, *inputs):
-        if self.opt_plan is not None:
-            self.opt_plan.check()
-            self.bind()
-            self.opt_plan.fill()
+        opt_plan = self.opt_plan
+        if opt_plan is not None:
+            if opt_plan.check():
+                self.bind()
+            else:
+                self._check_bound()
+            opt_plan.fill()
         else:
-            self.bind()
+            self._check_bound()
         self.plan.run(*inputs)
         for t, g in self.grads:
             t.grad = g
@@ -111,9 +137,9 @@ class _Cached:
         self._params = list(model.parameters())
         self.trace_count = 0
 
-    def _key(self, *arrays):
-        return (tuple((a.shape, a.dtype.char) for a in arrays), bool(self.model.training),
-                autograd.is_grad_enabled(), tuple([p.requires_grad for p in self._params]))
+    def _key(self, xa, ta=None):
+        return (xa.shape, xa.dtype.char, None if ta is None else (ta.shape, ta.dtype.char), self.model.training,
+                autograd._state.enabled, tuple([p.requires_grad for p in self._params]))
 
     def _lookup(self, key):
         entry = self._plans.get(key)
@@ -138,8 +164,10 @@ class _Cached:
 
 
 class CompiledStep(_Cached):
-    def __init__(self, model, loss_fn, optimizer, cache_size=8):
+    def __init__(self, model, loss_fn, optimizer, cache_size=8, keep_output=False):
         super().__init__(model, cache_size)
+        self.keep_output = bool(keep_output)
+        self.output = None  # with keep_output: the model's output of the last call (a Tensor)
         if not callable(loss_fn):
             raise TypeError(f"fastdl.compile_step: loss_fn must be callable, got {type(loss_fn).__name__}")
         if not hasattr(optimizer, "param_groups") or not hasattr(optimizer, "step"):
@@ -157,12 +185,14 @@ class CompiledStep(_Cached):
         if entry is not None and entry is not _FALLBACK:
             try:
                 entry.run(xa, ta)
+                if self.keep_output:
+                    self.output = Tensor._wrap(entry.out_arr.copy())
                 return Tensor._wrap(entry.loss_arr.copy())
             except Retrace:
                 self._plans.pop(key, None)
                 entry = None
         if entry is _FALLBACK:
-            return self._eager(xa, ta, target)
+            return self._eager(xa, ta, target)[0]
         return self._trace(key, xa, ta, target)
 
     def _eager(self, xa, ta, target, tracer=None):
@@ -171,10 +201,14 @@ class CompiledStep(_Cached):
         xt = Tensor._wrap(xa)
         tt = Tensor._wrap(ta) if isinstance(target, Tensor) else ta
         if tracer is None:
-            loss = self.loss_fn(self.model(xt), tt)
+            out = self.model(xt)
+            loss = self.loss_fn(out, tt)
         else:
             with tracer:
-                loss = self.loss_fn(self.model(xt), tt)
+                out = self.model(xt)
+                loss = self.loss_fn(out, tt)
+        if self.keep_output:
+            self.output = out.detach() if isinstance(out, Tensor) else out
         if not isinstance(loss, Tensor):
             raise TypeError(f"fastdl.compile_step: loss_fn must return a Tensor, got {type(loss).__name__}")
         loss.backward()
@@ -209,6 +243,9 @@ class CompiledStep(_Cached):
         tb = prog.input(tt, ta)
         prog.values[id(ta)] = tb
         _lower_forward(prog, records[:-1])
+        out_arr = None
+        if self.keep_output:
+            out_arr = _copy_out(prog, tracer, self.output)
         loss_arr = np.zeros((), np.float32)
         lower_loss(prog, records[-1], prog.external(4, lambda: loss_arr))
         for rec in reversed(records[:-1]):
@@ -217,7 +254,22 @@ class CompiledStep(_Cached):
                 prog.shared.clear()  # one input may take over g (alias); the others get copies
                 LOWERINGS[rec.fn][1](prog, rec, g)
         opt_plan = OptimizerPlan(self.optimizer, prog)
-        return _Replay(to_plan(prog), prog, loss_arr=loss_arr, opt_plan=opt_plan)
+        return _Replay(to_plan(prog), prog, loss_arr=loss_arr, out_arr=out_arr, opt_plan=opt_plan)
+
+
+def _copy_out(prog, tracer, out):
+    """An array the plan copies the model's output ``out`` into (emitted at this point)."""
+    if not isinstance(out, Tensor):
+        raise Unsupported("a model whose output is not a Tensor")
+    src = prog.values.get(id(out))
+    if src is None:  # detach() made a new Tensor: find the traced output by its array
+        src = next((prog.values[id(t)] for rec in tracer.records for t in rec.outs
+                    if t.data is out.data and id(t) in prog.values), None)
+    if src is None:
+        raise Unsupported("a model whose output is not computed by traced operations")
+    out_arr = np.empty(out.data.shape, np.float32)
+    prog.emit("copy", [prog.external(out_arr.nbytes, lambda: out_arr), src], [out_arr.nbytes])
+    return out_arr
 
 
 def _lower_forward(prog, records):
@@ -272,17 +324,16 @@ class CompiledModel(_Cached):
         prog = Program(tracer.records, {})
         prog.values[id(xa)] = prog.input(xt, xa)
         _lower_forward(prog, tracer.records)
-        out_arr = np.empty(out.data.shape, np.float32)
-        ob = prog.external(out_arr.nbytes, lambda: out_arr)
-        prog.emit("copy", [ob, prog.values[id(out)]], [out_arr.nbytes])
+        out_arr = _copy_out(prog, tracer, out)
         return _Replay(to_plan(prog), prog, out_arr=out_arr)
 
 
-def compile_step(model, loss_fn, optimizer, *, cache_size=8):
+def compile_step(model, loss_fn, optimizer, *, cache_size=8, keep_output=False):
     """A compiled training step: ``step(x, target)`` == ``optimizer.zero_grad();
     loss = loss_fn(model(x), target); loss.backward(); optimizer.step()``, returning the loss
-    (a 0-d Tensor). Nothing runs until the first call. See docs/compile.md."""
-    return CompiledStep(model, loss_fn, optimizer, cache_size)
+    (a 0-d Tensor). Nothing runs until the first call. ``keep_output=True`` also keeps the
+    model's output of each call in ``step.output``. See docs/compile.md."""
+    return CompiledStep(model, loss_fn, optimizer, cache_size, keep_output)
 
 
 def compile(model, *, cache_size=8):  # noqa: A001 - PyTorch's name
