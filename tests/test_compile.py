@@ -273,3 +273,41 @@ def test_fit_compile_matches_eager(rng):
         np.testing.assert_allclose(h1.history[k], h2.history[k], rtol=1e-4, atol=1e-5, err_msg=k)
     assert_same(m1, m2)
     np.testing.assert_allclose(p1, p2, rtol=RTOL, atol=ATOL)
+
+
+def images(rng, n=8, shape=(1, 28, 28), classes=10):
+    return (rng.standard_normal((n,) + shape).astype(np.float32), rng.integers(0, classes, n).astype(np.int64))
+
+
+@pytest.mark.parametrize("name", ["lenet", "lenet_bn", "nin", "resnet18"])
+def test_zoo_models_compiled_equal_eager(rng, name):
+    from fastdl import models
+
+    def make():
+        fastdl.manual_seed(1)
+        return getattr(models, name)()
+
+    batches = [images(rng, 4) for _ in range(3)]
+    fastdl.manual_seed(7)  # dropout (NiN) draws the same seeds in both runs: reseed between them
+    (m1, o1), (m2, o2) = twin(make, lambda p: SGD(p, lr=0.01, momentum=0.9))
+    step = fastdl.compile_step(m2, nn.CrossEntropyLoss(), o2)
+    state = fastdl.random.get_rng_state()
+    eager = []
+    for x, y in batches:
+        eager.append(float(eager_step(m1, nn.CrossEntropyLoss(), o1, x, y)))
+    fastdl.random.set_rng_state(state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback
+        compiled = [float(step(x, y)) for x, y in batches]
+    np.testing.assert_allclose(compiled, eager, rtol=1e-4, atol=1e-5)
+    for (k, v1), (_, v2) in zip(m1.state_dict().items(), m2.state_dict().items()):  # params and buffers
+        np.testing.assert_allclose(np.asarray(v2), np.asarray(v1), rtol=1e-3, atol=1e-4, err_msg=k)
+    assert step.trace_count == 1
+    m1.eval()
+    m2.eval()
+    x = batches[0][0]
+    with fastdl.no_grad():
+        ref = m1(fastdl.tensor(x)).numpy()
+    predict = fastdl.compile(m2)
+    predict(x)
+    np.testing.assert_allclose(predict(x).numpy(), ref, rtol=1e-3, atol=1e-4)

@@ -5,6 +5,7 @@
 // Each entry: name, number of buffers, integer arguments, float constants, per-call scalars.
 // Buffer order follows the kernel convention: outputs first, then inputs.
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "fastdl/batchnorm.h"
 #include "fastdl/common.h"
 #include "fastdl/conv.h"
+#include "fastdl/dropout.h"
 #include "fastdl/gemm.h"
 #include "fastdl/linear.h"
 #include "fastdl/loss.h"
@@ -44,6 +46,8 @@ enum Op : int {
   kAdaptiveAvgBackward,  // buf [dx, dy]                i [NC H W P Q]
   kBatchNormForward,     // buf [y, mean, rstd, running_mean?, running_var?, x, w?, b?]  i [N C S training relu]  f [eps, momentum]
   kBatchNormBackward,    // buf [dx, dw?, db?, dy, x, w?, b?, mean, rstd]                i [N C S training relu]
+  kDropoutForward,  // buf [y, mask (uint8), x]  i [n]  f [p]  s [seed: an int64 stored in the double slot]
+  kDropoutBackward, // buf [dx, dy, mask]        i [n]  f [p]
   kCount
 };
 
@@ -65,6 +69,7 @@ const OpInfo kOps[kCount] = {
     {"avg_pool2d_forward", 2, 12, 0, 0},  {"avg_pool2d_backward", 2, 12, 0, 0},
     {"adaptive_avg_pool2d_forward", 2, 5, 0, 0},  {"adaptive_avg_pool2d_backward", 2, 5, 0, 0},
     {"batch_norm_forward", 8, 5, 2, 0},   {"batch_norm_backward", 9, 5, 0, 0},
+    {"dropout_forward", 3, 1, 1, 1},      {"dropout_backward", 3, 1, 1, 0},
 };
 
 template <class T>
@@ -119,7 +124,8 @@ void plan_check_step(const PlanStep& st) {
   }
   for (int64_t v : st.i)
     if (st.op == kLinearForward || st.op == kSumRows || st.op == kActForward || st.op == kActBackward || st.op == kAdd ||
-        st.op == kCopy || st.op == kMseLoss || st.op == kSgd || st.op == kAdam)
+        st.op == kCopy || st.op == kMseLoss || st.op == kSgd || st.op == kAdam || st.op == kDropoutForward ||
+        st.op == kDropoutBackward)
       FASTDL_CHECK(v >= 0, name + ": negative size " + std::to_string(v));
   if (st.op == kConvForward || st.op == kConvBackward) conv_params(st.i);  // validates
   if (st.op == kMaxPoolForward || st.op == kMaxPoolBackward) max_pool_params(st.i);
@@ -251,6 +257,17 @@ void plan_run_step(const PlanStep& st, void* const* ptr, const double* sc) {
       batch_norm_backward(P<float>(ptr, b[0]), P<float>(ptr, b[1]), P<float>(ptr, b[2]), P<float>(ptr, b[3]),
                           P<float>(ptr, b[4]), P<float>(ptr, b[5]), P<float>(ptr, b[6]), P<float>(ptr, b[7]),
                           P<float>(ptr, b[8]), i[0], i[1], i[2], i[3] != 0, i[4] != 0);
+      break;
+    case kDropoutForward: {
+      int64_t seed;  // the caller stores the int64 seed's bits in the double slot
+      std::memcpy(&seed, &sc[st.s[0]], sizeof seed);
+      dropout_forward(P<float>(ptr, b[0]), P<uint8_t>(ptr, b[1]), P<float>(ptr, b[2]), i[0],
+                      static_cast<float>(st.f[0]), static_cast<uint64_t>(seed));
+      break;
+    }
+    case kDropoutBackward:
+      dropout_backward(P<float>(ptr, b[0]), P<float>(ptr, b[1]), P<uint8_t>(ptr, b[2]), i[0],
+                       static_cast<float>(st.f[0]));
       break;
     default:
       throw ArgumentError("Plan.run: unknown op code " + std::to_string(st.op));

@@ -17,12 +17,13 @@ from ..functional.activation import _Elu, _LeakyRelu, _Relu, _Sigmoid, _Tanh
 from ..functional.linear import _Linear
 from ..functional.loss import _CrossEntropy, _ElementwiseLoss
 from ..tensor import Tensor
+from .lower_conv import CONV_LOWERINGS, CONV_SAFE_PRODUCERS
 from .program import Unsupported
 
 __all__ = ["LOWERINGS", "lower_loss", "SAFE_PRODUCERS"]
 
 # Functions whose backward never reads their own output: an activation may overwrite it.
-SAFE_PRODUCERS = {_Linear, Add}
+SAFE_PRODUCERS = {_Linear, Add} | CONV_SAFE_PRODUCERS
 
 # Activation Function -> (code of fastdl::Activation, saves its output (True) or input)
 _ACTS = {_Relu: (0, True), _LeakyRelu: (1, False), _Elu: (2, False), _Sigmoid: (3, True), _Tanh: (4, True)}
@@ -71,6 +72,9 @@ def _act_param(rec):
 
 def _act_fwd(prog, rec):
     x = _tensor_arg(rec, 0)
+    if id(rec) in prog.fused:  # done by the BatchNorm before it
+        prog.new_value(rec.outs[0], like=prog.value(x))
+        return
     code, saves_output = _ACTS[rec.fn]
     xb = prog.value(x)
     # bias + activation: the activation overwrites the linear output it alone reads
@@ -82,6 +86,9 @@ def _act_fwd(prog, rec):
 def _act_bwd(prog, rec, g):
     x = rec.args[0]
     if not _needs(rec, 0):
+        return
+    if id(rec) in prog.fused:
+        prog.grad_alias(x, g)  # the BatchNorm's backward applies the ReLU mask
         return
     code, saves_output = _ACTS[rec.fn]
     saved = prog.values[id(rec.outs[0])] if saves_output else prog.value(x)
@@ -125,6 +132,7 @@ LOWERINGS = {
 }
 for _fn in _ACTS:
     LOWERINGS[_fn] = (_act_fwd, _act_bwd)
+LOWERINGS.update(CONV_LOWERINGS)
 
 
 # ---- the loss, fused with its gradient --------------------------------------------------------

@@ -37,12 +37,12 @@ class OptimizerPlan:
             raise Unsupported(f"optimizer {type(opt).__name__} (compiled: SGD, Adam, AdamW)")
         self.opt = opt
         self.groups = []  # (group index, [params updated])
-        n_scalars = 0
+        self.slots = []   # the scalar-table indices fill() writes, in order
         for gi, group in enumerate(opt.param_groups):
             params = [p for p in group["params"] if id(p) in prog.grads and any(p is t for t, _ in prog.leaves)]
             if not params:
                 continue
-            bufs, sizes, scalars = [], [], list(range(n_scalars, n_scalars + 6 + (self.kind == "adam")))
+            bufs, sizes = [], []
             for p in params:
                 st = opt.state[p]
                 data, grad = prog.values[id(p)], prog.grads[id(p)]
@@ -56,14 +56,15 @@ class OptimizerPlan:
                     bufs += [data, self._state_buf(prog, st, "exp_avg", p), self._state_buf(prog, st, "exp_avg_sq", p),
                              vmax, grad]
                 sizes.append(p.data.size)
-            n_scalars += len(scalars)
-            if self.kind == "adam":
-                scalars += list(range(n_scalars, n_scalars + len(params)))
-                n_scalars += len(params)
+            scalars = prog.scalars(6 if self.kind == "sgd" else 7 + len(params))
+            self.slots += scalars
             prog.emit(self.kind, bufs, sizes, (), scalars)
             self.groups.append((gi, params))
-        self.table = np.zeros(max(n_scalars, 1), np.float64)
         self._shape = self._structure()
+        first = self.slots[0] if self.slots else 0
+        assert self.slots == list(range(first, first + len(self.slots)))  # one run of the table
+        self._where = slice(first, first + len(self.slots))
+        prog.fillers.append(self.fill)
         self._cache()
 
     def _cache(self):
@@ -114,7 +115,7 @@ class OptimizerPlan:
                 raise Retrace()
         return False
 
-    def fill(self):
+    def fill(self, table):
         """Write this call's hyper-parameters (and Adam's advanced steps) into the table."""
         vals = []
         sgd = self.kind == "sgd"
@@ -127,4 +128,4 @@ class OptimizerPlan:
                 for st in states:
                     s = st["step"] = int(st["step"]) + 1
                     vals.append(s)
-        self.table[:len(vals)] = vals
+        table[self._where] = vals

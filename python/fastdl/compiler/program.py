@@ -22,6 +22,10 @@ class Unsupported(Exception):
 # How many leading buffers each op writes ("in place": reads and writes all of them).
 OP_OUTPUTS = {"linear_forward": 1, "gemm": 1, "sum_rows": 1, "act_forward": 1, "act_backward": 1, "add": 1,
               "copy": 1, "cross_entropy": 3, "mse_loss": 2, "conv2d_forward": 1, "conv2d_backward": 3,
+              "max_pool2d_forward": 2, "max_pool2d_backward": 1, "avg_pool2d_forward": 1, "avg_pool2d_backward": 1,
+              "adaptive_avg_pool2d_forward": 1, "adaptive_avg_pool2d_backward": 1,
+              "batch_norm_forward": 5, "batch_norm_backward": 3,  # forward: y, mean, rstd, running stats
+              "dropout_forward": 2, "dropout_backward": 1,
               "sgd": "in place", "adam": "in place"}
 
 
@@ -66,8 +70,9 @@ class Op:
 
 
 class Program:
-    def __init__(self, records, grad_store):
+    def __init__(self, records, grad_store, owners=None):
         self.records = records
+        self.owners = owners or {}    # id(array) -> the Tensor holding it (a module's buffers)
         self.grad_store = grad_store  # id(leaf) -> (leaf, its .grad array), shared by a step's plans
         self.bufs = []
         self.ops = []
@@ -80,10 +85,17 @@ class Program:
         self.uses = {}        # id(Tensor) -> number of recorded calls reading it
         self.produced_by = {}  # id(Tensor) -> Function class
         self.shared = set()    # gradient buffers handed to an input by grad_alias during the current backward
+        self.n_scalars = 0     # size of the per-call scalar table (float64)
+        self.fillers = []      # fn(table) run before every replay, in order (seeds, hyper-parameters)
+        self.fused = set()     # ids of records folded into an earlier op (BatchNorm + ReLU)
+        self.saved = {}        # id(record) -> buffers its forward keeps for its backward
+        self.consumers = {}    # id(Tensor) -> records reading it
+        self.counters = []     # 0-d int64 tensors the step advances by one per call (num_batches_tracked)
         for rec in records:
             for a in rec.args:
                 if isinstance(a, Tensor):
                     self.uses[id(a)] = self.uses.get(id(a), 0) + 1
+                    self.consumers.setdefault(id(a), []).append(rec)
             for t in rec.outs:
                 self.produced_by[id(t)] = rec.fn
 
@@ -123,6 +135,10 @@ class Program:
             b = self.buf(arr.nbytes, "external", lambda t=a: t.data)
             b.watch = ("leaf", a)
             self.leaves.append((a, b))
+        elif isinstance(a, np.ndarray) and id(a) in self.owners:  # a buffer's array (BatchNorm running stats)
+            t = self.owners[id(a)]
+            b = self.buf(a.nbytes, "external", lambda t=t: t.data)
+            b.watch = ("leaf", t)
         elif isinstance(a, np.ndarray):  # e.g. a loss weight array: bound by reference
             if not a.flags.c_contiguous:
                 raise Unsupported("a non-contiguous array argument")
@@ -131,6 +147,17 @@ class Program:
             raise Unsupported(f"an argument of type {type(a).__name__}")
         self.values[id(a)] = b
         return b
+
+    def scalars(self, n):
+        """Indices of ``n`` new slots of the per-call scalar table."""
+        first = self.n_scalars
+        self.n_scalars += n
+        return list(range(first, first + n))
+
+    def sole_consumer(self, t):
+        """The one recorded call reading ``t``, or None (several, or t is read by nobody)."""
+        c = self.consumers.get(id(t), ())
+        return c[0] if len(c) == 1 and self.owner.get(self.values[id(t)].id, 0) == 1 else None
 
     def external(self, nbytes, source):
         return self.buf(nbytes, "external", source)
@@ -162,17 +189,30 @@ class Program:
         self.leaf_grads.append((t, b, g))
         return b
 
+    def grads_into(self, ts, emit):
+        """Add gradient contributions for the tensors ``ts`` (None: not wanted) computed by one
+        kernel call: ``emit(*dsts)`` emits it writing each into its dst - the gradient buffer
+        itself for a first contribution, a temporary then added for later ones."""
+        dsts, pending = [], []
+        for t in ts:
+            if t is None:
+                dsts.append(None)
+                continue
+            cur = self.grads.get(id(t))
+            if cur is None:
+                cur = self.grads[id(t)] = self._grad_buf(t)
+                dsts.append(cur)
+            else:
+                tmp = self.buf(cur.nbytes)
+                dsts.append(tmp)
+                pending.append((cur, tmp))
+        emit(*dsts)
+        for cur, tmp in pending:
+            self.emit("add", [cur, cur, tmp], [cur.nbytes // 4])
+
     def grad_into(self, t, emit):
-        """Add a gradient contribution for ``t``: ``emit(dst)`` emits ops writing it into dst (the
-        gradient buffer itself for the first contribution, a temporary then added for later ones)."""
-        cur = self.grads.get(id(t))
-        if cur is None:
-            cur = self.grads[id(t)] = self._grad_buf(t)
-            emit(cur)
-            return
-        tmp = self.buf(cur.nbytes)
-        emit(tmp)
-        self.emit("add", [cur, cur, tmp], [cur.nbytes // 4])
+        """``grads_into`` for one tensor."""
+        self.grads_into([t], emit)
 
     def grad_alias(self, t, g):
         """``t``'s gradient contribution is the buffer ``g`` itself (a view op's backward, an

@@ -62,6 +62,8 @@ class _Replay:
 
     def __init__(self, plan, prog, loss_arr=None, out_arr=None, opt_plan=None):
         self.plan = plan
+        self.table = np.zeros(max(prog.n_scalars, 1), np.float64)
+        self.fillers = prog.fillers
         used = {i for op in prog.ops for i in (b.id for b in op.bufs if b is not None)}
         self.externals = [(b, b.source) for b in prog.bufs if b.kind == "external" and b.id in used]
         self.bound = [None] * len(self.externals)
@@ -69,8 +71,8 @@ class _Replay:
         self.loss_arr = loss_arr
         self.out_arr = out_arr
         self.opt_plan = opt_plan
-        if opt_plan is not None:
-            plan.set_scalars(opt_plan.table)
+        self.counters = prog.counters
+        plan.set_scalars(self.table)
         self.bind()
 
     def bind(self):
@@ -107,12 +109,44 @@ class _Replay:
                 self.bind()
             else:
                 self._check_bound()
-            opt_plan.fill()
         else:
             self._check_bound()
+        table = self.table
+        for fill in self.fillers:
+            fill(table)
+        for t in self.counters:  # BatchNorm's num_batches_tracked, advanced as the module does
+            t.data.fill(t.data.item() + 1)
         self.plan.run(*inputs)
         for t, g in self.grads:
             t.grad = g
+
+
+def _buffer_owners(model):
+    """{id(array): tensor} for the model's buffers (ops receive their arrays, not the tensors)."""
+    return {id(t.data): t for t in model.buffers() if t is not None}
+
+
+def _counter_values(model):
+    """(module, num_batches_tracked tensor, value) of the model's BatchNorm layers: the one
+    piece of state a forward changes in Python rather than through a traced op."""
+    out = []
+    for m in model.modules():
+        t = getattr(m, "num_batches_tracked", None)
+        if t is not None and hasattr(t, "data") and getattr(t.data, "ndim", -1) == 0:
+            out.append((m, t, int(t.data)))
+    return out
+
+
+def _advanced_counters(before):
+    """The counters the traced step advanced; Unsupported when a layer derives a per-call value
+    from one (BatchNorm with momentum=None averages with 1 / num_batches_tracked)."""
+    out = []
+    for m, t, v in before:
+        if int(t.data) != v:
+            if getattr(m, "momentum", 0.1) is None:
+                raise Unsupported(f"{type(m).__name__} with momentum=None (a per-call averaging factor)")
+            out.append(t)
+    return out
 
 
 def _warn_once(owner, reason):
@@ -217,11 +251,12 @@ class CompiledStep(_Cached):
 
     def _trace(self, key, xa, ta, target):
         tracer = self._tracer(xa, ta)
+        counters = _counter_values(self.model)
         loss, xt, tt = self._eager(xa, ta, target, tracer)
         reason = tracer.reason
         if reason is None:
             try:
-                entry = self._build(tracer, xt, tt, xa, ta, loss)
+                entry = self._build(tracer, xt, tt, xa, ta, loss, _advanced_counters(counters))
             except Unsupported as e:
                 reason = str(e)
             except Retrace:
@@ -232,12 +267,13 @@ class CompiledStep(_Cached):
         self._store(key, entry)
         return loss
 
-    def _build(self, tracer, xt, tt, xa, ta, loss):
+    def _build(self, tracer, xt, tt, xa, ta, loss, counters):
         records = tracer.records
         if not records or records[-1].outs[0] is not loss:
             raise Unsupported("a loss not computed by a traced loss function (the step's loss must be the "
                               "output of the last operation)")
-        prog = Program(records, self._grad_store)
+        prog = Program(records, self._grad_store, _buffer_owners(self.model))
+        prog.counters = counters
         xb = prog.input(xt, xa)
         prog.values[id(xa)] = xb
         tb = prog.input(tt, ta)
@@ -304,13 +340,14 @@ class CompiledModel(_Cached):
     def _trace(self, key, xa):
         tracer = self._tracer(xa)
         xt = Tensor._wrap(xa)
+        counters = _counter_values(self.model)
         with tracer:
             out = self.model(xt)
         reason = tracer.reason
         entry = _FALLBACK
         if reason is None:
             try:
-                entry = self._build(tracer, xt, xa, out)
+                entry = self._build(tracer, xt, xa, out, _advanced_counters(counters))
             except Unsupported as e:
                 reason = str(e)
         if reason is not None:
@@ -318,10 +355,11 @@ class CompiledModel(_Cached):
         self._store(key, entry)
         return out
 
-    def _build(self, tracer, xt, xa, out):
+    def _build(self, tracer, xt, xa, out, counters):
         if not isinstance(out, Tensor) or id(out) not in tracer.produced:
             raise Unsupported("a model whose output is not computed by traced operations")
-        prog = Program(tracer.records, {})
+        prog = Program(tracer.records, {}, _buffer_owners(self.model))
+        prog.counters = counters
         prog.values[id(xa)] = prog.input(xt, xa)
         _lower_forward(prog, tracer.records)
         out_arr = _copy_out(prog, tracer, out)
