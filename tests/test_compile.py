@@ -311,3 +311,98 @@ def test_zoo_models_compiled_equal_eager(rng, name):
     predict = fastdl.compile(m2)
     predict(x)
     np.testing.assert_allclose(predict(x).numpy(), ref, rtol=1e-3, atol=1e-4)
+
+
+class LastStep(nn.Module):
+    def __init__(self, cell):
+        super().__init__()
+        self.rnn = cell(6, 8, batch_first=True)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.fc(out[:, -1])
+
+
+@pytest.mark.parametrize("cell", [nn.LSTM, nn.GRU], ids=["lstm", "gru"])
+def test_recurrent_models_fall_back_cleanly(rng, cell):
+    def make():
+        fastdl.manual_seed(2)
+        return LastStep(cell)
+
+    batches = [(rng.standard_normal((4, 5, 6)).astype(np.float32), rng.integers(0, 3, 4)) for _ in range(3)]
+    with pytest.warns(RuntimeWarning, match="fastdl.compile"):
+        run_both(make, OPTIMIZERS["adam"], nn.CrossEntropyLoss(), batches)
+
+
+def test_tree_model_falls_back_cleanly():
+    from fastdl.nn import Tree
+
+    vocab = {"a": 0, "b": 1, "c": 2}
+    trees = [Tree.parse("(1 (0 a) (2 (1 b) (0 c)))"), Tree.parse("(2 (1 c) (0 a))")]
+
+    class Classify(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = nn.TreeClassifier(nn.BinaryTreeLSTM(3, 4, 5), 3)
+
+        def forward(self, ts):
+            return self.m(ts, vocab)
+
+    def loss_fn(out, _):
+        logits, labels = out
+        return fastdl.functional.cross_entropy(logits, labels)
+
+    def make():
+        fastdl.manual_seed(4)
+        return Classify()
+
+    (m1, o1), (m2, o2) = twin(make, OPTIMIZERS["sgd"])
+    step = fastdl.compile_step(m2, loss_fn, o2)
+    with pytest.warns(RuntimeWarning, match="not arrays"):
+        for _ in range(3):
+            o1.zero_grad()
+            le = loss_fn(m1(trees), None)
+            le.backward()
+            o1.step()
+            np.testing.assert_allclose(float(step(trees, np.zeros(1))), float(le), rtol=RTOL)
+    assert_same(m1, m2)
+
+
+_RSS_SCRIPT = """
+import resource, sys, numpy as np, fastdl
+from fastdl import nn
+from fastdl.optim import SGD
+fastdl.manual_seed(0)
+m = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1),
+                  nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 16 * 16, 10))
+opt = SGD(m.parameters(), lr=0.01, momentum=0.9)
+rng = np.random.default_rng(0)
+x = rng.standard_normal((64, 3, 32, 32)).astype(np.float32)
+y = rng.integers(0, 10, 64)
+loss_fn = nn.CrossEntropyLoss()
+if sys.argv[1] == "compiled":
+    step = fastdl.compile_step(m, loss_fn, opt)
+else:
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(m(fastdl.tensor(x)), y)
+        loss.backward()
+        opt.step()
+        return loss
+losses = []
+for _ in range(4):
+    losses.append(step(x, y))  # kept, as fit keeps the last loss
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_peak_rss_compiled_not_above_eager():
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    rss = {mode: int(subprocess.run([sys.executable, "-c", _RSS_SCRIPT, mode], capture_output=True, text=True,
+                                    env=env, check=True).stdout.split()[-1]) for mode in ("eager", "compiled")}
+    assert rss["compiled"] <= rss["eager"], rss

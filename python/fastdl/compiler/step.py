@@ -32,6 +32,10 @@ _F32 = np.dtype(np.float32)
 _I64 = np.dtype(np.int64)
 
 
+class _NotArrays(TypeError):
+    """A step argument that is not numeric data (trees, token lists): the step runs eagerly."""
+
+
 def _array(a, name):
     """The float32 (x, float targets) or int64 (integer targets) C-contiguous array of a step
     argument; TypeError naming the argument for anything else."""
@@ -44,16 +48,19 @@ def _array(a, name):
     elif a is None or isinstance(a, (str, bytes)):
         raise TypeError(f"{name} must be a Tensor or an array, got {type(a).__name__}")
     try:
-        a = np.asarray(a)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"{name} must be a Tensor or an array of numbers: {e}") from None
-    kind = a.dtype.kind
+        arr = np.asarray(a)
+    except (TypeError, ValueError):
+        raise _NotArrays(f"inputs that are not arrays ({name} of type {type(a).__name__})") from None
+    kind = arr.dtype.kind
     if kind in "fb" or (kind in "iu" and name == "x"):
         dt = _F32
     elif kind in "iu":
         dt = _I64
+    elif kind == "O":
+        raise _NotArrays(f"inputs that are not arrays ({name} of type {type(a).__name__})")
     else:
-        raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}")
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    a = arr
     return np.ascontiguousarray(a, dtype=dt)
 
 
@@ -212,8 +219,12 @@ class CompiledStep(_Cached):
         self._grad_store = {}
 
     def __call__(self, x, target):
-        xa = _array(x, "x")
-        ta = _array(target, "target")
+        try:
+            xa = _array(x, "x")
+            ta = _array(target, "target")
+        except _NotArrays as e:  # e.g. trees for a tree model: the model takes them as they are
+            _warn_once(self, str(e))
+            return self._eager(x, target, target)[0]
         key = self._key(xa, ta)
         entry = self._lookup(key)
         if entry is not None and entry is not _FALLBACK:
@@ -232,8 +243,8 @@ class CompiledStep(_Cached):
     def _eager(self, xa, ta, target, tracer=None):
         opt = self.optimizer
         opt.zero_grad()
-        xt = Tensor._wrap(xa)
-        tt = Tensor._wrap(ta) if isinstance(target, Tensor) else ta
+        xt = Tensor._wrap(xa) if isinstance(xa, np.ndarray) else xa
+        tt = Tensor._wrap(ta) if isinstance(target, Tensor) and isinstance(ta, np.ndarray) else ta
         if tracer is None:
             out = self.model(xt)
             loss = self.loss_fn(out, tt)
