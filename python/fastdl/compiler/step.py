@@ -10,6 +10,7 @@ that key run eagerly, with one warning naming the op (see docs/compile.md).
 """
 from __future__ import annotations
 
+import time
 import warnings
 from collections import OrderedDict
 
@@ -177,6 +178,7 @@ class _Cached:
         self._warned = set()
         self._params = list(model.parameters())
         self.trace_count = 0
+        self.build_seconds = 0.0  # time spent turning the last trace into a plan
 
     def _key(self, xa, ta=None):
         return (xa.shape, xa.dtype.char, None if ta is None else (ta.shape, ta.dtype.char), self.model.training,
@@ -266,8 +268,10 @@ class CompiledStep(_Cached):
         loss, xt, tt = self._eager(xa, ta, target, tracer)
         reason = tracer.reason
         if reason is None:
+            t0 = time.perf_counter()
             try:
                 entry = self._build(tracer, xt, tt, xa, ta, loss, _advanced_counters(counters))
+                self.build_seconds = time.perf_counter() - t0
             except Unsupported as e:
                 reason = str(e)
             except Retrace:
@@ -357,8 +361,10 @@ class CompiledModel(_Cached):
         reason = tracer.reason
         entry = _FALLBACK
         if reason is None:
+            t0 = time.perf_counter()
             try:
                 entry = self._build(tracer, xt, xa, out, _advanced_counters(counters))
+                self.build_seconds = time.perf_counter() - t0
             except Unsupported as e:
                 reason = str(e)
         if reason is not None:
