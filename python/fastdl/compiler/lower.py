@@ -19,6 +19,7 @@ from ..functional.loss import _CrossEntropy, _ElementwiseLoss
 from ..tensor import Tensor
 from .lower_conv import CONV_LOWERINGS, CONV_SAFE_PRODUCERS
 from .program import Unsupported
+from .trace import Traced
 
 __all__ = ["LOWERINGS", "lower_loss", "SAFE_PRODUCERS"]
 
@@ -31,14 +32,13 @@ _ACTS = {_Relu: (0, True), _LeakyRelu: (1, False), _Elu: (2, False), _Sigmoid: (
 
 def _tensor_arg(rec, i):
     a = rec.args[i]
-    if not isinstance(a, Tensor):
+    if not isinstance(a, (Tensor, Traced)):
         raise Unsupported(f"{rec.name} with a non-Tensor argument {i}")
     return a
 
 
 def _needs(rec, i):
-    ctx = rec.ctx
-    return ctx is not None and bool(ctx.needs_input_grad[i])
+    return rec.needs is not None and bool(rec.needs[i])
 
 
 # ---- linear ---------------------------------------------------------------------------------

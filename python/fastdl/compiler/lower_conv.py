@@ -19,7 +19,7 @@ CONV_SAFE_PRODUCERS = {_Conv2d, _BatchNorm}
 
 
 def _needs(rec, i):
-    return rec.ctx is not None and bool(rec.ctx.needs_input_grad[i])
+    return rec.needs is not None and bool(rec.needs[i])
 
 
 def _x4(rec):

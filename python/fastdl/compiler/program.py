@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import Tensor
+from .trace import Traced
 
 __all__ = ["Buf", "Op", "Program", "Unsupported", "OP_OUTPUTS"]
 
@@ -93,7 +94,7 @@ class Program:
         self.counters = []     # 0-d int64 tensors the step advances by one per call (num_batches_tracked)
         for rec in records:
             for a in rec.args:
-                if isinstance(a, Tensor):
+                if isinstance(a, (Tensor, Traced)):
                     self.uses[id(a)] = self.uses.get(id(a), 0) + 1
                     self.consumers.setdefault(id(a), []).append(rec)
             for t in rec.outs:
@@ -126,6 +127,8 @@ class Program:
         b = self.values.get(id(a))
         if b is not None:
             return b
+        if isinstance(a, Traced):
+            raise Unsupported("a traced value read before it was computed")
         if isinstance(a, Tensor) and id(a.data) in self.values:  # wraps an input array
             b = self.values[id(a.data)]
         elif isinstance(a, Tensor):  # from outside the step: a leaf bound by reference
@@ -176,7 +179,7 @@ class Program:
 
     # ---- gradients ------------------------------------------------------------------------
     def needs_grad(self, t):
-        return isinstance(t, Tensor) and t.requires_grad
+        return isinstance(t, (Tensor, Traced)) and t.requires_grad
 
     def _grad_buf(self, t):
         if id(t) in self.produced_by:

@@ -226,7 +226,7 @@ class CompiledStep(_Cached):
             ta = _array(target, "target")
         except _NotArrays as e:  # e.g. trees for a tree model: the model takes them as they are
             _warn_once(self, str(e))
-            return self._eager(x, target, target)[0]
+            return self._eager(x, target, target)[0].detach()
         key = self._key(xa, ta)
         entry = self._lookup(key)
         if entry is not None and entry is not _FALLBACK:
@@ -239,7 +239,7 @@ class CompiledStep(_Cached):
                 self._plans.pop(key, None)
                 entry = None
         if entry is _FALLBACK:
-            return self._eager(xa, ta, target)[0]
+            return self._eager(xa, ta, target)[0].detach()
         return self._trace(key, xa, ta, target)
 
     def _eager(self, xa, ta, target, tracer=None):
@@ -260,31 +260,31 @@ class CompiledStep(_Cached):
             raise TypeError(f"fastdl.compile_step: loss_fn must return a Tensor, got {type(loss).__name__}")
         loss.backward()
         opt.step()
-        return loss, xt, tt
+        return loss, xt, tt, out
 
     def _trace(self, key, xa, ta, target):
         tracer = self._tracer(xa, ta)
         counters = _counter_values(self.model)
-        loss, xt, tt = self._eager(xa, ta, target, tracer)
+        loss, xt, tt, out = self._eager(xa, ta, target, tracer)
         reason = tracer.reason
         if reason is None:
             t0 = time.perf_counter()
             try:
-                entry = self._build(tracer, xt, tt, xa, ta, loss, _advanced_counters(counters))
+                entry = self._build(tracer, xt, tt, xa, ta, loss, out, _advanced_counters(counters))
                 self.build_seconds = time.perf_counter() - t0
             except Unsupported as e:
                 reason = str(e)
             except Retrace:
-                return loss  # state not ready (e.g. no step taken yet): trace again next call
+                return loss.detach()  # state not ready (e.g. no step taken yet): trace again next call
         if reason is not None:
             _warn_once(self, reason)
             entry = _FALLBACK
         self._store(key, entry)
-        return loss
+        return loss.detach()  # as replayed steps: no graph (it would keep this step's activations)
 
-    def _build(self, tracer, xt, tt, xa, ta, loss, counters):
+    def _build(self, tracer, xt, tt, xa, ta, loss, out, counters):
         records = tracer.records
-        if not records or records[-1].outs[0] is not loss:
+        if not records or records[-1].outs[0] is not tracer.traced(loss):
             raise Unsupported("a loss not computed by a traced loss function (the step's loss must be the "
                               "output of the last operation)")
         prog = Program(records, self._grad_store, _buffer_owners(self.model))
@@ -296,12 +296,12 @@ class CompiledStep(_Cached):
         _lower_forward(prog, records[:-1])
         out_arr = None
         if self.keep_output:
-            out_arr = _copy_out(prog, tracer, self.output)
+            out_arr = _copy_out(prog, tracer, out)
         loss_arr = np.zeros((), np.float32)
         lower_loss(prog, records[-1], prog.external(4, lambda: loss_arr))
         for rec in reversed(records[:-1]):
             g = prog.grads.get(id(rec.outs[0]))
-            if g is not None and rec.ctx is not None:
+            if g is not None and rec.needs is not None:
                 prog.shared.clear()  # one input may take over g (alias); the others get copies
                 LOWERINGS[rec.fn][1](prog, rec, g)
         opt_plan = OptimizerPlan(self.optimizer, prog)
@@ -310,12 +310,8 @@ class CompiledStep(_Cached):
 
 def _copy_out(prog, tracer, out):
     """An array the plan copies the model's output ``out`` into (emitted at this point)."""
-    if not isinstance(out, Tensor):
-        raise Unsupported("a model whose output is not a Tensor")
-    src = prog.values.get(id(out))
-    if src is None:  # detach() made a new Tensor: find the traced output by its array
-        src = next((prog.values[id(t)] for rec in tracer.records for t in rec.outs
-                    if t.data is out.data and id(t) in prog.values), None)
+    p = tracer.traced(out) if isinstance(out, Tensor) else None
+    src = None if p is None else prog.values.get(id(p))
     if src is None:
         raise Unsupported("a model whose output is not computed by traced operations")
     out_arr = np.empty(out.data.shape, np.float32)
@@ -373,7 +369,7 @@ class CompiledModel(_Cached):
         return out
 
     def _build(self, tracer, xt, xa, out, counters):
-        if not isinstance(out, Tensor) or id(out) not in tracer.produced:
+        if not isinstance(out, Tensor) or tracer.traced(out) is None:
             raise Unsupported("a model whose output is not computed by traced operations")
         prog = Program(tracer.records, {}, _buffer_owners(self.model))
         prog.counters = counters

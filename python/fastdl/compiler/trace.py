@@ -16,26 +16,49 @@ plan binds their arrays by reference on every call, it never copies them as cons
 """
 from __future__ import annotations
 
+import weakref
+
 from .. import autograd
 from ..tensor import Tensor
 
-__all__ = ["Record", "Tracer"]
+__all__ = ["Record", "Tracer", "Traced"]
 
 # Tensor methods that hand a traced value to Python.
 _ESCAPES = ("numpy", "item", "tolist", "__float__", "__int__", "__bool__", "__index__", "__array__")
 
 
+class _Meta:
+    """Shape, size, bytes and dtype of a traced array (its data is not kept)."""
+
+    __slots__ = ("shape", "size", "nbytes", "ndim", "dtype")
+
+    def __init__(self, a):
+        self.shape, self.size, self.nbytes, self.ndim, self.dtype = a.shape, a.size, a.nbytes, a.ndim, a.dtype
+
+
+class Traced:
+    """Stands for a tensor computed inside the traced step: ``.data`` has only the array's
+    shape / size / nbytes / ndim / dtype, so a trace keeps no activation alive."""
+
+    __slots__ = ("data", "requires_grad")
+
+    def __init__(self, t):
+        self.data = _Meta(t.data)
+        self.requires_grad = t.requires_grad
+
+
 class Record:
-    """One recorded apply: the Function class, its arguments as passed, its output Tensor(s)
-    and the context (graph node) when one was recorded."""
+    """One recorded apply: the Function class, its arguments as passed (tensors computed in the
+    step replaced by their ``Traced``), its outputs (``Traced``) and, when the call was recorded
+    for backward, which arguments needed a gradient (``needs``; None otherwise)."""
 
-    __slots__ = ("fn", "args", "outs", "ctx")
+    __slots__ = ("fn", "args", "outs", "needs")
 
-    def __init__(self, fn, args, outs, ctx):
+    def __init__(self, fn, args, outs, needs):
         self.fn = fn
         self.args = args
         self.outs = outs
-        self.ctx = ctx
+        self.needs = needs
 
     @property
     def name(self):
@@ -46,7 +69,7 @@ class Tracer:
     def __init__(self, input_arrays=()):
         self.inputs = {id(a) for a in input_arrays}  # the step's input arrays (x, target)
         self.records = []
-        self.produced = {}     # id(tensor) -> (record index, output index)
+        self._traced = {}      # id(tensor) -> (weakref to it, its Traced, record index)
         self.created = set()   # ids of Tensors constructed (Tensor.__init__) during the trace
         self.keep = []         # keeps created tensors alive so their ids stay unique
         self.reason = None     # first thing the plan cannot replay (None: all captured)
@@ -63,27 +86,47 @@ class Tracer:
             out = cls.apply(*args)
         finally:
             autograd._tracer = self
-        for a in args:
+        rec_args = list(args)
+        for i, a in enumerate(args):
             if isinstance(a, Tensor):
-                self._check_arg(cls, a)
+                p = self._check_arg(cls, a)
+                if p is not None:
+                    rec_args[i] = p
         outs = out if isinstance(out, tuple) else (out,)
         ctx = outs[0]._node if outs and isinstance(outs[0], Tensor) else None
         k = len(self.records)
-        self.records.append(Record(cls, args, outs, ctx))
-        for j, t in enumerate(outs):
-            if isinstance(t, Tensor):
-                self.produced[id(t)] = (k, j)
+        traced = []
+        for t in outs:
+            p = Traced(t)
+            traced.append(p)
+            self._traced[id(t)] = (weakref.ref(t), p, k)
+        needs = None if ctx is None else list(ctx.needs_input_grad)
+        self.records.append(Record(cls, tuple(rec_args), tuple(traced), needs))
         return out
 
+    def traced(self, t):
+        """The Traced standing for tensor ``t`` when a recorded call computed it, else None."""
+        e = self._traced.get(id(t))
+        return e[1] if e is not None and e[0]() is t else None
+
+    def producer(self, t):
+        """The record that computed ``t`` (None for other tensors)."""
+        e = self._traced.get(id(t))
+        return self.records[e[2]] if e is not None and e[0]() is t else None
+
     def _check_arg(self, cls, a):
+        """Checks a Tensor argument; returns its Traced when the step computed it."""
         name = cls.__name__.lstrip("_")
-        if id(a) in self.produced:
+        p = self.traced(a)
+        if p is not None:
             vc = a._vc
             if vc is not None and vc[0] != 0:
                 self.fail(f"an in-place change of a tensor computed inside the step, read by {name}")
-        elif id(a) in self.created and id(a.data) not in self.inputs:
+            return p
+        if id(a) in self.created and id(a.data) not in self.inputs:
             self.fail(f"a tensor created inside the step outside the traced operations (argument of {name}; "
                       "e.g. numpy computed on .data in a custom forward)")
+        return None
 
     # ---- activation ----------------------------------------------------------------------
     def __enter__(self):
@@ -117,9 +160,8 @@ class Tracer:
 
 def _escape(tracer, name, orig):
     def method(t, *a, **k):
-        where = tracer.produced.get(id(t))
-        if where is not None:
-            rec = tracer.records[where[0]]
+        rec = tracer.producer(t)
+        if rec is not None:
             tracer.fail(f"{name.strip('_')}() on the output of {rec.name} (a traced value read by Python)")
         return orig(t, *a, **k)
 
