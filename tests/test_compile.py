@@ -406,3 +406,17 @@ def test_peak_rss_compiled_not_above_eager():
     rss = {mode: int(subprocess.run([sys.executable, "-c", _RSS_SCRIPT, mode], capture_output=True, text=True,
                                     env=env, check=True).stdout.split()[-1]) for mode in ("eager", "compiled")}
     assert rss["compiled"] <= rss["eager"], rss
+
+
+def test_keep_output_is_the_model_output_even_when_the_loss_reads_it_in_place(rng):
+    def loss_fn(out, y):  # a ReLU on the logits inside the loss: it must not overwrite the kept output
+        return fastdl.functional.cross_entropy(fastdl.functional.relu(out), y)
+
+    (m1, o1), (m2, o2) = twin(lambda: mlp(sizes=(12, 5)), OPTIMIZERS["sgd"])
+    step = fastdl.compile_step(m2, loss_fn, o2, keep_output=True)
+    for x, y in [classification(rng) for _ in range(3)]:
+        with fastdl.no_grad():
+            ref = m1(fastdl.tensor(x)).numpy().copy()
+        eager_step(m1, loss_fn, o1, x, y)
+        step(x, y)
+        np.testing.assert_allclose(step.output.numpy(), ref, rtol=RTOL, atol=ATOL)

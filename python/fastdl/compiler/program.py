@@ -90,6 +90,7 @@ class Program:
         self.fillers = []      # fn(table) run before every replay, in order (seeds, hyper-parameters)
         self.fused = set()     # ids of records folded into an earlier op (BatchNorm + ReLU)
         self.saved = {}        # id(record) -> buffers its forward keeps for its backward
+        self.pinned = set()    # ids of tensors whose value must survive as computed (the model output)
         self.consumers = {}    # id(Tensor) -> records reading it
         self.counters = []     # 0-d int64 tensors the step advances by one per call (num_batches_tracked)
         for rec in records:
@@ -160,7 +161,9 @@ class Program:
     def sole_consumer(self, t):
         """The one recorded call reading ``t``, or None (several, or t is read by nobody)."""
         c = self.consumers.get(id(t), ())
-        return c[0] if len(c) == 1 and self.owner.get(self.values[id(t)].id, 0) == 1 else None
+        if len(c) != 1 or id(t) in self.pinned or self.owner.get(self.values[id(t)].id, 0) != 1:
+            return None
+        return c[0]
 
     def external(self, nbytes, source):
         return self.buf(nbytes, "external", source)
@@ -174,7 +177,8 @@ class Program:
         call whose backward does not read its output, read once, and shares its buffer with no
         other tensor."""
         b = self.values.get(id(t))
-        return (b is not None and b.kind == "arena" and self.produced_by.get(id(t)) in safe_producers
+        return (b is not None and b.kind == "arena" and id(t) not in self.pinned
+                and self.produced_by.get(id(t)) in safe_producers
                 and self.uses.get(id(t), 0) == 1 and self.owner.get(b.id, 0) == 1)
 
     # ---- gradients ------------------------------------------------------------------------

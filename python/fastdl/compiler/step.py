@@ -293,6 +293,8 @@ class CompiledStep(_Cached):
         prog.values[id(xa)] = xb
         tb = prog.input(tt, ta)
         prog.values[id(ta)] = tb
+        if self.keep_output and isinstance(out, Tensor) and tracer.traced(out) is not None:
+            prog.pinned.add(id(tracer.traced(out)))
         _lower_forward(prog, records[:-1])
         out_arr = None
         if self.keep_output:
