@@ -420,3 +420,17 @@ def test_keep_output_is_the_model_output_even_when_the_loss_reads_it_in_place(rn
         eager_step(m1, loss_fn, o1, x, y)
         step(x, y)
         np.testing.assert_allclose(step.output.numpy(), ref, rtol=RTOL, atol=ATOL)
+
+
+def test_empty_batch_and_nan_input_match_eager(rng):
+    x0, y0 = np.zeros((0, 12), np.float32), np.zeros(0, np.int64)
+    xn, yn = classification(rng)
+    xn[3, 2] = np.nan
+    (m1, o1), (m2, o2) = twin(mlp, OPTIMIZERS["sgd_momentum_wd"])
+    step = fastdl.compile_step(m2, nn.CrossEntropyLoss(), o2)
+    for x, y in [classification(rng), (x0, y0), (x0, y0), (xn, yn), (xn, yn)]:
+        le = float(eager_step(m1, nn.CrossEntropyLoss(), o1, x, y))
+        lc = float(step(x, y))
+        np.testing.assert_allclose(lc, le, rtol=RTOL, atol=ATOL, equal_nan=True)
+    for (k, v1), (_, v2) in zip(m1.state_dict().items(), m2.state_dict().items()):
+        np.testing.assert_allclose(np.asarray(v2), np.asarray(v1), rtol=RTOL, atol=ATOL, equal_nan=True, err_msg=k)
