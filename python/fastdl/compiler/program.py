@@ -190,7 +190,11 @@ class Program:
             return self.buf(t.data.nbytes)
         entry = self.grad_store.get(id(t))
         if entry is None or entry[0] is not t or entry[1].shape != t.data.shape:
-            entry = self.grad_store[id(t)] = (t, np.empty(t.data.shape, np.float32))  # the leaf's .grad
+            g = t.grad.data if isinstance(t.grad, Tensor) else None  # the traced eager step's gradient:
+            if not (type(g) is np.ndarray and g.dtype == np.float32 and g.shape == t.data.shape  # reuse it
+                    and g.base is None and g.flags.c_contiguous and g.flags.writeable):
+                g = np.empty(t.data.shape, np.float32)
+            entry = self.grad_store[id(t)] = (t, g)  # the leaf's .grad from now on
         g = entry[1]
         b = self.buf(g.nbytes, "external", lambda g=g: g)
         self.leaf_grads.append((t, b, g))
