@@ -434,3 +434,45 @@ def test_empty_batch_and_nan_input_match_eager(rng):
         np.testing.assert_allclose(lc, le, rtol=RTOL, atol=ATOL, equal_nan=True)
     for (k, v1), (_, v2) in zip(m1.state_dict().items(), m2.state_dict().items()):
         np.testing.assert_allclose(np.asarray(v2), np.asarray(v1), rtol=RTOL, atol=ATOL, equal_nan=True, err_msg=k)
+
+
+def test_plan_rejects_malformed_programs():
+    from fastdl import _C
+
+    with pytest.raises(ValueError, match="n_buffers"):
+        _C.Plan(-1)
+    plan = _C.Plan(3)
+    with pytest.raises(ValueError, match="unknown op"):
+        plan.add_step("nope", [0], [], [], [])
+    with pytest.raises(ValueError, match="add"):
+        plan.add_step("add", [0, 1], [4], [], [])  # 3 buffers expected
+    with pytest.raises(ValueError, match="out of range"):
+        plan.add_step("add", [0, 1, 7], [4], [], [])
+    with pytest.raises(ValueError, match="negative size"):
+        plan.add_step("add", [0, 1, 2], [-4], [], [])
+    with pytest.raises(ValueError):  # stride 0 is checked when the step is added
+        plan.add_step("conv2d_forward", [0, 1, 2, -1], [1, 1, 4, 4, 1, 1, 3, 3, 0, 1, 0, 0, 1, 1, 1], [], [])
+    plan.allocate_arena(64)
+    with pytest.raises(ValueError, match="does not fit"):
+        plan.place(0, 64, 16)
+    plan.place(0, 0, 16)
+    plan.add_step("add", [0, 1, 2], [4], [], [])
+    with pytest.raises(ValueError, match="neither placed nor bound"):
+        plan.run()
+    a = np.ones(4, np.float32)
+    with pytest.raises(ValueError, match="bytes"):
+        plan.bind(1, np.ones(5, np.float32), 16)
+    with pytest.raises(ValueError, match="read-only"):
+        ro = np.ones(4, np.float32)
+        ro.flags.writeable = False
+        plan.bind(1, ro, 16)
+    plan.bind(1, a, 16)
+    plan.set_inputs([2], [16], "f")
+    with pytest.raises(ValueError, match="expected 1 input"):
+        plan.run()
+    with pytest.raises(ValueError, match="bytes"):
+        plan.run(np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="float32"):
+        plan.run(np.ones(2, np.int64))
+    plan.run(np.full(4, 2.0, np.float32))  # buffer 0 = a + input
+    assert "add" in _C.Plan.op_names() and plan.steps() == [("add", [0, 1, 2], [4])]
