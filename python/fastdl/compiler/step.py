@@ -76,6 +76,7 @@ class _Replay:
         self.externals = [(b, b.source) for b in prog.bufs if b.kind == "external" and b.id in used]
         self.bound = [None] * len(self.externals)
         self.grads = [(t, Tensor._wrap(g)) for t, _, g in prog.leaf_grads]
+        self.no_grads = []  # parameters whose .grad each call sets to None
         self.loss_arr = loss_arr
         self.out_arr = out_arr
         self.opt_plan = opt_plan
@@ -127,6 +128,8 @@ class _Replay:
         self.plan.run(*inputs)
         for t, g in self.grads:
             t.grad = g
+        for t in self.no_grads:
+            t.grad = None
 
 
 def _buffer_owners(model):
@@ -307,7 +310,16 @@ class CompiledStep(_Cached):
                 prog.shared.clear()  # one input may take over g (alias); the others get copies
                 LOWERINGS[rec.fn][1](prog, rec, g)
         opt_plan = OptimizerPlan(self.optimizer, prog)
-        return _Replay(to_plan(prog), prog, loss_arr=loss_arr, out_arr=out_arr, opt_plan=opt_plan)
+        in_opt = {id(p) for g in self.optimizer.param_groups for p in g["params"]}
+        for t, _, _ in prog.leaf_grads:
+            if id(t) not in in_opt:  # zero_grad does not reset it: eager .grad accumulates over steps
+                raise Unsupported(f"a tensor of shape {tuple(t.data.shape)} that requires grad but is not in the "
+                                  "optimizer (its .grad accumulates across steps)")
+        with_grad = {id(t) for t, _, _ in prog.leaf_grads}
+        replay = _Replay(to_plan(prog), prog, loss_arr=loss_arr, out_arr=out_arr, opt_plan=opt_plan)
+        # zero_grad (set_to_none) of the optimizer's parameters that get no gradient in this plan
+        replay.no_grads = [p for g in self.optimizer.param_groups for p in g["params"] if id(p) not in with_grad]
+        return replay
 
 
 def _copy_out(prog, tracer, out):
