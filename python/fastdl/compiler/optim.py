@@ -71,6 +71,7 @@ class OptimizerPlan:
         """Remember the objects the per-call checks compare by identity."""
         opt = self.opt
         self._state_obj, self._groups_obj = opt.state, opt.param_groups
+        self._n_groups = len(opt.param_groups)
         self._gdicts = [opt.param_groups[gi] for gi, _ in self.groups]
         self._states = [[opt.state[p] for p in params] for _, params in self.groups]
         self._flags = [self._flag(g) for g in self._gdicts]
@@ -103,6 +104,8 @@ class OptimizerPlan:
         the optimizer's state or groups were replaced, e.g. by load_state_dict). Returns True
         when they were replaced (the caller then re-resolves every bound array)."""
         opt = self.opt
+        if len(opt.param_groups) != self._n_groups:
+            raise Retrace()  # add_param_group: new parameters to update
         if opt.state is not self._state_obj or opt.param_groups is not self._groups_obj:
             if len(opt.param_groups) <= max((gi for gi, _ in self.groups), default=-1) or \
                     self._structure() != self._shape:
