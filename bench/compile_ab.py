@@ -20,6 +20,22 @@ from fastdl import models, nn
 from fastdl.optim import SGD
 
 
+def train_pair(eager_pair, compiled_pair, loss_fn, x, y):
+    """(eager step, compiled step) callables over two (model, optimizer) pairs on one batch."""
+    m1, o1 = eager_pair
+    m2, o2 = compiled_pair
+
+    def eager():
+        o1.zero_grad()
+        loss = loss_fn(m1(fastdl.tensor(x)), y)
+        loss.backward()
+        o1.step()
+        return loss
+
+    step = fastdl.compile_step(m2, loss_fn, o2)
+    return eager, lambda: step(x, y)
+
+
 def _pair(name, mode, batch, pairs):
     rng = np.random.default_rng(0)
     x = rng.random((batch, 1, 28, 28), dtype=np.float32)
@@ -33,15 +49,7 @@ def _pair(name, mode, batch, pairs):
     (m1, o1), (m2, o2) = make(), make()
     loss_fn = nn.CrossEntropyLoss()
     if mode == "train":
-        def eager():
-            o1.zero_grad()
-            loss = loss_fn(m1(fastdl.tensor(x)), y)
-            loss.backward()
-            o1.step()
-            return loss
-
-        step = fastdl.compile_step(m2, loss_fn, o2)
-        compiled = lambda: step(x, y)  # noqa: E731
+        eager, compiled = train_pair((m1, o1), (m2, o2), loss_fn, x, y)
     else:
         m1.eval()
         m2.eval()

@@ -51,19 +51,13 @@ def tiny_step(args, torch):
         m = nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 4))
         return m, SGD(m.parameters(), lr=0.01, momentum=0.9), nn.CrossEntropyLoss()
 
-    (me, oe, le), (mc, oc, lc) = make(), make()
+    from compile_ab import train_pair  # bench/ is on sys.path when this script runs
 
-    def eager():
-        oe.zero_grad()
-        loss = le(me(fastdl.tensor(x)), y)
-        loss.backward()
-        oe.step()
-        return loss
-
-    step = fastdl.compile_step(mc, lc, oc)
+    (me, oe, loss_fn), (mc, oc, _) = make(), make()
+    eager, compiled = train_pair((me, oe), (mc, oc), loss_fn, x, y)
     for _ in range(3):  # verify: the same losses
-        np.testing.assert_allclose(float(step(x, y)), float(eager()), rtol=1e-5)
-    cases = {"eager fastdl": eager, "compiled fastdl": lambda: step(x, y)}
+        np.testing.assert_allclose(float(compiled()), float(eager()), rtol=1e-5)
+    cases = {"eager fastdl": eager, "compiled fastdl": compiled}
     if torch is not None:
         tm = torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
         topt = torch.optim.SGD(tm.parameters(), lr=0.01, momentum=0.9)
