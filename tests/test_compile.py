@@ -103,9 +103,10 @@ def test_linear_regression_mse(rng):
 
 
 def test_shape_change_retraces_and_caches(rng):
-    batches = [classification(rng, n) for n in (24, 24, 7, 24, 7)]
+    # the plans share one arena: a larger batch moves the cached plans onto its bigger arena
+    batches = [classification(rng, n) for n in (24, 24, 7, 24, 7, 40, 7, 40, 24)]
     step, _, _ = run_both(mlp, OPTIMIZERS["sgd_momentum_wd"], nn.CrossEntropyLoss(), batches)
-    assert step.trace_count == 2 and len(step.cached_keys) == 2
+    assert step.trace_count == 3 and len(step.cached_keys) == 3
 
 
 def test_lru_bound(rng):

@@ -20,6 +20,7 @@ class PyPlan {
   explicit PyPlan(int n_buffers) : plan_(n_buffers), keep_(static_cast<size_t>(n_buffers < 0 ? 0 : n_buffers)) {}
 
   void allocate_arena(int64_t bytes) { plan_.allocate_arena(bytes); }
+  void share_arena(const PyPlan& other) { plan_.share_arena(other.plan_); }
   void place(int buf, int64_t offset, int64_t bytes) { plan_.place(buf, offset, bytes); }
 
   // An external buffer: a C-contiguous, aligned, writeable array of exactly `nbytes` bytes.
@@ -111,6 +112,8 @@ void bind_plan(py::module_& m) {
   py::class_<PyPlan>(m, "Plan", "A compiled step: a static list of kernel calls on arena and bound buffers.")
       .def(py::init<int>(), py::arg("n_buffers"))
       .def("allocate_arena", &PyPlan::allocate_arena, py::arg("bytes"), "Allocate the one arena (64-byte aligned).")
+      .def("share_arena", &PyPlan::share_arena, py::arg("other"),
+           "Use other's arena (then place every arena buffer again).")
       .def("place", &PyPlan::place, py::arg("buf"), py::arg("offset"), py::arg("bytes"),
            "Buffer `buf` lives at byte `offset` of the arena.")
       .def("bind", &PyPlan::bind, py::arg("buf"), py::arg("array"), py::arg("nbytes"),

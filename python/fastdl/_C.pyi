@@ -205,6 +205,8 @@ class Plan:
     offsets from the liveness planner) and external buffers bound by pointer."""
     def __init__(self, n_buffers: int) -> None: ...
     def allocate_arena(self, bytes: int) -> None: ...
+    def share_arena(self, other: Plan) -> None:
+        """Use ``other``'s arena (plans that never run together share it); place every buffer again."""
     def place(self, buf: int, offset: int, bytes: int) -> None:
         """Buffer ``buf`` is ``bytes`` bytes at byte ``offset`` (a multiple of 64) of the arena."""
     def bind(self, buf: int, array: np.ndarray, nbytes: int) -> None:

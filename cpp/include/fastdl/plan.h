@@ -42,6 +42,9 @@ class Plan {
   int n_buffers() const { return static_cast<int>(ptr_.size()); }
   // One arena of `bytes` bytes (64-byte aligned), allocated here once.
   void allocate_arena(int64_t bytes);
+  // Use `other`'s arena (plans that never run at the same time share one allocation). Every
+  // arena buffer of this plan must be placed again (place() checks it fits).
+  void share_arena(const Plan& other);
   int64_t arena_bytes() const { return arena_bytes_; }
   void place(int buf, int64_t offset, int64_t bytes);  // an arena buffer
   void bind(int buf, void* p);                          // an external buffer
@@ -58,10 +61,11 @@ class Plan {
   void run() const;
 
  private:
-  struct Free { void operator()(void* p) const; };
+  void unplace();
   std::vector<void*> ptr_;
+  std::vector<bool> placed_;
   std::vector<PlanStep> steps_;
-  std::unique_ptr<void, Free> arena_;
+  std::shared_ptr<void> arena_;
   int64_t arena_bytes_ = 0;
   const double* scalars_ = nullptr;
   int64_t n_scalars_ = 0;

@@ -8,11 +8,19 @@
 
 namespace fastdl {
 
-void Plan::Free::operator()(void* p) const { std::free(p); }
-
 Plan::Plan(int n_buffers) {
   FASTDL_CHECK(n_buffers >= 0, "Plan: n_buffers must be >= 0");
   ptr_.assign(static_cast<size_t>(n_buffers), nullptr);
+  placed_.assign(static_cast<size_t>(n_buffers), false);
+}
+
+void Plan::unplace() {
+  for (size_t b = 0; b < ptr_.size(); ++b)
+    if (placed_[b]) {
+      ptr_[b] = nullptr;
+      placed_[b] = false;
+    }
+  checked_ = false;
 }
 
 void Plan::allocate_arena(int64_t bytes) {
@@ -21,8 +29,16 @@ void Plan::allocate_arena(int64_t bytes) {
   const int64_t rounded = checked_add(bytes, 127, "plan arena") / 64 * 64;
   void* p = std::aligned_alloc(64, static_cast<size_t>(rounded));
   if (!p) throw out_of_memory("plan arena", rounded);
-  arena_.reset(p);
+  unplace();
+  arena_.reset(p, [](void* q) { std::free(q); });
   arena_bytes_ = bytes;
+}
+
+void Plan::share_arena(const Plan& other) {
+  FASTDL_CHECK(other.arena_ != nullptr, "Plan.share_arena: the other plan has no arena");
+  unplace();
+  arena_ = other.arena_;
+  arena_bytes_ = other.arena_bytes_;
 }
 
 void Plan::place(int buf, int64_t offset, int64_t bytes) {
@@ -31,13 +47,16 @@ void Plan::place(int buf, int64_t offset, int64_t bytes) {
                "Plan.place: buffer " + std::to_string(buf) + " at offset " + std::to_string(offset) + " (" +
                    std::to_string(bytes) + " bytes) does not fit the arena of " + std::to_string(arena_bytes_) +
                    " bytes (or is not 64-byte aligned)");
+  FASTDL_CHECK(arena_ != nullptr, "Plan.place: no arena (allocate_arena or share_arena first)");
   ptr_[buf] = static_cast<char*>(arena_.get()) + offset;
+  placed_[buf] = true;
   checked_ = false;
 }
 
 void Plan::bind(int buf, void* p) {
   FASTDL_CHECK(buf >= 0 && buf < n_buffers(), "Plan.bind: buffer id " + std::to_string(buf) + " out of range");
   ptr_[buf] = p;
+  placed_[buf] = false;
   if (p == nullptr) checked_ = false;  // binding a non-null pointer cannot break a validated plan
 }
 

@@ -54,15 +54,13 @@ def arena_layout(prog):
 
 
 def to_plan(prog):
-    """The _C.Plan of ``prog`` (arena allocated and placed; external buffers still unbound)."""
+    """The _C.Plan of ``prog`` (no arena yet; external buffers unbound), the arena placements
+    [(buffer id, offset, bytes)] and the arena size the plan needs."""
     eliminate_dead_ops(prog)
     offsets, total = arena_layout(prog)
     plan = _C.Plan(len(prog.bufs))
-    plan.allocate_arena(total)
-    for bid, off in offsets.items():
-        plan.place(bid, off, prog.bufs[bid].nbytes)
     for op in prog.ops:
         plan.add_step(op.name, [-1 if b is None else b.id for b in op.bufs], op.ints, op.floats, op.scalars)
     plan.set_inputs([b.id for b in prog.inputs], [b.nbytes for b in prog.inputs],
                     "".join(b.source for b in prog.inputs))
-    return plan
+    return plan, [(bid, off, prog.bufs[bid].nbytes) for bid, off in offsets.items()], total

@@ -68,7 +68,8 @@ def _array(a, name):
 class _Replay:
     """One plan and everything bound to it."""
 
-    def __init__(self, plan, prog, loss_arr=None, out_arr=None, opt_plan=None):
+    def __init__(self, built, prog, loss_arr=None, out_arr=None, opt_plan=None):
+        plan, self.places, self.arena_need = built
         self.plan = plan
         self.table = np.zeros(max(prog.n_scalars, 1), np.float64)
         self.fillers = prog.fillers
@@ -103,6 +104,11 @@ class _Replay:
             if w is not None:
                 watch.append((k, w[1], None) if w[0] == "leaf" else (k, self.opt_plan.opt.state[w[1]], w[2]))
         self._watch = watch
+
+    def place(self):
+        """Place every arena buffer (after the plan got its arena or a shared one)."""
+        for bid, off, nbytes in self.places:
+            self.plan.place(bid, off, nbytes)
 
     def _check_bound(self):
         bound = self.bound
@@ -183,6 +189,7 @@ class _Cached:
         self._params = list(model.parameters())
         self.trace_count = 0
         self.build_seconds = 0.0  # time spent turning the last trace into a plan
+        self._arena_owner = None  # the plan whose arena (the largest) the others share
 
     def _key(self, xa, ta=None):
         return (xa.shape, xa.dtype.char, None if ta is None else (ta.shape, ta.dtype.char), self.model.training,
@@ -195,10 +202,28 @@ class _Cached:
         return entry
 
     def _store(self, key, entry):
+        if isinstance(entry, _Replay):
+            self._assign_arena(entry)
         self._plans[key] = entry
         self._plans.move_to_end(key)
         while len(self._plans) > self.cache_size:
             self._plans.popitem(last=False)
+
+    def _assign_arena(self, replay):
+        """Plans of one compiled step never run at the same time: they share one arena, the
+        largest any of them needs (a bigger new plan moves the cached ones onto its arena)."""
+        owner = self._arena_owner
+        if owner is not None and owner.arena_need >= replay.arena_need:
+            replay.plan.share_arena(owner.plan)
+            replay.place()
+            return
+        replay.plan.allocate_arena(replay.arena_need)
+        replay.place()
+        for other in self._plans.values():
+            if isinstance(other, _Replay) and other is not replay:
+                other.plan.share_arena(replay.plan)
+                other.place()
+        self._arena_owner = replay
 
     def _tracer(self, *input_arrays):
         self.trace_count += 1
