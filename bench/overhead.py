@@ -5,6 +5,10 @@ Usage: PYTHONPATH=python python bench/overhead.py [--repeat 15] [--number 20000]
 Also reports the time of ``import fastdl`` (and ``import torch``) in a fresh interpreter,
 best of 5 (target: <= 0.1 s).
 
+Also times one training step of a tiny model (Linear 16->8, ReLU, Linear 8->4, cross-entropy,
+SGD with momentum, batch 4): eager fastdl, fastdl.compile_step and PyTorch eager, verified equal
+over the same steps first.
+
 Each case is timed interleaved with its PyTorch twin (best of ``repeat`` rounds of
 ``number`` calls; the minimum is the least disturbed by other processes); results are
 verified equal first. Target (issue 3): fastdl's tiny-op cost <= 1/2 of PyTorch's.
@@ -31,6 +35,46 @@ def import_seconds(module, repeat=5):
     code = f"import time; t0 = time.perf_counter(); import {module}; print(time.perf_counter() - t0)"
     return min(float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                                     check=True).stdout) for _ in range(repeat))
+
+
+def tiny_step(args, torch):
+    """A whole training step of a tiny model: eager fastdl, compiled fastdl, PyTorch eager."""
+    from fastdl import nn
+    from fastdl.optim import SGD
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 16)).astype(np.float32)
+    y = rng.integers(0, 4, 4).astype(np.int64)
+
+    def make():
+        fastdl.manual_seed(0)
+        m = nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 4))
+        return m, SGD(m.parameters(), lr=0.01, momentum=0.9), nn.CrossEntropyLoss()
+
+    from compile_ab import train_pair  # bench/ is on sys.path when this script runs
+
+    (me, oe, loss_fn), (mc, oc, _) = make(), make()
+    eager, compiled = train_pair((me, oe), (mc, oc), loss_fn, x, y)
+    for _ in range(3):  # verify: the same losses
+        np.testing.assert_allclose(float(compiled()), float(eager()), rtol=1e-5)
+    cases = {"eager fastdl": eager, "compiled fastdl": compiled}
+    if torch is not None:
+        tm = torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+        topt = torch.optim.SGD(tm.parameters(), lr=0.01, momentum=0.9)
+        tl, tx, ty = torch.nn.CrossEntropyLoss(), torch.from_numpy(x), torch.from_numpy(y)
+
+        def torch_step():
+            topt.zero_grad()
+            loss = tl(tm(tx), ty)
+            loss.backward()
+            topt.step()
+
+        cases["torch eager"] = torch_step
+    number = max(args.number // 10, 100)
+    best = {k: min(timeit.repeat(f, number=number, repeat=args.repeat)) / number * 1e6 for k, f in cases.items()}
+    print("tiny training step (16-8-4 MLP, batch 4, SGD momentum):  " +
+          "  ".join(f"{k} {v:.1f} us" for k, v in best.items()) +
+          (f"  (torch / compiled {best['torch eager'] / best['compiled fastdl']:.1f}x)" if torch is not None else ""))
 
 
 def main():
@@ -94,6 +138,7 @@ def main():
                   f"{statistics.median(tt):.2f})")
         else:
             print(f"{k:18s} {mf:10.2f} {'-':>10s}")
+    tiny_step(args, torch)
     line = f"import fastdl: {import_seconds('fastdl') * 1e3:.1f} ms (fresh interpreter, best of 5)"
     if torch is not None:
         line += f";  import torch: {import_seconds('torch') * 1e3:.1f} ms"

@@ -29,6 +29,7 @@ API_PAGES = [
     ("fastdl.data", "fastdl.data", "Datasets, the DataLoader, scalers and bundled data sets.",
      ["fastdl.data.datasets", "fastdl.data.transforms"]),
     ("fastdl.train", "fastdl.train", "fit / evaluate / predict, History and callbacks.", []),
+    ("fastdl.compiler", "fastdl.compiler", "compile_step / compile: traced steps replayed from C++.", []),
     ("fastdl.models", "fastdl.models", "Reference CNNs (LeNet, NiN, ResNet-18).", []),
     ("fastdl.io", "fastdl.io", "save / load in the safetensors format.", []),
     ("fastdl.onnx", "fastdl.onnx", "Export to and import from ONNX.", []),

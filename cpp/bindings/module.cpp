@@ -26,6 +26,7 @@ void bind_testing_gemm_conv(py::module_& t);
 void bind_testing_conv_direct(py::module_& t);
 void bind_testing_pool_bn(py::module_& t);
 void bind_linear(py::module_& m);
+void bind_plan(py::module_& m);
 }  // namespace bind
 }  // namespace fastdl
 
@@ -66,4 +67,5 @@ PYBIND11_MODULE(_C, m) {
   bind_rnn(m);
   bind_embedding(m);
   bind_linear(m);
+  bind_plan(m);
 }

@@ -209,3 +209,30 @@ def batch_norm_add_relu_backward(grad_output: F32, mask: np.ndarray, input: F32,
                                  training: bool) -> tuple[F32, Optional[F32], Optional[F32], F32]:
     """Backward of batch_norm_add_relu_forward: (grad_input, grad_weight or None, grad_bias or
     None, grad_residual (N, C, *))."""
+
+# ---- plan (the replay engine of fastdl.compile_step / fastdl.compile; docs/compile.md)
+class Plan:
+    """A static list of kernel calls on buffers: arena buffers (one 64-byte aligned allocation,
+    offsets from the liveness planner) and external buffers bound by pointer."""
+    def __init__(self, n_buffers: int) -> None: ...
+    def allocate_arena(self, bytes: int) -> None: ...
+    def share_arena(self, other: Plan) -> None:
+        """Use ``other``'s arena (plans that never run together share it); place every buffer again."""
+    def place(self, buf: int, offset: int, bytes: int) -> None:
+        """Buffer ``buf`` is ``bytes`` bytes at byte ``offset`` (a multiple of 64) of the arena."""
+    def bind(self, buf: int, array: np.ndarray, nbytes: int) -> None:
+        """Buffer ``buf`` is the memory of ``array`` (C-contiguous, aligned, writeable, exactly nbytes)."""
+    def add_step(self, op: str, buf: list[int], ints: list[int], floats: list[float], scalars: list[int]) -> None:
+        """Append a call of ``op`` (Plan.op_names()) on buffer ids (-1 = none), integer arguments,
+        constant floats and indices into the per-call scalar table; counts are checked."""
+    def set_scalars(self, scalars: npt.NDArray[np.float64]) -> None:
+        """The 1-D float64 table per-call scalars are read from at each run (kept alive)."""
+    def set_inputs(self, bufs: list[int], nbytes: list[int], kinds: str) -> None:
+        """The buffers run(*arrays) binds; kinds: one 'f' (float32) or 'i' (int64) per input."""
+    def run(self, *inputs: np.ndarray) -> None:
+        """Bind the inputs (dtype and byte size checked) and run every step with the GIL released."""
+    def steps(self) -> list[tuple[str, list[int], list[int]]]: ...
+    @property
+    def arena_bytes(self) -> int: ...
+    @staticmethod
+    def op_names() -> list[str]: ...

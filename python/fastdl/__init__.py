@@ -35,6 +35,7 @@ _LAZY = {
     "experiments": ("experiments", None), "distributed": ("distributed", None),
     "save": ("io", "save"), "load": ("io", "load"),
     "fit": ("train", "fit"), "evaluate": ("train", "evaluate"), "predict": ("train", "predict"),
+    "compiler": ("compiler", None), "compile_step": ("compiler", "compile_step"), "compile": ("compiler", "compile"),
 }
 
 

@@ -183,6 +183,9 @@ _Tensor = None  # fastdl.tensor.Tensor, set by tensor.py when it is imported (av
 _wrap = None  # fastdl.tensor._wrap (ndarray -> Tensor without copy), set by tensor.py
 _new = object.__new__
 _ndarray = np.ndarray
+# fastdl.compile's tracer while a step is being traced, else None: every apply is routed
+# through _tracer.apply(cls, args), which calls apply again with _tracer unset and records it.
+_tracer = None
 
 
 class Function:
@@ -212,6 +215,8 @@ class Function:
         """Run ``forward`` on the arrays of ``args`` and return Tensor(s), recording the graph
         when grad mode is on and some Tensor argument requires grad."""
         # Hot path (one call per operation): kept free of helper calls on purpose.
+        if _tracer is not None:
+            return _tracer.apply(cls, args)
         T = _Tensor
         n = len(args)
         vers = None

@@ -12,13 +12,16 @@ results (bitwise) as the layers run one by one, with fewer passes over memory.
   ``F.batch_norm_add_relu``); the ``Sequential`` rule and ``Residual`` both use it.
 
 Fusion is skipped for a module with hooks (they must see its own call) and inside
-``disabled()`` (the ONNX exporter traces the layers one by one). A subclass of a listed
+``disabled()`` (the ONNX exporter traces the layers one by one); while ``fastdl.compile``
+traces a step, the residual join runs as BatchNorm, add, ReLU (the compiled plan has its own
+fusion passes and lowers those ops). A subclass of a listed
 layer is never fused (its ``forward`` may differ): the table is keyed by exact type.
 """
 from __future__ import annotations
 
 import contextlib
 
+from .. import autograd
 from .. import functional as F
 from .activation import ReLU
 from .normalization import BatchNorm1d, BatchNorm2d
@@ -60,6 +63,8 @@ def batch_norm(bn, x, relu=False, residual=None):
             y = y + residual
         return F.relu(y) if relu else y
     if residual is not None:
+        if autograd._tracer is not None:  # fastdl.compile traces the step: its plan fuses the join itself
+            return F.relu(batch_norm(bn, x) + residual) if relu else batch_norm(bn, x) + residual
         args = bn._args(x)
         return F.batch_norm_add_relu(args[0], residual, *args[1:]) if relu else F.batch_norm(*args) + residual
     return F.batch_norm_relu(*bn._args(x)) if relu else F.batch_norm(*bn._args(x))

@@ -220,7 +220,7 @@ class _Meter:
 
 # ---- public API --------------------------------------------------------------------------
 def fit(model, train_data, loss_fn, optimizer, epochs, val_data=None, metrics=("accuracy",), callbacks=(),
-        scheduler=None, clip_grad_norm=None, verbose=1, batch_size=DEFAULT_BATCH_SIZE):
+        scheduler=None, clip_grad_norm=None, verbose=1, batch_size=DEFAULT_BATCH_SIZE, compile=False):
     """Train ``model`` for ``epochs`` epochs and return a :class:`History`.
 
     - ``train_data`` / ``val_data``: a DataLoader, a Dataset or a tuple ``(X, y)``; the latter
@@ -242,6 +242,10 @@ def fit(model, train_data, loss_fn, optimizer, epochs, val_data=None, metrics=("
       plain lines.
 
     A NaN loss does not stop training unless :class:`TerminateOnNaN` is given; it is logged.
+
+    ``compile=True`` runs each step through ``fastdl.compile_step`` (and validation through
+    ``fastdl.compile``): the same results, replayed from C++ (docs/compile.md). With
+    ``clip_grad_norm`` the steps stay eager (the clip sits between backward and the update).
 
     Under ``fastdl.nn.parallel.DistributedDataParallel`` (run with ``mpiexec``): data given
     as arrays or a Dataset is split between the ranks (``DistributedSampler`` for training,
@@ -270,6 +274,13 @@ def fit(model, train_data, loss_fn, optimizer, epochs, val_data=None, metrics=("
         cb.set_context(model, optimizer)
     plateau = scheduler is not None and _takes_metrics(scheduler)
     params = list(model.parameters()) if clip_grad_norm is not None else None
+    step = compiled_eval = None
+    if compile:
+        from ..compiler import compile as compile_model, compile_step
+
+        if clip_grad_norm is None:
+            step = compile_step(model, loss_fn, optimizer, keep_output=True)
+        compiled_eval = compile_model(model)
 
     history = History()
     saved_modes = _capture_modes(model)
@@ -290,13 +301,17 @@ def fit(model, train_data, loss_fn, optimizer, epochs, val_data=None, metrics=("
             nbatches = 0
             for b, batch in enumerate(loader):
                 x, y = _split(batch, "train_data")
-                optimizer.zero_grad()
-                out = model(x)
-                loss = loss_fn(out, y)
-                loss.backward()
-                if params is not None:
-                    clip_grad_norm_(params, clip_grad_norm)
-                optimizer.step()
+                if step is not None:
+                    loss = step(x, y)
+                    out = step.output
+                else:
+                    optimizer.zero_grad()
+                    out = model(x)
+                    loss = loss_fn(out, y)
+                    loss.backward()
+                    if params is not None:
+                        clip_grad_norm_(params, clip_grad_norm)
+                    optimizer.step()
                 lv = float(loss.item())
                 n = len(_numpy(x))
                 meter.add(n, lv, _numpy(out) if metric_fns else None, _numpy(y))
@@ -314,7 +329,8 @@ def fit(model, train_data, loss_fn, optimizer, epochs, val_data=None, metrics=("
                 _dist.reduce_meter(meter, has_loss=True)
             logs = meter.means()
             if val_loader is not None:
-                logs.update({"val_" + k: v for k, v in evaluate(model, val_loader, loss_fn, metrics).items()})
+                logs.update({"val_" + k: v for k, v in evaluate(model, val_loader, loss_fn, metrics,
+                                                                 compile=compiled_eval or False).items()})
             if lr is not None:
                 logs["lr"] = lr
             logs["epoch_time"] = elapsed
@@ -341,12 +357,14 @@ def fit(model, train_data, loss_fn, optimizer, epochs, val_data=None, metrics=("
     return history
 
 
-def evaluate(model, data, loss_fn=None, metrics=("accuracy",), batch_size=DEFAULT_BATCH_SIZE):
+def evaluate(model, data, loss_fn=None, metrics=("accuracy",), batch_size=DEFAULT_BATCH_SIZE, compile=False):
     """Mean loss (when ``loss_fn`` is given) and metrics of ``model`` over ``data`` (a
     DataLoader, Dataset or tuple (X, y)), weighted by batch size. Runs in eval mode under
     no_grad and restores the previous train/eval modes. Returns a dict, e.g.
     ``{'loss': 0.31, 'accuracy': 0.91}``. A DistributedDataParallel model gives the means over
-    all ranks (arrays or a Dataset are split between them)."""
+    all ranks (arrays or a Dataset are split between them). ``compile=True`` runs the model
+    through ``fastdl.compile`` (the same outputs, replayed from C++)."""
+    forward = _forward(model, compile)
     ddp = _dist.is_ddp(model)
     loader = _as_loader(data, "data", batch_size, shuffle=False, shard=ddp)
     meter = _Meter(resolve(metrics))
@@ -356,7 +374,7 @@ def evaluate(model, data, loss_fn=None, metrics=("accuracy",), batch_size=DEFAUL
         with no_grad():
             for batch in loader:
                 x, y = _split(batch, "data")
-                out = model(x)
+                out = forward(x)
                 lv = float(loss_fn(out, y).item()) if loss_fn is not None else None
                 meter.add(len(_numpy(x)), lv, _numpy(out), _numpy(y))
     finally:
@@ -368,12 +386,25 @@ def evaluate(model, data, loss_fn=None, metrics=("accuracy",), batch_size=DEFAUL
     return meter.means()
 
 
-def predict(model, X, batch_size=256):
+def _forward(model, compile):
+    """model itself, or its compiled forward (``compile`` True or an existing fastdl.compile)."""
+    if compile is False or compile is None:
+        return model
+    if compile is True:
+        from ..compiler import compile as compile_model
+
+        return compile_model(model)
+    return compile
+
+
+def predict(model, X, batch_size=256, compile=False):
     """``model`` applied to ``X`` batch by batch, concatenated into one numpy array.
 
     ``X``: an array or Tensor (batched along the first axis), or a DataLoader / Dataset (the
     first field of each batch is the input). Eval mode, no_grad; previous modes restored.
+    ``compile=True`` runs the model through ``fastdl.compile``.
     """
+    forward = _forward(model, compile)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"predict: batch_size must be a positive int, got {batch_size!r}")
     if isinstance(X, Dataset):
@@ -395,7 +426,7 @@ def predict(model, X, batch_size=256):
     try:
         with no_grad():
             for xb in batches:
-                out = model(xb)
+                out = forward(xb)
                 outs.append(np.array(_numpy(out), copy=True))
     finally:
         _restore_modes(saved)
