@@ -490,3 +490,31 @@ def test_plan_rejects_malformed_programs():
         plan.run(np.ones(2, np.int64))
     plan.run(np.full(4, 2.0, np.float32))  # buffer 0 = a + input
     assert "add" in _C.Plan.op_names() and plan.steps() == [("add", [0, 1, 2], [4])]
+
+
+def test_one_compiled_model_called_from_several_threads(rng):
+    """The plans of one compiled object share an arena and replay with the GIL released: calls
+    from several Python threads are serialised, so each gets its own input's result."""
+    import threading
+
+    m = mlp(sizes=(64, 128, 10))
+    m.eval()
+    predict = fastdl.compile(m)
+    xs = [rng.standard_normal((32, 64)).astype(np.float32) for _ in range(6)]
+    with fastdl.no_grad():
+        want = [m(fastdl.Tensor(x)).numpy() for x in xs]
+    predict(xs[0])  # trace once
+    bad = []
+
+    def worker(i):
+        for _ in range(200):
+            if not np.array_equal(predict(xs[i]).numpy(), want[i]):
+                bad.append(i)
+                return
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad

@@ -10,6 +10,7 @@ that key run eagerly, with one warning naming the op (see docs/compile.md).
 """
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from collections import OrderedDict
@@ -190,6 +191,13 @@ class _Cached:
         self.trace_count = 0
         self.build_seconds = 0.0  # time spent turning the last trace into a plan
         self._arena_owner = None  # the plan whose arena (the largest) the others share
+        # One call at a time: the plans share one arena and replay with the GIL released, so two
+        # threads calling the same compiled object would overwrite each other's buffers.
+        self._lock = threading.Lock()
+
+    def __call__(self, *args):
+        with self._lock:
+            return self._call(*args)
 
     def _key(self, xa, ta=None):
         return (xa.shape, xa.dtype.char, None if ta is None else (ta.shape, ta.dtype.char), self.model.training,
@@ -253,7 +261,7 @@ class CompiledStep(_Cached):
         self.optimizer = optimizer
         self._grad_store = {}
 
-    def __call__(self, x, target):
+    def _call(self, x, target):
         try:
             xa = _array(x, "x")
             ta = _array(target, "target")
@@ -376,7 +384,7 @@ def _lower_forward(prog, records):
 class CompiledModel(_Cached):
     """``predict = fastdl.compile(model)``: ``predict(x) == model(x)`` under no_grad."""
 
-    def __call__(self, x):
+    def _call(self, x):
         xa = _array(x, "x")
         with autograd.no_grad():
             key = self._key(xa)
