@@ -12,6 +12,7 @@
 #include "fastdl/parallel.h"
 #include "fastdl/scratch.h"
 #include "conv_kernels.h"
+#include "tap_classes.h"
 #include "../conv_direct/conv_direct.h"
 
 namespace fastdl {
@@ -271,6 +272,7 @@ static void forward_impl(float* y, const float* x, const float* w, const float* 
   const Isa isa = active_isa();
   const ConvKernels& kt = conv_kernels(isa);
   if (p.N == 0) return;
+  if (tap_classes_apply(p)) return tap_classes_forward(y, x, w, b, p);
   if (conv_direct_choice(p, isa).fwd) return conv_direct_forward(conv_direct_kernels(isa), y, x, w, b, p);
   // Work in blocks of G images fixed by the shape (block j = images [jG, min(N, (j+1)G))), so
   // every GEMM has the same size on any thread count and y is bitwise the same.
@@ -320,6 +322,7 @@ static void backward_impl(float* dx, float* dw, float* db, const float* dy, cons
   if (dw && p.N == 0)
     for (int64_t i = 0; i < WS; ++i) dw[i] = 0.0f;
   if (p.N == 0 || (!dx && !dw)) return;
+  if (tap_classes_apply(p)) return tap_classes_backward(dx, dw, dy, x, w, p);
   // The direct engine takes the gradients it wins on; im2col + SGEMM computes the rest.
   const DirectChoice dc = conv_direct_choice(p, isa);
   float* dx_direct = dx && dc.dx ? dx : nullptr;
