@@ -430,7 +430,8 @@ void copy_slice(const float* src, float* dst, const Conv2dParams& p, const Trim&
 }  // namespace
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
-  const Trim t = trim_padding_taps(p);
+  // Tap classes skip every padding tap, also those trimming would: they take the map whole.
+  const Trim t = tap_classes_apply(p) ? Trim{} : trim_padding_taps(p);
   if (!t.on) return forward_impl(y, x, w, b, p);
   float* ws = scratch(ScratchKey::conv_trim, p.K * t.q.col_rows);
   copy_slice<true>(w, ws, p, t);
@@ -439,7 +440,7 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
 
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
                      const Conv2dParams& p) {
-  const Trim t = trim_padding_taps(p);
+  const Trim t = tap_classes_apply(p) ? Trim{} : trim_padding_taps(p);
   if (!t.on) return backward_impl(dx, dw, db, dy, x, w, p);
   const int64_t WS2 = p.K * t.q.col_rows;
   float* ws = scratch(ScratchKey::conv_trim, 2 * WS2);

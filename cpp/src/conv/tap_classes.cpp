@@ -92,24 +92,34 @@ void scatter_columns(float* dx, const float* dcolT, const Conv2dParams& p, const
   });
 }
 
-// The weight (K, C, R, S) as R*S tap matrices (K, C) (ToTaps), or tap matrices added back into
-// a weight-shaped gradient.
+// Which of the R*S taps some class uses.
+std::vector<char> live_taps(const Conv2dParams& p, const std::vector<Class>& cs) {
+  std::vector<char> live(p.R * p.S, 0);
+  for (const Class& c : cs)
+    for (int64_t r = c.a.t0; r < c.a.t1; ++r)
+      for (int64_t s = c.b.t0; s < c.b.t1; ++s) live[r * p.S + s] = 1;
+  return live;
+}
+
+// The weight (K, C, R, S) as R*S tap matrices (K, C), live taps only (ToTaps); or the tap
+// matrices written back as a weight-shaped gradient, zero at the taps no class uses.
 template <bool ToTaps>
-void tap_major(float* taps, float* w, const Conv2dParams& p) {
-  // In blocks of kBlock (k, c) pairs, one tap at a time: the tap matrices lie K*C floats apart
-  // (a multiple of 4 KiB), so stepping through the taps of one pair in the inner loop made every
-  // access alias the previous ones in the store buffer (4K aliasing: 20x slower).
-  constexpr int64_t kBlock = 256;
+void tap_major(float* taps, float* w, const Conv2dParams& p, const std::vector<char>& live) {
   const int64_t RS = p.R * p.S, KC = p.K * p.C;
+  if (!ToTaps) {  // the weight gradient in storage order: one sequential stream of stores
+    for (int64_t kc = 0; kc < KC; ++kc)
+      for (int64_t t = 0; t < RS; ++t) w[kc * RS + t] = live[t] ? taps[t * KC + kc] : 0.0f;
+    return;
+  }
+  // In blocks of kBlock (k, c) pairs, one tap at a time: the tap matrices lie K*C floats apart
+  // (a multiple of 4 KiB), so storing the taps of one pair in the inner loop made every store
+  // alias the previous ones (4K aliasing: 20x slower).
+  constexpr int64_t kBlock = 256;
   for (int64_t b0 = 0; b0 < KC; b0 += kBlock) {
     const int64_t b1 = std::min(KC, b0 + kBlock);
     for (int64_t t = 0; t < RS; ++t)
-      for (int64_t kc = b0; kc < b1; ++kc) {
-        if (ToTaps)
-          taps[t * KC + kc] = w[kc * RS + t];
-        else
-          w[kc * RS + t] = taps[t * KC + kc];
-      }
+      if (live[t])
+        for (int64_t kc = b0; kc < b1; ++kc) taps[t * KC + kc] = w[kc * RS + t];
   }
 }
 
@@ -154,9 +164,11 @@ bool tap_classes_apply(const Conv2dParams& p) {
 //   backward-weights dw_c (K x T) (+)= dyT^T * colT
 void tap_classes_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
   const int64_t KC = p.K * p.C, PQ = p.P * p.Q;
+  const std::vector<Class> cs = classes(p);
+  const std::vector<char> live = live_taps(p, cs);
   float* taps = scratch(ScratchKey::conv_class_taps, p.R * p.S * KC);
-  tap_major<true>(taps, const_cast<float*>(w), p);
-  for (const Class& c : classes(p)) {
+  tap_major<true>(taps, const_cast<float*>(w), p, live);
+  for (const Class& c : cs) {
     const int64_t T = p.C * c.taps(), nb_max = images_per_chunk(p, c);
     float* ws = T ? scratch(ScratchKey::conv_class_w, p.K * T) : nullptr;
     if (T) class_weights(ws, taps, p, c);
@@ -185,12 +197,15 @@ void tap_classes_backward(float* dx, float* dw, const float* dy, const float* x,
   // tap-major weights (for dx) and tap-major weight gradient (for dw), one buffer
   float* taps = scratch(ScratchKey::conv_class_taps, 2 * RS * KC);
   float* dtaps = taps + RS * KC;
+  const std::vector<Class> cs = classes(p);
+  const std::vector<char> live = live_taps(p, cs);
   if (dx) {
-    tap_major<true>(taps, const_cast<float*>(w), p);
+    tap_major<true>(taps, const_cast<float*>(w), p, live);
     std::fill(dx, dx + p.N * p.C * p.H * p.W, 0.0f);
   }
-  if (dw) std::fill(dtaps, dtaps + RS * KC, 0.0f);
-  for (const Class& c : classes(p)) {
+  for (int64_t t = 0; dw && t < RS; ++t)
+    if (live[t]) std::fill(dtaps + t * KC, dtaps + (t + 1) * KC, 0.0f);
+  for (const Class& c : cs) {
     const int64_t T = p.C * c.taps(), nb_max = images_per_chunk(p, c);
     if (T == 0) continue;  // no live taps: no gradient flows
     float* ws = scratch(ScratchKey::conv_class_w, p.K * T);
@@ -217,7 +232,7 @@ void tap_classes_backward(float* dx, float* dw, const float* dy, const float* x,
     }
     if (dw) add_class_weights(dtaps, dws, p, c);
   }
-  if (dw) tap_major<false>(dtaps, dw, p);
+  if (dw) tap_major<false>(dtaps, dw, p, live);
 }
 
 }  // namespace fastdl
