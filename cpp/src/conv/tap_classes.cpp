@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fastdl/gemm.h"
+#include "fastdl/parallel.h"
 #include "fastdl/scratch.h"
 
 namespace fastdl {
@@ -49,19 +50,27 @@ std::vector<Class> classes(const Conv2dParams& p) {
 // Images per GEMM of class c: the column and output buffers stay within kChunkFloats. A function
 // of the shape only, so the summation order of dw never depends on the thread count.
 constexpr int64_t kChunkFloats = int64_t(1) << 18;
+// Floats a thread moves per chunk of the copies (gathers, scatters, weight transposes).
+constexpr int64_t kMoveGrain = int64_t(1) << 15;
 int64_t images_per_chunk(const Conv2dParams& p, const Class& c) {
   const int64_t per_image = (p.C * c.taps() + p.K) * c.positions();
   return std::max<int64_t>(1, std::min(p.N, kChunkFloats / std::max<int64_t>(per_image, 1)));
 }
 
 // Calls f(row, n, oh, ow) for every output (n, oh, ow) of the class in images [n0, n0 + nb),
-// row = its index among them (the row of the class's matrices), n the absolute image.
+// row = its index among them (the row of the class's matrices), n the absolute image; images
+// split between threads (each f touches `width` floats of its row; rows are disjoint).
 template <class F>
-void for_each_position(const Class& c, int64_t n0, int64_t nb, F f) {
-  int64_t row = 0;
-  for (int64_t n = n0; n < n0 + nb; ++n)
-    for (int64_t oh = c.a.o0; oh < c.a.o1; ++oh)
-      for (int64_t ow = c.b.o0; ow < c.b.o1; ++ow) f(row++, n, oh, ow);
+void for_each_position(const Class& c, int64_t n0, int64_t nb, int64_t width, F f) {
+  const int64_t np = c.a.o1 - c.a.o0, nq = c.b.o1 - c.b.o0;
+  const int64_t grain = 1 + kMoveGrain / std::max<int64_t>(1, np * nq * width);
+  parallel_for(n0, n0 + nb, grain, [&](int64_t lo, int64_t hi) {
+    for (int64_t n = lo; n < hi; ++n) {
+      int64_t row = (n - n0) * np * nq;
+      for (int64_t oh = c.a.o0; oh < c.a.o1; ++oh)
+        for (int64_t ow = c.b.o0; ow < c.b.o1; ++ow) f(row++, n, oh, ow);
+    }
+  });
 }
 
 // colT[row, (r, s, ch)] = x[n, ch, oh*sh - ph + r, ow*sw - pw + s] for the class's live taps
@@ -69,12 +78,14 @@ void for_each_position(const Class& c, int64_t n0, int64_t nb, F f) {
 // one row reads one image's C x H x W block, which the small maps keep in L1.
 void gather_columns(float* colT, const float* x, const Conv2dParams& p, const Class& c, int64_t n0, int64_t nb) {
   const int64_t HW = p.H * p.W;
-  for_each_position(c, n0, nb, [&](int64_t, int64_t n, int64_t oh, int64_t ow) {
+  const int64_t T = p.C * c.taps();
+  for_each_position(c, n0, nb, T, [&](int64_t row, int64_t n, int64_t oh, int64_t ow) {
     const float* xn = x + n * p.C * HW;
+    float* dst = colT + row * T;
     for (int64_t r = c.a.t0; r < c.a.t1; ++r)
       for (int64_t s = c.b.t0; s < c.b.t1; ++s) {
         const float* xp = xn + (oh * p.stride_h - p.pad_h + r) * p.W + ow * p.stride_w - p.pad_w + s;
-        for (int64_t ch = 0; ch < p.C; ++ch) *colT++ = xp[ch * HW];
+        for (int64_t ch = 0; ch < p.C; ++ch) *dst++ = xp[ch * HW];
       }
   });
 }
@@ -82,12 +93,14 @@ void gather_columns(float* colT, const float* x, const Conv2dParams& p, const Cl
 // The transpose of gather_columns, added: dx[...] += dcolT[...] (taps overlap in dx).
 void scatter_columns(float* dx, const float* dcolT, const Conv2dParams& p, const Class& c, int64_t n0, int64_t nb) {
   const int64_t HW = p.H * p.W;
-  for_each_position(c, n0, nb, [&](int64_t, int64_t n, int64_t oh, int64_t ow) {
+  const int64_t T = p.C * c.taps();
+  for_each_position(c, n0, nb, T, [&](int64_t row, int64_t n, int64_t oh, int64_t ow) {
     float* xn = dx + n * p.C * HW;
+    const float* src = dcolT + row * T;
     for (int64_t r = c.a.t0; r < c.a.t1; ++r)
       for (int64_t s = c.b.t0; s < c.b.t1; ++s) {
         float* xp = xn + (oh * p.stride_h - p.pad_h + r) * p.W + ow * p.stride_w - p.pad_w + s;
-        for (int64_t ch = 0; ch < p.C; ++ch) xp[ch * HW] += *dcolT++;
+        for (int64_t ch = 0; ch < p.C; ++ch) xp[ch * HW] += *src++;
       }
   });
 }
@@ -105,45 +118,53 @@ std::vector<char> live_taps(const Conv2dParams& p, const std::vector<Class>& cs)
 // matrices written back as a weight-shaped gradient, zero at the taps no class uses.
 template <bool ToTaps>
 void tap_major(float* taps, float* w, const Conv2dParams& p, const std::vector<char>& live) {
-  const int64_t RS = p.R * p.S, KC = p.K * p.C;
-  if (!ToTaps) {  // the weight gradient in storage order: one sequential stream of stores
-    for (int64_t kc = 0; kc < KC; ++kc)
-      for (int64_t t = 0; t < RS; ++t) w[kc * RS + t] = live[t] ? taps[t * KC + kc] : 0.0f;
-    return;
-  }
-  // In blocks of kBlock (k, c) pairs, one tap at a time: the tap matrices lie K*C floats apart
-  // (a multiple of 4 KiB), so storing the taps of one pair in the inner loop made every store
-  // alias the previous ones (4K aliasing: 20x slower).
+  // In blocks of kBlock (k, c) pairs: the tap matrices lie K*C floats apart (a multiple of
+  // 4 KiB), so storing the taps of one pair in the inner loop made every store alias the
+  // previous ones (4K aliasing: 20x slower); the gradient goes back in storage order, one
+  // sequential stream of stores.
   constexpr int64_t kBlock = 256;
-  for (int64_t b0 = 0; b0 < KC; b0 += kBlock) {
-    const int64_t b1 = std::min(KC, b0 + kBlock);
-    for (int64_t t = 0; t < RS; ++t)
-      if (live[t])
-        for (int64_t kc = b0; kc < b1; ++kc) taps[t * KC + kc] = w[kc * RS + t];
-  }
+  const int64_t RS = p.R * p.S, KC = p.K * p.C;
+  const int64_t blocks = (KC + kBlock - 1) / kBlock;
+  parallel_for(0, blocks, 1 + kMoveGrain / (kBlock * RS), [&](int64_t lo, int64_t hi) {
+    for (int64_t b0 = lo * kBlock; b0 < std::min(KC, hi * kBlock); b0 += kBlock) {
+      const int64_t b1 = std::min(KC, b0 + kBlock);
+      if (ToTaps) {
+        for (int64_t t = 0; t < RS; ++t)
+          if (live[t])
+            for (int64_t kc = b0; kc < b1; ++kc) taps[t * KC + kc] = w[kc * RS + t];
+      } else {
+        for (int64_t kc = b0; kc < b1; ++kc)
+          for (int64_t t = 0; t < RS; ++t) w[kc * RS + t] = live[t] ? taps[t * KC + kc] : 0.0f;
+      }
+    }
+  });
 }
 
 // The class's weight slice (K, taps * C), tap-major columns, from the tap matrices.
 void class_weights(float* ws, const float* taps, const Conv2dParams& p, const Class& c) {
-  const int64_t KC = p.K * p.C;
-  for (int64_t k = 0; k < p.K; ++k)
-    for (int64_t r = c.a.t0; r < c.a.t1; ++r)
-      for (int64_t s = c.b.t0; s < c.b.t1; ++s) {
-        std::copy_n(taps + (r * p.S + s) * KC + k * p.C, p.C, ws);
-        ws += p.C;
-      }
+  const int64_t KC = p.K * p.C, T = p.C * c.taps();
+  parallel_for(0, p.K, 1 + kMoveGrain / std::max<int64_t>(1, T), [&](int64_t lo, int64_t hi) {
+    for (int64_t k = lo; k < hi; ++k) {
+      float* dst = ws + k * T;
+      for (int64_t r = c.a.t0; r < c.a.t1; ++r)
+        for (int64_t s = c.b.t0; s < c.b.t1; ++s, dst += p.C) std::copy_n(taps + (r * p.S + s) * KC + k * p.C, p.C, dst);
+    }
+  });
 }
 
 // The transpose of class_weights, added: taps += the class's slice.
 void add_class_weights(float* taps, const float* ws, const Conv2dParams& p, const Class& c) {
-  const int64_t KC = p.K * p.C;
-  for (int64_t k = 0; k < p.K; ++k)
-    for (int64_t r = c.a.t0; r < c.a.t1; ++r)
-      for (int64_t s = c.b.t0; s < c.b.t1; ++s) {
-        float* dst = taps + (r * p.S + s) * KC + k * p.C;
-        for (int64_t ch = 0; ch < p.C; ++ch) dst[ch] += ws[ch];
-        ws += p.C;
-      }
+  const int64_t KC = p.K * p.C, T = p.C * c.taps();
+  parallel_for(0, p.K, 1 + kMoveGrain / std::max<int64_t>(1, T), [&](int64_t lo, int64_t hi) {
+    for (int64_t k = lo; k < hi; ++k) {
+      const float* src = ws + k * T;
+      for (int64_t r = c.a.t0; r < c.a.t1; ++r)
+        for (int64_t s = c.b.t0; s < c.b.t1; ++s, src += p.C) {
+          float* dst = taps + (r * p.S + s) * KC + k * p.C;
+          for (int64_t ch = 0; ch < p.C; ++ch) dst[ch] += src[ch];
+        }
+    }
+  });
 }
 
 }  // namespace
@@ -182,7 +203,7 @@ void tap_classes_forward(float* y, const float* x, const float* w, const float* 
       } else {
         std::fill(yT, yT + M * p.K, 0.0f);  // outputs that see only padding: the bias
       }
-      for_each_position(c, n0, nb, [&](int64_t row, int64_t n, int64_t oh, int64_t ow) {
+      for_each_position(c, n0, nb, p.K, [&](int64_t row, int64_t n, int64_t oh, int64_t ow) {
         float* yo = y + n * p.K * PQ + oh * p.Q + ow;
         const float* src = yT + row * p.K;
         for (int64_t k = 0; k < p.K; ++k) yo[k * PQ] = src[k] + (b ? b[k] : 0.0f);
@@ -216,7 +237,7 @@ void tap_classes_backward(float* dx, float* dw, const float* dy, const float* x,
     for (int64_t n0 = 0; n0 < p.N; n0 += nb_max) {
       const int64_t nb = std::min(nb_max, p.N - n0), M = nb * c.positions();
       float* dyT = colT + T * M;
-      for_each_position(c, n0, nb, [&](int64_t row, int64_t n, int64_t oh, int64_t ow) {
+      for_each_position(c, n0, nb, p.K, [&](int64_t row, int64_t n, int64_t oh, int64_t ow) {
         const float* src = dy + n * p.K * PQ + oh * p.Q + ow;
         float* dst = dyT + row * p.K;
         for (int64_t k = 0; k < p.K; ++k) dst[k] = src[k * PQ];
