@@ -172,6 +172,22 @@ def test_grads_visible_and_frozen_parameter(rng):
     assert step.trace_count == 2
 
 
+def test_parameter_versions_bumped_as_eager(rng):
+    """Each compiled step counts one in-place write per updated parameter (as an eager
+    optimizer step), so autograd's in-place checks see the update."""
+    batches = [classification(rng) for _ in range(3)]
+    _, (m1, _), (m2, o2) = run_both(mlp, OPTIMIZERS["adam"], nn.CrossEntropyLoss(), batches)
+    assert [p._version for p in m2.parameters()] == [p._version for p in m1.parameters()]
+    assert all(p._version == 3 for p in m2.parameters())
+    step = fastdl.compile_step(m2, nn.CrossEntropyLoss(), o2)
+    step(*batches[0])  # traces (an eager step)
+    w = m2[1].weight
+    y = (w * w).sum()  # saves w for backward
+    step(*batches[1])  # replays
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()
+
+
 class NumpyTanh(nn.Module):
     """A custom layer computing in numpy on the data: the plan cannot capture it."""
 
@@ -413,10 +429,10 @@ print(next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(
 
 
 def test_peak_rss_compiled_vs_eager():
-    """Peak RSS of 4 compiled steps of a small convnet against 4 eager steps (each run in its own
-    process, VmHWM). Issue 10's target is compiled <= eager; it is NOT met yet: the arena holds
-    every activation and gradient buffer of the step at once (measured 128 MB vs 95 MB eager).
-    This bound catches regressions beyond that."""
+    """Peak RSS of 4 compiled steps of a small convnet not above 4 eager steps' (each run in its
+    own process, VmHWM; issue 10's target). The compiled run's peak is its first, traced (eager)
+    step: the arena (liveness-planned, ~0.75 of an eager step's buffers) is mapped only after that
+    step's memory went back to the system (measured 89 MB vs 95 MB eager)."""
     import os
     import subprocess
     import sys
@@ -424,7 +440,7 @@ def test_peak_rss_compiled_vs_eager():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     rss = {mode: int(subprocess.run([sys.executable, "-c", _RSS_SCRIPT, mode], capture_output=True, text=True,
                                     env=env, check=True).stdout.split()[-1]) for mode in ("eager", "compiled")}
-    assert rss["compiled"] <= rss["eager"] * 1.5, rss
+    assert rss["compiled"] <= rss["eager"], rss
 
 
 def test_keep_output_is_the_model_output_even_when_the_loss_reads_it_in_place(rng):

@@ -60,6 +60,7 @@ class OptimizerPlan:
             self.slots += scalars
             prog.emit(self.kind, bufs, sizes, (), scalars)
             self.groups.append((gi, params))
+        self.params = [p for _, params in self.groups for p in params]  # updated: versions bumped per call
         self._shape = self._structure()
         first = self.slots[0] if self.slots else 0
         assert self.slots == list(range(first, first + len(self.slots)))  # one run of the table
