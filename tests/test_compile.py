@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import fastdl
+import fastdl.functional as F
 from fastdl import nn
 from fastdl.optim import SGD, Adam, AdamW
 from fastdl.optim.lr_scheduler import StepLR
@@ -341,6 +342,42 @@ def test_zoo_models_compiled_equal_eager(rng, name):
     predict = fastdl.compile(m2)
     predict(x)
     np.testing.assert_allclose(predict(x).numpy(), ref, rtol=1e-3, atol=1e-4)
+
+
+class Joins(nn.Module):
+    """Residual joins relu(bn(...) + r): with a downsampled shortcut (its BatchNorm also read
+    only by the add), an identity shortcut that a convolution also reads, and r + bn(...)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.b1 = nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.cd, self.bd = nn.Conv2d(2, 4, 1), nn.BatchNorm2d(4)
+        self.c2, self.b2 = nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.c3, self.b3 = nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4 * 5 * 5, 3)
+
+    def forward(self, x):
+        y = F.relu(self.b1(self.c1(x)) + self.bd(self.cd(x)))
+        y = F.relu(self.b2(self.c2(y)) + y)
+        y = F.relu(y + self.b3(self.c3(y)))
+        return self.fc(y.flatten(1))
+
+
+def test_batch_norm_add_relu_joins_run_as_one_op(rng):
+    batches = [images(rng, 6, (2, 5, 5), 3) for _ in range(3)]
+    step, (m1, _), (m2, _) = run_both(Joins, OPTIMIZERS["sgd_momentum_wd"], nn.CrossEntropyLoss(), batches)
+    (replay,) = [e for e in step._plans.values() if hasattr(e, "plan")]
+    ops = [s[0] for s in replay.plan.steps()]
+    assert ops.count("batch_norm_add_relu_forward") == 3 and ops.count("batch_norm_add_relu_backward") == 3
+    assert "act_forward" not in ops and "act_backward" not in ops  # every ReLU folded into a join
+    m1.eval()
+    m2.eval()
+    x = batches[0][0]
+    with fastdl.no_grad():
+        ref = m1(fastdl.tensor(x)).numpy()
+    predict = fastdl.compile(m2)
+    predict(x)
+    np.testing.assert_allclose(predict(x).numpy(), ref, rtol=1e-4, atol=1e-5)
 
 
 class LastStep(nn.Module):

@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include "array_check.h"
+#include "fastdl/batchnorm.h"
 #include "fastdl/plan.h"
 
 namespace fastdl {
@@ -141,6 +142,8 @@ void bind_plan(py::module_& m) {
            "The buffers run(*arrays) binds; kinds: one 'f' (float32) or 'i' (int64) per input.")
       .def("run", &PyPlan::run, "Bind the input arrays and run every step, GIL released.")
       .def("run_timed", &PyPlan::run_timed, "run(*inputs) timing each step: [seconds of step k].")
+      .def_static("batch_norm_mask_bytes", &batch_norm_mask_bytes, py::arg("N"), py::arg("C"), py::arg("S"),
+                  "Bytes of the ReLU mask of batch_norm_add_relu_forward on (N, C, S).")
       .def("steps", &PyPlan::steps, "[(op name, buffer ids, integer arguments)] in order.")
       .def_property_readonly("arena_bytes", &PyPlan::arena_bytes)
       .def_static("op_names", &plan_op_names, "Names of the ops a plan step may call.");

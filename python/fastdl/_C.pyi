@@ -239,3 +239,6 @@ class Plan:
     def arena_bytes(self) -> int: ...
     @staticmethod
     def op_names() -> list[str]: ...
+    @staticmethod
+    def batch_norm_mask_bytes(N: int, C: int, S: int) -> int:
+        """Bytes of the ReLU mask of batch_norm_add_relu_forward on (N, C, S)."""
