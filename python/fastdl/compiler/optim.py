@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _inplace
 from ..optim.adam import Adam, AdamW
 from ..optim.sgd import SGD
 from .program import Unsupported
@@ -60,7 +61,9 @@ class OptimizerPlan:
             self.slots += scalars
             prog.emit(self.kind, bufs, sizes, (), scalars)
             self.groups.append((gi, params))
-        self.params = [p for _, params in self.groups for p in params]  # updated: versions bumped per call
+        # the version counters of the updated parameters (a leaf's counter, once made, stays its
+        # own): each call counts one in-place write to each, as an eager step (_inplace.bump)
+        self.versions = [_inplace.cell(p) for _, params in self.groups for p in params]
         self._shape = self._structure()
         first = self.slots[0] if self.slots else 0
         assert self.slots == list(range(first, first + len(self.slots)))  # one run of the table

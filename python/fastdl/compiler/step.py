@@ -17,7 +17,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .. import _inplace, autograd
+from .. import autograd
 from ..tensor import Tensor
 from .lower import LOWERINGS, lower_loss
 from .memory import to_plan
@@ -134,8 +134,8 @@ class _Replay:
             t.data.fill(t.data.item() + 1)
         self.plan.run(*inputs)
         if opt_plan is not None:
-            for p in opt_plan.params:  # as an eager optimizer step: one in-place write per parameter
-                _inplace.bump(p)
+            for vc in opt_plan.versions:  # as an eager optimizer step: one in-place write per parameter
+                vc[0] += 1
         for t, g in self.grads:
             t.grad = g
         for t in self.no_grads:
