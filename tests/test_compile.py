@@ -334,14 +334,18 @@ def test_zoo_models_compiled_equal_eager(rng, name):
     for (k, v1), (_, v2) in zip(m1.state_dict().items(), m2.state_dict().items()):  # params and buffers
         np.testing.assert_allclose(np.asarray(v2), np.asarray(v1), rtol=1e-3, atol=1e-4, err_msg=k)
     assert step.trace_count == 1
+    assert_predict_equal(m1, m2, batches[0][0], rtol=1e-3, atol=1e-4)
+
+
+def assert_predict_equal(m1, m2, x, rtol, atol):
+    """In eval mode, fastdl.compile(m2)(x) (its replay, the second call) equals m1(x)."""
     m1.eval()
     m2.eval()
-    x = batches[0][0]
     with fastdl.no_grad():
         ref = m1(fastdl.tensor(x)).numpy()
     predict = fastdl.compile(m2)
     predict(x)
-    np.testing.assert_allclose(predict(x).numpy(), ref, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(predict(x).numpy(), ref, rtol=rtol, atol=atol)
 
 
 class Joins(nn.Module):
@@ -370,14 +374,7 @@ def test_batch_norm_add_relu_joins_run_as_one_op(rng):
     ops = [s[0] for s in replay.plan.steps()]
     assert ops.count("batch_norm_add_relu_forward") == 3 and ops.count("batch_norm_add_relu_backward") == 3
     assert "act_forward" not in ops and "act_backward" not in ops  # every ReLU folded into a join
-    m1.eval()
-    m2.eval()
-    x = batches[0][0]
-    with fastdl.no_grad():
-        ref = m1(fastdl.tensor(x)).numpy()
-    predict = fastdl.compile(m2)
-    predict(x)
-    np.testing.assert_allclose(predict(x).numpy(), ref, rtol=1e-4, atol=1e-5)
+    assert_predict_equal(m1, m2, batches[0][0], rtol=1e-4, atol=1e-5)
 
 
 class LastStep(nn.Module):
