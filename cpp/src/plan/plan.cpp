@@ -6,8 +6,10 @@
 #include <string>
 
 #if defined(__linux__)
-#include <malloc.h>
 #include <sys/mman.h>
+#endif
+#if defined(__GLIBC__)
+#include <malloc.h>
 #endif
 
 #include "fastdl/common.h"
@@ -39,7 +41,9 @@ void Plan::allocate_arena(int64_t bytes) {
   // The arena is mapped on its own (page aligned, returned to the system when released), after
   // handing the heap's free pages back: the eager step that traced this plan freed its
   // activations into the heap, and the peak RSS of a compiled run should not count them twice.
+#if defined(__GLIBC__)
   malloc_trim(0);
+#endif
   void* p = mmap(nullptr, static_cast<size_t>(rounded), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) throw out_of_memory("plan arena", rounded);
   const size_t len = static_cast<size_t>(rounded);
