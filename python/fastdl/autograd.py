@@ -153,9 +153,12 @@ class Context:
     retain_graph) a node holds nothing.
     """
 
-    __slots__ = ("saved", "needs_input_grad", "_ag_fn", "_ag_edges", "_ag_shapes", "_ag_vers", "_ag_outv",
+    __slots__ = ("saved", "needs_input_grad", "_ag_fn", "_ag_edges", "_ag_shapes", "_ag_vers",
                  "__dict__", "__weakref__")
     _ag_dt = _F32  # output dtype(s), set on the instance only when not float32
+    # The counters of outputs changed in place later (fastdl._inplace), set on the instance
+    # only then: a recorded call does not pay a store for the rare case.
+    _ag_outv = None
 
     def __init__(self):
         self.saved = ()
@@ -313,7 +316,6 @@ class Function:
                 ctx._ag_edges = edges
                 ctx._ag_shapes = out.shape
                 ctx._ag_vers = vers
-                ctx._ag_outv = None
             else:
                 t.requires_grad = False
                 t._node = None
@@ -328,7 +330,6 @@ class Function:
                 if dts != [_F32] * len(dts):
                     ctx._ag_dt = dts
                 ctx._ag_vers = vers
-                ctx._ag_outv = None
                 i = 0
                 for t in tensors:
                     t.requires_grad = True
@@ -346,7 +347,6 @@ class Function:
             if t.data.dtype != _F32:
                 ctx._ag_dt = t.data.dtype
             ctx._ag_vers = vers
-            ctx._ag_outv = None
         return t
 
 

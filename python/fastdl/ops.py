@@ -6,24 +6,9 @@ from . import _C
 __all__ = ["gemm", "matmul", "fma_peak", "pack_b", "gemm_packed"]
 
 
-_gemm = _C.gemm  # bound once: the call's fixed cost matters for small products
-
-
-def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
-    """``alpha * op(a) @ op(b) + beta * out`` in float32 (op = transpose when trans_*).
-
-    Like ``torch.addmm(out, op(a), op(b), beta=beta, alpha=alpha)`` on 2-D arrays. ``a`` and
-    ``b`` are 2-D numeric array-likes, converted to float32 C-contiguous when they are not.
-    ``out``, when given, must be a writeable float32 C-contiguous array of the result's shape
-    (M, N) that does not overlap ``a`` or ``b``; it is written in place and returned, and read
-    only when ``beta != 0`` (``beta == 0`` ignores NaN in it). Without ``out`` a new array is
-    returned and ``beta`` has no effect. K == 0 gives ``beta * out`` (zeros for a new array);
-    ``alpha == 0`` gives ``beta * out`` without reading ``a`` or ``b``.
-
-    Raises TypeError for non-arrays/non-numeric dtypes, ValueError for wrong ndim, inner
-    dimensions that disagree or a bad ``out``, OverflowError when M*N*K overflows int64.
-    """
-    return _gemm(a, b, trans_a, trans_b, alpha, beta, out)  # the binding converts the flags
+# The binding itself (a CPython vectorcall function, documented in cpp/bindings/bind_gemm.cpp):
+# no Python frame in between, since the call's fixed cost matters for small products.
+gemm = _C.gemm
 
 
 def pack_b(b, *, trans_b=False, isa=None):
