@@ -272,6 +272,41 @@ void rnn_sequence_forward(RnnMode mode, float* y, float* h_n, float* c_n, float*
   }
 }
 
+// The weight gradients of RNN / LSTM with a narrow input (the inputs of the steps' products in
+// forward_fused_input): [dW_ih | dW_hh | db] = dG^T [x | h_prev | 1] as one product over all
+// steps (K = T N), so dG^T is packed once for all three and the bias sums ride along as a
+// column, instead of dW_hh, a narrow dW_ih and two column sums over dG.
+static void dw_fused_input(float* dw_ih, float* dw_hh, float* db_ih, float* db_hh, const float* dG, const float* x,
+                           const float* y, const float* h0, int64_t T, int64_t N, int64_t I, int64_t H, int64_t GH,
+                           bool reverse) {
+  const int64_t K = I + H + 1, NH = N * H;
+  std::vector<float> z(static_cast<size_t>(checked_mul(T * N, K, "step inputs")));
+  parallel_for(0, T, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const bool first = reverse ? t == T - 1 : t == 0;
+      const float* hp = first ? h0 : y + (reverse ? t + 1 : t - 1) * NH;
+      for (int64_t n = 0; n < N; ++n) {
+        float* row = z.data() + (t * N + n) * K;
+        std::memcpy(row, x + (t * N + n) * I, sizeof(float) * I);
+        if (hp)
+          std::memcpy(row + I, hp + n * H, sizeof(float) * H);
+        else
+          std::fill(row + I, row + I + H, 0.0f);
+        row[I + H] = 1.0f;
+      }
+    }
+  });
+  std::vector<float> dw(static_cast<size_t>(GH * K));
+  sgemm(true, false, GH, K, T * N, 1.0f, dG, GH, z.data(), K, 0.0f, dw.data(), K);
+  for (int64_t j = 0; j < GH; ++j) {
+    const float* row = dw.data() + j * K;
+    std::memcpy(dw_ih + j * I, row, sizeof(float) * I);
+    std::memcpy(dw_hh + j * H, row + I, sizeof(float) * H);
+    if (db_ih) db_ih[j] = row[I + H];
+    if (db_hh) db_hh[j] = row[I + H];
+  }
+}
+
 void rnn_sequence_backward(RnnMode mode, float* dx, float* dh0, float* dc0, float* dw_ih,
                            float* dw_hh, float* db_ih, float* db_hh, const float* gates,
                            const float* extra, const float* y, const float* x, const float* h0,
@@ -313,6 +348,11 @@ void rnn_sequence_backward(RnnMode mode, float* dx, float* dh0, float* dc0, floa
     else
       std::fill(dc0, dc0 + NH, 0.0f);
   }
+  if (dx) sgemm(false, false, TN, I, GH, 1.0f, dG.get(), GH, w_ih, I, 0.0f, dx, I);
+  if (fused_input(mode, I) && T > 0) {
+    dw_fused_input(dw_ih, dw_hh, db_ih, db_hh, dG.get(), x, y, h0, T, N, I, H, GH, reverse);
+    return;
+  }
   // dW_hh = sum_t dGh_t^T h_{t-1}: the steps whose previous state is in y in one sgemm, the
   // first step (previous state h0) in another.
   {
@@ -331,7 +371,6 @@ void rnn_sequence_backward(RnnMode mode, float* dx, float* dh0, float* dc0, floa
     if (beta == 0.0f) std::fill(dw_hh, dw_hh + GH * H, 0.0f);
   }
   dw_input(dw_ih, dG.get(), x, TN, GH, I);
-  if (dx) sgemm(false, false, TN, I, GH, 1.0f, dG.get(), GH, w_ih, I, 0.0f, dx, I);
   if (db_ih) column_sums(db_ih, dG.get(), TN, GH);
   if (db_hh) {
     if (gru)
