@@ -110,35 +110,48 @@ static void step_backward(const RnnKernels& k, RnnMode mode, const PackedB& whh,
 
 // ---- sequence drivers
 
-// out[j] = sum over rows of a (rows x cols), column blocks in parallel.
-static void column_sums(float* out, const float* a, int64_t rows, int64_t cols) {
+// out[j] = sum over rows of a (rows x cols, row stride lda), column blocks in parallel.
+static void column_sums(float* out, const float* a, int64_t rows, int64_t cols, int64_t lda) {
   parallel_for(0, cols, 256, [&](int64_t c0, int64_t c1) {
     for (int64_t j = c0; j < c1; ++j) out[j] = 0.0f;
     for (int64_t r = 0; r < rows; ++r) {
-      const float* row = a + r * cols;
+      const float* row = a + r * lda;
 #pragma omp simd
       for (int64_t j = c0; j < c1; ++j) out[j] += row[j];
     }
   });
 }
 
-// dW_ih (GH x I) = dG^T x over all TN rows. For a narrow input (a one-hot vocabulary, I = 28)
-// that product has N = I columns and runs on sgemm's direct path, which streams the cold dG
-// (TN x GH, MBs) with a GH stride: 1.7-2.2 ms for the LSTM LM's 64 MFLOP (thread CPU time).
-// Below kNarrowInput columns (also the bound of fused_input below) the transposed product x^T dG (I x GH) runs instead on dG packed
-// once (a sequential copy; the product then runs at the micro-kernel's speed: 1.3-1.5 ms) and
-// is transposed into dw_ih (I * GH floats).
+// dW_ih (GH x I) = dG^T x over all TN rows (and db_ih = the column sums of dG when db_ih is
+// given; returns whether it computed them). For a narrow input (a one-hot vocabulary, I = 28)
+// dG^T x has N = I columns and runs on sgemm's direct path, which streams the cold dG (TN x GH,
+// MBs) with a GH stride: 1.7-2.2 ms for the LSTM LM's 64 MFLOP (thread CPU time). Below
+// kNarrowInput columns (also the bound of fused_input below) the transposed product
+// [x | 1]^T dG ((I + 1) x GH, the ones column giving db_ih) runs instead on dG packed once (a
+// sequential copy; the product then runs at the micro-kernel's speed: 1.3-1.5 ms) and is
+// transposed into dw_ih.
 constexpr int64_t kNarrowInput = 64;
-static void dw_input(float* dw_ih, const float* dG, const float* x, int64_t TN, int64_t GH, int64_t I) {
+static bool dw_input(float* dw_ih, float* db_ih, const float* dG, const float* x, int64_t TN, int64_t GH, int64_t I) {
   if (I >= kNarrowInput || TN == 0) {
     sgemm(true, false, GH, I, TN, 1.0f, dG, GH, x, I, 0.0f, dw_ih, I);
-    return;
+    return false;
   }
-  std::vector<float> t(static_cast<size_t>(I * GH));
+  const int64_t K = db_ih ? I + 1 : I;
+  std::vector<float> xa;
+  if (db_ih) {
+    xa.resize(static_cast<size_t>(TN * K));
+    for (int64_t r = 0; r < TN; ++r) {
+      std::memcpy(xa.data() + r * K, x + r * I, sizeof(float) * I);
+      xa[r * K + I] = 1.0f;
+    }
+  }
+  std::vector<float> t(static_cast<size_t>(K * GH));
   const PackedB dg = pack_b(active_isa(), false, TN, GH, dG, GH);
-  sgemm_packed(true, I, 1.0f, x, I, dg, 0.0f, t.data(), GH);
+  sgemm_packed(true, K, 1.0f, db_ih ? xa.data() : x, K, dg, 0.0f, t.data(), GH);
   for (int64_t i = 0; i < I; ++i)
     for (int64_t j = 0; j < GH; ++j) dw_ih[j * I + i] = t[i * GH + j];
+  if (db_ih) std::memcpy(db_ih, t.data() + I * GH, sizeof(float) * GH);
+  return db_ih != nullptr;
 }
 
 // The forward time loop after the input projection of all steps (one sgemm over T * N rows,
@@ -370,15 +383,21 @@ void rnn_sequence_backward(RnnMode mode, float* dx, float* dh0, float* dc0, floa
     }
     if (beta == 0.0f) std::fill(dw_hh, dw_hh + GH * H, 0.0f);
   }
-  dw_input(dw_ih, dG.get(), x, TN, GH, I);
-  if (db_ih) column_sums(db_ih, dG.get(), TN, GH);
+  const bool db_done = dw_input(dw_ih, db_ih, dG.get(), x, TN, GH, I);
+  if (db_ih && !db_done) column_sums(db_ih, dG.get(), TN, GH, GH);
   if (db_hh) {
-    if (gru)
-      column_sums(db_hh, dGh, TN, GH);
-    else if (db_ih)
+    if (gru && db_ih) {
+      // r and z: the hidden-side pre-activation gradients equal the input-side ones (the
+      // cell writes the same values to both), so only the n columns of dGh are summed.
+      std::memcpy(db_hh, db_ih, sizeof(float) * 2 * H);
+      column_sums(db_hh + 2 * H, dGh + 2 * H, TN, H, GH);
+    } else if (gru) {
+      column_sums(db_hh, dGh, TN, GH, GH);
+    } else if (db_ih) {
       std::memcpy(db_hh, db_ih, sizeof(float) * GH);
-    else
-      column_sums(db_hh, dG.get(), TN, GH);
+    } else {
+      column_sums(db_hh, dG.get(), TN, GH, GH);
+    }
   }
 }
 
