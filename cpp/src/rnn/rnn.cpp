@@ -205,6 +205,20 @@ static void forward_projected(const RnnKernels& k, RnnMode mode, float* pre, flo
 // only the hidden part of the n gate).
 static bool fused_input(RnnMode mode, int64_t I) { return mode != RnnMode::gru && I < kNarrowInput; }
 
+// The N rows [x_t | h_prev | 1] (K = I + H + 1 floats each) of one step; h_prev null: zeros.
+static void step_inputs(float* out, const float* x_t, const float* h_prev, int64_t N, int64_t I, int64_t H) {
+  const int64_t K = I + H + 1;
+  for (int64_t n = 0; n < N; ++n) {
+    float* row = out + n * K;
+    std::memcpy(row, x_t + n * I, sizeof(float) * I);
+    if (h_prev)
+      std::memcpy(row + I, h_prev + n * H, sizeof(float) * H);
+    else
+      std::fill(row + I, row + I + H, 0.0f);
+    row[I + H] = 1.0f;
+  }
+}
+
 static void forward_fused_input(const RnnKernels& k, RnnMode mode, float* pre, float* y, float* extra,
                                 const float* x, const float* h0, const float* c0, const float* w_ih,
                                 const float* w_hh, const float* bias, int64_t T, int64_t N, int64_t I, int64_t H,
@@ -227,15 +241,7 @@ static void forward_fused_input(const RnnKernels& k, RnnMode mode, float* pre, f
   for (int64_t s = 0; s < T; ++s) {
     const int64_t t = reverse ? T - 1 - s : s;
     float* y_t = y + t * NH;
-    for (int64_t n = 0; n < N; ++n) {
-      float* row = acat.data() + n * K;
-      std::memcpy(row, x + (t * N + n) * I, sizeof(float) * I);
-      if (h_prev)
-        std::memcpy(row + I, h_prev + n * H, sizeof(float) * H);
-      else
-        std::fill(row + I, row + I + H, 0.0f);
-      row[I + H] = 1.0f;
-    }
+    step_inputs(acat.data(), x + t * N * I, h_prev, N, I, H);
     pack_a_for(whg[0], false, N, acat.data(), K, Ah.data());
     step_fused(k, mode, whg, Ah.data(), 0.0f, pre + t * N * GH, y_t, extra + t * NH, c_prev, nullptr, nullptr,
                h_prev, N, H);
@@ -298,15 +304,7 @@ static void dw_fused_input(float* dw_ih, float* dw_hh, float* db_ih, float* db_h
     for (int64_t t = t0; t < t1; ++t) {
       const bool first = reverse ? t == T - 1 : t == 0;
       const float* hp = first ? h0 : y + (reverse ? t + 1 : t - 1) * NH;
-      for (int64_t n = 0; n < N; ++n) {
-        float* row = z.data() + (t * N + n) * K;
-        std::memcpy(row, x + (t * N + n) * I, sizeof(float) * I);
-        if (hp)
-          std::memcpy(row + I, hp + n * H, sizeof(float) * H);
-        else
-          std::fill(row + I, row + I + H, 0.0f);
-        row[I + H] = 1.0f;
-      }
+      step_inputs(z.data() + t * N * K, x + t * N * I, hp, N, I, H);
     }
   });
   std::vector<float> dw(static_cast<size_t>(GH * K));
