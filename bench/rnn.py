@@ -13,10 +13,14 @@ the FMA peak (fastdl.ops.fma_peak on the same thread count, measured in the same
 reaches on the step's GEMM FLOPs (recurrent layers and decoder, forward + backward), and peak RSS.
 
     python bench/rnn.py [--cells lstm,gru,lstm2] [--steps N] [--threads 1,2] [--cpu-time] [--peak GFLOPS]
+                        [--rounds R]
 
 On a loaded machine wall times and the measured peak drift together with the load; with
 --cpu-time the medians are of the process CPU time (meaningful for 1 thread: time the step
 really ran) and --peak replaces the measured peak (e.g. one taken while the machine was idle).
+--rounds R runs the two frameworks' workers alternately R times each (fastdl, torch, fastdl, ...)
+and reports the median of their per-round medians, so a load that drifts during the run hits
+both alike.
 """
 import argparse
 import json
@@ -38,12 +42,14 @@ MODELS = {
 
 
 def step_flops(cell):
-    """GEMM FLOPs of one training step: forward 2*T*N*G*H*(I + H) per layer plus the decoder
-    2*T*N*H*V; backward twice the forward (input and weight gradients)."""
+    """GEMM FLOPs of one training step that the step needs: forward 2*T*N*G*H*(I + H) per layer
+    plus the decoder 2*T*N*H*V; backward the weight gradients (as much again) and the input
+    gradients (as much again) except the first layer's input gradient, 2*T*N*G*H*V: the one-hot
+    input needs none (counting it would add 3 % to the LSTM LM's FLOPs)."""
     kind, V, H, L, T, N, _ = MODELS[cell]
     G = 4 if kind == "LSTM" else 3
     f = sum(2 * T * N * G * H * ((V if layer == 0 else H) + H) for layer in range(L)) + 2 * T * N * H * V
-    return 3 * f
+    return 3 * f - 2 * T * N * G * H * V
 
 
 def make_data(cell, seed=0):
@@ -204,6 +210,7 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--cpu-time", action="store_true", help="medians of process CPU time instead of wall time")
     ap.add_argument("--peak", type=float, default=0.0, help="FMA peak in GFLOP/s (default: measured per thread count)")
+    ap.add_argument("--rounds", type=int, default=1, help="alternate the two frameworks' workers this many times")
     ap.add_argument("--worker", choices=["fastdl", "torch"])
     args = ap.parse_args()
     if args.worker:
@@ -229,10 +236,11 @@ def main():
         steps = args.steps or default_steps
         fl = step_flops(cell)
         for threads in threads_list:
-            f = run_worker("fastdl", cell, threads, steps)
-            t = run_worker("torch", cell, threads, steps)
-            if args.cpu_time:
-                f["median"], t["median"] = f["cpu"], t["cpu"]
+            runs = [(run_worker("fastdl", cell, threads, steps), run_worker("torch", cell, threads, steps))
+                    for _ in range(args.rounds)]
+            key = "cpu" if args.cpu_time else "median"
+            f = {"median": statistics.median(r[0][key] for r in runs), "rss_mb": max(r[0]["rss_mb"] for r in runs)}
+            t = {"median": statistics.median(r[1][key] for r in runs), "rss_mb": max(r[1]["rss_mb"] for r in runs)}
             tok = T * N
             pf, pt = fl / f["median"] / 1e9 / peaks[threads], fl / t["median"] / 1e9 / peaks[threads]
             print(f"{cell:>5} threads={threads}  fastdl {f['median'] * 1e3:8.2f} ms/step ({tok / f['median']:7.0f} tok/s, "

@@ -27,6 +27,16 @@ def test_kernel_seq1_batch1(mode, T, N, isa, rng):
     _check_kernel(mode, T, N, 3, 17, reverse=True, bias=True, states=False, rng=rng)
 
 
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("I", [63, 64, 70])
+def test_kernel_input_widths(mode, I, isa, rng):
+    """Both sides of kNarrowInput (rnn.cpp): below it RNN / LSTM run the input projection inside
+    each step ([x_t | h_prev | 1] [W_ih | W_hh | b]^T) and dW_ih as x^T dG; from it on, one
+    projection over all steps and dW_ih = dG^T x."""
+    _check_kernel(mode, 4, 5, I, 17, reverse=False, bias=True, states=True, rng=rng)
+    _check_kernel(mode, 4, 5, I, 32, reverse=True, bias=False, states=False, rng=rng)
+
+
 @pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN_TANH"])
 @pytest.mark.parametrize("H", [1, 16, 17, 33, 64])
 @pytest.mark.parametrize("T,N", [(1, 3), (4, 1), (6, 5)])
@@ -49,10 +59,11 @@ def test_layer_vs_torch_shapes(mode, H, T, N, rng):
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("H", [64, 40])
-def test_threads_bit_identical(mode, H, isa, rng):
-    """Forward and backward are bitwise the same on 1, 2 and 3 threads (fused and unfused)."""
-    a = _layer_arrays(rng, mode, 5, 24, 12, H)
+@pytest.mark.parametrize("H,I", [(64, 12), (40, 12), (40, 70)])
+def test_threads_bit_identical(mode, H, I, isa, rng):
+    """Forward and backward are bitwise the same on 1, 2 and 3 threads (fused and unfused;
+    narrow and wide input)."""
+    a = _layer_arrays(rng, mode, 5, 24, I, H)
     m = MODE_ID[mode]
     dy = rng.standard_normal((5, 24, H)).astype(np.float32)
     dhn = rng.standard_normal((24, H)).astype(np.float32)

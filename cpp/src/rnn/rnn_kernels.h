@@ -1,7 +1,7 @@
 // Internal: the per-ISA kernel table of the recurrent family (see core/dispatch.h): the fused
 // cells over rows [n0, n1) of an (N, *) batch (row strides H or G*H). rnn.cpp reads the table
-// once per sequence call and splits each step's rows over threads. No AVX-512 variant: the
-// avx512 level runs the AVX2 table.
+// once per sequence call and splits each step's rows over threads. Three tables: generic,
+// AVX2 and AVX-512 (rnn_avx512.cpp: 16 lanes, masked tails, scalef exp, rcp14 + Newton).
 //   rnn:  h = act(pre)                           backward: dpre = dh * act'(h)
 //   lstm: gates in: pre-activations, out: activated; c_prev may be nullptr
 //         backward: dh in, dc in/out (dc_t in, dc_{t-1} out), dgates out (pre-activation grads)
@@ -39,6 +39,9 @@ const RnnKernels& rnn_kernels();  // rnn_generic.cpp
 }
 namespace avx2 {
 const RnnKernels& rnn_kernels();  // rnn_avx2.cpp
+}
+namespace avx512 {
+const RnnKernels& rnn_kernels();  // rnn_avx512.cpp
 }
 const RnnKernels& rnn_kernels(Isa isa);  // rnn.cpp
 
