@@ -161,9 +161,54 @@ py::tuple py_add_relu_backward(const FArray& dy, const U8Array& mask, const FArr
   return py::make_tuple(dx, dw.array, db.array, dres);
 }
 
+// sigmoid(batch_norm(x)): the forward's checks and outputs; the backward needs no saved output.
+py::tuple py_sigmoid_forward(const FArray& x, const std::optional<FArray>& weight, const std::optional<FArray>& bias,
+                             std::optional<FOut> running_mean, std::optional<FOut> running_var, bool training,
+                             double momentum, double eps) {
+  const auto [d, w, b, rm, rv] = forward_args(x, weight, bias, running_mean, running_var, training, eps);
+  FArray y = new_array(shape_of(x));
+  FArray mean = new_array({d.C});
+  FArray rstd = new_array({d.C});
+  float *py = y.mutable_data(), *pm = mean.mutable_data(), *pr = rstd.mutable_data();
+  const float* px = x.data();
+  run_kernel("batch_norm_sigmoid_forward", [&] {
+    batch_norm_sigmoid_forward(py, pm, pr, rm, rv, px, w, b, d.N, d.C, d.S, static_cast<float>(eps),
+                               static_cast<float>(momentum), training);
+  });
+  return py::make_tuple(y, mean, rstd);
+}
+
+py::tuple py_sigmoid_backward(const FArray& dy, const FArray& x, const std::optional<FArray>& weight,
+                              const std::optional<FArray>& bias, const FArray& save_mean, const FArray& save_rstd,
+                              bool training) {
+  const Dims d = input_dims(x, "input");
+  check_same_shape(dy, "batch_norm_sigmoid_backward: grad_output", x, "input");
+  const float* w = opt_vec(weight, "weight", d.C, x);
+  const float* b = opt_vec(bias, "bias", d.C, x);
+  check_shape(save_mean, "batch_norm_sigmoid_backward: save_mean", {d.C});
+  check_shape(save_rstd, "batch_norm_sigmoid_backward: save_rstd", {d.C});
+  FArray dx = new_array(shape_of(x));
+  const OptionalOut dw = optional_output(w != nullptr, {d.C});
+  const OptionalOut db = optional_output(b != nullptr, {d.C});
+  float* pdx = dx.mutable_data();
+  const float *pdy = dy.data(), *px = x.data(), *pm = save_mean.data(), *pr = save_rstd.data();
+  run_kernel("batch_norm_sigmoid_backward", [&] {
+    batch_norm_sigmoid_backward(pdx, dw.data, db.data, pdy, px, w, b, pm, pr, d.N, d.C, d.S, training);
+  });
+  return py::make_tuple(dx, dw.array, db.array);
+}
+
 }  // namespace
 
 void bind_batchnorm(py::module_& m) {
+  m.def("batch_norm_sigmoid_forward", &py_sigmoid_forward, py::arg("input"), py::arg("weight").none(true),
+        py::arg("bias").none(true), py::arg("running_mean").none(true).noconvert(),
+        py::arg("running_var").none(true).noconvert(), py::arg("training"), py::arg("momentum"), py::arg("eps"),
+        "sigmoid(batch_norm(input)) in one pass; the arguments and returns of batch_norm_forward.");
+  m.def("batch_norm_sigmoid_backward", &py_sigmoid_backward, py::arg("grad_output"), py::arg("input"),
+        py::arg("weight").none(true), py::arg("bias").none(true), py::arg("save_mean"), py::arg("save_rstd"),
+        py::arg("training"),
+        "Backward of batch_norm_sigmoid_forward (sigmoid recomputed from input); returns those of batch_norm_backward.");
   m.def("batch_norm_forward", &py_batch_norm_forward, py::arg("input"), py::arg("weight").none(true),
         py::arg("bias").none(true), py::arg("running_mean").none(true).noconvert(),
         py::arg("running_var").none(true).noconvert(), py::arg("training"), py::arg("momentum"), py::arg("eps"),

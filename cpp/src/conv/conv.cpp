@@ -11,6 +11,7 @@
 #include "fastdl/gemm.h"
 #include "fastdl/parallel.h"
 #include "fastdl/scratch.h"
+#include "conv_flat.h"
 #include "conv_kernels.h"
 #include "../conv_direct/conv_direct.h"
 
@@ -272,6 +273,7 @@ static void forward_impl(float* y, const float* x, const float* w, const float* 
   const ConvKernels& kt = conv_kernels(isa);
   if (p.N == 0) return;
   if (conv_direct_choice(p, isa).fwd) return conv_direct_forward(conv_direct_kernels(isa), y, x, w, b, p);
+  if (conv_flat_choice(p).fwd) return conv_flat_forward(kt, y, x, w, b, p);
   // Work in blocks of G images fixed by the shape (block j = images [jG, min(N, (j+1)G))), so
   // every GEMM has the same size on any thread count and y is bitwise the same.
   const int64_t G = fold_count(p), NB = (p.N + G - 1) / G;
@@ -329,6 +331,11 @@ static void backward_impl(float* dx, float* dw, float* db, const float* dy, cons
     if (dx_direct) dx = nullptr;
     if (dw_direct) dw = nullptr;
     if (!dx && !dw) return;
+  }
+  if (dx && conv_flat_choice(p).dx) {
+    conv_flat_backward_data(kt, dx, dy, w, p);
+    dx = nullptr;
+    if (!dw) return;
   }
 
   // Blocks of G images fixed by the shape, as in the forward. The blocks are cut into D chunks

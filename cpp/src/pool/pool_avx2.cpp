@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "../core/simd_avx2.h"
 #include "pool_kernels.h"
 
 namespace fastdl {
@@ -53,6 +54,40 @@ int64_t max2x2_row_simd(float* y, int64_t* idx, const float* r0, const float* r1
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + q + 4), hi);
   }
   return q;
+}
+
+// One output row of the 2x2/2 average pool: y[q] = ((((0 + a) + b) + c) + d) / div (the scalar
+// loop's order, so the same bits), 8 outputs per step, the last step masked (it reads only
+// columns [0, 2Q)); returns Q.
+int64_t avg2x2_row_simd(float* y, const float* r0, const float* r1, int64_t Q, float div) {
+  const __m256 dv = _mm256_set1_ps(div);
+  for (int64_t q = 0; q < Q; q += 8) {
+    const int64_t n = Q - q < 8 ? Q - q : 8;  // outputs of this step; 2n input columns
+    const __m256i m0 = tail_mask(2 * n < 8 ? 2 * n : 8), m1 = tail_mask(2 * n > 8 ? 2 * n - 8 : 0);
+    const __m256 t0 = _mm256_maskload_ps(r0 + 2 * q, m0), t1 = _mm256_maskload_ps(r0 + 2 * q + 8, m1);
+    const __m256 u0 = _mm256_maskload_ps(r1 + 2 * q, m0), u1 = _mm256_maskload_ps(r1 + 2 * q + 8, m1);
+    const __m256 a = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(t0, t1, 0x88)), 0xD8));
+    const __m256 b = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(t0, t1, 0xDD)), 0xD8));
+    const __m256 c = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(u0, u1, 0x88)), 0xD8));
+    const __m256 d = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(u0, u1, 0xDD)), 0xD8));
+    const __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_setzero_ps(), a), b), c), d);
+    _mm256_maskstore_ps(y + q, tail_mask(n), _mm256_div_ps(sum, dv));
+  }
+  return Q;
+}
+
+// One input row of the 2x2/2 average pool's backward: row[2q] = row[2q + 1] = g[q] / div for
+// q < Q, 8 gradients per step, the last step masked; returns Q.
+int64_t avg2x2_bwd_row_simd(float* row, const float* g, int64_t Q, float div) {
+  const __m256 dv = _mm256_set1_ps(div);
+  for (int64_t q = 0; q < Q; q += 8) {
+    const int64_t n = Q - q < 8 ? Q - q : 8;
+    const __m256 v = _mm256_div_ps(_mm256_maskload_ps(g + q, tail_mask(n)), dv);
+    const __m256 lo = _mm256_unpacklo_ps(v, v), hi = _mm256_unpackhi_ps(v, v);  // v0 v0 v1 v1 | v4 v4 v5 v5 ...
+    _mm256_maskstore_ps(row + 2 * q, tail_mask(2 * n < 8 ? 2 * n : 8), _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_maskstore_ps(row + 2 * q + 8, tail_mask(2 * n > 8 ? 2 * n - 8 : 0), _mm256_permute2f128_ps(lo, hi, 0x31));
+  }
+  return Q;
 }
 
 #include "pool_impl.h"

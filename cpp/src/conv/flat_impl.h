@@ -1,0 +1,102 @@
+// Body of the conv family's `flat` kernel, compiled once per ISA: included inside an anonymous
+// namespace of conv_generic.cpp / conv_avx2.cpp / conv_avx512.cpp after that file defines the
+// vector traits `V`:
+//   V::reg; V::kLanes; V::kFM x V::kFV (the register tile: output planes x vectors of output
+//   positions); V::zero(); V::set1(f); V::loadu(p) (kLanes floats); V::store_n(p, v, n)
+//   (the first n <= kLanes lanes); V::fma(a, b, acc) = a * b + acc.
+//
+// A stride-1 convolution of one image on "wide" planes (conv_flat.cpp prepares them): every
+// plane is flat, row stride Wp, and an output position i reads input position i + off(r, s)
+// with off(r, s) = r*row_step + s*col_step, so the whole plane is one long vector loop with no
+// per-row edges (the last dil*(S-1) columns of each output row are garbage the caller drops):
+//   out[m, i] = bias[m] + sum_{j < J, r < R, s < S} w[((m*J + j)*R + r)*S + s] * in[j, i + off(r, s)]
+// for i in [0, n). The input planes are zero-padded, so no tap needs a bounds check; a kernel
+// row r whose input rows are all padding for every output row of a tile is skipped (input rows
+// [top, top + live) hold data). Small channel counts (LeNet: 1 -> 6 forward, 16 -> 6 backward-
+// data) fill whole vectors this way instead of padding 6 channels to a block of 16. Each output
+// is one register sum in the fixed order (j, r, s): results depend on the shape only.
+
+struct FlatTile {
+  int64_t i0, nv, n;  // first position, vectors, valid positions of the tile
+};
+
+template <int FM, int FV>
+void flat_tile(float* out, const float* in, const float* w, const float* bias, const FlatConv& f, int64_t m0,
+               const FlatTile& t, int64_t r_lo, int64_t r_hi) {
+  typename V::reg acc[FM][FV];
+  for (int a = 0; a < FM; ++a) {
+    const typename V::reg b0 = bias ? V::set1(bias[m0 + a]) : V::zero();
+    for (int v = 0; v < FV; ++v) acc[a][v] = b0;
+  }
+  const int64_t RS = f.R * f.S;
+  for (int64_t j = 0; j < f.J; ++j) {
+    const float* ij = in + j * f.ldi + t.i0;
+    const float* wj = w + (m0 * f.J + j) * RS;
+    for (int64_t r = r_lo; r < r_hi; ++r) {
+      for (int64_t s = 0; s < f.S; ++s) {
+        const float* src = ij + r * f.row_step + s * f.col_step;
+        typename V::reg wv[FM];
+#pragma GCC unroll 8
+        for (int a = 0; a < FM; ++a) wv[a] = V::set1(wj[a * f.J * RS + r * f.S + s]);
+#pragma GCC unroll 4
+        for (int v = 0; v < FV; ++v) {
+          const typename V::reg x = V::loadu(src + v * V::kLanes);
+#pragma GCC unroll 8
+          for (int a = 0; a < FM; ++a) acc[a][v] = V::fma(wv[a], x, acc[a][v]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int a = 0; a < FM; ++a)
+#pragma GCC unroll 4
+    for (int v = 0; v < FV; ++v) {
+      const int64_t left = t.n - v * V::kLanes;
+      if (left > 0) V::store_n(out + (m0 + a) * f.ldo + t.i0 + v * V::kLanes, acc[a][v], left < V::kLanes ? left : V::kLanes);
+    }
+}
+
+using FlatTileFn = void (*)(float*, const float*, const float*, const float*, const FlatConv&, int64_t,
+                            const FlatTile&, int64_t, int64_t);
+
+template <int FM>
+FlatTileFn flat_tile_fv(int64_t fv) {
+  switch (fv) {
+    case 1: return &flat_tile<FM, 1>;
+    case 2: return &flat_tile<FM, (V::kFV >= 2 ? 2 : 1)>;
+    case 3: return &flat_tile<FM, (V::kFV >= 3 ? 3 : 1)>;
+    default: return &flat_tile<FM, V::kFV>;
+  }
+}
+FlatTileFn flat_tile_for(int64_t fm, int64_t fv) {
+  switch (fm) {
+    case 1: return flat_tile_fv<1>(fv);
+    case 2: return flat_tile_fv<(V::kFM >= 2 ? 2 : 1)>(fv);
+    case 3: return flat_tile_fv<(V::kFM >= 3 ? 3 : 1)>(fv);
+    case 4: return flat_tile_fv<(V::kFM >= 4 ? 4 : 1)>(fv);
+    case 5: return flat_tile_fv<(V::kFM >= 5 ? 5 : 1)>(fv);
+    default: return flat_tile_fv<V::kFM>(fv);
+  }
+}
+
+// out (M planes of ldo floats, positions [0, n) written) from in (J planes of ldi floats,
+// readable up to n + (R-1)*row_step + (S-1)*col_step + kFlatSlack) and w (M, J, R, S).
+void flat(float* out, const float* in, const float* w, const float* bias, const FlatConv& f) {
+  const int64_t step = V::kFV * V::kLanes;
+  for (int64_t i0 = 0; i0 < f.n; i0 += step) {
+    FlatTile t;
+    t.i0 = i0;
+    t.n = f.n - i0 < step ? f.n - i0 : step;
+    t.nv = (t.n + V::kLanes - 1) / V::kLanes;
+    // Output rows [h0, h1] of the tile read input rows h + r*dil_h; skip the r whose rows are
+    // all outside the live rows [top, top + live).
+    const int64_t h0 = i0 / f.Wp, h1 = (i0 + t.n - 1) / f.Wp;
+    int64_t r_lo = 0, r_hi = f.R;
+    while (r_lo < r_hi && h1 + r_lo * f.dil_h < f.top) ++r_lo;
+    while (r_hi > r_lo && h0 + (r_hi - 1) * f.dil_h >= f.top + f.live) --r_hi;
+    for (int64_t m0 = 0; m0 < f.M; m0 += V::kFM) {
+      const int64_t fm = f.M - m0 < V::kFM ? f.M - m0 : V::kFM;
+      flat_tile_for(fm, t.nv)(out, in, w, bias, f, m0, t, r_lo, r_hi);
+    }
+  }
+}
