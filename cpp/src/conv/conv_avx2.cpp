@@ -20,9 +20,7 @@ struct V {  // 3 x 3 tile: 9 accumulators + 4 operands of the 16 ymm registers
   static constexpr int kFM = 3, kFV = 3;  // flat tile: 9 accumulators, 3 weights, 1 input
   static reg set1(float f) { return _mm256_set1_ps(f); }
   static reg loadu(const float* p) { return _mm256_loadu_ps(p); }
-  static void store_n(float* p, reg v, int64_t n) {
-    if (n == kLanes) _mm256_storeu_ps(p, v); else _mm256_maskstore_ps(p, tail_mask(n), v);
-  }
+  static void storeu(float* p, reg v) { _mm256_storeu_ps(p, v); }
   static reg zero() { return _mm256_setzero_ps(); }
   static reg load_n(const float* p, int64_t n) {
     return n == kLanes ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, tail_mask(n));

@@ -19,9 +19,7 @@ struct V {  // 4 x 5 tile: 20 accumulators + 6 operands of the 32 zmm registers
   static constexpr int kFM = 6, kFV = 4;  // flat tile: 24 accumulators, 6 weights, 1 input
   static reg set1(float f) { return _mm512_set1_ps(f); }
   static reg loadu(const float* p) { return _mm512_loadu_ps(p); }
-  static void store_n(float* p, reg v, int64_t n) {
-    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), v);  // n <= 16
-  }
+  static void storeu(float* p, reg v) { _mm512_storeu_ps(p, v); }
   static reg zero() { return _mm512_setzero_ps(); }
   static reg load_n(const float* p, int64_t n) {
     return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1u), p);  // n <= 16

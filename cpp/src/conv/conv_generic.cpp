@@ -17,7 +17,7 @@ struct V {  // one lane: the dot products in plain scalar order
   static constexpr int kFM = 4, kFV = 2;
   static reg set1(float f) { return f; }
   static reg loadu(const float* p) { return *p; }
-  static void store_n(float* p, reg v, int64_t) { *p = v; }
+  static void storeu(float* p, reg v) { *p = v; }
   static reg zero() { return 0.0f; }
   static reg load_n(const float* p, int64_t) { return *p; }
   static reg fma(reg a, reg b, reg acc) { return a * b + acc; }

@@ -2,8 +2,7 @@
 // namespace of conv_generic.cpp / conv_avx2.cpp / conv_avx512.cpp after that file defines the
 // vector traits `V`:
 //   V::reg; V::kLanes; V::kFM x V::kFV (the register tile: output planes x vectors of output
-//   positions); V::zero(); V::set1(f); V::loadu(p) (kLanes floats); V::store_n(p, v, n)
-//   (the first n <= kLanes lanes); V::fma(a, b, acc) = a * b + acc.
+//   positions); V::zero(); V::set1(f); V::loadu(p), V::storeu(p, v) (kLanes floats); V::fma(a, b, acc) = a * b + acc.
 //
 // A stride-1 convolution of one image on "wide" planes (conv_flat.cpp prepares them): every
 // plane is flat, row stride Wp, and an output position i reads input position i + off(r, s)
@@ -47,13 +46,11 @@ void flat_tile(float* out, const float* in, const float* w, const float* bias, c
       }
     }
   }
+  // Whole vectors: the output planes are ldo >= n rounded up to 16 floats long.
 #pragma GCC unroll 8
   for (int a = 0; a < FM; ++a)
 #pragma GCC unroll 4
-    for (int v = 0; v < FV; ++v) {
-      const int64_t left = t.n - v * V::kLanes;
-      if (left > 0) V::store_n(out + (m0 + a) * f.ldo + t.i0 + v * V::kLanes, acc[a][v], left < V::kLanes ? left : V::kLanes);
-    }
+    for (int v = 0; v < FV; ++v) V::storeu(out + (m0 + a) * f.ldo + t.i0 + v * V::kLanes, acc[a][v]);
 }
 
 using FlatTileFn = void (*)(float*, const float*, const float*, const float*, const FlatConv&, int64_t,
@@ -79,7 +76,19 @@ FlatTileFn flat_tile_for(int64_t fm, int64_t fv) {
   }
 }
 
-// out (M planes of ldo floats, positions [0, n) written) from in (J planes of ldi floats,
+// Kernel rows [*r_lo, *r_hi) that reach live input rows for output positions [i0, i0 + n):
+// output rows h0..h1 read input rows h + r*dil_h; the others read only zero padding.
+void flat_live_taps(const FlatConv& f, int64_t i0, int64_t n, int64_t* r_lo, int64_t* r_hi) {
+  const int64_t h0 = i0 / f.Wp, h1 = (i0 + n - 1) / f.Wp;
+  int64_t lo = 0, hi = f.R;
+  while (lo < hi && h1 + lo * f.dil_h < f.top) ++lo;
+  while (hi > lo && h0 + (hi - 1) * f.dil_h >= f.top + f.live) --hi;
+  *r_lo = lo;
+  *r_hi = hi;
+}
+
+// out (M planes of ldo >= n rounded up to 16 floats; positions [0, n) are the results, the
+// rest of the last vector is overwritten too) from in (J planes of ldi floats,
 // readable up to n + (R-1)*row_step + (S-1)*col_step + kFlatSlack) and w (M, J, R, S).
 void flat(float* out, const float* in, const float* w, const float* bias, const FlatConv& f) {
   const int64_t step = V::kFV * V::kLanes;
@@ -88,12 +97,8 @@ void flat(float* out, const float* in, const float* w, const float* bias, const 
     t.i0 = i0;
     t.n = f.n - i0 < step ? f.n - i0 : step;
     t.nv = (t.n + V::kLanes - 1) / V::kLanes;
-    // Output rows [h0, h1] of the tile read input rows h + r*dil_h; skip the r whose rows are
-    // all outside the live rows [top, top + live).
-    const int64_t h0 = i0 / f.Wp, h1 = (i0 + t.n - 1) / f.Wp;
-    int64_t r_lo = 0, r_hi = f.R;
-    while (r_lo < r_hi && h1 + r_lo * f.dil_h < f.top) ++r_lo;
-    while (r_hi > r_lo && h0 + (r_hi - 1) * f.dil_h >= f.top + f.live) --r_hi;
+    int64_t r_lo, r_hi;
+    flat_live_taps(f, i0, t.n, &r_lo, &r_hi);
     for (int64_t m0 = 0; m0 < f.M; m0 += V::kFM) {
       const int64_t fm = f.M - m0 < V::kFM ? f.M - m0 : V::kFM;
       flat_tile_for(fm, t.nv)(out, in, w, bias, f, m0, t, r_lo, r_hi);

@@ -6,7 +6,6 @@
 
 #include <cstdint>
 
-#include "../core/simd_avx2.h"
 #include "pool_kernels.h"
 
 namespace fastdl {
@@ -57,35 +56,38 @@ int64_t max2x2_row_simd(float* y, int64_t* idx, const float* r0, const float* r1
 }
 
 // One output row of the 2x2/2 average pool: y[q] = ((((0 + a) + b) + c) + d) / div (the scalar
-// loop's order, so the same bits), 8 outputs per step, the last step masked (it reads only
-// columns [0, 2Q)); returns Q.
+// loop's order, so the same bits), 8 outputs per step; a partial last step is redone as the
+// row's last 8 outputs (same values written twice: AMD's masked stores are slow). Returns how
+// many outputs it wrote (0 when Q < 8: the scalar loop does the row).
 int64_t avg2x2_row_simd(float* y, const float* r0, const float* r1, int64_t Q, float div) {
+  if (Q < 8) return 0;
   const __m256 dv = _mm256_set1_ps(div);
-  for (int64_t q = 0; q < Q; q += 8) {
-    const int64_t n = Q - q < 8 ? Q - q : 8;  // outputs of this step; 2n input columns
-    const __m256i m0 = tail_mask(2 * n < 8 ? 2 * n : 8), m1 = tail_mask(2 * n > 8 ? 2 * n - 8 : 0);
-    const __m256 t0 = _mm256_maskload_ps(r0 + 2 * q, m0), t1 = _mm256_maskload_ps(r0 + 2 * q + 8, m1);
-    const __m256 u0 = _mm256_maskload_ps(r1 + 2 * q, m0), u1 = _mm256_maskload_ps(r1 + 2 * q + 8, m1);
+  for (int64_t i = 0; i < Q; i += 8) {
+    const int64_t q = i + 8 <= Q ? i : Q - 8;
+    const __m256 t0 = _mm256_loadu_ps(r0 + 2 * q), t1 = _mm256_loadu_ps(r0 + 2 * q + 8);
+    const __m256 u0 = _mm256_loadu_ps(r1 + 2 * q), u1 = _mm256_loadu_ps(r1 + 2 * q + 8);
     const __m256 a = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(t0, t1, 0x88)), 0xD8));
     const __m256 b = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(t0, t1, 0xDD)), 0xD8));
     const __m256 c = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(u0, u1, 0x88)), 0xD8));
     const __m256 d = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(u0, u1, 0xDD)), 0xD8));
     const __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_setzero_ps(), a), b), c), d);
-    _mm256_maskstore_ps(y + q, tail_mask(n), _mm256_div_ps(sum, dv));
+    _mm256_storeu_ps(y + q, _mm256_div_ps(sum, dv));
   }
   return Q;
 }
 
 // One input row of the 2x2/2 average pool's backward: row[2q] = row[2q + 1] = g[q] / div for
-// q < Q, 8 gradients per step, the last step masked; returns Q.
+// q < Q, 8 gradients per step, a partial last step redone as the last 8; returns how many
+// gradients it spread (0 when Q < 8).
 int64_t avg2x2_bwd_row_simd(float* row, const float* g, int64_t Q, float div) {
+  if (Q < 8) return 0;
   const __m256 dv = _mm256_set1_ps(div);
-  for (int64_t q = 0; q < Q; q += 8) {
-    const int64_t n = Q - q < 8 ? Q - q : 8;
-    const __m256 v = _mm256_div_ps(_mm256_maskload_ps(g + q, tail_mask(n)), dv);
+  for (int64_t i = 0; i < Q; i += 8) {
+    const int64_t q = i + 8 <= Q ? i : Q - 8;
+    const __m256 v = _mm256_div_ps(_mm256_loadu_ps(g + q), dv);
     const __m256 lo = _mm256_unpacklo_ps(v, v), hi = _mm256_unpackhi_ps(v, v);  // v0 v0 v1 v1 | v4 v4 v5 v5 ...
-    _mm256_maskstore_ps(row + 2 * q, tail_mask(2 * n < 8 ? 2 * n : 8), _mm256_permute2f128_ps(lo, hi, 0x20));
-    _mm256_maskstore_ps(row + 2 * q + 8, tail_mask(2 * n > 8 ? 2 * n - 8 : 0), _mm256_permute2f128_ps(lo, hi, 0x31));
+    _mm256_storeu_ps(row + 2 * q, _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_storeu_ps(row + 2 * q + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
   }
   return Q;
 }
