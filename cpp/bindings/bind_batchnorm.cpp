@@ -178,11 +178,12 @@ py::tuple py_sigmoid_forward(const FArray& x, const std::optional<FArray>& weigh
   return py::make_tuple(y, mean, rstd);
 }
 
-py::tuple py_sigmoid_backward(const FArray& dy, const FArray& x, const std::optional<FArray>& weight,
+py::tuple py_sigmoid_backward(const FArray& dy, const FArray& y, const FArray& x, const std::optional<FArray>& weight,
                               const std::optional<FArray>& bias, const FArray& save_mean, const FArray& save_rstd,
                               bool training) {
   const Dims d = input_dims(x, "input");
   check_same_shape(dy, "batch_norm_sigmoid_backward: grad_output", x, "input");
+  check_same_shape(y, "batch_norm_sigmoid_backward: output", x, "input");
   const float* w = opt_vec(weight, "weight", d.C, x);
   const float* b = opt_vec(bias, "bias", d.C, x);
   check_shape(save_mean, "batch_norm_sigmoid_backward: save_mean", {d.C});
@@ -191,9 +192,9 @@ py::tuple py_sigmoid_backward(const FArray& dy, const FArray& x, const std::opti
   const OptionalOut dw = optional_output(w != nullptr, {d.C});
   const OptionalOut db = optional_output(b != nullptr, {d.C});
   float* pdx = dx.mutable_data();
-  const float *pdy = dy.data(), *px = x.data(), *pm = save_mean.data(), *pr = save_rstd.data();
+  const float *pdy = dy.data(), *pyo = y.data(), *px = x.data(), *pm = save_mean.data(), *pr = save_rstd.data();
   run_kernel("batch_norm_sigmoid_backward", [&] {
-    batch_norm_sigmoid_backward(pdx, dw.data, db.data, pdy, px, w, b, pm, pr, d.N, d.C, d.S, training);
+    batch_norm_sigmoid_backward(pdx, dw.data, db.data, pdy, pyo, px, w, b, pm, pr, d.N, d.C, d.S, training);
   });
   return py::make_tuple(dx, dw.array, db.array);
 }
@@ -205,10 +206,10 @@ void bind_batchnorm(py::module_& m) {
         py::arg("bias").none(true), py::arg("running_mean").none(true).noconvert(),
         py::arg("running_var").none(true).noconvert(), py::arg("training"), py::arg("momentum"), py::arg("eps"),
         "sigmoid(batch_norm(input)) in one pass; the arguments and returns of batch_norm_forward.");
-  m.def("batch_norm_sigmoid_backward", &py_sigmoid_backward, py::arg("grad_output"), py::arg("input"),
+  m.def("batch_norm_sigmoid_backward", &py_sigmoid_backward, py::arg("grad_output"), py::arg("output"), py::arg("input"),
         py::arg("weight").none(true), py::arg("bias").none(true), py::arg("save_mean"), py::arg("save_rstd"),
         py::arg("training"),
-        "Backward of batch_norm_sigmoid_forward (sigmoid recomputed from input); returns those of batch_norm_backward.");
+        "Backward of batch_norm_sigmoid_forward from its output; returns those of batch_norm_backward.");
   m.def("batch_norm_forward", &py_batch_norm_forward, py::arg("input"), py::arg("weight").none(true),
         py::arg("bias").none(true), py::arg("running_mean").none(true).noconvert(),
         py::arg("running_var").none(true).noconvert(), py::arg("training"), py::arg("momentum"), py::arg("eps"),

@@ -213,10 +213,10 @@ def batch_norm_sigmoid_forward(input: F32, weight: Optional[F32], bias: Optional
                                running_mean: Optional[F32], running_var: Optional[F32], training: bool,
                                momentum: float, eps: float) -> tuple[F32, F32, F32]:
     """sigmoid(batch_norm(input)) in one pass: the arguments and returns of batch_norm_forward."""
-def batch_norm_sigmoid_backward(grad_output: F32, input: F32, weight: Optional[F32], bias: Optional[F32],
-                                save_mean: F32, save_rstd: F32,
+def batch_norm_sigmoid_backward(grad_output: F32, output: F32, input: F32, weight: Optional[F32],
+                                bias: Optional[F32], save_mean: F32, save_rstd: F32,
                                 training: bool) -> tuple[F32, Optional[F32], Optional[F32]]:
-    """Backward of batch_norm_sigmoid_forward (the sigmoid recomputed from input): the returns of
+    """Backward of batch_norm_sigmoid_forward from its output (N, C, *): the returns of
     batch_norm_backward."""
 
 # ---- plan (the replay engine of fastdl.compile_step / fastdl.compile; docs/compile.md)

@@ -285,12 +285,12 @@ void batch_norm_add_relu_backward(float* dx, float* dweight, float* dbias, float
 
 namespace {
 
-// batch_norm_backward; with `sig`, of sigmoid(batch_norm(x)): dy is first turned into
-// e = dy * s * (1 - s) in dx, s recomputed from x with the forward's kernels (bitwise the
-// forward's output), a channel row at a time while it is in cache; then the plain backward of e.
+// batch_norm_backward; with `sig`, of s = sigmoid(batch_norm(x)) (s: the forward's output):
+// dy is first turned into e = dy * s * (1 - s) in dx by the sigmoid's backward kernel, a
+// channel row at a time, and summed while the row is in cache; then the plain backward of e.
 void backward_impl(float* dx, float* dweight, float* dbias, const float* dy, const float* x, const float* weight,
                    const float* bias, const float* mean, const float* rstd, int64_t N, int64_t C, int64_t S,
-                   bool training, bool relu, const ActivationKernels* sig) {
+                   bool training, bool relu, const ActivationKernels* sig, const float* s_out) {
   check_sizes(N, C, S);
   if (C == 0) return;
   const int64_t M = N * S;
@@ -305,11 +305,7 @@ void backward_impl(float* dx, float* dweight, float* dbias, const float* dy, con
         const float* e = sig ? dx : dy;
         for (int64_t n = 0; n < N; ++n) {
           const int64_t off = (n * C + c) * S;
-          if (sig) {
-            kt.row_affine(dx + off, x + off, S, k.m, k.a, k.b, false);
-            sig->forward(Activation::sigmoid, dx + off, dx + off, S, 0.0f);
-            sig->backward(Activation::sigmoid, dx + off, dy + off, dx + off, S, 0.0f);
-          }
+          if (sig) sig->backward(Activation::sigmoid, dx + off, dy + off, s_out + off, S, 0.0f);
           if (need_sums) kt.row_bwd_stats(e + off, x + off, S, k.m, k.a, k.b, relu, &sdy, &sdx);
         }
         if (dbias) dbias[c] = static_cast<float>(sdy);
@@ -347,11 +343,7 @@ void backward_impl(float* dx, float* dweight, float* dbias, const float* dy, con
   }
   if (sig) {
     parallel_for(0, N, std::max<int64_t>(1, kGrainElems / L), [&](int64_t lo, int64_t hi) {
-      for (int64_t n = lo; n < hi; ++n) {
-        kt.col_affine(dx + n * L, x + n * L, L, em, ea, eb, false);
-        sig->forward(Activation::sigmoid, dx + n * L, dx + n * L, L, 0.0f);
-        sig->backward(Activation::sigmoid, dx + n * L, dy + n * L, dx + n * L, L, 0.0f);
-      }
+      for (int64_t n = lo; n < hi; ++n) sig->backward(Activation::sigmoid, dx + n * L, dy + n * L, s_out + n * L, L, 0.0f);
     });
     dy = dx;
   }
@@ -389,7 +381,7 @@ void batch_norm_backward(float* dx, float* dweight, float* dbias, const float* d
                          const float* weight, const float* bias, const float* mean,
                          const float* rstd, int64_t N, int64_t C, int64_t S, bool training,
                          bool relu) {
-  backward_impl(dx, dweight, dbias, dy, x, weight, bias, mean, rstd, N, C, S, training, relu, nullptr);
+  backward_impl(dx, dweight, dbias, dy, x, weight, bias, mean, rstd, N, C, S, training, relu, nullptr, nullptr);
 }
 
 void batch_norm_sigmoid_forward(float* y, float* save_mean, float* save_rstd, float* running_mean, float* running_var,
@@ -403,11 +395,11 @@ void batch_norm_sigmoid_forward(float* y, float* save_mean, float* save_rstd, fl
     forward_eval(out, save_mean, save_rstd, x, weight, bias, running_mean, running_var, N, C, S, eps);
 }
 
-void batch_norm_sigmoid_backward(float* dx, float* dweight, float* dbias, const float* dy, const float* x,
-                                 const float* weight, const float* bias, const float* mean, const float* rstd,
-                                 int64_t N, int64_t C, int64_t S, bool training) {
+void batch_norm_sigmoid_backward(float* dx, float* dweight, float* dbias, const float* dy, const float* y,
+                                 const float* x, const float* weight, const float* bias, const float* mean,
+                                 const float* rstd, int64_t N, int64_t C, int64_t S, bool training) {
   backward_impl(dx, dweight, dbias, dy, x, weight, bias, mean, rstd, N, C, S, training, false,
-                &activation_kernels(active_isa()));
+                &activation_kernels(active_isa()), y);
 }
 
 }  // namespace fastdl

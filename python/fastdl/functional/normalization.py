@@ -32,9 +32,8 @@ class _BatchNorm(Function):
 
 
 class _BatchNormSigmoid(Function):
-    """sigmoid(batch_norm(x)) in one pass over memory; saves only what BatchNorm saves (the
-    backward recomputes the sigmoid from x, bitwise the forward's). Training mode only (the
-    fusion rule leaves eval to the two layers)."""
+    """sigmoid(batch_norm(x)) with fewer passes over memory; saves what the two layers save
+    (BatchNorm's input and the sigmoid's output). Training mode only (eval runs the two ops)."""
 
     fresh_grads = True
 
@@ -42,13 +41,13 @@ class _BatchNormSigmoid(Function):
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         y, mean, rstd = _C.batch_norm_sigmoid_forward(x, weight, bias, running_mean, running_var, training,
                                                       momentum, eps)
-        ctx.save(x, weight, bias, mean, rstd, training)
+        ctx.save(x, y, weight, bias, mean, rstd, training)
         return y
 
     @staticmethod
     def backward(ctx, dy):
-        x, weight, bias, mean, rstd, training = ctx.saved
-        dx, dw, db = _C.batch_norm_sigmoid_backward(dy, x, weight, bias, mean, rstd, training)
+        x, y, weight, bias, mean, rstd, training = ctx.saved
+        dx, dw, db = _C.batch_norm_sigmoid_backward(dy, y, x, weight, bias, mean, rstd, training)
         need = ctx.needs_input_grad
         return (dx if need[0] else None, dw if need[1] else None, db if need[2] else None,
                 None, None, None, None, None)
@@ -149,8 +148,7 @@ def batch_norm_sigmoid(input, running_mean, running_var, weight=None, bias=None,
                        eps=1e-5):
     """``sigmoid(batch_norm(...))`` in one kernel, in training mode (the statistics of the batch;
     ``training=False`` runs the two ops one after the other): the arguments and numerics of
-    ``batch_norm``, bitwise the same results. The backward recomputes the sigmoid from the input,
-    so only BatchNorm's input is kept for it.
+    ``batch_norm``, bitwise the same results.
     """
     if not training:
         return sigmoid(batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps))
