@@ -76,6 +76,36 @@ def test_flat_backward_data(isa, case):
     assert np.all(np.abs(got - want) <= 2e-7 * (K * kernel[0] * kernel[1] + 4) * absref + 1e-30)
 
 
+@pytest.mark.parametrize("case", range(len(CASES)))
+@pytest.mark.parametrize("isa", ALL_ISAS)
+def test_flat_backward_weights(isa, case):
+    """Weight gradient over the batch (tiles of output channels x taps around the 4 x 5 / 3 x 3
+    tiles, images in L2-sized blocks) against the float64 reference."""
+    N, C, K, H, W, kernel, padding, dilation = CASES[case]
+    rng = np.random.default_rng(200 + case)
+    x, w = rand(rng, N, C, H, W), rand(rng, K, C, *kernel)
+    P, Q = (rc.out_size(s, k, p, 1, d) for s, k, p, d in zip((H, W), kernel, padding, dilation))
+    dy = rand(rng, N, K, P, Q)
+    want = rc.conv2d_backward(dy.astype(np.float64), x.astype(np.float64), w.astype(np.float64), (1, 1), padding,
+                              dilation)[1]
+    absref = rc.conv2d_backward(np.abs(dy).astype(np.float64), np.abs(x).astype(np.float64), w.astype(np.float64),
+                                (1, 1), padding, dilation)[1]
+    got = run(T.conv_flat_dw, isa, dy, x, kernel, padding, dilation)
+    assert got.shape == want.shape
+    assert np.all(np.abs(got - want) <= 2e-7 * (N * P * Q + 4) * absref + 1e-30)
+
+
+def test_flat_dw_many_images():
+    """More images than one L2 block: the accumulators carry over between blocks."""
+    rng = np.random.default_rng(5)
+    x, dy = rand(rng, 300, 6, 12, 12), rand(rng, 300, 16, 8, 8)
+    want = rc.conv2d_backward(dy.astype(np.float64), x.astype(np.float64), np.zeros((16, 6, 5, 5)), (1, 1), (0, 0),
+                              (1, 1))[1]
+    for isa in ALL_ISAS:
+        got = run(T.conv_flat_dw, isa, dy, x, (5, 5))
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-2)
+
+
 def test_lenet_layers_through_conv2d(isa, threads):
     """The public conv2d (which picks the flat engine for these shapes) against the reference,
     forward and every gradient, on each ISA level (the conftest fixture sets it) and thread count."""
@@ -99,6 +129,8 @@ def test_lenet_layers_through_conv2d(isa, threads):
 
 
 def test_flat_bad_input():
+    with pytest.raises(ValueError, match=r"conv_flat_dw: dy"):
+        T.conv_flat_dw("generic", np.zeros((1, 3, 4, 4), np.float32), np.zeros((1, 2, 5, 5), np.float32), (3, 3))
     x, w = np.zeros((1, 2, 5, 5), np.float32), np.zeros((3, 2, 3, 3), np.float32)
     with pytest.raises(ValueError, match=r"conv_flat: x"):
         T.conv_flat("generic", np.zeros((2, 5, 5), np.float32), w)

@@ -243,7 +243,30 @@ static FArray conv_flat(const std::string& isa, const FArray& x, const FArray& w
   return y;
 }
 
+// The flat engine's weight gradient with the table of `isa`: dw (K, C, R, S) from dy (N, K, P, Q)
+// and x (N, C, H, W), stride 1, groups 1.
+static FArray conv_flat_dw(const std::string& isa, const FArray& dy, const FArray& x, Pair kernel, Pair padding,
+                           Pair dilation) {
+  const auto& k = conv_kernels(parse_isa(isa));
+  check_ndim(dy, "conv_flat_dw: dy", {4});
+  check_ndim(x, "conv_flat_dw: x", {4});
+  Conv2dParams p;
+  try {
+    p = make_conv2d_params(x.shape(0), x.shape(1), x.shape(2), x.shape(3), dy.shape(1), x.shape(1), kernel.first,
+                           kernel.second, 1, 1, padding.first, padding.second, dilation.first, dilation.second, 1);
+  } catch (const ArgumentError& e) {
+    fail(std::string("conv_flat_dw: ") + e.what());
+  }
+  check_shape(dy, "conv_flat_dw: dy", {p.N, p.K, p.P, p.Q});
+  FArray dw = new_array({p.K, p.C, p.R, p.S});
+  if (p.N > 0) conv_flat_backward_weights(k, dw.mutable_data(), dy.data(), x.data(), p);
+  else std::memset(dw.mutable_data(), 0, sizeof(float) * static_cast<size_t>(dw.size()));
+  return dw;
+}
+
 void bind_testing_gemm_conv(py::module_& t) {
+  t.def("conv_flat_dw", &conv_flat_dw, py::arg("isa"), py::arg("dy"), py::arg("x"), py::arg("kernel"),
+        py::arg("padding") = Pair{0, 0}, py::arg("dilation") = Pair{1, 1});
   t.def("conv_flat", &conv_flat, py::arg("isa"), py::arg("x"), py::arg("w"), py::arg("b") = py::none(),
         py::arg("padding") = Pair{0, 0}, py::arg("dilation") = Pair{1, 1}, py::arg("backward_data") = false,
         py::arg("input_hw") = Pair{0, 0});

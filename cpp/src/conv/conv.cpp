@@ -322,7 +322,14 @@ static void backward_impl(float* dx, float* dw, float* db, const float* dy, cons
   if (dw && p.N == 0)
     for (int64_t i = 0; i < WS; ++i) dw[i] = 0.0f;
   if (p.N == 0 || (!dx && !dw)) return;
-  // The direct engine takes the gradients it wins on; im2col + SGEMM computes the rest.
+  // The flat engine's weight gradient (small layers), then the direct engine takes the
+  // gradients it wins on; im2col + SGEMM computes the rest.
+  const FlatChoice fc = conv_flat_choice(p);
+  if (dw && fc.dw) {
+    conv_flat_backward_weights(kt, dw, dy, x, p);
+    dw = nullptr;
+    if (!dx) return;
+  }
   const DirectChoice dc = conv_direct_choice(p, isa);
   float* dx_direct = dx && dc.dx ? dx : nullptr;
   float* dw_direct = dw && dc.dw ? dw : nullptr;
@@ -332,7 +339,7 @@ static void backward_impl(float* dx, float* dw, float* db, const float* dy, cons
     if (dw_direct) dw = nullptr;
     if (!dx && !dw) return;
   }
-  if (dx && conv_flat_choice(p).dx) {
+  if (dx && fc.dx) {
     conv_flat_backward_data(kt, dx, dy, w, p);
     dx = nullptr;
     if (!dw) return;

@@ -33,7 +33,7 @@ struct V {  // 3 x 3 tile: 9 accumulators + 4 operands of the 16 ymm registers
 }  // namespace
 
 const ConvKernels& conv_kernels() {
-  static const ConvKernels k{&im2col, &col2im, &dw_small, &flat};
+  static const ConvKernels k{&im2col, &col2im, &dw_small, &flat, &flat_dw, &flat_dw_tiles, V::kMR * V::kNR * V::kLanes};
   return k;
 }
 }  // namespace avx2

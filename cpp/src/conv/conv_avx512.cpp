@@ -32,7 +32,7 @@ struct V {  // 4 x 5 tile: 20 accumulators + 6 operands of the 32 zmm registers
 }  // namespace
 
 const ConvKernels& conv_kernels() {
-  static const ConvKernels k{&im2col, &col2im, &dw_small, &flat};
+  static const ConvKernels k{&im2col, &col2im, &dw_small, &flat, &flat_dw, &flat_dw_tiles, V::kMR * V::kNR * V::kLanes};
   return k;
 }
 }  // namespace avx512

@@ -87,6 +87,7 @@ FlatChoice conv_flat_choice(const Conv2dParams& p) {
     if (std::strcmp(e, "im2col") == 0) return c;
   c.fwd = p.K < 16 && p.W + 2 * p.pad_w <= 2 * p.Q;
   c.dx = p.C < 16 && conv_direct_dx_supported(p) && p.Q + 2 * (p.dil_w * (p.S - 1) - p.pad_w) <= 2 * p.W;
+  c.dw = p.K <= 16 && p.C <= 16 && p.W + 2 * p.pad_w <= 2 * p.Q;
   return c;
 }
 
@@ -109,6 +110,46 @@ void conv_flat_backward_data(const ConvKernels& kt, float* dx, const float* dy, 
     for (int64_t c = 0; c < p.C; ++c)
       for (int64_t t = 0; t < RS; ++t) wf[(c * p.K + k) * RS + t] = w[(k * p.C + c) * RS + (RS - 1 - t)];
   run_images(kt, dx, dy, wf.data(), nullptr, f, p, p.P, p.Q, pw, p.H, p.W);
+}
+
+// The whole batch is laid out once (scratch conv_pad: padded inputs; conv_col: the output
+// gradient on the wide planes, zero at the garbage columns), then threads split the weight tiles;
+// each tile walks the images in blocks that stay in L2, its accumulators (scratch conv_dw_acc)
+// kept between blocks, so every weight sums the images in order on any thread count.
+void conv_flat_backward_weights(const ConvKernels& kt, float* dw, const float* dy, const float* x,
+                                const Conv2dParams& p) {
+  const int64_t Hp = p.H + 2 * p.pad_h, Wp = p.W + 2 * p.pad_w;
+  const FlatConv f = make_flat(p, p.K, p.C, Hp, Wp, p.pad_h, p.H, p.P);
+  const int64_t in_img = checked_mul(p.C, f.ldi, "conv2d wide plane"), g_img = checked_mul(p.K, f.ldo, "conv2d wide plane");
+  float* in = scratch(ScratchKey::conv_pad, checked_mul(p.N, in_img, "conv2d wide planes"));
+  float* g = scratch(ScratchKey::conv_col, checked_mul(p.N, g_img, "conv2d wide planes"));
+  const int64_t tiles = kt.flat_dw_tiles(f);
+  float* acc = scratch(ScratchKey::conv_dw_acc, checked_mul(tiles, kt.flat_dw_acc, "conv2d weight-gradient tiles"));
+  parallel_for(0, p.N, 1 + 16384 / std::max<int64_t>(1, in_img + g_img), [&](int64_t lo, int64_t hi) {
+    std::memset(in + lo * in_img, 0, sizeof(float) * static_cast<size_t>((hi - lo) * in_img));
+    std::memset(g + lo * g_img, 0, sizeof(float) * static_cast<size_t>((hi - lo) * g_img));
+    for (int64_t n = lo; n < hi; ++n) {
+      for (int64_t c = 0; c < p.C; ++c) {
+        const float* s = x + (n * p.C + c) * p.H * p.W;
+        float* d = in + n * in_img + c * f.ldi + p.pad_h * Wp + p.pad_w;
+        for (int64_t h = 0; h < p.H; ++h) std::memcpy(d + h * Wp, s + h * p.W, sizeof(float) * p.W);
+      }
+      for (int64_t k = 0; k < p.K; ++k) {
+        const float* s = dy + (n * p.K + k) * p.P * p.Q;
+        float* d = g + n * g_img + k * f.ldo;
+        for (int64_t h = 0; h < p.P; ++h) std::memcpy(d + h * Wp, s + h * p.Q, sizeof(float) * p.Q);
+      }
+    }
+  });
+  const int64_t B = std::max<int64_t>(1, (int64_t(1) << 16) / (in_img + g_img));  // ~256 KB of images per block
+  parallel_for(0, tiles, 1 + tiles / 64, [&](int64_t lo, int64_t hi) {
+    for (int64_t b0 = 0; b0 < p.N; b0 += B) {
+      const int64_t nb = std::min(B, p.N - b0);
+      for (int64_t t = lo; t < hi; ++t)
+        kt.flat_dw(dw, acc + t * kt.flat_dw_acc, g + b0 * g_img, g_img, in + b0 * in_img, in_img, nb, f, t, b0 == 0,
+                   b0 + nb == p.N);
+    }
+  });
 }
 
 }  // namespace fastdl

@@ -12,7 +12,7 @@
 namespace fastdl {
 
 struct FlatChoice {
-  bool fwd = false, dx = false;
+  bool fwd = false, dx = false, dw = false;
 };
 // Which passes the flat engine takes (measured rule in conv_flat.cpp); the direct engine's
 // choice is made first and wins. FASTDL_CONV_ENGINE=im2col turns it off.
@@ -26,5 +26,9 @@ void conv_flat_forward(const ConvKernels& kt, float* y, const float* x, const fl
 // dil*(kernel-1) - pad, with the flipped, transposed weights); needs conv_flat_choice(p).dx.
 void conv_flat_backward_data(const ConvKernels& kt, float* dx, const float* dy, const float* w,
                              const Conv2dParams& p);
+
+// dw (K, C, R, S) overwritten with the weight gradient; needs conv_flat_choice(p).dw.
+void conv_flat_backward_weights(const ConvKernels& kt, float* dw, const float* dy, const float* x,
+                                const Conv2dParams& p);
 
 }  // namespace fastdl

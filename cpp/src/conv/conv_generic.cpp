@@ -28,7 +28,7 @@ struct V {  // one lane: the dot products in plain scalar order
 }  // namespace
 
 const ConvKernels& conv_kernels() {
-  static const ConvKernels k{&im2col, &col2im, &dw_small, &flat};
+  static const ConvKernels k{&im2col, &col2im, &dw_small, &flat, &flat_dw, &flat_dw_tiles, V::kMR * V::kNR * V::kLanes};
   return k;
 }
 }  // namespace generic

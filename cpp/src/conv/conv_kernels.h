@@ -34,6 +34,15 @@ struct ConvKernels {
   void (*dw_small)(float* dw, float beta, const float* dy, const float* x, const Conv2dParams& p, float* pad);
   // out (M, ldo) from in (J, ldi) and w (M, J, R, S) as FlatConv describes; bias (M) or null.
   void (*flat)(float* out, const float* in, const float* w, const float* bias, const FlatConv& f);
+  // The weight gradient dw (M, J*R*S) on the same planes, in tiles (flat_dw_tiles of them, each
+  // with flat_dw_acc floats of accumulators, 64-byte aligned): tile `tile` adds images
+  // [0, images) of g (M planes of ldo floats per image, zero at the garbage columns) against in
+  // (J planes of ldi floats per image) to its accumulators (zeroed when `first`) and writes its
+  // weights when `last`. Each weight sums the images in order: the same bits on any split.
+  void (*flat_dw)(float* dw, float* acc, const float* g, int64_t g_img, const float* in, int64_t in_img,
+                  int64_t images, const FlatConv& f, int64_t tile, bool first, bool last);
+  int64_t (*flat_dw_tiles)(const FlatConv& f);
+  int64_t flat_dw_acc;
 };
 
 // The zero-padded input rows and columns dw_small reads (stride_w == 1).

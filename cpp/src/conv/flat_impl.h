@@ -105,3 +105,86 @@ void flat(float* out, const float* in, const float* w, const float* bias, const 
     }
   }
 }
+
+// Weight gradient on the same wide planes, for one tile of FM output planes x FT taps (tap t =
+// (j, r, s) in the weight's order) over `images` images: acc (FM*FT vectors, kept between calls)
+// += sum_i g[m, i] * in[j, i + off(r, s)] over the vectors of positions [0, n). g must be zero
+// at the garbage columns and past n to the end of the last vector.
+template <int FM, int FT>
+void flat_dw_tile(typename V::reg* acc, const float* g, int64_t g_img, const float* in, int64_t in_img,
+                  int64_t images, const FlatConv& f, int64_t m0, int64_t t0) {
+  typename V::reg a[FM][FT];
+  for (int i = 0; i < FM; ++i)
+    for (int t = 0; t < FT; ++t) a[i][t] = acc[i * FT + t];
+  int64_t off[FT];
+  const int64_t RS = f.R * f.S;
+  for (int t = 0; t < FT; ++t) {
+    const int64_t tap = t0 + t, j = tap / RS, r = tap / f.S % f.R, s = tap % f.S;
+    off[t] = j * f.ldi + r * f.row_step + s * f.col_step;
+  }
+  const int64_t nvec = (f.n + V::kLanes - 1) / V::kLanes;
+  for (int64_t img = 0; img < images; ++img) {
+    const float* gi = g + img * g_img + m0 * f.ldo;
+    const float* xi = in + img * in_img;
+    for (int64_t v = 0; v < nvec; ++v) {
+      const int64_t i = v * V::kLanes;
+      typename V::reg xv[FT];
+#pragma GCC unroll 8
+      for (int t = 0; t < FT; ++t) xv[t] = V::loadu(xi + off[t] + i);
+#pragma GCC unroll 8
+      for (int m = 0; m < FM; ++m) {
+        const typename V::reg gv = V::loadu(gi + m * f.ldo + i);
+#pragma GCC unroll 8
+        for (int t = 0; t < FT; ++t) a[m][t] = V::fma(gv, xv[t], a[m][t]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < FM; ++i)
+#pragma GCC unroll 8
+    for (int t = 0; t < FT; ++t) acc[i * FT + t] = a[i][t];
+}
+
+using FlatDwTileFn = void (*)(typename V::reg*, const float*, int64_t, const float*, int64_t, int64_t,
+                              const FlatConv&, int64_t, int64_t);
+
+template <int FM>
+FlatDwTileFn flat_dw_tile_ft(int64_t ft) {
+  switch (ft) {
+    case 1: return &flat_dw_tile<FM, 1>;
+    case 2: return &flat_dw_tile<FM, (V::kNR >= 2 ? 2 : 1)>;
+    case 3: return &flat_dw_tile<FM, (V::kNR >= 3 ? 3 : 1)>;
+    case 4: return &flat_dw_tile<FM, (V::kNR >= 4 ? 4 : 1)>;
+    default: return &flat_dw_tile<FM, V::kNR>;
+  }
+}
+
+// Tiles of the weight gradient: output planes in blocks of kMR, taps in blocks of kNR.
+int64_t flat_dw_tiles(const FlatConv& f) {
+  const int64_t T = f.J * f.R * f.S;
+  return ((f.M + V::kMR - 1) / V::kMR) * ((T + V::kNR - 1) / V::kNR);
+}
+
+// Tile `tile`: accumulates images [0, images) of g / in into its accumulators `acc` (zeroed
+// when `first`), and when `last` writes dw (M, J*R*S) of its weights from the lanes' sums.
+// acc holds kMR*kNR vectors.
+void flat_dw(float* dw, float* acc_mem, const float* g, int64_t g_img, const float* in, int64_t in_img,
+             int64_t images, const FlatConv& f, int64_t tile, bool first, bool last) {
+  const int64_t T = f.J * f.R * f.S, tb = (T + V::kNR - 1) / V::kNR;
+  const int64_t m0 = tile / tb * V::kMR, t0 = tile % tb * V::kNR;
+  const int64_t fm = f.M - m0 < V::kMR ? f.M - m0 : V::kMR, ft = T - t0 < V::kNR ? T - t0 : V::kNR;
+  typename V::reg* acc = reinterpret_cast<typename V::reg*>(acc_mem);
+  if (first)
+    for (int64_t i = 0; i < fm * ft; ++i) acc[i] = V::zero();
+  FlatDwTileFn fn;
+  switch (fm) {
+    case 1: fn = flat_dw_tile_ft<1>(ft); break;
+    case 2: fn = flat_dw_tile_ft<(V::kMR >= 2 ? 2 : 1)>(ft); break;
+    case 3: fn = flat_dw_tile_ft<(V::kMR >= 3 ? 3 : 1)>(ft); break;
+    default: fn = flat_dw_tile_ft<V::kMR>(ft); break;
+  }
+  fn(acc, g, g_img, in, in_img, images, f, m0, t0);
+  if (last)
+    for (int64_t i = 0; i < fm; ++i)
+      for (int64_t t = 0; t < ft; ++t) dw[(m0 + i) * T + t0 + t] = V::hsum(acc[i * ft + t]);
+}
