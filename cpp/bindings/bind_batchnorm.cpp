@@ -96,24 +96,36 @@ py::tuple py_batch_norm_forward(const FArray& x, const std::optional<FArray>& we
   return py::make_tuple(y, mean, rstd);
 }
 
-py::tuple py_batch_norm_backward(const FArray& dy, const FArray& x, const std::optional<FArray>& weight,
-                              const std::optional<FArray>& bias, const FArray& save_mean, const FArray& save_rstd,
-                              bool training, bool relu) {
+// The checks, outputs and kernel run of a backward call named `op`: kernel(dx, dweight, dbias,
+// dy, x, weight, bias, mean, rstd, dims) with dweight / dbias null when weight / bias are None.
+template <class Kernel>
+py::tuple backward_call(const char* op, const FArray& dy, const FArray& x, const std::optional<FArray>& weight,
+                        const std::optional<FArray>& bias, const FArray& save_mean, const FArray& save_rstd,
+                        Kernel&& kernel) {
+  const std::string name(op);
   const Dims d = input_dims(x, "input");
-  check_same_shape(dy, "batch_norm_backward: grad_output", x, "input");
+  check_same_shape(dy, (name + ": grad_output").c_str(), x, "input");
   const float* w = opt_vec(weight, "weight", d.C, x);
   const float* b = opt_vec(bias, "bias", d.C, x);
-  check_shape(save_mean, "batch_norm_backward: save_mean", {d.C});
-  check_shape(save_rstd, "batch_norm_backward: save_rstd", {d.C});
+  check_shape(save_mean, (name + ": save_mean").c_str(), {d.C});
+  check_shape(save_rstd, (name + ": save_rstd").c_str(), {d.C});
   FArray dx = new_array(shape_of(x));
   const OptionalOut dw = optional_output(w != nullptr, {d.C});
   const OptionalOut db = optional_output(b != nullptr, {d.C});
   float* pdx = dx.mutable_data();
   const float *pdy = dy.data(), *px = x.data(), *pm = save_mean.data(), *pr = save_rstd.data();
-  run_kernel("batch_norm_backward", [&] {
-    batch_norm_backward(pdx, dw.data, db.data, pdy, px, w, b, pm, pr, d.N, d.C, d.S, training, relu);
-  });
+  run_kernel(op, [&] { kernel(pdx, dw.data, db.data, pdy, px, w, b, pm, pr, d); });
   return py::make_tuple(dx, dw.array, db.array);
+}
+
+py::tuple py_batch_norm_backward(const FArray& dy, const FArray& x, const std::optional<FArray>& weight,
+                              const std::optional<FArray>& bias, const FArray& save_mean, const FArray& save_rstd,
+                              bool training, bool relu) {
+  return backward_call("batch_norm_backward", dy, x, weight, bias, save_mean, save_rstd,
+                       [&](float* dx, float* dw, float* db, const float* pdy, const float* px, const float* w,
+                           const float* b, const float* pm, const float* pr, const Dims& d) {
+                         batch_norm_backward(dx, dw, db, pdy, px, w, b, pm, pr, d.N, d.C, d.S, training, relu);
+                       });
 }
 
 py::tuple py_add_relu_forward(const FArray& x, const FArray& residual, const std::optional<FArray>& weight,
@@ -181,22 +193,13 @@ py::tuple py_sigmoid_forward(const FArray& x, const std::optional<FArray>& weigh
 py::tuple py_sigmoid_backward(const FArray& dy, const FArray& y, const FArray& x, const std::optional<FArray>& weight,
                               const std::optional<FArray>& bias, const FArray& save_mean, const FArray& save_rstd,
                               bool training) {
-  const Dims d = input_dims(x, "input");
-  check_same_shape(dy, "batch_norm_sigmoid_backward: grad_output", x, "input");
   check_same_shape(y, "batch_norm_sigmoid_backward: output", x, "input");
-  const float* w = opt_vec(weight, "weight", d.C, x);
-  const float* b = opt_vec(bias, "bias", d.C, x);
-  check_shape(save_mean, "batch_norm_sigmoid_backward: save_mean", {d.C});
-  check_shape(save_rstd, "batch_norm_sigmoid_backward: save_rstd", {d.C});
-  FArray dx = new_array(shape_of(x));
-  const OptionalOut dw = optional_output(w != nullptr, {d.C});
-  const OptionalOut db = optional_output(b != nullptr, {d.C});
-  float* pdx = dx.mutable_data();
-  const float *pdy = dy.data(), *pyo = y.data(), *px = x.data(), *pm = save_mean.data(), *pr = save_rstd.data();
-  run_kernel("batch_norm_sigmoid_backward", [&] {
-    batch_norm_sigmoid_backward(pdx, dw.data, db.data, pdy, pyo, px, w, b, pm, pr, d.N, d.C, d.S, training);
-  });
-  return py::make_tuple(dx, dw.array, db.array);
+  const float* py = y.data();
+  return backward_call("batch_norm_sigmoid_backward", dy, x, weight, bias, save_mean, save_rstd,
+                       [&](float* dx, float* dw, float* db, const float* pdy, const float* px, const float* w,
+                           const float* b, const float* pm, const float* pr, const Dims& d) {
+                         batch_norm_sigmoid_backward(dx, dw, db, pdy, py, px, w, b, pm, pr, d.N, d.C, d.S, training);
+                       });
 }
 
 }  // namespace
