@@ -340,7 +340,7 @@ def profile(name, threads, steps=5):
         h = x
         trace = []
         for n, m in units:
-            inp = fastdl.tensor(h.data, requires_grad=True)
+            inp = fastdl.tensor(h.data, requires_grad=h is not x)  # the model's input needs none, as in training
             t0 = clock()
             h = m(inp)
             fwd[n].append(clock() - t0)
@@ -357,7 +357,7 @@ def profile(name, threads, steps=5):
             else:
                 out.backward(g)
             bwd[n].append(clock() - t0 + (loss_t if out is trace[-1][2] else 0.0))
-            g = inp.grad.data
+            g = inp.grad.data if inp.grad is not None else None
         t0 = clock()
         opt.step()
         opt_t.append(clock() - t0)

@@ -1,5 +1,5 @@
-"""fastdl.nn.fusion: the one layer-fusion mechanism (BatchNorm+ReLU in Sequential, BatchNorm+add+ReLU
-in Residual) gives bitwise the results of the layers run one by one (fusion.disabled()), on every
+"""fastdl.nn.fusion: the one layer-fusion mechanism (BatchNorm+ReLU and BatchNorm+Sigmoid in
+Sequential, BatchNorm+add+ReLU in Residual) gives bitwise the results of the layers run one by one (fusion.disabled()), on every
 kernel path, in training and eval, forward, every gradient and the running statistics."""
 from __future__ import annotations
 
@@ -60,6 +60,49 @@ def test_residual(isa, rng, proj, hw):
                               (2, 3, hw, hw), rng)
 
 
+@pytest.mark.parametrize("shape", [(4, 3, 5, 5), (3, 5, 2, 2), (2, 4, 1, 1), (5, 6, 24, 24)],
+                         ids=["S25", "S4", "S1", "S576"])
+def test_sequential_bn_sigmoid(isa, rng, shape):
+    C = shape[1]
+    _assert_fusion_is_bitwise(lambda: nn.Sequential(nn.BatchNorm2d(C), nn.Sigmoid(), nn.Conv2d(C, 2, 1),
+                                                    nn.BatchNorm2d(2), nn.Sigmoid()), shape, rng)
+
+
+def test_sequential_bn1d_sigmoid(isa, rng):
+    _assert_fusion_is_bitwise(lambda: nn.Sequential(nn.Linear(6, 84), nn.BatchNorm1d(84), nn.Sigmoid(),
+                                                    nn.Linear(84, 3), nn.BatchNorm1d(3, affine=False),
+                                                    nn.Sigmoid()), (9, 6), rng)
+
+
+def test_lenet_bn_whole_model(isa, rng):
+    _assert_fusion_is_bitwise(lambda: fastdl.models.lenet_bn(), (6, 1, 28, 28), rng)
+
+
+def test_batch_norm_sigmoid_functional(rng):
+    x = rng.standard_normal((3, 4, 5, 5)).astype(np.float32)
+    w, b = rng.standard_normal(4).astype(np.float32), rng.standard_normal(4).astype(np.float32)
+    rm, rv = np.zeros(4, np.float32), np.ones(4, np.float32)
+    rm2, rv2 = rm.copy(), rv.copy()
+    xt, xt2 = fastdl.tensor(x, requires_grad=True), fastdl.tensor(x, requires_grad=True)
+    y = F.batch_norm_sigmoid(xt, rm, rv, w, b, training=True)
+    want = F.sigmoid(F.batch_norm(xt2, rm2, rv2, w, b, training=True))
+    np.testing.assert_array_equal(y.data, want.data)
+    np.testing.assert_array_equal(rm, rm2)
+    np.testing.assert_array_equal(rv, rv2)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    y.backward(dy)
+    want.backward(dy)
+    np.testing.assert_array_equal(xt.grad.numpy(), xt2.grad.numpy())
+    ev = F.batch_norm_sigmoid(x, rm, rv, w, b, training=False)  # eval: the two ops
+    np.testing.assert_array_equal(ev.data, F.sigmoid(F.batch_norm(x, rm, rv, w, b)).data)
+    with pytest.raises(ValueError, match=r"batch_norm: input must be \(N, C, \*\)"):
+        F.batch_norm_sigmoid(np.zeros(3, np.float32), None, None)
+    with pytest.raises(ValueError, match=r"weight must have shape \(4,\)"):
+        F.batch_norm_sigmoid(x, rm, rv, np.ones(3, np.float32), b)
+    with pytest.raises(ValueError, match=r"more than 1 value per channel"):
+        F.batch_norm_sigmoid(np.zeros((1, 4), np.float32), None, None)
+
+
 def test_resnet18_whole_model(rng):
     _assert_fusion_is_bitwise(lambda: fastdl.models.resnet18(), (2, 1, 28, 28), rng, modes=(True,))
 
@@ -76,7 +119,7 @@ def test_rule_table_and_what_is_not_fused(rng):
         for k in list(fusion.RULES):
             fusion.RULES[k] = spy
         x = rng.standard_normal((3, 2, 4, 4)).astype(np.float32)
-        m = nn.Sequential(nn.BatchNorm2d(2), nn.ReLU(), nn.ReLU(), nn.BatchNorm2d(2), nn.Sigmoid())
+        m = nn.Sequential(nn.BatchNorm2d(2), nn.ReLU(), nn.ReLU(), nn.BatchNorm2d(2), nn.Tanh())
         m(x)
         assert calls == [("BatchNorm2d", "ReLU")]
         calls.clear()

@@ -140,6 +140,9 @@ BUILDERS = {
     "linear_sum_rows": lambda isa, a: [(a.f(R, C),), (a.f(1, L),)],
     "conv_dw_small": lambda isa, a: [(a.f(5, 3, 17), a.f(2, 5, 19), a.f(5, 2, 3, 3), (1, 1), (0, 0), (1, 1), beta)
                                      for beta in (0.0, 1.0)],
+    "conv_flat": lambda isa, a: [(a.f(2, 3, 5, 17), a.f(7, 3, 3, 3), a.f(7), (1, 1), (1, 1), False, (0, 0)),
+                                 (a.f(2, 7, 5, 17), a.f(7, 3, 3, 3), None, (1, 1), (1, 1), True, (5, 17))],
+    "conv_flat_dw": lambda isa, a: [(a.f(2, 7, 5, 17), a.f(2, 3, 5, 17), (3, 3), (1, 1), (1, 1))],
     "conv_im2col": lambda isa, a: [(a.f(2, 5, 6), (3, 3), (1, 2), (1, 0), (1, 1))],
     "conv_col2im": lambda isa, a: [(a.f(2 * 9, 5 * 2), (2, 5, 6), (3, 3), (1, 2), (1, 0), (1, 1))],
     "conv_direct_table": lambda isa, a: [()],

@@ -96,24 +96,36 @@ py::tuple py_batch_norm_forward(const FArray& x, const std::optional<FArray>& we
   return py::make_tuple(y, mean, rstd);
 }
 
-py::tuple py_batch_norm_backward(const FArray& dy, const FArray& x, const std::optional<FArray>& weight,
-                              const std::optional<FArray>& bias, const FArray& save_mean, const FArray& save_rstd,
-                              bool training, bool relu) {
+// The checks, outputs and kernel run of a backward call named `op`: kernel(dx, dweight, dbias,
+// dy, x, weight, bias, mean, rstd, dims) with dweight / dbias null when weight / bias are None.
+template <class Kernel>
+py::tuple backward_call(const char* op, const FArray& dy, const FArray& x, const std::optional<FArray>& weight,
+                        const std::optional<FArray>& bias, const FArray& save_mean, const FArray& save_rstd,
+                        Kernel&& kernel) {
+  const std::string name(op);
   const Dims d = input_dims(x, "input");
-  check_same_shape(dy, "batch_norm_backward: grad_output", x, "input");
+  check_same_shape(dy, (name + ": grad_output").c_str(), x, "input");
   const float* w = opt_vec(weight, "weight", d.C, x);
   const float* b = opt_vec(bias, "bias", d.C, x);
-  check_shape(save_mean, "batch_norm_backward: save_mean", {d.C});
-  check_shape(save_rstd, "batch_norm_backward: save_rstd", {d.C});
+  check_shape(save_mean, (name + ": save_mean").c_str(), {d.C});
+  check_shape(save_rstd, (name + ": save_rstd").c_str(), {d.C});
   FArray dx = new_array(shape_of(x));
   const OptionalOut dw = optional_output(w != nullptr, {d.C});
   const OptionalOut db = optional_output(b != nullptr, {d.C});
   float* pdx = dx.mutable_data();
   const float *pdy = dy.data(), *px = x.data(), *pm = save_mean.data(), *pr = save_rstd.data();
-  run_kernel("batch_norm_backward", [&] {
-    batch_norm_backward(pdx, dw.data, db.data, pdy, px, w, b, pm, pr, d.N, d.C, d.S, training, relu);
-  });
+  run_kernel(op, [&] { kernel(pdx, dw.data, db.data, pdy, px, w, b, pm, pr, d); });
   return py::make_tuple(dx, dw.array, db.array);
+}
+
+py::tuple py_batch_norm_backward(const FArray& dy, const FArray& x, const std::optional<FArray>& weight,
+                              const std::optional<FArray>& bias, const FArray& save_mean, const FArray& save_rstd,
+                              bool training, bool relu) {
+  return backward_call("batch_norm_backward", dy, x, weight, bias, save_mean, save_rstd,
+                       [&](float* dx, float* dw, float* db, const float* pdy, const float* px, const float* w,
+                           const float* b, const float* pm, const float* pr, const Dims& d) {
+                         batch_norm_backward(dx, dw, db, pdy, px, w, b, pm, pr, d.N, d.C, d.S, training, relu);
+                       });
 }
 
 py::tuple py_add_relu_forward(const FArray& x, const FArray& residual, const std::optional<FArray>& weight,
@@ -161,9 +173,46 @@ py::tuple py_add_relu_backward(const FArray& dy, const U8Array& mask, const FArr
   return py::make_tuple(dx, dw.array, db.array, dres);
 }
 
+// sigmoid(batch_norm(x)): the forward's checks and outputs; the backward needs no saved output.
+py::tuple py_sigmoid_forward(const FArray& x, const std::optional<FArray>& weight, const std::optional<FArray>& bias,
+                             std::optional<FOut> running_mean, std::optional<FOut> running_var, bool training,
+                             double momentum, double eps) {
+  const auto [d, w, b, rm, rv] = forward_args(x, weight, bias, running_mean, running_var, training, eps);
+  FArray y = new_array(shape_of(x));
+  FArray mean = new_array({d.C});
+  FArray rstd = new_array({d.C});
+  float *py = y.mutable_data(), *pm = mean.mutable_data(), *pr = rstd.mutable_data();
+  const float* px = x.data();
+  run_kernel("batch_norm_sigmoid_forward", [&] {
+    batch_norm_sigmoid_forward(py, pm, pr, rm, rv, px, w, b, d.N, d.C, d.S, static_cast<float>(eps),
+                               static_cast<float>(momentum), training);
+  });
+  return py::make_tuple(y, mean, rstd);
+}
+
+py::tuple py_sigmoid_backward(const FArray& dy, const FArray& y, const FArray& x, const std::optional<FArray>& weight,
+                              const std::optional<FArray>& bias, const FArray& save_mean, const FArray& save_rstd,
+                              bool training) {
+  check_same_shape(y, "batch_norm_sigmoid_backward: output", x, "input");
+  const float* py = y.data();
+  return backward_call("batch_norm_sigmoid_backward", dy, x, weight, bias, save_mean, save_rstd,
+                       [&](float* dx, float* dw, float* db, const float* pdy, const float* px, const float* w,
+                           const float* b, const float* pm, const float* pr, const Dims& d) {
+                         batch_norm_sigmoid_backward(dx, dw, db, pdy, py, px, w, b, pm, pr, d.N, d.C, d.S, training);
+                       });
+}
+
 }  // namespace
 
 void bind_batchnorm(py::module_& m) {
+  m.def("batch_norm_sigmoid_forward", &py_sigmoid_forward, py::arg("input"), py::arg("weight").none(true),
+        py::arg("bias").none(true), py::arg("running_mean").none(true).noconvert(),
+        py::arg("running_var").none(true).noconvert(), py::arg("training"), py::arg("momentum"), py::arg("eps"),
+        "sigmoid(batch_norm(input)) in one pass; the arguments and returns of batch_norm_forward.");
+  m.def("batch_norm_sigmoid_backward", &py_sigmoid_backward, py::arg("grad_output"), py::arg("output"), py::arg("input"),
+        py::arg("weight").none(true), py::arg("bias").none(true), py::arg("save_mean"), py::arg("save_rstd"),
+        py::arg("training"),
+        "Backward of batch_norm_sigmoid_forward from its output; returns those of batch_norm_backward.");
   m.def("batch_norm_forward", &py_batch_norm_forward, py::arg("input"), py::arg("weight").none(true),
         py::arg("bias").none(true), py::arg("running_mean").none(true).noconvert(),
         py::arg("running_var").none(true).noconvert(), py::arg("training"), py::arg("momentum"), py::arg("eps"),

@@ -8,10 +8,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
+#include "../src/conv/conv_flat.h"
 #include "../src/conv/conv_kernels.h"
+#include "../src/conv_direct/conv_direct.h"
 #include "../src/gemm/gemm_kernels.h"
 #include "../src/linear/linear_kernels.h"
 #include "array_check.h"
@@ -210,7 +213,63 @@ static FArray conv_dw_small(const std::string& isa, const FArray& dy, const FArr
   return out;
 }
 
+// The flat engine with the table of `isa`: the forward y = conv(x, w) + b of x (N, C, H, W), or
+// (backward_data) dx (N, C, H, W) from dy (N, K, P, Q), stride 1, groups 1.
+static FArray conv_flat(const std::string& isa, const FArray& x, const FArray& w, const std::optional<FArray>& b,
+                        Pair padding, Pair dilation, bool backward_data, Pair input_hw) {
+  const auto& k = conv_kernels(parse_isa(isa));
+  check_ndim(x, "conv_flat: x", {4});
+  check_ndim(w, "conv_flat: w", {4});
+  const int64_t N = x.shape(0), K = w.shape(0), C = w.shape(1);
+  const int64_t H = backward_data ? input_hw.first : x.shape(2), W = backward_data ? input_hw.second : x.shape(3);
+  Conv2dParams p;
+  try {
+    p = make_conv2d_params(N, C, H, W, K, C, w.shape(2), w.shape(3), 1, 1, padding.first, padding.second,
+                           dilation.first, dilation.second, 1);
+  } catch (const ArgumentError& e) {
+    fail(std::string("conv_flat: ") + e.what());
+  }
+  if (backward_data) {
+    check_shape(x, "conv_flat: dy", {N, K, p.P, p.Q});
+    if (!conv_direct_dx_supported(p)) fail("conv_flat: backward_data needs padding <= dilation * (kernel - 1)");
+    FArray dx = new_array({N, C, H, W});
+    if (N > 0) conv_flat_backward_data(k, dx.mutable_data(), x.data(), w.data(), p);
+    return dx;
+  }
+  check_shape(x, "conv_flat: x", {N, C, H, W});
+  if (b) check_shape(*b, "conv_flat: b", {K});
+  FArray y = new_array({N, K, p.P, p.Q});
+  if (N > 0) conv_flat_forward(k, y.mutable_data(), x.data(), w.data(), b ? b->data() : nullptr, p);
+  return y;
+}
+
+// The flat engine's weight gradient with the table of `isa`: dw (K, C, R, S) from dy (N, K, P, Q)
+// and x (N, C, H, W), stride 1, groups 1.
+static FArray conv_flat_dw(const std::string& isa, const FArray& dy, const FArray& x, Pair kernel, Pair padding,
+                           Pair dilation) {
+  const auto& k = conv_kernels(parse_isa(isa));
+  check_ndim(dy, "conv_flat_dw: dy", {4});
+  check_ndim(x, "conv_flat_dw: x", {4});
+  Conv2dParams p;
+  try {
+    p = make_conv2d_params(x.shape(0), x.shape(1), x.shape(2), x.shape(3), dy.shape(1), x.shape(1), kernel.first,
+                           kernel.second, 1, 1, padding.first, padding.second, dilation.first, dilation.second, 1);
+  } catch (const ArgumentError& e) {
+    fail(std::string("conv_flat_dw: ") + e.what());
+  }
+  check_shape(dy, "conv_flat_dw: dy", {p.N, p.K, p.P, p.Q});
+  FArray dw = new_array({p.K, p.C, p.R, p.S});
+  if (p.N > 0) conv_flat_backward_weights(k, dw.mutable_data(), dy.data(), x.data(), p);
+  else std::memset(dw.mutable_data(), 0, sizeof(float) * static_cast<size_t>(dw.size()));
+  return dw;
+}
+
 void bind_testing_gemm_conv(py::module_& t) {
+  t.def("conv_flat_dw", &conv_flat_dw, py::arg("isa"), py::arg("dy"), py::arg("x"), py::arg("kernel"),
+        py::arg("padding") = Pair{0, 0}, py::arg("dilation") = Pair{1, 1});
+  t.def("conv_flat", &conv_flat, py::arg("isa"), py::arg("x"), py::arg("w"), py::arg("b") = py::none(),
+        py::arg("padding") = Pair{0, 0}, py::arg("dilation") = Pair{1, 1}, py::arg("backward_data") = false,
+        py::arg("input_hw") = Pair{0, 0});
   t.def("gemm_table", &gemm_table, py::arg("isa"), "The table's register tile and cache blocks: {mr, nr, mc, kc, nc}.");
   t.def("gemm_pack_a", [](const std::string& isa, const FArray& a, bool trans) { return gemm_pack(isa, a, trans, true); },
         py::arg("isa"), py::arg("a"), py::arg("trans") = false);

@@ -209,6 +209,15 @@ def batch_norm_add_relu_backward(grad_output: F32, mask: np.ndarray, input: F32,
                                  training: bool) -> tuple[F32, Optional[F32], Optional[F32], F32]:
     """Backward of batch_norm_add_relu_forward: (grad_input, grad_weight or None, grad_bias or
     None, grad_residual (N, C, *))."""
+def batch_norm_sigmoid_forward(input: F32, weight: Optional[F32], bias: Optional[F32],
+                               running_mean: Optional[F32], running_var: Optional[F32], training: bool,
+                               momentum: float, eps: float) -> tuple[F32, F32, F32]:
+    """sigmoid(batch_norm(input)) in one pass: the arguments and returns of batch_norm_forward."""
+def batch_norm_sigmoid_backward(grad_output: F32, output: F32, input: F32, weight: Optional[F32],
+                                bias: Optional[F32], save_mean: F32, save_rstd: F32,
+                                training: bool) -> tuple[F32, Optional[F32], Optional[F32]]:
+    """Backward of batch_norm_sigmoid_forward from its output (N, C, *): the returns of
+    batch_norm_backward."""
 
 # ---- plan (the replay engine of fastdl.compile_step / fastdl.compile; docs/compile.md)
 class Plan:

@@ -71,4 +71,16 @@ void batch_norm_add_relu_backward(float* dx, float* dweight, float* dbias, float
                                   const uint8_t* mask, const float* x, const float* weight, const float* mean,
                                   const float* rstd, int64_t N, int64_t C, int64_t S, bool training);
 
+// sigmoid(batch_norm(x)) (torch: sigmoid(bn(x))), bitwise the two layers one after the other:
+// the forward applies sigmoid to each run while it is in cache (training or eval, as the
+// forwards above); the backward takes the forward's output y, forms dy * y * (1 - y) in dx a
+// row at a time (summed while in cache) and finishes as batch_norm_backward (relu=false).
+// dx must not alias dy, y or x.
+void batch_norm_sigmoid_forward(float* y, float* save_mean, float* save_rstd, float* running_mean, float* running_var,
+                                const float* x, const float* weight, const float* bias, int64_t N, int64_t C,
+                                int64_t S, float eps, float momentum, bool training);
+void batch_norm_sigmoid_backward(float* dx, float* dweight, float* dbias, const float* dy, const float* y,
+                                 const float* x, const float* weight, const float* bias, const float* mean,
+                                 const float* rstd, int64_t N, int64_t C, int64_t S, bool training);
+
 }  // namespace fastdl

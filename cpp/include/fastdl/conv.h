@@ -5,9 +5,10 @@
 //   P = conv_out_size(H, R, pad_h, stride_h, dil_h),  Q = conv_out_size(W, S, pad_w, stride_w, dil_w)
 //   y[n, k, p, q] = b[k] + sum_{c in group(k), r, s} w[k, c, r, s] * x[n, c, p*sh - ph + r*dh, q*sw - pw + s*dw]
 //
-// Two engines, chosen per layer shape and pass (invisible to the caller; docs/kernels.md §1b):
-// direct convolution on a channel-blocked layout (cpp/src/conv_direct) for the 3x3 / 5x5 / 7x7
-// layers it wins on, and im2col + SGEMM for the rest, described here.
+// Three engines, chosen per layer shape and pass (invisible to the caller; docs/kernels.md §1b,
+// §1c): direct convolution on a channel-blocked layout (cpp/src/conv_direct) for the 3x3 / 5x5 /
+// 7x7 layers it wins on, the flat engine (cpp/src/conv/conv_flat.cpp) for stride-1 layers with
+// few channels (LeNet's), and im2col + SGEMM for the rest, described here.
 // Algorithm: per image and group, im2col into a per-thread column buffer
 // col[(c, r, s), (p, q)] (Cg*R*S x P*Q, scratch conv_col) and one SGEMM
 // y_g = w_g (Kg x Cg*R*S) * col; a 1x1 / stride 1 / no-padding convolution is the plain GEMM

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <string>
 
+#include "../activation/activation_kernels.h"
 #include "batchnorm_kernels.h"
 #include "fastdl/common.h"
 #include "fastdl/cpu.h"
@@ -119,16 +120,20 @@ inline int64_t mask_bytes(int64_t n) { return (n + 7) / 8; }
 // Where the normalised values go: y = affine (then ReLU when relu), or, when r is non-null,
 // the residual join y = relu(affine + r) with its bitmask (runs: rows (n, c) of S values on
 // the channel path, rows n of C*S values on the column path).
+// With `sig`, y = sigmoid(affine) through the activation family's kernel, applied to each run
+// while it is in cache (bitwise the unfused BatchNorm -> Sigmoid).
 struct Out {
   float* y;
   const float* r;
   uint8_t* bits;
   bool relu;
+  const ActivationKernels* sig = nullptr;
   // channel path: row (n, c) of S values, row = n*C + c
   void row(const BatchnormKernels& kt, const float* x, int64_t row, int64_t S, const Coef& k) const {
     const int64_t off = row * S;
     if (r) kt.row_affine_add_relu(y + off, bits + row * mask_bytes(S), x + off, r + off, S, k.m, k.a, k.b);
     else kt.row_affine(y + off, x + off, S, k.m, k.a, k.b, relu);
+    if (sig) sig->forward(Activation::sigmoid, y + off, y + off, S, 0.0f);
   }
   // column path: row n of L = C*S values with per-element coefficients
   void col(const BatchnormKernels& kt, const float* x, int64_t n, int64_t L, const float* em, const float* ea,
@@ -136,6 +141,7 @@ struct Out {
     const int64_t off = n * L;
     if (r) kt.col_affine_add_relu(y + off, bits + n * mask_bytes(L), x + off, r + off, L, em, ea, eb);
     else kt.col_affine(y + off, x + off, L, em, ea, eb, relu);
+    if (sig) sig->forward(Activation::sigmoid, y + off, y + off, L, 0.0f);
   }
 };
 
@@ -277,10 +283,14 @@ void batch_norm_add_relu_backward(float* dx, float* dweight, float* dbias, float
   batch_norm_backward(dx, dweight, dbias, dresidual, x, weight, nullptr, mean, rstd, N, C, S, training, false);
 }
 
-void batch_norm_backward(float* dx, float* dweight, float* dbias, const float* dy, const float* x,
-                         const float* weight, const float* bias, const float* mean,
-                         const float* rstd, int64_t N, int64_t C, int64_t S, bool training,
-                         bool relu) {
+namespace {
+
+// batch_norm_backward; with `sig`, of s = sigmoid(batch_norm(x)) (s: the forward's output):
+// dy is first turned into e = dy * s * (1 - s) in dx by the sigmoid's backward kernel, a
+// channel row at a time, and summed while the row is in cache; then the plain backward of e.
+void backward_impl(float* dx, float* dweight, float* dbias, const float* dy, const float* x, const float* weight,
+                   const float* bias, const float* mean, const float* rstd, int64_t N, int64_t C, int64_t S,
+                   bool training, bool relu, const ActivationKernels* sig, const float* s_out) {
   check_sizes(N, C, S);
   if (C == 0) return;
   const int64_t M = N * S;
@@ -292,15 +302,18 @@ void batch_norm_backward(float* dx, float* dweight, float* dbias, const float* d
       for (int64_t c = lo; c < hi; ++c) {
         const Coef k = coef(weight, bias, mean, rstd, c);
         double sdy = 0.0, sdx = 0.0;
-        if (need_sums)
-          for (int64_t n = 0; n < N; ++n)
-            kt.row_bwd_stats(dy + (n * C + c) * S, x + (n * C + c) * S, S, k.m, k.a, k.b, relu, &sdy, &sdx);
+        const float* e = sig ? dx : dy;
+        for (int64_t n = 0; n < N; ++n) {
+          const int64_t off = (n * C + c) * S;
+          if (sig) sig->backward(Activation::sigmoid, dx + off, dy + off, s_out + off, S, 0.0f);
+          if (need_sums) kt.row_bwd_stats(e + off, x + off, S, k.m, k.a, k.b, relu, &sdy, &sdx);
+        }
         if (dbias) dbias[c] = static_cast<float>(sdy);
         if (dweight) dweight[c] = static_cast<float>(sdx * rstd[c]);
         float kk[3];
         bwd_coef(kk, weight ? weight[c] : 1.0f, rstd[c], sdy, sdx, M, training);
         for (int64_t n = 0; n < N; ++n)
-          kt.row_bwd_dx(dx + (n * C + c) * S, dy + (n * C + c) * S, x + (n * C + c) * S, S, k.m, k.a, k.b, relu,
+          kt.row_bwd_dx(dx + (n * C + c) * S, e + (n * C + c) * S, x + (n * C + c) * S, S, k.m, k.a, k.b, relu,
                        kk[0], kk[1], kk[2]);
       }
     });
@@ -328,6 +341,12 @@ void batch_norm_backward(float* dx, float* dweight, float* dbias, const float* d
       eb[j] = k.b;
     }
   }
+  if (sig) {
+    parallel_for(0, N, std::max<int64_t>(1, kGrainElems / L), [&](int64_t lo, int64_t hi) {
+      for (int64_t n = lo; n < hi; ++n) sig->backward(Activation::sigmoid, dx + n * L, dy + n * L, s_out + n * L, L, 0.0f);
+    });
+    dy = dx;
+  }
   if (need_sums) {
     col_reduce(sdy, sdx, partials, N, L, T, [&](int64_t n, double* p0, double* p1) {
       kt.col_bwd_stats(dy + n * L, x + n * L, L, em, ea, eb, relu, p0, p1);
@@ -354,6 +373,33 @@ void batch_norm_backward(float* dx, float* dweight, float* dbias, const float* d
   parallel_for(0, N, std::max<int64_t>(1, kGrainElems / L), [&](int64_t lo, int64_t hi) {
     for (int64_t n = lo; n < hi; ++n) kt.col_bwd_dx(dx + n * L, dy + n * L, x + n * L, L, em, ea, eb, relu, k1, k2, k3);
   });
+}
+
+}  // namespace
+
+void batch_norm_backward(float* dx, float* dweight, float* dbias, const float* dy, const float* x,
+                         const float* weight, const float* bias, const float* mean,
+                         const float* rstd, int64_t N, int64_t C, int64_t S, bool training,
+                         bool relu) {
+  backward_impl(dx, dweight, dbias, dy, x, weight, bias, mean, rstd, N, C, S, training, relu, nullptr, nullptr);
+}
+
+void batch_norm_sigmoid_forward(float* y, float* save_mean, float* save_rstd, float* running_mean, float* running_var,
+                                const float* x, const float* weight, const float* bias, int64_t N, int64_t C,
+                                int64_t S, float eps, float momentum, bool training) {
+  Out out{y, nullptr, nullptr, false};
+  out.sig = &activation_kernels(active_isa());
+  if (training)
+    forward_train(out, save_mean, save_rstd, running_mean, running_var, x, weight, bias, N, C, S, eps, momentum);
+  else
+    forward_eval(out, save_mean, save_rstd, x, weight, bias, running_mean, running_var, N, C, S, eps);
+}
+
+void batch_norm_sigmoid_backward(float* dx, float* dweight, float* dbias, const float* dy, const float* y,
+                                 const float* x, const float* weight, const float* bias, const float* mean,
+                                 const float* rstd, int64_t N, int64_t C, int64_t S, bool training) {
+  backward_impl(dx, dweight, dbias, dy, x, weight, bias, mean, rstd, N, C, S, training, false,
+                &activation_kernels(active_isa()), y);
 }
 
 }  // namespace fastdl

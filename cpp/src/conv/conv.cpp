@@ -11,6 +11,7 @@
 #include "fastdl/gemm.h"
 #include "fastdl/parallel.h"
 #include "fastdl/scratch.h"
+#include "conv_flat.h"
 #include "conv_kernels.h"
 #include "tap_classes.h"
 #include "../conv_direct/conv_direct.h"
@@ -274,6 +275,7 @@ static void forward_impl(float* y, const float* x, const float* w, const float* 
   if (p.N == 0) return;
   if (tap_classes_apply(p)) return tap_classes_forward(y, x, w, b, p);
   if (conv_direct_choice(p, isa).fwd) return conv_direct_forward(conv_direct_kernels(isa), y, x, w, b, p);
+  if (conv_flat_choice(p).fwd) return conv_flat_forward(kt, y, x, w, b, p);
   // Work in blocks of G images fixed by the shape (block j = images [jG, min(N, (j+1)G))), so
   // every GEMM has the same size on any thread count and y is bitwise the same.
   const int64_t G = fold_count(p), NB = (p.N + G - 1) / G;
@@ -323,7 +325,14 @@ static void backward_impl(float* dx, float* dw, float* db, const float* dy, cons
     for (int64_t i = 0; i < WS; ++i) dw[i] = 0.0f;
   if (p.N == 0 || (!dx && !dw)) return;
   if (tap_classes_apply(p)) return tap_classes_backward(dx, dw, dy, x, w, p);
-  // The direct engine takes the gradients it wins on; im2col + SGEMM computes the rest.
+  // The flat engine's weight gradient (small layers), then the direct engine takes the
+  // gradients it wins on; im2col + SGEMM computes the rest.
+  const FlatChoice fc = conv_flat_choice(p);
+  if (dw && fc.dw) {
+    conv_flat_backward_weights(kt, dw, dy, x, p);
+    dw = nullptr;
+    if (!dx) return;
+  }
   const DirectChoice dc = conv_direct_choice(p, isa);
   float* dx_direct = dx && dc.dx ? dx : nullptr;
   float* dw_direct = dw && dc.dw ? dw : nullptr;
@@ -332,6 +341,11 @@ static void backward_impl(float* dx, float* dw, float* db, const float* dy, cons
     if (dx_direct) dx = nullptr;
     if (dw_direct) dw = nullptr;
     if (!dx && !dw) return;
+  }
+  if (dx && fc.dx) {
+    conv_flat_backward_data(kt, dx, dy, w, p);
+    dx = nullptr;
+    if (!dw) return;
   }
 
   // Blocks of G images fixed by the shape, as in the forward. The blocks are cut into D chunks

@@ -17,6 +17,10 @@ struct V {  // 3 x 3 tile: 9 accumulators + 4 operands of the 16 ymm registers
   using reg = __m256;
   static constexpr int kMR = 3, kNR = 3;
   static constexpr int64_t kLanes = 8;
+  static constexpr int kFM = 3, kFV = 3;  // flat tile: 9 accumulators, 3 weights, 1 input
+  static reg set1(float f) { return _mm256_set1_ps(f); }
+  static reg loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static void storeu(float* p, reg v) { _mm256_storeu_ps(p, v); }
   static reg zero() { return _mm256_setzero_ps(); }
   static reg load_n(const float* p, int64_t n) {
     return n == kLanes ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, tail_mask(n));
@@ -25,10 +29,11 @@ struct V {  // 3 x 3 tile: 9 accumulators + 4 operands of the 16 ymm registers
   static float hsum(reg v) { return avx2::hsum(v); }
 };
 #include "dw_small_impl.h"
+#include "flat_impl.h"
 }  // namespace
 
 const ConvKernels& conv_kernels() {
-  static const ConvKernels k{&im2col, &col2im, &dw_small};
+  static const ConvKernels k{&im2col, &col2im, &dw_small, &flat, &flat_dw, &flat_dw_tiles, V::kMR * V::kNR * V::kLanes};
   return k;
 }
 }  // namespace avx2

@@ -16,6 +16,10 @@ struct V {  // 4 x 5 tile: 20 accumulators + 6 operands of the 32 zmm registers
   using reg = __m512;
   static constexpr int kMR = 4, kNR = 5;
   static constexpr int64_t kLanes = 16;
+  static constexpr int kFM = 6, kFV = 4;  // flat tile: 24 accumulators, 6 weights, 1 input
+  static reg set1(float f) { return _mm512_set1_ps(f); }
+  static reg loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static void storeu(float* p, reg v) { _mm512_storeu_ps(p, v); }
   static reg zero() { return _mm512_setzero_ps(); }
   static reg load_n(const float* p, int64_t n) {
     return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1u), p);  // n <= 16
@@ -24,10 +28,11 @@ struct V {  // 4 x 5 tile: 20 accumulators + 6 operands of the 32 zmm registers
   static float hsum(reg v) { return _mm512_reduce_add_ps(v); }
 };
 #include "dw_small_impl.h"
+#include "flat_impl.h"
 }  // namespace
 
 const ConvKernels& conv_kernels() {
-  static const ConvKernels k{&im2col, &col2im, &dw_small};
+  static const ConvKernels k{&im2col, &col2im, &dw_small, &flat, &flat_dw, &flat_dw_tiles, V::kMR * V::kNR * V::kLanes};
   return k;
 }
 }  // namespace avx512

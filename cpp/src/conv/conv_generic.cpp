@@ -14,16 +14,21 @@ struct V {  // one lane: the dot products in plain scalar order
   using reg = float;
   static constexpr int kMR = 4, kNR = 5;
   static constexpr int64_t kLanes = 1;
+  static constexpr int kFM = 4, kFV = 2;
+  static reg set1(float f) { return f; }
+  static reg loadu(const float* p) { return *p; }
+  static void storeu(float* p, reg v) { *p = v; }
   static reg zero() { return 0.0f; }
   static reg load_n(const float* p, int64_t) { return *p; }
   static reg fma(reg a, reg b, reg acc) { return a * b + acc; }
   static float hsum(reg v) { return v; }
 };
 #include "dw_small_impl.h"
+#include "flat_impl.h"
 }  // namespace
 
 const ConvKernels& conv_kernels() {
-  static const ConvKernels k{&im2col, &col2im, &dw_small};
+  static const ConvKernels k{&im2col, &col2im, &dw_small, &flat, &flat_dw, &flat_dw_tiles, V::kMR * V::kNR * V::kLanes};
   return k;
 }
 }  // namespace generic

@@ -11,6 +11,18 @@
 
 namespace fastdl {
 
+// One stride-1 convolution of an image on wide planes (flat_impl.h; set up by conv_flat.cpp):
+//   out[m, i] = bias[m] + sum_{j, r, s} w[((m*J + j)*R + r)*S + s] * in[j*ldi + i + r*row_step + s*col_step]
+// for i in [0, n); input rows (of Wp floats) outside [top, top + live) are zero padding.
+struct FlatConv {
+  int64_t M, J, R, S;            // output planes, input planes, kernel rows / columns
+  int64_t row_step, col_step;    // offset of tap (r, s) = r*row_step + s*col_step (= r*dil_h*Wp + s*dil_w)
+  int64_t Wp, dil_h, top, live;  // row stride of the planes, row dilation, live input rows
+  int64_t n, ldi, ldo;           // output positions; plane strides of in and out
+};
+// Floats an input plane must stay readable past its last tap (the vector tail of a tile).
+constexpr int64_t kFlatSlack = 16;
+
 struct ConvKernels {
   // col (Cg*R*S, P*Q; row stride ld) from x (Cg, H, W) of one image and one group.
   void (*im2col)(float* col, const float* x, const Conv2dParams& p, int64_t ld);
@@ -20,6 +32,17 @@ struct ConvKernels {
   // dy (Kg, P, Q) against x (Cg, H, W), for stride_w == 1, as dot products over the pixels
   // with no im2col (dw_small_impl.h); pad holds dw_small_pad_floats(p) floats.
   void (*dw_small)(float* dw, float beta, const float* dy, const float* x, const Conv2dParams& p, float* pad);
+  // out (M, ldo) from in (J, ldi) and w (M, J, R, S) as FlatConv describes; bias (M) or null.
+  void (*flat)(float* out, const float* in, const float* w, const float* bias, const FlatConv& f);
+  // The weight gradient dw (M, J*R*S) on the same planes, in tiles (flat_dw_tiles of them, each
+  // with flat_dw_acc floats of accumulators, 64-byte aligned): tile `tile` adds images
+  // [0, images) of g (M planes of ldo floats per image, zero at the garbage columns) against in
+  // (J planes of ldi floats per image) to its accumulators (zeroed when `first`) and writes its
+  // weights when `last`. Each weight sums the images in order: the same bits on any split.
+  void (*flat_dw)(float* dw, float* acc, const float* g, int64_t g_img, const float* in, int64_t in_img,
+                  int64_t images, const FlatConv& f, int64_t tile, bool first, bool last);
+  int64_t (*flat_dw_tiles)(const FlatConv& f);
+  int64_t flat_dw_acc;
 };
 
 // The zero-padded input rows and columns dw_small reads (stride_w == 1).

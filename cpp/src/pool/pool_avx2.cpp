@@ -12,6 +12,18 @@ namespace fastdl {
 namespace avx2 {
 namespace {
 
+// Taps a, b (row r0) and c, d (row r1) of the 2x2/2 windows of outputs [q, q + 8): the even /
+// odd columns of 16 input columns, back in order (shuffle works per 128-bit lane, permute fixes
+// the order).
+inline void windows2x2(const float* r0, const float* r1, int64_t q, __m256* a, __m256* b, __m256* c, __m256* d) {
+  const __m256 t0 = _mm256_loadu_ps(r0 + 2 * q), t1 = _mm256_loadu_ps(r0 + 2 * q + 8);
+  const __m256 u0 = _mm256_loadu_ps(r1 + 2 * q), u1 = _mm256_loadu_ps(r1 + 2 * q + 8);
+  *a = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(t0, t1, 0x88)), 0xD8));
+  *b = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(t0, t1, 0xDD)), 0xD8));
+  *c = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(u0, u1, 0x88)), 0xD8));
+  *d = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(u0, u1, 0xDD)), 0xD8));
+}
+
 // PyTorch's rule per tap in row-major order (a, b, c, d): take the tap when it is greater than
 // the running max or NaN. Indices are computed relative to `base` in int32 (needs 2*W < 2^31).
 int64_t max2x2_row_simd(float* y, int64_t* idx, const float* r0, const float* r1, int64_t base, int64_t W,
@@ -23,13 +35,8 @@ int64_t max2x2_row_simd(float* y, int64_t* idx, const float* r0, const float* r1
   const __m256i base64 = _mm256_set1_epi64x(base);
   int64_t q = 0;
   for (; q + 8 <= Q; q += 8) {
-    const __m256 t0 = _mm256_loadu_ps(r0 + 2 * q), t1 = _mm256_loadu_ps(r0 + 2 * q + 8);
-    const __m256 u0 = _mm256_loadu_ps(r1 + 2 * q), u1 = _mm256_loadu_ps(r1 + 2 * q + 8);
-    // even / odd columns, back in order (shuffle works per 128-bit lane, permute fixes the order)
-    const __m256 a = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(t0, t1, 0x88)), 0xD8));
-    const __m256 b = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(t0, t1, 0xDD)), 0xD8));
-    const __m256 c = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(u0, u1, 0x88)), 0xD8));
-    const __m256 d = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(u0, u1, 0xDD)), 0xD8));
+    __m256 a, b, c, d;
+    windows2x2(r0, r1, q, &a, &b, &c, &d);
     const __m256i ia = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(2 * q)), lane2);
     const __m256i ib = _mm256_add_epi32(ia, one);
     const __m256i ic = _mm256_add_epi32(ia, wv);
@@ -116,6 +123,37 @@ bool max_window_plane_simd(float* y, int64_t* idx, const float* x, const Pool2dP
     }
   }
   return true;
+// One output row of the 2x2/2 average pool: y[q] = ((((0 + a) + b) + c) + d) / div (the scalar
+// loop's order, so the same bits), 8 outputs per step; a partial last step is redone as the
+// row's last 8 outputs (same values written twice: AMD's masked stores are slow). Returns how
+// many outputs it wrote (0 when Q < 8: the scalar loop does the row).
+int64_t avg2x2_row_simd(float* y, const float* r0, const float* r1, int64_t Q, float div) {
+  if (Q < 8) return 0;
+  const __m256 dv = _mm256_set1_ps(div);
+  for (int64_t i = 0; i < Q; i += 8) {
+    const int64_t q = i + 8 <= Q ? i : Q - 8;
+    __m256 a, b, c, d;
+    windows2x2(r0, r1, q, &a, &b, &c, &d);
+    const __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_setzero_ps(), a), b), c), d);
+    _mm256_storeu_ps(y + q, _mm256_div_ps(sum, dv));
+  }
+  return Q;
+}
+
+// One input row of the 2x2/2 average pool's backward: row[2q] = row[2q + 1] = g[q] / div for
+// q < Q, 8 gradients per step, a partial last step redone as the last 8; returns how many
+// gradients it spread (0 when Q < 8).
+int64_t avg2x2_bwd_row_simd(float* row, const float* g, int64_t Q, float div) {
+  if (Q < 8) return 0;
+  const __m256 dv = _mm256_set1_ps(div);
+  for (int64_t i = 0; i < Q; i += 8) {
+    const int64_t q = i + 8 <= Q ? i : Q - 8;
+    const __m256 v = _mm256_div_ps(_mm256_loadu_ps(g + q), dv);
+    const __m256 lo = _mm256_unpacklo_ps(v, v), hi = _mm256_unpackhi_ps(v, v);  // v0 v0 v1 v1 | v4 v4 v5 v5 ...
+    _mm256_storeu_ps(row + 2 * q, _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_storeu_ps(row + 2 * q + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+  }
+  return Q;
 }
 
 #include "pool_impl.h"

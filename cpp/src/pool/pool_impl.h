@@ -9,7 +9,10 @@
 // wrote; the scalar loop below does the rest with identical results), and
 //   bool max_window_plane_simd(float* y, int64_t* idx, const float* x, const Pool2dParams& p)
 // which computes a whole plane of an undilated max-pool with the same results as the general
-// loop below, or returns false to leave it to that loop.
+// loop below, or returns false to leave it to that loop; and, like max2x2_row_simd,
+//   int64_t avg2x2_row_simd(float* y, const float* r0, const float* r1, int64_t Q, float div)
+//   int64_t avg2x2_bwd_row_simd(float* row, const float* g, int64_t Q, float div)
+// for the 2x2/2 average pool's forward row and backward row.
 
 static inline int64_t pool_min(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t pool_max(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -144,7 +147,8 @@ void avg_pool2d_plane(float* y, const float* x, const Pool2dParams& p, bool coun
       const float* r0 = x + 2 * oh * p.W;
       const float* r1 = r0 + p.W;
       float* yo = y + oh * p.Q;
-      for (int64_t q = 0; q < p.Q; ++q) yo[q] = ((((0.0f + r0[2 * q]) + r0[2 * q + 1]) + r1[2 * q]) + r1[2 * q + 1]) / div;
+      for (int64_t q = avg2x2_row_simd(yo, r0, r1, p.Q, div); q < p.Q; ++q)
+        yo[q] = ((((0.0f + r0[2 * q]) + r0[2 * q + 1]) + r1[2 * q]) + r1[2 * q + 1]) / div;
     }
     return;
   }
@@ -176,7 +180,7 @@ void avg_pool2d_backward_plane(float* dx, const float* dy, const Pool2dParams& p
         continue;
       }
       const float* g = dy + oh * p.Q;
-      for (int64_t q = 0; q < p.Q; ++q) {
+      for (int64_t q = avg2x2_bwd_row_simd(row, g, p.Q, div); q < p.Q; ++q) {
         const float v = g[q] / div;
         row[2 * q] = v;
         row[2 * q + 1] = v;

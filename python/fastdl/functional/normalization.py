@@ -7,8 +7,9 @@ import numpy as np
 from .. import _C
 from ..autograd import Function
 from ..tensor import Tensor, as_float_tensor
+from .activation import sigmoid
 
-__all__ = ["batch_norm", "batch_norm_relu", "batch_norm_add_relu"]
+__all__ = ["batch_norm", "batch_norm_relu", "batch_norm_sigmoid", "batch_norm_add_relu"]
 
 
 class _BatchNorm(Function):
@@ -28,6 +29,28 @@ class _BatchNorm(Function):
             dx = _eval_dx(dy, weight, rstd)
         return (dx if need[0] else None, dw if need[1] else None, db if need[2] else None,
                 None, None, None, None, None, None)
+
+
+class _BatchNormSigmoid(Function):
+    """sigmoid(batch_norm(x)) with fewer passes over memory; saves what the two layers save
+    (BatchNorm's input and the sigmoid's output). Training mode only (eval runs the two ops)."""
+
+    fresh_grads = True
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        y, mean, rstd = _C.batch_norm_sigmoid_forward(x, weight, bias, running_mean, running_var, training,
+                                                      momentum, eps)
+        ctx.save(x, y, weight, bias, mean, rstd, training)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, y, weight, bias, mean, rstd, training = ctx.saved
+        dx, dw, db = _C.batch_norm_sigmoid_backward(dy, y, x, weight, bias, mean, rstd, training)
+        need = ctx.needs_input_grad
+        return (dx if need[0] else None, dw if need[1] else None, db if need[2] else None,
+                None, None, None, None, None)
 
 
 def _eval_dx(g, weight, rstd):
@@ -119,6 +142,24 @@ def batch_norm_relu(input, running_mean, running_var, weight=None, bias=None, tr
     from the input instead of storing it.
     """
     return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, True)
+
+
+def batch_norm_sigmoid(input, running_mean, running_var, weight=None, bias=None, training=True, momentum=0.1,
+                       eps=1e-5):
+    """``sigmoid(batch_norm(...))`` in one kernel, in training mode (the statistics of the batch;
+    ``training=False`` runs the two ops one after the other): the arguments and numerics of
+    ``batch_norm``, bitwise the same results.
+    """
+    if not training:
+        return sigmoid(batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps))
+    input = as_float_tensor(input, "batch_norm: input")
+    shape = input.data.shape
+    if len(shape) < 2:
+        raise ValueError(f"batch_norm: input must be (N, C, *) with at least 2 dimensions, got shape {shape}")
+    mom = 0.0 if momentum is None else float(momentum)
+    weight, bias = _param(weight, "weight"), _param(bias, "bias")
+    running_mean, running_var = _stat(running_mean, "running_mean"), _stat(running_var, "running_var")
+    return _BatchNormSigmoid.apply(input, weight, bias, running_mean, running_var, True, mom, float(eps))
 
 
 def batch_norm_add_relu(input, residual, running_mean, running_var, weight=None, bias=None, training=False,

@@ -5,7 +5,8 @@ Models are written with standard layers (``nn.Sequential(conv, BatchNorm2d, ReLU
 results (bitwise) as the layers run one by one, with fewer passes over memory.
 
 * ``RULES`` maps the exact types of two adjacent children of a ``Sequential`` to the fused
-  call that replaces them (today: ``BatchNorm1d/2d -> ReLU``). ``Sequential.forward`` looks
+  call that replaces them (today: ``BatchNorm1d/2d -> ReLU`` and, in training mode,
+  ``BatchNorm1d/2d -> Sigmoid``, LeNet-BN's pairs: ``F.batch_norm_sigmoid``). ``Sequential.forward`` looks
   every adjacent pair up in it (``run_sequential``).
 * ``batch_norm(bn, x, relu=..., residual=...)`` is the fused call itself:
   ``relu(bn(x) [+ residual])`` through one BatchNorm kernel (``F.batch_norm_relu``,
@@ -23,7 +24,7 @@ import contextlib
 
 from .. import autograd
 from .. import functional as F
-from .activation import ReLU
+from .activation import ReLU, Sigmoid
 from .normalization import BatchNorm1d, BatchNorm2d
 
 __all__ = ["RULES", "batch_norm", "run_sequential", "disabled", "is_enabled"]
@@ -77,10 +78,22 @@ def _bn_relu(bn, relu, x):
     return batch_norm(bn, x, relu=True)
 
 
+def _bn_sigmoid(bn, sig, x):
+    """sigmoid(bn(x)) through one BatchNorm kernel while training (the statistics of the batch);
+    the two layers' own calls in eval mode, for an in-place Sigmoid, and while fastdl.compile
+    traces a step (its plan lowers the two ops itself)."""
+    args = bn._args(x)
+    if not args[5] or sig.inplace or autograd._tracer is not None:
+        return sig(F.batch_norm(*args))
+    return F.batch_norm_sigmoid(*args)
+
+
 # (type of child i, type of child i+1) -> fused(child_i, child_i+1, input) -> output
 RULES = {
     (BatchNorm1d, ReLU): _bn_relu,
     (BatchNorm2d, ReLU): _bn_relu,
+    (BatchNorm1d, Sigmoid): _bn_sigmoid,
+    (BatchNorm2d, Sigmoid): _bn_sigmoid,
 }
 
 

@@ -1,0 +1,34 @@
+// conv2d's flat engine (flat_impl.h): stride-1 convolutions with few output channels
+// (forward) or few input channels (backward-data), computed on zero-padded "wide" planes of one
+// image, vectorised over output positions instead of channels: LeNet's 1 -> 6 forward and its
+// 16 -> 6 backward-data, where a 16-channel block would be mostly padding and im2col's short
+// rows (and col2im's scatter) cost more than the product. No column buffer; groups == 1.
+#pragma once
+#include <cstdint>
+
+#include "conv_kernels.h"
+#include "fastdl/conv.h"
+
+namespace fastdl {
+
+struct FlatChoice {
+  bool fwd = false, dx = false, dw = false;
+};
+// Which passes the flat engine takes (measured rule in conv_flat.cpp); the direct engine's
+// choice is made first and wins. FASTDL_CONV_ENGINE=im2col turns it off.
+FlatChoice conv_flat_choice(const Conv2dParams& p);
+
+// y (N, K, P, Q) = conv(x, w) + b (b may be null); needs conv_flat_choice(p).fwd.
+void conv_flat_forward(const ConvKernels& kt, float* y, const float* x, const float* w, const float* b,
+                       const Conv2dParams& p);
+
+// dx (N, C, H, W) overwritten with the input gradient (the forward of dy, padded by
+// dil*(kernel-1) - pad, with the flipped, transposed weights); needs conv_flat_choice(p).dx.
+void conv_flat_backward_data(const ConvKernels& kt, float* dx, const float* dy, const float* w,
+                             const Conv2dParams& p);
+
+// dw (K, C, R, S) overwritten with the weight gradient; needs conv_flat_choice(p).dw.
+void conv_flat_backward_weights(const ConvKernels& kt, float* dw, const float* dy, const float* x,
+                                const Conv2dParams& p);
+
+}  // namespace fastdl

@@ -1,0 +1,190 @@
+// Body of the conv family's `flat` kernel, compiled once per ISA: included inside an anonymous
+// namespace of conv_generic.cpp / conv_avx2.cpp / conv_avx512.cpp after that file defines the
+// vector traits `V`:
+//   V::reg; V::kLanes; V::kFM x V::kFV (the register tile: output planes x vectors of output
+//   positions); V::zero(); V::set1(f); V::loadu(p), V::storeu(p, v) (kLanes floats); V::fma(a, b, acc) = a * b + acc.
+//
+// A stride-1 convolution of one image on "wide" planes (conv_flat.cpp prepares them): every
+// plane is flat, row stride Wp, and an output position i reads input position i + off(r, s)
+// with off(r, s) = r*row_step + s*col_step, so the whole plane is one long vector loop with no
+// per-row edges (the last dil*(S-1) columns of each output row are garbage the caller drops):
+//   out[m, i] = bias[m] + sum_{j < J, r < R, s < S} w[((m*J + j)*R + r)*S + s] * in[j, i + off(r, s)]
+// for i in [0, n). The input planes are zero-padded, so no tap needs a bounds check; a kernel
+// row r whose input rows are all padding for every output row of a tile is skipped (input rows
+// [top, top + live) hold data). Small channel counts (LeNet: 1 -> 6 forward, 16 -> 6 backward-
+// data) fill whole vectors this way instead of padding 6 channels to a block of 16. Each output
+// is one register sum in the fixed order (j, r, s): results depend on the shape only.
+
+struct FlatTile {
+  int64_t i0, nv, n;  // first position, vectors, valid positions of the tile
+};
+
+template <int FM, int FV>
+void flat_tile(float* out, const float* in, const float* w, const float* bias, const FlatConv& f, int64_t m0,
+               const FlatTile& t, int64_t r_lo, int64_t r_hi) {
+  typename V::reg acc[FM][FV];
+  for (int a = 0; a < FM; ++a) {
+    const typename V::reg b0 = bias ? V::set1(bias[m0 + a]) : V::zero();
+    for (int v = 0; v < FV; ++v) acc[a][v] = b0;
+  }
+  const int64_t RS = f.R * f.S;
+  for (int64_t j = 0; j < f.J; ++j) {
+    const float* ij = in + j * f.ldi + t.i0;
+    const float* wj = w + (m0 * f.J + j) * RS;
+    for (int64_t r = r_lo; r < r_hi; ++r) {
+      for (int64_t s = 0; s < f.S; ++s) {
+        const float* src = ij + r * f.row_step + s * f.col_step;
+        typename V::reg wv[FM];
+#pragma GCC unroll 8
+        for (int a = 0; a < FM; ++a) wv[a] = V::set1(wj[a * f.J * RS + r * f.S + s]);
+#pragma GCC unroll 4
+        for (int v = 0; v < FV; ++v) {
+          const typename V::reg x = V::loadu(src + v * V::kLanes);
+#pragma GCC unroll 8
+          for (int a = 0; a < FM; ++a) acc[a][v] = V::fma(wv[a], x, acc[a][v]);
+        }
+      }
+    }
+  }
+  // Whole vectors: the output planes are ldo >= n rounded up to 16 floats long.
+#pragma GCC unroll 8
+  for (int a = 0; a < FM; ++a)
+#pragma GCC unroll 4
+    for (int v = 0; v < FV; ++v) V::storeu(out + (m0 + a) * f.ldo + t.i0 + v * V::kLanes, acc[a][v]);
+}
+
+using FlatTileFn = void (*)(float*, const float*, const float*, const float*, const FlatConv&, int64_t,
+                            const FlatTile&, int64_t, int64_t);
+
+template <int FM>
+FlatTileFn flat_tile_fv(int64_t fv) {
+  switch (fv) {
+    case 1: return &flat_tile<FM, 1>;
+    case 2: return &flat_tile<FM, (V::kFV >= 2 ? 2 : 1)>;
+    case 3: return &flat_tile<FM, (V::kFV >= 3 ? 3 : 1)>;
+    default: return &flat_tile<FM, V::kFV>;
+  }
+}
+FlatTileFn flat_tile_for(int64_t fm, int64_t fv) {
+  switch (fm) {
+    case 1: return flat_tile_fv<1>(fv);
+    case 2: return flat_tile_fv<(V::kFM >= 2 ? 2 : 1)>(fv);
+    case 3: return flat_tile_fv<(V::kFM >= 3 ? 3 : 1)>(fv);
+    case 4: return flat_tile_fv<(V::kFM >= 4 ? 4 : 1)>(fv);
+    case 5: return flat_tile_fv<(V::kFM >= 5 ? 5 : 1)>(fv);
+    default: return flat_tile_fv<V::kFM>(fv);
+  }
+}
+
+// Kernel rows [*r_lo, *r_hi) that reach live input rows for output positions [i0, i0 + n):
+// output rows h0..h1 read input rows h + r*dil_h; the others read only zero padding.
+void flat_live_taps(const FlatConv& f, int64_t i0, int64_t n, int64_t* r_lo, int64_t* r_hi) {
+  const int64_t h0 = i0 / f.Wp, h1 = (i0 + n - 1) / f.Wp;
+  int64_t lo = 0, hi = f.R;
+  while (lo < hi && h1 + lo * f.dil_h < f.top) ++lo;
+  while (hi > lo && h0 + (hi - 1) * f.dil_h >= f.top + f.live) --hi;
+  *r_lo = lo;
+  *r_hi = hi;
+}
+
+// out (M planes of ldo >= n rounded up to 16 floats; positions [0, n) are the results, the
+// rest of the last vector is overwritten too) from in (J planes of ldi floats,
+// readable up to n + (R-1)*row_step + (S-1)*col_step + kFlatSlack) and w (M, J, R, S).
+void flat(float* out, const float* in, const float* w, const float* bias, const FlatConv& f) {
+  const int64_t step = V::kFV * V::kLanes;
+  for (int64_t i0 = 0; i0 < f.n; i0 += step) {
+    FlatTile t;
+    t.i0 = i0;
+    t.n = f.n - i0 < step ? f.n - i0 : step;
+    t.nv = (t.n + V::kLanes - 1) / V::kLanes;
+    int64_t r_lo, r_hi;
+    flat_live_taps(f, i0, t.n, &r_lo, &r_hi);
+    for (int64_t m0 = 0; m0 < f.M; m0 += V::kFM) {
+      const int64_t fm = f.M - m0 < V::kFM ? f.M - m0 : V::kFM;
+      flat_tile_for(fm, t.nv)(out, in, w, bias, f, m0, t, r_lo, r_hi);
+    }
+  }
+}
+
+// Weight gradient on the same wide planes, for one tile of FM output planes x FT taps (tap t =
+// (j, r, s) in the weight's order) over `images` images: acc (FM*FT vectors, kept between calls)
+// += sum_i g[m, i] * in[j, i + off(r, s)] over the vectors of positions [0, n). g must be zero
+// at the garbage columns and past n to the end of the last vector.
+template <int FM, int FT>
+void flat_dw_tile(typename V::reg* acc, const float* g, int64_t g_img, const float* in, int64_t in_img,
+                  int64_t images, const FlatConv& f, int64_t m0, int64_t t0) {
+  typename V::reg a[FM][FT];
+  for (int i = 0; i < FM; ++i)
+    for (int t = 0; t < FT; ++t) a[i][t] = acc[i * FT + t];
+  int64_t off[FT];
+  const int64_t RS = f.R * f.S;
+  for (int t = 0; t < FT; ++t) {
+    const int64_t tap = t0 + t, j = tap / RS, r = tap / f.S % f.R, s = tap % f.S;
+    off[t] = j * f.ldi + r * f.row_step + s * f.col_step;
+  }
+  const int64_t nvec = (f.n + V::kLanes - 1) / V::kLanes;
+  for (int64_t img = 0; img < images; ++img) {
+    const float* gi = g + img * g_img + m0 * f.ldo;
+    const float* xi = in + img * in_img;
+    for (int64_t v = 0; v < nvec; ++v) {
+      const int64_t i = v * V::kLanes;
+      typename V::reg xv[FT];
+#pragma GCC unroll 8
+      for (int t = 0; t < FT; ++t) xv[t] = V::loadu(xi + off[t] + i);
+#pragma GCC unroll 8
+      for (int m = 0; m < FM; ++m) {
+        const typename V::reg gv = V::loadu(gi + m * f.ldo + i);
+#pragma GCC unroll 8
+        for (int t = 0; t < FT; ++t) a[m][t] = V::fma(gv, xv[t], a[m][t]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < FM; ++i)
+#pragma GCC unroll 8
+    for (int t = 0; t < FT; ++t) acc[i * FT + t] = a[i][t];
+}
+
+using FlatDwTileFn = void (*)(typename V::reg*, const float*, int64_t, const float*, int64_t, int64_t,
+                              const FlatConv&, int64_t, int64_t);
+
+template <int FM>
+FlatDwTileFn flat_dw_tile_ft(int64_t ft) {
+  switch (ft) {
+    case 1: return &flat_dw_tile<FM, 1>;
+    case 2: return &flat_dw_tile<FM, (V::kNR >= 2 ? 2 : 1)>;
+    case 3: return &flat_dw_tile<FM, (V::kNR >= 3 ? 3 : 1)>;
+    case 4: return &flat_dw_tile<FM, (V::kNR >= 4 ? 4 : 1)>;
+    default: return &flat_dw_tile<FM, V::kNR>;
+  }
+}
+
+// Tiles of the weight gradient: output planes in blocks of kMR, taps in blocks of kNR.
+int64_t flat_dw_tiles(const FlatConv& f) {
+  const int64_t T = f.J * f.R * f.S;
+  return ((f.M + V::kMR - 1) / V::kMR) * ((T + V::kNR - 1) / V::kNR);
+}
+
+// Tile `tile`: accumulates images [0, images) of g / in into its accumulators `acc` (zeroed
+// when `first`), and when `last` writes dw (M, J*R*S) of its weights from the lanes' sums.
+// acc holds kMR*kNR vectors.
+void flat_dw(float* dw, float* acc_mem, const float* g, int64_t g_img, const float* in, int64_t in_img,
+             int64_t images, const FlatConv& f, int64_t tile, bool first, bool last) {
+  const int64_t T = f.J * f.R * f.S, tb = (T + V::kNR - 1) / V::kNR;
+  const int64_t m0 = tile / tb * V::kMR, t0 = tile % tb * V::kNR;
+  const int64_t fm = f.M - m0 < V::kMR ? f.M - m0 : V::kMR, ft = T - t0 < V::kNR ? T - t0 : V::kNR;
+  typename V::reg* acc = reinterpret_cast<typename V::reg*>(acc_mem);
+  if (first)
+    for (int64_t i = 0; i < fm * ft; ++i) acc[i] = V::zero();
+  FlatDwTileFn fn;
+  switch (fm) {
+    case 1: fn = flat_dw_tile_ft<1>(ft); break;
+    case 2: fn = flat_dw_tile_ft<(V::kMR >= 2 ? 2 : 1)>(ft); break;
+    case 3: fn = flat_dw_tile_ft<(V::kMR >= 3 ? 3 : 1)>(ft); break;
+    default: fn = flat_dw_tile_ft<V::kMR>(ft); break;
+  }
+  fn(acc, g, g_img, in, in_img, images, f, m0, t0);
+  if (last)
+    for (int64_t i = 0; i < fm; ++i)
+      for (int64_t t = 0; t < ft; ++t) dw[(m0 + i) * T + t0 + t] = V::hsum(acc[i * ft + t]);
+}
