@@ -36,6 +36,14 @@ CASES = (
     (1, 17, 17, 7, 7, 3, 1, 0, 1),
     (1, 16, 16, 5, 6, 3, 1, 3, 1),
     (2, 16, 48, 3, 12, 5, 1, 2, 1),
+    # Edge columns run as one tile across the batch (widths around the register tile: N = 15 / 17
+    # / 9 / 29 images), with only their live taps; maps 1x1, 2x2, 4x4; padding up to 3, dilation.
+    (15, 16, 64, 2, 2, 3, 1, 1, 1),
+    (17, 8, 16, 1, 1, 3, 1, 1, 1),
+    (9, 16, 40, 4, 4, 3, 1, 1, 1),
+    (29, 7, 33, 1, 3, 5, 1, 2, 1),
+    (8, 16, 17, 7, 5, 3, 2, 3, 1),
+    (7, 9, 16, 5, 9, 3, 1, 2, 2),
     (6, 3, 8, 160, 160, 3, 1, 1, 1),  # > 4 MB of blocked input: the batch runs in several image groups
 )
 

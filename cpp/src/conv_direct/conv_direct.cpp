@@ -31,6 +31,18 @@ int64_t grain_for(double flops_per_item) {
   return g < 1.0 ? 1 : (g > 1e9 ? 1000000000 : static_cast<int64_t>(g) + 1);
 }
 
+// The outputs o in [lo, hi) of one axis whose input index o * stride - off lies in [0, size):
+// off = padding - tap * dilation for one kernel tap, n_out outputs.
+struct Live {
+  int64_t lo, hi;
+};
+Live live_range(int64_t off, int64_t stride, int64_t size, int64_t n_out) {
+  const int64_t lo = off > 0 ? ceil_div(off, stride) : 0;
+  const int64_t top = size - 1 + off;  // o * stride - off <= size - 1  <=>  o * stride <= top
+  const int64_t hi = top >= 0 ? std::min(n_out, top / stride + 1) : 0;
+  return {std::min(lo, n_out), std::max(hi, std::min(lo, n_out))};
+}
+
 // Blocked activations per image group (floats, ~4 MB): a group's copies stay in L2 / L3 between
 // the reorder and the kernels, and the scratch stays small whatever the batch.
 constexpr int64_t kGroupFloats = int64_t(1) << 20;
@@ -96,17 +108,23 @@ void reorder_group(const ConvDirectKernels& kt, float* dst, const float* src, in
 }
 
 // y (G, K, P, Q) plain from xb (G images, blocked as g says) and wb; bias padded to Kb * vl or null.
+// No tap that falls in the zero padding is computed. The interior columns [qa, qb) (every tap of
+// every kernel row's width inside the input) run as row tiles, item (image, output block group,
+// row). Each edge column q (some taps in the padding) runs with only its live taps as one tile
+// across the G images (pixel stride = the image stride), item (output block group, row, column):
+// on a 1x1 map every pixel is an edge and only the centre tap of a 3x3 kernel is multiplied.
 void forward_group(const ConvDirectKernels& kt, float* y, const float* xb, const float* wb, const float* bias,
                    const Geo& g, int64_t G) {
-  const int64_t vl = kt.vl, NB = kt.max_nkb, KG = ceil_div(g.Kb, NB), items = G * KG * g.P;
-  const double item_flops = 2.0 * NB * vl * g.Q * g.C * g.R * g.S;
-  parallel_for(parallel_plan(0, items, grain_for(item_flops)), [&](int64_t lo, int64_t hi) {
-    float* row = scratch(ScratchKey::conv_direct_row, NB * vl * g.Q);
+  const int64_t vl = kt.vl, NB = kt.max_nkb, KG = ceil_div(g.Kb, NB), PQ = g.P * g.Q;
+  const int64_t img = g.Cb * g.H * g.Wp * vl;
+  const Live first = live_range(g.pw, g.sw, g.W, g.Q), last = live_range(g.pw - (g.S - 1) * g.dw, g.sw, g.W, g.Q);
+  const int64_t qa = std::max(first.lo, last.lo), qb = std::max(qa, std::min(first.hi, last.hi));
+  const int64_t n_edge = g.Q - (qb - qa);
+  const double tap_flops = 2.0 * NB * vl * g.C * g.R * g.S;
+  // The fields every tile shares; the caller sets x, w, y, nkb, nr, S, Q, stride_w, bias.
+  auto base = [&](float* buf) {
     DirectFwdRow a{};
-    a.y = row;
-    a.S = g.S;
-    a.Q = g.Q;
-    a.stride_w = g.sw;
+    a.y = buf;
     a.dil_w = g.dw;
     a.ncb = g.Cb;
     a.c_last = g.C - (g.Cb - 1) * vl;
@@ -115,20 +133,58 @@ void forward_group(const ConvDirectKernels& kt, float* y, const float* xb, const
     a.w_r = g.S * vl * vl;
     a.w_cb = g.R * a.w_r;
     a.w_kb = g.Cb * a.w_cb;
-    a.y_kb = g.Q * vl;
+    return a;
+  };
+  // Output row p's live kernel rows for output block group kg; x at image 0, column 0 of the tap
+  // origin row (or xb when no row is live).
+  auto rows_for = [&](DirectFwdRow& a, int64_t kg, int64_t p) {
+    const int64_t kb0 = NB * kg, ih0 = p * g.sh - g.ph;
+    const Live r = live_range(g.ph - p * g.sh, g.dh, g.H, g.R);
+    a.nkb = std::min<int64_t>(NB, g.Kb - kb0);
+    a.nr = r.hi - r.lo;
+    a.x = a.nr > 0 ? xb + (ih0 + r.lo * g.dh) * g.Wp * vl : xb;
+    a.w = wb + kb0 * a.w_kb + r.lo * a.w_r;
+    a.bias = bias ? bias + kb0 * vl : nullptr;
+  };
+  if (qb > qa) {
+    const int64_t Qi = qb - qa;
+    parallel_for(parallel_plan(0, G * KG * g.P, grain_for(tap_flops * Qi)), [&](int64_t lo, int64_t hi) {
+      DirectFwdRow a = base(scratch(ScratchKey::conv_direct_row, NB * vl * Qi));
+      a.S = g.S;
+      a.Q = Qi;
+      a.stride_w = g.sw;
+      a.y_kb = Qi * vl;
+      for (int64_t it = lo; it < hi; ++it) {
+        const int64_t p = it % g.P, kg = (it / g.P) % KG, n = it / (g.P * KG);
+        rows_for(a, kg, p);
+        a.x += n * img + qa * g.sw * vl;
+        kt.fwd_row(a);
+        kt.row_to_plain(y + (n * g.K + kg * NB * vl) * PQ + p * g.Q + qa, a.y, a.nkb, a.y_kb,
+                        std::min(g.K - kg * NB * vl, a.nkb * vl), Qi, PQ);
+      }
+    });
+  }
+  if (n_edge == 0) return;
+  parallel_for(parallel_plan(0, KG * g.P * n_edge, grain_for(tap_flops * G)), [&](int64_t lo, int64_t hi) {
+    DirectFwdRow a = base(scratch(ScratchKey::conv_direct_row, NB * vl * G));
+    a.Q = G;
+    a.stride_w = img / vl;  // the "row" is one pixel of each image
+    a.y_kb = G * vl;
     for (int64_t it = lo; it < hi; ++it) {
-      const int64_t p = it % g.P, kg = (it / g.P) % KG, n = it / (g.P * KG);
-      const int64_t kb0 = NB * kg, ih0 = p * g.sh - g.ph;
-      const int64_t r0 = ih0 >= 0 ? 0 : ceil_div(-ih0, g.dh);
-      const int64_t r1 = g.H - ih0 > 0 ? std::min(g.R, ceil_div(g.H - ih0, g.dh)) : 0;
-      a.nkb = std::min<int64_t>(NB, g.Kb - kb0);
-      a.nr = std::max<int64_t>(0, r1 - r0);
-      a.x = a.nr > 0 ? xb + ((n * g.Cb * g.H) + ih0 + r0 * g.dh) * g.Wp * vl : xb;
-      a.w = wb + kb0 * a.w_kb + r0 * a.w_r;
-      a.bias = bias ? bias + kb0 * vl : nullptr;
+      const int64_t e = it % n_edge, p = (it / n_edge) % g.P, kg = it / (n_edge * g.P);
+      const int64_t q = e < qa ? e : qb + (e - qa);
+      const Live s = live_range(g.pw - q * g.sw, g.dw, g.W, g.S);
+      rows_for(a, kg, p);
+      a.S = s.hi - s.lo;
+      a.x += (q * g.sw + s.lo * g.dw) * vl;
+      a.w += s.lo * vl * vl;
       kt.fwd_row(a);
-      kt.row_to_plain(y + ((n * g.K + kb0 * vl) * g.P + p) * g.Q, row, a.nkb, a.y_kb,
-                      std::min(g.K - kb0 * vl, a.nkb * vl), g.Q, g.P * g.Q);
+      const int64_t k0 = kg * NB * vl, nch = std::min(g.K - k0, a.nkb * vl);
+      for (int64_t k = 0; k < nch; ++k) {
+        const float* src = a.y + (k / vl) * a.y_kb + k % vl;
+        float* dst = y + (k0 + k) * PQ + p * g.Q + q;
+        for (int64_t n = 0; n < G; ++n) dst[n * g.K * PQ] = src[n * vl];
+      }
     }
   });
 }
@@ -142,25 +198,25 @@ void weights_group(const ConvDirectKernels& kt, float* dwb, const float* xb, con
   const double item_flops = 2.0 * vl * vl * G * g.P * g.Q;
   parallel_for(parallel_plan(0, items, grain_for(item_flops)), [&](int64_t lo, int64_t hi) {
     DirectBwdWTap t{};
-    t.Q = g.Q;
+    t.nimg = G;
     t.stride_w = g.sw;
+    t.x_n = g.Cb * g.H * g.Wp * vl;
+    t.dy_n = g.Kb * g.P * Qp * vl;
     t.x_p = g.sh * g.Wp * vl;
     t.dy_p = Qp * vl;
     for (int64_t it = lo; it < hi; ++it) {
       const int64_t s = it % g.S, r = (it / g.S) % g.R, cb = (it / RS) % g.Cb, kb = it / (RS * g.Cb);
-      const int64_t off = g.ph - r * g.dh;  // ih = p * sh - off
-      const int64_t p_lo = off > 0 ? ceil_div(off, g.sh) : 0;
-      const int64_t top = g.H - 1 + off;  // ih <= H - 1  <=>  p * sh <= top
-      const int64_t p_hi = top >= 0 ? std::min(g.P, top / g.sh + 1) : 0;
-      if (p_lo >= p_hi) continue;
-      t.np = p_hi - p_lo;
+      // Only the output rows p and columns q whose tap (r, s) lands inside the input.
+      const Live rows = live_range(g.ph - r * g.dh, g.sh, g.H, g.P);
+      const Live cols = live_range(g.pw - s * g.dw, g.sw, g.W, g.Q);
+      if (rows.lo >= rows.hi || cols.lo >= cols.hi) continue;
+      t.np = rows.hi - rows.lo;
+      t.Q = cols.hi - cols.lo;
       t.nc = std::min(vl, g.C - cb * vl);
       t.dw_tap = dwb + it * vl * vl;
-      for (int64_t n = 0; n < G; ++n) {
-        t.x = xb + ((n * g.Cb + cb) * g.H + p_lo * g.sh - off) * g.Wp * vl + s * g.dw * vl;
-        t.dy = dyb + ((n * g.Kb + kb) * g.P + p_lo) * Qp * vl + pl_d * vl;
-        kt.bwd_w_tap(t);
-      }
+      t.x = xb + ((cb * g.H + rows.lo * g.sh - (g.ph - r * g.dh)) * g.Wp + cols.lo * g.sw + s * g.dw) * vl;
+      t.dy = dyb + ((kb * g.P + rows.lo) * Qp + pl_d + cols.lo) * vl;
+      kt.bwd_w_tap(t);
     }
   });
 }

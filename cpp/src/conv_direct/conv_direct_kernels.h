@@ -31,13 +31,14 @@ struct DirectFwdRow {
   int64_t y_kb;                 // output row stride per output block
 };
 
-// dw_tap[ci][ko] (VL x VL, row-major; rows ci < nc) += sum over np rows p and Q columns q of
-// x[p * x_p + q * stride_w * VL + ci] * dy[p * dy_p + q * VL + ko].
+// dw_tap[ci][ko] (VL x VL, row-major; rows ci < nc) += sum over nimg images i, np rows p and Q
+// columns q (in that order, i outermost) of
+// x[i * x_n + p * x_p + q * stride_w * VL + ci] * dy[i * dy_n + p * dy_p + q * VL + ko].
 struct DirectBwdWTap {
   float* dw_tap;
-  const float* x;   // xb at (n, cb, input row of the first row for this kernel row, column s*dil_w + pl - pad)
-  const float* dy;  // blocked dy at (n, kb, first row, its first real column)
-  int64_t np, Q, stride_w, x_p, dy_p;
+  const float* x;   // xb at (image 0, cb, input row of the first row, input column of the first column)
+  const float* dy;  // blocked dy at (image 0, kb, first row, first column)
+  int64_t nimg, np, Q, stride_w, x_n, dy_n, x_p, dy_p;
   int64_t nc;  // input channels of the block (1..VL)
 };
 
