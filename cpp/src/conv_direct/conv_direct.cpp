@@ -66,36 +66,50 @@ Geo make_geo(const Conv2dParams& p, int64_t vl) {
 
 // wb[ob][ib][r][s][i][o] in vl x vl blocks, zero past the channel counts. Forward: o, i = the
 // output / input channel of w[o][i][r][s]. flip (backward-data as a forward convolution of dy):
-// o = input channel c, i = output channel k, taken from w[k][c][R-1-r][S-1-s].
-void block_weights(float* wb, const float* w, int64_t K, int64_t C, int64_t R, int64_t S, int64_t vl, bool flip) {
-  const int64_t O = flip ? C : K, I = flip ? K : C, Ob = ceil_div(O, vl), Ib = ceil_div(I, vl), RS = R * S;
-  const int64_t region = Ib * RS * vl * vl;  // wb of one output block (L2-sized)
-  // Per output block; the source is read in runs of R*S (forward: whole rows of w).
+// o = input channel c, i = output channel k, taken from w[k][c][R-1-r][S-1-s]. The kernel
+// table's to_blocked does the element transposes into tmp (vectors of vl o-channels, as large
+// as wb); then whole vectors move into place.
+void block_weights(const ConvDirectKernels& kt, float* wb, float* tmp, const float* w, int64_t K, int64_t C, int64_t R,
+                   int64_t S, bool flip) {
+  const int64_t vl = kt.vl, RS = R * S, O = flip ? C : K, I = flip ? K : C, Ob = ceil_div(O, vl), Ib = ceil_div(I, vl);
+  const int64_t region = Ib * RS * vl * vl;  // wb of one output block
+  // tmp[ob][i][t][lane] (forward: w is O rows of I * RS) or tmp[i][ob][t][lane] (flip: per k, w[k]
+  // is C rows of RS).
+  if (flip)
+    parallel_for(0, K, std::max<int64_t>(1, 16384 / (Ob * vl * RS)), [&](int64_t lo, int64_t hi) {
+      for (int64_t k = lo; k < hi; ++k) kt.to_blocked(tmp + k * Ob * RS * vl, w + k * C * RS, C, 1, RS, 0, 0);
+    });
+  else
+    kt.to_blocked(tmp, w, K, 1, C * RS, 0, 0);
   parallel_for(0, Ob, std::max<int64_t>(1, 16384 / region), [&](int64_t lo, int64_t hi) {
-    for (int64_t ob = lo; ob < hi; ++ob) {
-      float* d = wb + ob * region;
-      if (O % vl != 0 || I % vl != 0) std::fill(d, d + region, 0.0f);
-      const int64_t nv = std::min(vl, O - ob * vl);
-      for (int64_t ic = 0; ic < I; ++ic)
-        for (int64_t o = 0; o < nv; ++o) {
-          const int64_t oc = ob * vl + o;
-          const float* src = flip ? w + (ic * C + oc) * RS : w + (oc * C + ic) * RS;
-          float* dst = d + (ic / vl) * RS * vl * vl + (ic % vl) * vl + o;
-          for (int64_t t = 0; t < RS; ++t) dst[t * vl * vl] = src[flip ? RS - 1 - t : t];
+    for (int64_t ob = lo; ob < hi; ++ob)
+      for (int64_t i = 0; i < Ib * vl; ++i)
+        for (int64_t t = 0; t < RS; ++t) {
+          float* d = wb + ob * region + (((i / vl) * RS + t) * vl + i % vl) * vl;
+          if (i >= I)
+            std::fill(d, d + vl, 0.0f);
+          else if (flip)
+            std::memcpy(d, tmp + ((i * Ob + ob) * RS + RS - 1 - t) * vl, vl * sizeof(float));
+          else
+            std::memcpy(d, tmp + ((ob * I + i) * RS + t) * vl, vl * sizeof(float));
         }
-    }
   });
 }
 
-// dw[k][c][r][s] from the blocked gradient dwb[kb][cb][r][s][ci][ko].
-void unblock_weights(float* dw, const float* dwb, int64_t K, int64_t C, int64_t R, int64_t S, int64_t vl) {
-  const int64_t Cb = ceil_div(C, vl);
-  for (int64_t k = 0; k < K; ++k)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t r = 0; r < R; ++r)
-        for (int64_t s = 0; s < S; ++s)
-          dw[((k * C + c) * R + r) * S + s] =
-              dwb[((((k / vl) * Cb + c / vl) * R + r) * S + s) * vl * vl + (c % vl) * vl + k % vl];
+// dw[k][c][r][s] from the blocked gradient dwb[kb][cb][r][s][ci][ko]: vectors of vl k-channels
+// gathered into tmp[kb][c][r][s][lane], then the table's row_to_plain transposes them.
+void unblock_weights(const ConvDirectKernels& kt, float* dw, float* tmp, const float* dwb, int64_t K, int64_t C,
+                     int64_t R, int64_t S) {
+  const int64_t vl = kt.vl, RS = R * S, Cb = ceil_div(C, vl), Kb = ceil_div(K, vl), row = C * RS * vl;
+  parallel_for(0, Kb, std::max<int64_t>(1, 16384 / row), [&](int64_t lo, int64_t hi) {
+    for (int64_t kb = lo; kb < hi; ++kb) {
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t t = 0; t < RS; ++t)
+          std::memcpy(tmp + kb * row + (c * RS + t) * vl, dwb + (((kb * Cb + c / vl) * RS + t) * vl + c % vl) * vl,
+                      vl * sizeof(float));
+      kt.row_to_plain(dw + kb * vl * C * RS, tmp + kb * row, 1, row, std::min(vl, K - kb * vl), C * RS, C * RS);
+    }
+  });
 }
 
 // Images [0, G) of a group: src (G, C, H, W) plain -> dst blocked with pl / pr zero columns.
@@ -244,8 +258,9 @@ void conv_direct_forward(const ConvDirectKernels& kt, float* y, const float* x, 
   if (p.N == 0) return;
   const int64_t vl = kt.vl;
   const Geo g = make_geo(p, vl);
-  float* wb = scratch(ScratchKey::conv_direct_w, g.Kb * g.Cb * g.R * g.S * vl * vl);
-  block_weights(wb, w, p.K, p.C, p.R, p.S, vl, false);
+  const int64_t WSb = g.Kb * g.Cb * g.R * g.S * vl * vl;
+  float* wb = scratch(ScratchKey::conv_direct_w, 2 * WSb);  // blocked weights, then the reorder's temporary
+  block_weights(kt, wb, wb + WSb, w, p.K, p.C, p.R, p.S, false);
   std::vector<float> bias;
   if (b) {
     bias.assign(static_cast<size_t>(g.Kb * vl), 0.0f);
@@ -280,10 +295,11 @@ void conv_direct_backward(const ConvDirectKernels& kt, float* dx, float* dw, con
     pr_d = gt.pr;
   }
   const int64_t Qp = pl_d + p.Q + pr_d;
-  float* wbuf = scratch(ScratchKey::conv_direct_w, 2 * WSb);
+  float* wbuf = scratch(ScratchKey::conv_direct_w, 3 * WSb);
+  float* tmp = wbuf + 2 * WSb;  // the weight reorders' temporary
   float* wbd = wbuf;        // flipped, transposed weights (dx)
   float* dwb = wbuf + WSb;  // blocked weight gradient (dw)
-  if (dx) block_weights(wbd, w, p.K, p.C, p.R, p.S, vl, true);
+  if (dx) block_weights(kt, wbd, tmp, w, p.K, p.C, p.R, p.S, true);
   if (dw) std::fill(dwb, dwb + WSb, 0.0f);
   const int64_t img_x = dw ? g.Cb * vl * g.H * g.Wp : 0, img_dy = g.Kb * vl * p.P * Qp;
   const int64_t G = group_size(p.N, img_x + img_dy);
@@ -298,7 +314,7 @@ void conv_direct_backward(const ConvDirectKernels& kt, float* dx, float* dw, con
     }
     if (dx) forward_group(kt, dx + n0 * p.C * p.H * p.W, dyb, wbd, nullptr, gt, Gi);
   }
-  if (dw) unblock_weights(dw, dwb, p.K, p.C, p.R, p.S, vl);
+  if (dw) unblock_weights(kt, dw, tmp, dwb, p.K, p.C, p.R, p.S);
 }
 
 // Which engine runs a layer (measured on Zen4, bench/RESULTS.md "direct convolution").
