@@ -64,6 +64,13 @@ Geo make_geo(const Conv2dParams& p, int64_t vl) {
   return g;
 }
 
+// One vector of vl floats (a constant-size copy the compiler inlines for the table widths).
+void copy_vec(float* d, const float* s, int64_t vl) {
+  if (vl == 16) std::memcpy(d, s, 16 * sizeof(float));
+  else if (vl == 8) std::memcpy(d, s, 8 * sizeof(float));
+  else std::memcpy(d, s, static_cast<size_t>(vl) * sizeof(float));
+}
+
 // wb[ob][ib][r][s][i][o] in vl x vl blocks, zero past the channel counts. Forward: o, i = the
 // output / input channel of w[o][i][r][s]. flip (backward-data as a forward convolution of dy):
 // o = input channel c, i = output channel k, taken from w[k][c][R-1-r][S-1-s]. The kernel
@@ -89,9 +96,9 @@ void block_weights(const ConvDirectKernels& kt, float* wb, float* tmp, const flo
           if (i >= I)
             std::fill(d, d + vl, 0.0f);
           else if (flip)
-            std::memcpy(d, tmp + ((i * Ob + ob) * RS + RS - 1 - t) * vl, vl * sizeof(float));
+            copy_vec(d, tmp + ((i * Ob + ob) * RS + RS - 1 - t) * vl, vl);
           else
-            std::memcpy(d, tmp + ((ob * I + i) * RS + t) * vl, vl * sizeof(float));
+            copy_vec(d, tmp + ((ob * I + i) * RS + t) * vl, vl);
         }
   });
 }
@@ -105,8 +112,7 @@ void unblock_weights(const ConvDirectKernels& kt, float* dw, float* tmp, const f
     for (int64_t kb = lo; kb < hi; ++kb) {
       for (int64_t c = 0; c < C; ++c)
         for (int64_t t = 0; t < RS; ++t)
-          std::memcpy(tmp + kb * row + (c * RS + t) * vl, dwb + (((kb * Cb + c / vl) * RS + t) * vl + c % vl) * vl,
-                      vl * sizeof(float));
+          copy_vec(tmp + kb * row + (c * RS + t) * vl, dwb + (((kb * Cb + c / vl) * RS + t) * vl + c % vl) * vl, vl);
       kt.row_to_plain(dw + kb * vl * C * RS, tmp + kb * row, 1, row, std::min(vl, K - kb * vl), C * RS, C * RS);
     }
   });
