@@ -127,7 +127,8 @@ def test_adaptive_avg_pool2d_vs_reference(isa, threads, rng, case):
 def test_max_pool2d_widths_around_simd_tile(isa, rng, Wd):
     x = _distinct(rng, (2, 2, 6, Wd + 1))
     for args in (((2, 2), (2, 2), (0, 0), (1, 1), False), ((2, 2), (2, 2), (0, 0), (1, 1), True),
-                 ((3, 3), (1, 1), (1, 1), (1, 1), False)):
+                 ((3, 3), (1, 1), (1, 1), (1, 1), False), ((3, 3), (2, 2), (1, 1), (1, 1), True),
+                 ((2, 4), (3, 3), (1, 2), (1, 1), True)):  # the 8-lane window plane: edges, ceil
         y, idx = _C.max_pool2d_forward(x, *args)
         ry, ridx = ref.max_pool2d_forward(x, *args)
         np.testing.assert_array_equal(y, ry)

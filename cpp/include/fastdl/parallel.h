@@ -1,9 +1,7 @@
 // The one parallel-for of fastdl. Every parallel loop goes through parallel_for.
 #pragma once
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
-#include <exception>
 #include <type_traits>
 #include <utility>
 

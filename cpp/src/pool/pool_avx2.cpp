@@ -55,6 +55,69 @@ int64_t max2x2_row_simd(float* y, int64_t* idx, const float* r0, const float* r1
   return q;
 }
 
+// A whole plane of an undilated max-pool, 8 outputs of a row per vector: each lane is one output
+// whose window is scanned in row-major order with PyTorch's rule (starting at -inf with the index
+// of the first in-plane tap); a lane's taps outside the plane are masked off, so windows at the
+// border need no separate path. The scalar loop of pool_impl.h was bound by its compare-select
+// chain and by mispredicted branches (ResNet's 3x3/2 pool on 14x14 planes ran 5x slower than its
+// BatchNorm; 2.8x faster now). Indices are int32 inside the plane (needs H*W < 2^31).
+bool max_window_plane_simd(float* y, int64_t* idx, const float* x, const Pool2dParams& p) {
+  const int64_t H = p.H, W = p.W;
+  // Rows of over 32 outputs stay with the column loop, which vectorises there (measured: equal on
+  // 56x56 3x3/1, 1.4x faster on 112x112 3x3/2, where the gathers cost more than its setup).
+  if (p.dh != 1 || p.dw != 1 || p.Q > 32 || H * W >= (int64_t(1) << 31) || p.Q * p.sw + p.kw + p.pw >= (int64_t(1) << 30))
+    return false;
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i w_last = _mm256_set1_epi32(static_cast<int32_t>(W - 1));
+  const __m256 neg_inf = _mm256_set1_ps(-__builtin_inff());
+  for (int64_t oh = 0; oh < p.P; ++oh) {
+    const int64_t h_lo = oh * p.sh - p.ph;
+    const int64_t h0 = h_lo > 0 ? h_lo : 0, h1 = h_lo + p.kh < H ? h_lo + p.kh : H;
+    for (int64_t q = 0; q < p.Q; q += 8) {
+      const int32_t n = static_cast<int32_t>(p.Q - q < 8 ? p.Q - q : 8);
+      const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
+      // input column of tap s = 0 for each lane's output
+      const __m256i c0 = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(q)), lane),
+                                                             _mm256_set1_epi32(static_cast<int32_t>(p.sw))),
+                                          _mm256_set1_epi32(static_cast<int32_t>(-p.pw)));
+      __m256 m = neg_inf;
+      // the first in-plane tap's index, or -1 for a window with none (as the general loop)
+      const __m256i w0 = _mm256_max_epi32(c0, zero);
+      __m256i mi = h0 < H ? _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(h0 * W)), w0) : zero;
+      mi = _mm256_or_si256(mi, _mm256_or_si256(_mm256_cmpgt_epi32(w0, w_last), _mm256_set1_epi32(h0 < H ? 0 : -1)));
+      for (int64_t ih = h0; ih < h1; ++ih) {
+        const float* row = x + ih * W;
+        const __m256i rbase = _mm256_set1_epi32(static_cast<int32_t>(ih * W));
+        for (int64_t s = 0; s < p.kw; ++s) {
+          const __m256i c = _mm256_add_epi32(c0, _mm256_set1_epi32(static_cast<int32_t>(s)));
+          const __m256i inside = _mm256_andnot_si256(_mm256_or_si256(_mm256_cmpgt_epi32(zero, c), _mm256_cmpgt_epi32(c, w_last)), live);
+          const __m256i cc = _mm256_min_epi32(_mm256_max_epi32(c, zero), w_last);
+          const __m256 v = _mm256_i32gather_ps(row, cc, 4);
+          const __m256 t = _mm256_and_ps(_mm256_castsi256_ps(inside),
+                                         _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+          m = _mm256_blendv_ps(m, v, t);
+          mi = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(mi), _mm256_castsi256_ps(_mm256_add_epi32(rbase, c)), t));
+        }
+      }
+      float* yo = y + oh * p.Q + q;
+      int64_t* io = idx + oh * p.Q + q;
+      const __m256i lo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(mi));
+      const __m256i hi = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(mi, 1));
+      if (n == 8) {
+        _mm256_storeu_ps(yo, m);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(io), lo);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(io + 4), hi);
+      } else {
+        _mm256_maskstore_ps(yo, live, m);
+        _mm256_maskstore_epi64(reinterpret_cast<long long*>(io), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(live)), lo);
+        _mm256_maskstore_epi64(reinterpret_cast<long long*>(io + 4), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(live, 1)), hi);
+      }
+    }
+  }
+  return true;
+}
+
 #include "pool_impl.h"
 
 }  // namespace

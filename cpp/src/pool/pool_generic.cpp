@@ -8,6 +8,7 @@ namespace fastdl {
 namespace generic {
 namespace {
 int64_t max2x2_row_simd(float*, int64_t*, const float*, const float*, int64_t, int64_t, int64_t) { return 0; }
+bool max_window_plane_simd(float*, int64_t*, const float*, const Pool2dParams&) { return false; }
 #include "pool_impl.h"
 }  // namespace
 

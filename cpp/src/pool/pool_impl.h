@@ -6,7 +6,10 @@
 //   int64_t max2x2_row_simd(float* y, int64_t* idx, const float* r0, const float* r1,
 //                                  int64_t base, int64_t W, int64_t Q)
 // which handles a prefix of one output row of the 2x2/2 max-pool (returns how many outputs it
-// wrote; the scalar loop below does the rest with identical results).
+// wrote; the scalar loop below does the rest with identical results), and
+//   bool max_window_plane_simd(float* y, int64_t* idx, const float* x, const Pool2dParams& p)
+// which computes a whole plane of an undilated max-pool with the same results as the general
+// loop below, or returns false to leave it to that loop.
 
 static inline int64_t pool_min(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t pool_max(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -47,6 +50,7 @@ void max_pool2d_plane(float* y, int64_t* idx, const float* x, const Pool2dParams
     }
     return;
   }
+  if (max_window_plane_simd(y, idx, x, p)) return;
   // General windows, one output row at a time: for each kernel tap (row-major, i.e. the order
   // PyTorch visits a window) update every output column it reaches. Same comparisons per output
   // as PyTorch's per-window loop, but the inner loop runs over output columns (vectorisable).
