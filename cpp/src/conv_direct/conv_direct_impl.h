@@ -54,7 +54,7 @@ inline __attribute__((always_inline)) void fwd_tile(const DirectFwdRow& a, int64
       const float* wr = a.w + cb * a.w_cb + r * a.w_r;
       for (int64_t s = 0; s < a.S; ++s) {
         const float* xq = xr + s * xs_s;
-        const float* wq = wr + s * VL * VL;
+        const float* wq = wr + s * a.w_s;
         if (nc == VL) {
 #pragma GCC unroll 4
           for (int c = 0; c < VL; ++c) fwd_step<UR, NKB, SW>(acc, xq, wq, a.w_kb, xs_u, c);

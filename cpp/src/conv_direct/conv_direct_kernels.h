@@ -27,7 +27,7 @@ struct DirectFwdRow {
   int64_t nkb, nr, S, Q, stride_w, dil_w;
   int64_t ncb, c_last;          // input channel blocks; channels in the last one (1..VL)
   int64_t x_cb, x_r;            // xb strides (floats): per channel block, per kernel row
-  int64_t w_kb, w_cb, w_r;      // wb strides: per output block, per input block, per kernel row
+  int64_t w_kb, w_cb, w_r, w_s;  // wb strides: per output block, input block, kernel row, kernel column
   int64_t y_kb;                 // output row stride per output block
 };
 
