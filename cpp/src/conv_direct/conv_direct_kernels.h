@@ -3,9 +3,10 @@
 // reorders, threading) reads the table once per call and passes it down.
 //
 // Layouts (VL = the table's vl: 16 on avx512, 8 on avx2 and generic):
-//   activations NCHW[VL], W-padded: xb[n][cb][h][pl + w][c], cb = channel / VL, c = channel % VL,
-//     Wp = pl + W + pr columns of which the pl left and pr right ones are zero (so the
-//     micro-kernels never test the width edge); channels past C in the last block are zero.
+//   activations NCHW[VL]: xb[n][cb][h][w][c], cb = channel / VL, c = channel % VL; channels
+//     past C in the last block are zero. No padding is stored: the driver hands the kernels only
+//     taps that land inside the input (edge output columns run with their live taps only).
+//     (to_blocked can still add zero columns: pl / pr.)
 //   weights OIhw[VL]i[VL]o: wb[kb][cb][r][s][ci][ko] (forward and backward-weights), zero past
 //     K / C.
 // The bodies are the one set of templates in conv_direct_impl.h, compiled once per ISA inside an
@@ -20,7 +21,7 @@ namespace fastdl {
 // One output row of a forward convolution on the blocked layouts, for nkb (1..max_nkb) output
 // channel blocks, summed over all input channel blocks and the nr live kernel rows.
 struct DirectFwdRow {
-  const float* x;     // xb at (n, cb 0, input row of the first live kernel row, padded column 0)
+  const float* x;     // xb at (n, cb 0, input row of the first live kernel row, first tap's column of pixel 0)
   const float* w;     // wb at (kb0, cb 0, first live kernel row, s 0)
   float* y;           // output row, blocked: y[j * y_kb + q * VL + lane], j < nkb
   const float* bias;  // nkb * VL values, or null (zeros)
