@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import fastdl
+import fastdl.functional as F
 from fastdl import nn
 from fastdl.optim import SGD, Adam, AdamW
 from fastdl.optim.lr_scheduler import StepLR
@@ -172,6 +173,22 @@ def test_grads_visible_and_frozen_parameter(rng):
     assert step.trace_count == 2
 
 
+def test_parameter_versions_bumped_as_eager(rng):
+    """Each compiled step counts one in-place write per updated parameter (as an eager
+    optimizer step), so autograd's in-place checks see the update."""
+    batches = [classification(rng) for _ in range(3)]
+    _, (m1, _), (m2, o2) = run_both(mlp, OPTIMIZERS["adam"], nn.CrossEntropyLoss(), batches)
+    assert [p._version for p in m2.parameters()] == [p._version for p in m1.parameters()]
+    assert all(p._version == 3 for p in m2.parameters())
+    step = fastdl.compile_step(m2, nn.CrossEntropyLoss(), o2)
+    step(*batches[0])  # traces (an eager step)
+    w = m2[1].weight
+    y = (w * w).sum()  # saves w for backward
+    step(*batches[1])  # replays
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.backward()
+
+
 class NumpyTanh(nn.Module):
     """A custom layer computing in numpy on the data: the plan cannot capture it."""
 
@@ -317,14 +334,47 @@ def test_zoo_models_compiled_equal_eager(rng, name):
     for (k, v1), (_, v2) in zip(m1.state_dict().items(), m2.state_dict().items()):  # params and buffers
         np.testing.assert_allclose(np.asarray(v2), np.asarray(v1), rtol=1e-3, atol=1e-4, err_msg=k)
     assert step.trace_count == 1
+    assert_predict_equal(m1, m2, batches[0][0], rtol=1e-3, atol=1e-4)
+
+
+def assert_predict_equal(m1, m2, x, rtol, atol):
+    """In eval mode, fastdl.compile(m2)(x) (its replay, the second call) equals m1(x)."""
     m1.eval()
     m2.eval()
-    x = batches[0][0]
     with fastdl.no_grad():
         ref = m1(fastdl.tensor(x)).numpy()
     predict = fastdl.compile(m2)
     predict(x)
-    np.testing.assert_allclose(predict(x).numpy(), ref, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(predict(x).numpy(), ref, rtol=rtol, atol=atol)
+
+
+class Joins(nn.Module):
+    """Residual joins relu(bn(...) + r): with a downsampled shortcut (its BatchNorm also read
+    only by the add), an identity shortcut that a convolution also reads, and r + bn(...)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.b1 = nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.cd, self.bd = nn.Conv2d(2, 4, 1), nn.BatchNorm2d(4)
+        self.c2, self.b2 = nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.c3, self.b3 = nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4 * 5 * 5, 3)
+
+    def forward(self, x):
+        y = F.relu(self.b1(self.c1(x)) + self.bd(self.cd(x)))
+        y = F.relu(self.b2(self.c2(y)) + y)
+        y = F.relu(y + self.b3(self.c3(y)))
+        return self.fc(y.flatten(1))
+
+
+def test_batch_norm_add_relu_joins_run_as_one_op(rng):
+    batches = [images(rng, 6, (2, 5, 5), 3) for _ in range(3)]
+    step, (m1, _), (m2, _) = run_both(Joins, OPTIMIZERS["sgd_momentum_wd"], nn.CrossEntropyLoss(), batches)
+    (replay,) = [e for e in step._plans.values() if hasattr(e, "plan")]
+    ops = [s[0] for s in replay.plan.steps()]
+    assert ops.count("batch_norm_add_relu_forward") == 3 and ops.count("batch_norm_add_relu_backward") == 3
+    assert "act_forward" not in ops and "act_backward" not in ops  # every ReLU folded into a join
+    assert_predict_equal(m1, m2, batches[0][0], rtol=1e-4, atol=1e-5)
 
 
 class LastStep(nn.Module):
@@ -405,18 +455,19 @@ else:
         opt.step()
         return loss
 losses = []
-for _ in range(4):
-    losses.append(step(x, y))  # kept, as fit keeps the last loss
+for n in (64, 64, 64, 40, 64, 40):  # and a smaller last batch, as an epoch of fit: a second plan
+    losses.append(step(x[:n], y[:n]))  # kept, as fit keeps the last loss
 # VmHWM: this process's own peak (ru_maxrss survives exec: it reports the pytest process's peak)
 print(next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")))
 """
 
 
 def test_peak_rss_compiled_vs_eager():
-    """Peak RSS of 4 compiled steps of a small convnet against 4 eager steps (each run in its own
-    process, VmHWM). Issue 10's target is compiled <= eager; it is NOT met yet: the arena holds
-    every activation and gradient buffer of the step at once (measured 128 MB vs 95 MB eager).
-    This bound catches regressions beyond that."""
+    """Peak RSS of 6 compiled steps of a small convnet (two batch sizes: two plans sharing one
+    arena) not above 6 eager steps' (each run in its
+    own process, VmHWM; issue 10's target). The compiled run's peak is its first, traced (eager)
+    step: the arena (liveness-planned, ~0.75 of an eager step's buffers) is mapped only after that
+    step's memory went back to the system (measured 89 MB vs 95 MB eager)."""
     import os
     import subprocess
     import sys
@@ -424,7 +475,7 @@ def test_peak_rss_compiled_vs_eager():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     rss = {mode: int(subprocess.run([sys.executable, "-c", _RSS_SCRIPT, mode], capture_output=True, text=True,
                                     env=env, check=True).stdout.split()[-1]) for mode in ("eager", "compiled")}
-    assert rss["compiled"] <= rss["eager"] * 1.5, rss
+    assert rss["compiled"] <= rss["eager"], rss
 
 
 def test_keep_output_is_the_model_output_even_when_the_loss_reads_it_in_place(rng):

@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include "array_check.h"
+#include "fastdl/batchnorm.h"
 #include "fastdl/plan.h"
 
 namespace fastdl {
@@ -21,6 +22,7 @@ class PyPlan {
 
   void allocate_arena(int64_t bytes) { plan_.allocate_arena(bytes); }
   void share_arena(const PyPlan& other) { plan_.share_arena(other.plan_); }
+  void release_arena() { plan_.release_arena(); }
   void place(int buf, int64_t offset, int64_t bytes) { plan_.place(buf, offset, bytes); }
 
   // An external buffer: a C-contiguous, aligned, writeable array of exactly `nbytes` bytes.
@@ -58,22 +60,17 @@ class PyPlan {
   }
 
   void run(const py::args& args) {
-    if (args.size() != inputs_.size())
-      fail("Plan.run: expected " + std::to_string(inputs_.size()) + " input arrays, got " +
-           std::to_string(args.size()));
-    for (size_t k = 0; k < inputs_.size(); ++k) {
-      py::handle h = args[k];
-      if (!py::isinstance<py::array>(h)) fail("Plan.run: input " + std::to_string(k) + " must be a numpy array");
-      const auto a = py::reinterpret_borrow<py::array>(h);
-      const std::string what = "Plan.run: input " + std::to_string(k);
-      check_array(a, what, input_bytes_[k], false);
-      if (a.dtype().kind() != (input_kinds_[k] == 'f' ? 'f' : 'i') || a.itemsize() != (input_kinds_[k] == 'f' ? 4 : 8))
-        fail(what + ": expected dtype " + (input_kinds_[k] == 'f' ? "float32" : "int64") + ", got " +
-             std::string(py::str(a.dtype())));
-      plan_.bind(inputs_[k], const_cast<void*>(a.data()));
-    }
+    bind_inputs(args);
     // The input pointers stay in the table after the run; every run binds all of them again.
     run_kernel("Plan.run", [&] { plan_.run(); });
+  }
+
+  // run(*inputs) timing every step: [seconds of step k] (the profiler of bench/compile_ab.py).
+  std::vector<double> run_timed(const py::args& args) {
+    bind_inputs(args);
+    std::vector<double> t(static_cast<size_t>(plan_.n_steps()), 0.0);
+    run_kernel("Plan.run_timed", [&] { plan_.run_timed(t.data()); });
+    return t;
   }
 
   py::list steps() const {
@@ -89,6 +86,23 @@ class PyPlan {
   int64_t arena_bytes() const { return plan_.arena_bytes(); }
 
  private:
+  void bind_inputs(const py::args& args) {
+    if (args.size() != inputs_.size())
+      fail("Plan.run: expected " + std::to_string(inputs_.size()) + " input arrays, got " +
+           std::to_string(args.size()));
+    for (size_t k = 0; k < inputs_.size(); ++k) {
+      py::handle h = args[k];
+      if (!py::isinstance<py::array>(h)) fail("Plan.run: input " + std::to_string(k) + " must be a numpy array");
+      const auto a = py::reinterpret_borrow<py::array>(h);
+      const std::string what = "Plan.run: input " + std::to_string(k);
+      check_array(a, what, input_bytes_[k], false);
+      if (a.dtype().kind() != (input_kinds_[k] == 'f' ? 'f' : 'i') || a.itemsize() != (input_kinds_[k] == 'f' ? 4 : 8))
+        fail(what + ": expected dtype " + (input_kinds_[k] == 'f' ? "float32" : "int64") + ", got " +
+             std::string(py::str(a.dtype())));
+      plan_.bind(inputs_[k], const_cast<void*>(a.data()));
+    }
+  }
+
   static void check_array(const py::array& a, const std::string& what, int64_t nbytes, bool writeable) {
     const int need = py::array::c_style | kAligned;
     if ((a.flags() & need) != need) fail(what + ": array must be C-contiguous and aligned, got shape " + shape_str(a));
@@ -112,6 +126,8 @@ void bind_plan(py::module_& m) {
   py::class_<PyPlan>(m, "Plan", "A compiled step: a static list of kernel calls on arena and bound buffers.")
       .def(py::init<int>(), py::arg("n_buffers"))
       .def("allocate_arena", &PyPlan::allocate_arena, py::arg("bytes"), "Allocate the one arena (64-byte aligned).")
+      .def("release_arena", &PyPlan::release_arena,
+           "Drop this plan's hold on its arena (freed when no other plan shares it).")
       .def("share_arena", &PyPlan::share_arena, py::arg("other"),
            "Use other's arena (then place every arena buffer again).")
       .def("place", &PyPlan::place, py::arg("buf"), py::arg("offset"), py::arg("bytes"),
@@ -125,6 +141,9 @@ void bind_plan(py::module_& m) {
       .def("set_inputs", &PyPlan::set_inputs, py::arg("bufs"), py::arg("nbytes"), py::arg("kinds"),
            "The buffers run(*arrays) binds; kinds: one 'f' (float32) or 'i' (int64) per input.")
       .def("run", &PyPlan::run, "Bind the input arrays and run every step, GIL released.")
+      .def("run_timed", &PyPlan::run_timed, "run(*inputs) timing each step: [seconds of step k].")
+      .def_static("batch_norm_mask_bytes", &batch_norm_mask_bytes, py::arg("N"), py::arg("C"), py::arg("S"),
+                  "Bytes of the ReLU mask of batch_norm_add_relu_forward on (N, C, S).")
       .def("steps", &PyPlan::steps, "[(op name, buffer ids, integer arguments)] in order.")
       .def_property_readonly("arena_bytes", &PyPlan::arena_bytes)
       .def_static("op_names", &plan_op_names, "Names of the ops a plan step may call.");

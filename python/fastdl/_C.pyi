@@ -216,6 +216,7 @@ class Plan:
     offsets from the liveness planner) and external buffers bound by pointer."""
     def __init__(self, n_buffers: int) -> None: ...
     def allocate_arena(self, bytes: int) -> None: ...
+    def release_arena(self) -> None: ...
     def share_arena(self, other: Plan) -> None:
         """Use ``other``'s arena (plans that never run together share it); place every buffer again."""
     def place(self, buf: int, offset: int, bytes: int) -> None:
@@ -231,8 +232,13 @@ class Plan:
         """The buffers run(*arrays) binds; kinds: one 'f' (float32) or 'i' (int64) per input."""
     def run(self, *inputs: np.ndarray) -> None:
         """Bind the inputs (dtype and byte size checked) and run every step with the GIL released."""
+    def run_timed(self, *inputs: np.ndarray) -> list[float]:
+        """run(*inputs) timing each step: the seconds of step k (a profiler)."""
     def steps(self) -> list[tuple[str, list[int], list[int]]]: ...
     @property
     def arena_bytes(self) -> int: ...
     @staticmethod
     def op_names() -> list[str]: ...
+    @staticmethod
+    def batch_norm_mask_bytes(N: int, C: int, S: int) -> int:
+        """Bytes of the ReLU mask of batch_norm_add_relu_forward on (N, C, S)."""

@@ -45,6 +45,9 @@ class Plan {
   // Use `other`'s arena (plans that never run at the same time share one allocation). Every
   // arena buffer of this plan must be placed again (place() checks it fits).
   void share_arena(const Plan& other);
+  // Drop this plan's hold on its arena (freed when no plan shares it); place() again after
+  // allocate_arena / share_arena before the next run.
+  void release_arena();
   int64_t arena_bytes() const { return arena_bytes_; }
   void place(int buf, int64_t offset, int64_t bytes);  // an arena buffer
   void bind(int buf, void* p);                          // an external buffer
@@ -59,6 +62,8 @@ class Plan {
   // Executes every step in order. Every buffer a step uses must be placed or bound and every
   // scalar index inside the table (checked once after each change, ArgumentError otherwise).
   void run() const;
+  // run(), adding each step's wall time to seconds[k] (n_steps() entries): the profiler.
+  void run_timed(double* seconds) const;
 
  private:
   void unplace();

@@ -12,6 +12,7 @@
 #include "fastdl/parallel.h"
 #include "fastdl/scratch.h"
 #include "conv_kernels.h"
+#include "tap_classes.h"
 #include "../conv_direct/conv_direct.h"
 
 namespace fastdl {
@@ -271,6 +272,7 @@ static void forward_impl(float* y, const float* x, const float* w, const float* 
   const Isa isa = active_isa();
   const ConvKernels& kt = conv_kernels(isa);
   if (p.N == 0) return;
+  if (tap_classes_apply(p)) return tap_classes_forward(y, x, w, b, p);
   if (conv_direct_choice(p, isa).fwd) return conv_direct_forward(conv_direct_kernels(isa), y, x, w, b, p);
   // Work in blocks of G images fixed by the shape (block j = images [jG, min(N, (j+1)G))), so
   // every GEMM has the same size on any thread count and y is bitwise the same.
@@ -320,6 +322,7 @@ static void backward_impl(float* dx, float* dw, float* db, const float* dy, cons
   if (dw && p.N == 0)
     for (int64_t i = 0; i < WS; ++i) dw[i] = 0.0f;
   if (p.N == 0 || (!dx && !dw)) return;
+  if (tap_classes_apply(p)) return tap_classes_backward(dx, dw, dy, x, w, p);
   // The direct engine takes the gradients it wins on; im2col + SGEMM computes the rest.
   const DirectChoice dc = conv_direct_choice(p, isa);
   float* dx_direct = dx && dc.dx ? dx : nullptr;
@@ -427,7 +430,8 @@ void copy_slice(const float* src, float* dst, const Conv2dParams& p, const Trim&
 }  // namespace
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
-  const Trim t = trim_padding_taps(p);
+  // Tap classes skip every padding tap, also those trimming would: they take the map whole.
+  const Trim t = tap_classes_apply(p) ? Trim{} : trim_padding_taps(p);
   if (!t.on) return forward_impl(y, x, w, b, p);
   float* ws = scratch(ScratchKey::conv_trim, p.K * t.q.col_rows);
   copy_slice<true>(w, ws, p, t);
@@ -436,7 +440,7 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
 
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
                      const Conv2dParams& p) {
-  const Trim t = trim_padding_taps(p);
+  const Trim t = tap_classes_apply(p) ? Trim{} : trim_padding_taps(p);
   if (!t.on) return backward_impl(dx, dw, db, dy, x, w, p);
   const int64_t WS2 = p.K * t.q.col_rows;
   float* ws = scratch(ScratchKey::conv_trim, 2 * WS2);

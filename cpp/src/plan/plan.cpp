@@ -1,8 +1,16 @@
 // Plan: the buffer table, the arena and the run loop (see fastdl/plan.h).
 #include "fastdl/plan.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <string>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "fastdl/common.h"
 
@@ -27,11 +35,31 @@ void Plan::allocate_arena(int64_t bytes) {
   FASTDL_CHECK(bytes >= 0, "Plan.allocate_arena: bytes must be >= 0, got " + std::to_string(bytes));
   // At least one line, so that every placed buffer (even an empty one) has a non-null address.
   const int64_t rounded = checked_add(bytes, 127, "plan arena") / 64 * 64;
+  unplace();
+  arena_.reset();
+#if defined(__linux__)
+  // The arena is mapped on its own (page aligned, returned to the system when released), after
+  // handing the heap's free pages back: the eager step that traced this plan freed its
+  // activations into the heap, and the peak RSS of a compiled run should not count them twice.
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+  void* p = mmap(nullptr, static_cast<size_t>(rounded), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw out_of_memory("plan arena", rounded);
+  const size_t len = static_cast<size_t>(rounded);
+  arena_.reset(p, [len](void* q) { munmap(q, len); });
+#else
   void* p = std::aligned_alloc(64, static_cast<size_t>(rounded));
   if (!p) throw out_of_memory("plan arena", rounded);
-  unplace();
   arena_.reset(p, [](void* q) { std::free(q); });
+#endif
   arena_bytes_ = bytes;
+}
+
+void Plan::release_arena() {
+  unplace();
+  arena_.reset();
+  arena_bytes_ = 0;
 }
 
 void Plan::share_arena(const Plan& other) {
@@ -85,6 +113,15 @@ void Plan::validate() const {
 void Plan::run() const {
   if (!checked_) validate();
   for (const PlanStep& st : steps_) plan_run_step(st, ptr_.data(), scalars_);
+}
+
+void Plan::run_timed(double* seconds) const {
+  if (!checked_) validate();
+  for (size_t k = 0; k < steps_.size(); ++k) {
+    const auto t0 = std::chrono::steady_clock::now();
+    plan_run_step(steps_[k], ptr_.data(), scalars_);
+    seconds[k] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
 }
 
 }  // namespace fastdl

@@ -48,6 +48,9 @@ enum Op : int {
   kBatchNormBackward,    // buf [dx, dw?, db?, dy, x, w?, b?, mean, rstd]                i [N C S training relu]
   kDropoutForward,  // buf [y, mask (uint8), x]  i [n]  f [p]  s [seed: an int64 stored in the double slot]
   kDropoutBackward, // buf [dx, dy, mask]        i [n]  f [p]
+  // ResNet's join relu(batch_norm(x) + residual): mask = batch_norm_mask_bytes(N, C, S) bytes
+  kBnAddReluForward,   // buf [y, mask, mean, rstd, running_mean?, running_var?, x, residual, w?, b?]  i [N C S training]  f [eps, momentum]
+  kBnAddReluBackward,  // buf [dx, dw?, db?, dresidual, dy, mask, x, w?, mean, rstd]                 i [N C S training]
   kCount
 };
 
@@ -70,6 +73,7 @@ const OpInfo kOps[kCount] = {
     {"adaptive_avg_pool2d_forward", 2, 5, 0, 0},  {"adaptive_avg_pool2d_backward", 2, 5, 0, 0},
     {"batch_norm_forward", 8, 5, 2, 0},   {"batch_norm_backward", 9, 5, 0, 0},
     {"dropout_forward", 3, 1, 1, 1},      {"dropout_backward", 3, 1, 1, 0},
+    {"batch_norm_add_relu_forward", 10, 4, 2, 0},  {"batch_norm_add_relu_backward", 10, 4, 0, 0},
 };
 
 template <class T>
@@ -128,6 +132,9 @@ void plan_check_step(const PlanStep& st) {
         st.op == kDropoutBackward)
       FASTDL_CHECK(v >= 0, name + ": negative size " + std::to_string(v));
   if (st.op == kConvForward || st.op == kConvBackward) conv_params(st.i);  // validates
+  if (st.op == kBnAddReluForward || st.op == kBnAddReluBackward || st.op == kBatchNormForward ||
+      st.op == kBatchNormBackward)
+    batch_norm_mask_bytes(st.i[0], st.i[1], st.i[2]);  // validates N, C, S
   if (st.op == kMaxPoolForward || st.op == kMaxPoolBackward) max_pool_params(st.i);
   if (st.op == kAvgPoolForward || st.op == kAvgPoolBackward) avg_pool_params(st.i);
 }
@@ -265,6 +272,18 @@ void plan_run_step(const PlanStep& st, void* const* ptr, const double* sc) {
                       static_cast<float>(st.f[0]), static_cast<uint64_t>(seed));
       break;
     }
+    case kBnAddReluForward:
+      batch_norm_add_relu_forward(P<float>(ptr, b[0]), P<uint8_t>(ptr, b[1]), P<float>(ptr, b[2]), P<float>(ptr, b[3]),
+                                  P<float>(ptr, b[4]), P<float>(ptr, b[5]), P<float>(ptr, b[6]), P<float>(ptr, b[7]),
+                                  P<float>(ptr, b[8]), P<float>(ptr, b[9]), i[0], i[1], i[2],
+                                  static_cast<float>(st.f[0]), static_cast<float>(st.f[1]), i[3] != 0);
+      break;
+    case kBnAddReluBackward:
+      batch_norm_add_relu_backward(P<float>(ptr, b[0]), P<float>(ptr, b[1]), P<float>(ptr, b[2]), P<float>(ptr, b[3]),
+                                   P<float>(ptr, b[4]), P<uint8_t>(ptr, b[5]), P<float>(ptr, b[6]),
+                                   P<float>(ptr, b[7]), P<float>(ptr, b[8]), P<float>(ptr, b[9]), i[0], i[1], i[2],
+                                   i[3] != 0);
+      break;
     case kDropoutBackward:
       dropout_backward(P<float>(ptr, b[0]), P<float>(ptr, b[1]), P<uint8_t>(ptr, b[2]), i[0],
                        static_cast<float>(st.f[0]));

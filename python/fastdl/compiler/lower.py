@@ -17,7 +17,7 @@ from ..functional.activation import _Elu, _LeakyRelu, _Relu, _Sigmoid, _Tanh
 from ..functional.linear import _Linear
 from ..functional.loss import _CrossEntropy, _ElementwiseLoss
 from ..tensor import Tensor
-from .lower_conv import CONV_LOWERINGS, CONV_SAFE_PRODUCERS
+from .lower_conv import CONV_LOWERINGS, CONV_SAFE_PRODUCERS, join_backward, join_forward
 from .program import Unsupported
 from .trace import Traced
 
@@ -112,6 +112,9 @@ def _reshape_bwd(prog, rec, g):
 
 # ---- elementwise add (residual connections) ------------------------------------------------------
 def _add_fwd(prog, rec):
+    if id(rec) in prog.joins:  # BatchNorm + add + ReLU
+        join_forward(prog, rec)
+        return
     a, b = _tensor_arg(rec, 0), _tensor_arg(rec, 1)
     if a.data.shape != b.data.shape:
         raise Unsupported(f"add of tensors of different shapes {a.data.shape} and {b.data.shape} (broadcasting)")
@@ -120,6 +123,9 @@ def _add_fwd(prog, rec):
 
 
 def _add_bwd(prog, rec, g):
+    if id(rec) in prog.joins:
+        join_backward(prog, rec, g)
+        return
     for i in (0, 1):
         if _needs(rec, i):
             prog.grad_alias(rec.args[i], g)

@@ -1,9 +1,12 @@
-"""Lowerings of the convolutional layers: conv2d, batch_norm (+ the BatchNorm + ReLU fusion),
-max / avg / adaptive-avg pooling and dropout (see lower.py for the contract)."""
+"""Lowerings of the convolutional layers: conv2d, batch_norm (+ the BatchNorm + ReLU and
+BatchNorm + add + ReLU fusions), max / avg / adaptive-avg pooling and dropout (see lower.py for
+the contract)."""
 from __future__ import annotations
 
 import numpy as np
 
+from .. import _C
+from .._ops_arith import Add
 from ..functional.activation import _Relu
 from ..functional.conv import _Conv2d
 from ..functional.dropout import _Dropout, _DropoutInplace
@@ -12,7 +15,7 @@ from ..functional.pooling import _AdaptiveAvgPool2d, _AvgPool2d, _MaxPool2d
 from ..random import next_seed
 from .program import Unsupported
 
-__all__ = ["CONV_LOWERINGS", "CONV_SAFE_PRODUCERS"]
+__all__ = ["CONV_LOWERINGS", "CONV_SAFE_PRODUCERS", "join_forward", "join_backward"]
 
 # Their backward never reads their output: a following activation may overwrite it.
 CONV_SAFE_PRODUCERS = {_Conv2d, _BatchNorm}
@@ -61,8 +64,34 @@ def _bn_ints(rec, relu):
     return [shape[0], shape[1], x.data.size // max(shape[0] * shape[1], 1), int(bool(rec.args[5])), int(relu)]
 
 
+def _only_reader(prog, t):
+    """The one recorded call reading ``t`` (not the model's output), else None."""
+    c = prog.consumers.get(id(t), ())
+    return c[0] if len(c) == 1 and id(t) not in prog.pinned else None
+
+
+def _claim_join(prog, rec):
+    """BatchNorm + add + ReLU (ResNet's join): when the BatchNorm's output is read only by an
+    add of a same-shape tensor whose sum only a ReLU reads, the add's lowering runs all three as
+    one kernel (batch_norm_add_relu: a 1-bit ReLU mask, no BatchNorm output, no ReLU op)."""
+    out = rec.outs[0]
+    add = _only_reader(prog, out)
+    if add is None or add.fn is not Add or id(add) in prog.joins or len(add.args) != 2:
+        return False
+    residual = add.args[1] if add.args[0] is out else add.args[0]
+    relu = _only_reader(prog, add.outs[0])
+    if relu is None or relu.fn is not _Relu or getattr(residual, "data", None) is None or \
+            residual.data.shape != out.data.shape:
+        return False
+    prog.joins[id(add)] = (rec, residual, relu)
+    prog.fused.update((id(rec), id(relu)))
+    return True
+
+
 def _bn_fwd(prog, rec):
     x, w, b, rm, rv, training, momentum, eps, relu = rec.args
+    if not relu and _claim_join(prog, rec):
+        return  # emitted by the add (join_forward)
     out = rec.outs[0]
     y = prog.new_value(out)
     nxt = None if relu else prog.sole_consumer(out)
@@ -77,6 +106,8 @@ def _bn_fwd(prog, rec):
 
 
 def _bn_bwd(prog, rec, g):
+    if id(rec) in prog.fused:  # part of a join: done by join_backward
+        return
     x, w, b = rec.args[:3]
     mean, rstd, relu = prog.saved[id(rec)]
     ts = [x if _needs(rec, 0) else None, w if w is not None and _needs(rec, 1) else None,
@@ -90,6 +121,44 @@ def _bn_bwd(prog, rec, g):
         prog.grads_into(ts[1:], lambda dw, db: prog.emit("batch_norm_backward", [scratch, dw, db, g] + bufs, ints))
     else:
         prog.grads_into(ts, lambda dx, dw, db: prog.emit("batch_norm_backward", [dx, dw, db, g] + bufs, ints))
+
+
+def join_forward(prog, add):
+    """The add ``add`` of a claimed join: relu(batch_norm(x) + residual) in one op; its output
+    (and the fused ReLU's) is the join's y."""
+    rec, residual, _ = prog.joins[id(add)]
+    x, w, b, rm, rv, training, momentum, eps, _ = rec.args
+    N, C, S = _bn_ints(rec, False)[:3]
+    y = prog.new_value(add.outs[0])
+    mask = prog.buf(_C.Plan.batch_norm_mask_bytes(N, C, S))
+    mean, rstd = prog.buf(C * 4), prog.buf(C * 4)
+    prog.saved[id(add)] = (mask, mean, rstd)
+    prog.emit("batch_norm_add_relu_forward", [y, mask, mean, rstd, prog.value(rm), prog.value(rv), prog.value(x),
+                                              prog.value(residual), prog.value(w), prog.value(b)],
+              [N, C, S, int(bool(training))], [eps, momentum])
+
+
+def join_backward(prog, add, g):
+    """Gradients of a join from the gradient ``g`` of its output: the BatchNorm's input, weight
+    and bias and the residual, in one op (scratch buffers for the ones nobody needs)."""
+    rec, residual, _ = prog.joins[id(add)]
+    x, w, b = rec.args[:3]
+    r_needed = _needs(add, 0 if add.args[0] is residual else 1)
+    ts = [x if _needs(rec, 0) else None, w if w is not None and _needs(rec, 1) else None,
+          b if b is not None and _needs(rec, 2) else None, residual if r_needed else None]
+    if all(t is None for t in ts):
+        return
+    mask, mean, rstd = prog.saved[id(add)]
+    ints = _bn_ints(rec, False)[:4]
+    bufs = [g, mask, prog.value(x), prog.value(w), mean, rstd]
+    nbytes = x.data.nbytes
+    dx_scratch = None if ts[0] is not None else prog.buf(nbytes)  # the kernel always writes dx and
+    dr_scratch = None if ts[3] is not None else prog.buf(nbytes)  # dresidual
+
+    def emit(dx, dw, db, dr):
+        prog.emit("batch_norm_add_relu_backward", [dx or dx_scratch, dw, db, dr or dr_scratch] + bufs, ints)
+
+    prog.grads_into(ts, emit)
 
 
 # ---- pooling ------------------------------------------------------------------------------------------

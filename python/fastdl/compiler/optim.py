@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _inplace
 from ..optim.adam import Adam, AdamW
 from ..optim.sgd import SGD
 from .program import Unsupported
@@ -38,6 +39,7 @@ class OptimizerPlan:
         self.opt = opt
         self.groups = []  # (group index, [params updated])
         self.slots = []   # the scalar-table indices fill() writes, in order
+        self._group_slots = []  # the slots of each group in self.groups
         for gi, group in enumerate(opt.param_groups):
             params = [p for p in group["params"] if id(p) in prog.grads and any(p is t for t, _ in prog.leaves)]
             if not params:
@@ -58,12 +60,19 @@ class OptimizerPlan:
                 sizes.append(p.data.size)
             scalars = prog.scalars(6 if self.kind == "sgd" else 7 + len(params))
             self.slots += scalars
+            self._group_slots.append(scalars)
             prog.emit(self.kind, bufs, sizes, (), scalars)
             self.groups.append((gi, params))
+        # the version counters of the updated parameters (a leaf's counter, once made, stays its
+        # own): each call counts one in-place write to each, as an eager step (_inplace.bump)
+        self.versions = [_inplace.cell(p) for _, params in self.groups for p in params]
         self._shape = self._structure()
         first = self.slots[0] if self.slots else 0
         assert self.slots == list(range(first, first + len(self.slots)))  # one run of the table
         self._where = slice(first, first + len(self.slots))
+        self._step_slots = [] if self.kind == "sgd" else \
+            [i for gs in self._group_slots for i in gs[7:]]  # Adam's state[p]['step'] per parameter
+        self._last, self._last_table, self._mv = None, None, None
         prog.fillers.append(self.fill)
         self._cache()
 
@@ -119,16 +128,32 @@ class OptimizerPlan:
         return False
 
     def fill(self, table):
-        """Write this call's hyper-parameters (and Adam's advanced steps) into the table."""
-        vals = []
+        """Write this call's hyper-parameters (and Adam's advanced steps) into the table. The
+        hyper-parameters are written only when they changed since the last call (a numpy write
+        costs more than the whole update of a tiny model); Adam's steps change every call."""
+        hyper, steps = [], []
         sgd = self.kind == "sgd"
         for g, states in zip(self._gdicts, self._states):
             if sgd:
-                vals += [g["lr"], g["momentum"], g["dampening"], g["weight_decay"], g["nesterov"], g["maximize"]]
+                hyper += [g["lr"], g["momentum"], g["dampening"], g["weight_decay"], g["nesterov"], g["maximize"]]
             else:
                 b1, b2 = g["betas"]
-                vals += [g["lr"], b1, b2, g["eps"], g["weight_decay"], g["decoupled_weight_decay"], g["maximize"]]
+                hyper += [g["lr"], b1, b2, g["eps"], g["weight_decay"], g["decoupled_weight_decay"], g["maximize"]]
                 for st in states:
                     s = st["step"] = int(st["step"]) + 1
-                    vals.append(s)
-        table[self._where] = vals
+                    steps.append(s)
+        if hyper != self._last or table is not self._last_table:
+            vals = hyper
+            if not sgd:  # the table's order: per group, its 7 hyper-parameters then its steps
+                vals, h, k = [], 0, 0
+                for states in self._states:
+                    vals += hyper[h:h + 7] + steps[k:k + len(states)]
+                    h, k = h + 7, k + len(states)
+            table[self._where] = vals
+            self._last, self._last_table = hyper, table
+        elif steps:
+            mv = self._mv
+            if mv is None or mv.obj is not table:
+                mv = self._mv = memoryview(table)
+            for slot, s in zip(self._step_slots, steps):
+                mv[slot] = s

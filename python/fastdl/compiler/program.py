@@ -27,6 +27,7 @@ OP_OUTPUTS = {"linear_forward": 1, "gemm": 1, "sum_rows": 1, "act_forward": 1, "
               "adaptive_avg_pool2d_forward": 1, "adaptive_avg_pool2d_backward": 1,
               "batch_norm_forward": 5, "batch_norm_backward": 3,  # forward: y, mean, rstd, running stats
               "dropout_forward": 2, "dropout_backward": 1,
+              "batch_norm_add_relu_forward": 6, "batch_norm_add_relu_backward": 4,
               "sgd": "in place", "adam": "in place"}
 
 
@@ -88,7 +89,8 @@ class Program:
         self.shared = set()    # gradient buffers handed to an input by grad_alias during the current backward
         self.n_scalars = 0     # size of the per-call scalar table (float64)
         self.fillers = []      # fn(table) run before every replay, in order (seeds, hyper-parameters)
-        self.fused = set()     # ids of records folded into an earlier op (BatchNorm + ReLU)
+        self.fused = set()     # ids of records folded into another op (BatchNorm + ReLU, the joins')
+        self.joins = {}        # id(add record) -> (BatchNorm record, residual, ReLU record): one op
         self.saved = {}        # id(record) -> buffers its forward keeps for its backward
         self.pinned = set()    # ids of tensors whose value must survive as computed (the model output)
         self.consumers = {}    # id(Tensor) -> records reading it

@@ -133,6 +133,9 @@ class _Replay:
         for t in self.counters:  # BatchNorm's num_batches_tracked, advanced as the module does
             t.data.fill(t.data.item() + 1)
         self.plan.run(*inputs)
+        if opt_plan is not None:
+            for vc in opt_plan.versions:  # as an eager optimizer step: one in-place write per parameter
+                vc[0] += 1
         for t, g in self.grads:
             t.grad = g
         for t in self.no_grads:
@@ -197,7 +200,11 @@ class _Cached:
 
     def __call__(self, *args):
         with self._lock:
-            return self._call(*args)
+            try:
+                return self._call(*args)
+            finally:
+                if self._arena_owner is None:  # a trace released the arena: give it back to the plans
+                    self._assign_arena()
 
     def _key(self, xa, ta=None):
         return (xa.shape, xa.dtype.char, None if ta is None else (ta.shape, ta.dtype.char), self.model.training,
@@ -210,30 +217,36 @@ class _Cached:
         return entry
 
     def _store(self, key, entry):
-        if isinstance(entry, _Replay):
-            self._assign_arena(entry)
         self._plans[key] = entry
         self._plans.move_to_end(key)
         while len(self._plans) > self.cache_size:
             self._plans.popitem(last=False)
 
-    def _assign_arena(self, replay):
+    def _assign_arena(self):
         """Plans of one compiled step never run at the same time: they share one arena, the
-        largest any of them needs (a bigger new plan moves the cached ones onto its arena)."""
-        owner = self._arena_owner
-        if owner is not None and owner.arena_need >= replay.arena_need:
-            replay.plan.share_arena(owner.plan)
-            replay.place()
+        largest any of them needs, allocated by the plan needing it."""
+        replays = [e for e in self._plans.values() if isinstance(e, _Replay)]
+        if not replays:
             return
-        replay.plan.allocate_arena(replay.arena_need)
-        replay.place()
-        for other in self._plans.values():
-            if isinstance(other, _Replay) and other is not replay:
-                other.plan.share_arena(replay.plan)
+        owner = max(replays, key=lambda r: r.arena_need)
+        owner.plan.allocate_arena(owner.arena_need)
+        owner.place()
+        for other in replays:
+            if other is not owner:
+                other.plan.share_arena(owner.plan)
                 other.place()
-        self._arena_owner = replay
+        self._arena_owner = owner
+
+    def _release_arena(self):
+        """Free the shared arena while a new key traces: the traced step runs eagerly, and its
+        activations then take the arena's place instead of adding to it (peak RSS)."""
+        for e in self._plans.values():
+            if isinstance(e, _Replay):
+                e.plan.release_arena()
+        self._arena_owner = None
 
     def _tracer(self, *input_arrays):
+        self._release_arena()
         self.trace_count += 1
         return Tracer(input_arrays)
 
