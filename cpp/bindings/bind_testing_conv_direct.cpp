@@ -73,7 +73,7 @@ py::tuple backward(const std::string& isa, const FArray& dy, const FArray& x, co
   const Conv2dParams p = direct_params("conv_direct_backward", x, w, stride, padding, dilation);
   check_shape(dy, "conv_direct_backward: dy", {p.N, p.K, p.P, p.Q});
   if (need_input && !conv_direct_dx_supported(p))
-    fail("conv_direct_backward: backward-data needs stride 1 and dilation * (kernel - 1) >= padding");
+    fail("conv_direct_backward: backward-data needs stride 1 or dilation 1 on each axis");
   const OptionalOut dx = optional_output(need_input, {p.N, p.C, p.H, p.W});
   const OptionalOut dw = optional_output(need_weight, shape_of(w));
   run_kernel("conv_direct_backward",

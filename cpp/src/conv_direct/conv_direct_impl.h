@@ -54,7 +54,7 @@ inline __attribute__((always_inline)) void fwd_tile(const DirectFwdRow& a, int64
       const float* wr = a.w + cb * a.w_cb + r * a.w_r;
       for (int64_t s = 0; s < a.S; ++s) {
         const float* xq = xr + s * xs_s;
-        const float* wq = wr + s * VL * VL;
+        const float* wq = wr + s * a.w_s;
         if (nc == VL) {
 #pragma GCC unroll 4
           for (int c = 0; c < VL; ++c) fwd_step<UR, NKB, SW>(acc, xq, wq, a.w_kb, xs_u, c);
@@ -113,16 +113,17 @@ void bwd_w_tap_n(const DirectBwdWTap& a) {
 #pragma GCC unroll 16
   for (int c = 0; c < NC; ++c) acc[c] = vload(a.dw_tap + c * VL);
   const int64_t xs_q = a.stride_w * VL;
-  for (int64_t p = 0; p < a.np; ++p) {
-    const float* xp = a.x + p * a.x_p;
-    const float* dp = a.dy + p * a.dy_p;
-    for (int64_t q = 0; q < a.Q; ++q) {
-      const V d = vload(dp + q * VL);
-      const float* xq = xp + q * xs_q;
+  for (int64_t i = 0; i < a.nimg; ++i)
+    for (int64_t p = 0; p < a.np; ++p) {
+      const float* xp = a.x + i * a.x_n + p * a.x_p;
+      const float* dp = a.dy + i * a.dy_n + p * a.dy_p;
+      for (int64_t q = 0; q < a.Q; ++q) {
+        const V d = vload(dp + q * VL);
+        const float* xq = xp + q * xs_q;
 #pragma GCC unroll 16
-      for (int c = 0; c < NC; ++c) acc[c] = vfma(vbcast(xq[c]), d, acc[c]);
+        for (int c = 0; c < NC; ++c) acc[c] = vfma(vbcast(xq[c]), d, acc[c]);
+      }
     }
-  }
 #pragma GCC unroll 16
   for (int c = 0; c < NC; ++c) vstore(a.dw_tap + c * VL, acc[c]);
 }

@@ -3,9 +3,10 @@
 // reorders, threading) reads the table once per call and passes it down.
 //
 // Layouts (VL = the table's vl: 16 on avx512, 8 on avx2 and generic):
-//   activations NCHW[VL], W-padded: xb[n][cb][h][pl + w][c], cb = channel / VL, c = channel % VL,
-//     Wp = pl + W + pr columns of which the pl left and pr right ones are zero (so the
-//     micro-kernels never test the width edge); channels past C in the last block are zero.
+//   activations NCHW[VL]: xb[n][cb][h][w][c], cb = channel / VL, c = channel % VL; channels
+//     past C in the last block are zero. No padding is stored: the driver hands the kernels only
+//     taps that land inside the input (edge output columns run with their live taps only).
+//     (to_blocked can still add zero columns: pl / pr.)
 //   weights OIhw[VL]i[VL]o: wb[kb][cb][r][s][ci][ko] (forward and backward-weights), zero past
 //     K / C.
 // The bodies are the one set of templates in conv_direct_impl.h, compiled once per ISA inside an
@@ -20,24 +21,25 @@ namespace fastdl {
 // One output row of a forward convolution on the blocked layouts, for nkb (1..max_nkb) output
 // channel blocks, summed over all input channel blocks and the nr live kernel rows.
 struct DirectFwdRow {
-  const float* x;     // xb at (n, cb 0, input row of the first live kernel row, padded column 0)
+  const float* x;     // xb at (n, cb 0, input row of the first live kernel row, first tap's column of pixel 0)
   const float* w;     // wb at (kb0, cb 0, first live kernel row, s 0)
   float* y;           // output row, blocked: y[j * y_kb + q * VL + lane], j < nkb
   const float* bias;  // nkb * VL values, or null (zeros)
   int64_t nkb, nr, S, Q, stride_w, dil_w;
   int64_t ncb, c_last;          // input channel blocks; channels in the last one (1..VL)
   int64_t x_cb, x_r;            // xb strides (floats): per channel block, per kernel row
-  int64_t w_kb, w_cb, w_r;      // wb strides: per output block, per input block, per kernel row
+  int64_t w_kb, w_cb, w_r, w_s;  // wb strides: per output block, input block, kernel row, kernel column
   int64_t y_kb;                 // output row stride per output block
 };
 
-// dw_tap[ci][ko] (VL x VL, row-major; rows ci < nc) += sum over np rows p and Q columns q of
-// x[p * x_p + q * stride_w * VL + ci] * dy[p * dy_p + q * VL + ko].
+// dw_tap[ci][ko] (VL x VL, row-major; rows ci < nc) += sum over nimg images i, np rows p and Q
+// columns q (in that order, i outermost) of
+// x[i * x_n + p * x_p + q * stride_w * VL + ci] * dy[i * dy_n + p * dy_p + q * VL + ko].
 struct DirectBwdWTap {
   float* dw_tap;
-  const float* x;   // xb at (n, cb, input row of the first row for this kernel row, column s*dil_w + pl - pad)
-  const float* dy;  // blocked dy at (n, kb, first row, its first real column)
-  int64_t np, Q, stride_w, x_p, dy_p;
+  const float* x;   // xb at (image 0, cb, input row of the first row, input column of the first column)
+  const float* dy;  // blocked dy at (image 0, kb, first row, first column)
+  int64_t nimg, np, Q, stride_w, x_n, dy_n, x_p, dy_p;
   int64_t nc;  // input channels of the block (1..VL)
 };
 
