@@ -123,6 +123,8 @@ bool max_window_plane_simd(float* y, int64_t* idx, const float* x, const Pool2dP
     }
   }
   return true;
+}
+
 // One output row of the 2x2/2 average pool: y[q] = ((((0 + a) + b) + c) + d) / div (the scalar
 // loop's order, so the same bits), 8 outputs per step; a partial last step is redone as the
 // row's last 8 outputs (same values written twice: AMD's masked stores are slow). Returns how
