@@ -14,7 +14,6 @@
 
 #include "../src/conv/conv_flat.h"
 #include "../src/conv/conv_kernels.h"
-#include "../src/conv_direct/conv_direct.h"
 #include "../src/gemm/gemm_kernels.h"
 #include "../src/linear/linear_kernels.h"
 #include "array_check.h"
@@ -231,7 +230,7 @@ static FArray conv_flat(const std::string& isa, const FArray& x, const FArray& w
   }
   if (backward_data) {
     check_shape(x, "conv_flat: dy", {N, K, p.P, p.Q});
-    if (!conv_direct_dx_supported(p)) fail("conv_flat: backward_data needs padding <= dilation * (kernel - 1)");
+    if (!conv_flat_dx_supported(p)) fail("conv_flat: backward_data needs padding <= dilation * (kernel - 1)");
     FArray dx = new_array({N, C, H, W});
     if (N > 0) conv_flat_backward_data(k, dx.mutable_data(), x.data(), w.data(), p);
     return dx;

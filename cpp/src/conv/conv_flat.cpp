@@ -12,7 +12,6 @@
 #include "fastdl/common.h"
 #include "fastdl/parallel.h"
 #include "fastdl/scratch.h"
-#include "../conv_direct/conv_direct.h"
 
 namespace fastdl {
 
@@ -80,13 +79,17 @@ void run_images(const ConvKernels& kt, float* dst, const float* src, const float
 // with 16 or more output channels (forward) / input channels (backward-data) goes to the direct
 // engine or im2col. The wide rows waste Wp - Q columns, so the planes must be at most twice
 // as wide as the output rows; 1x1 convolutions are plain GEMMs.
+bool conv_flat_dx_supported(const Conv2dParams& p) {
+  return p.stride_h == 1 && p.stride_w == 1 && p.pad_h <= p.dil_h * (p.R - 1) && p.pad_w <= p.dil_w * (p.S - 1);
+}
+
 FlatChoice conv_flat_choice(const Conv2dParams& p) {
   FlatChoice c;
   if (p.groups != 1 || p.N == 0 || p.stride_h != 1 || p.stride_w != 1 || p.R * p.S == 1) return c;
   if (const char* e = std::getenv("FASTDL_CONV_ENGINE"))
     if (std::strcmp(e, "im2col") == 0) return c;
   c.fwd = p.K < 16 && p.W + 2 * p.pad_w <= 2 * p.Q;
-  c.dx = p.C < 16 && conv_direct_dx_supported(p) && p.Q + 2 * (p.dil_w * (p.S - 1) - p.pad_w) <= 2 * p.W;
+  c.dx = p.C < 16 && conv_flat_dx_supported(p) && p.Q + 2 * (p.dil_w * (p.S - 1) - p.pad_w) <= 2 * p.W;
   c.dw = p.K <= 16 && p.C <= 16 && p.W + 2 * p.pad_w <= 2 * p.Q;
   return c;
 }

@@ -22,8 +22,12 @@ FlatChoice conv_flat_choice(const Conv2dParams& p);
 void conv_flat_forward(const ConvKernels& kt, float* y, const float* x, const float* w, const float* b,
                        const Conv2dParams& p);
 
+// Backward-data as the forward of dy needs stride 1 and padding <= dilation * (kernel - 1) (the
+// padded dy must not be cropped).
+bool conv_flat_dx_supported(const Conv2dParams& p);
+
 // dx (N, C, H, W) overwritten with the input gradient (the forward of dy, padded by
-// dil*(kernel-1) - pad, with the flipped, transposed weights); needs conv_flat_choice(p).dx.
+// dil*(kernel-1) - pad, with the flipped, transposed weights); needs conv_flat_dx_supported(p).
 void conv_flat_backward_data(const ConvKernels& kt, float* dx, const float* dy, const float* w,
                              const Conv2dParams& p);
 
