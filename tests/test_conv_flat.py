@@ -144,3 +144,18 @@ def test_flat_bad_input():
         T.conv_flat("generic", np.zeros((1, 3, 9, 9), np.float32), w, None, (3, 3), (1, 1), True, (5, 5))
     with pytest.raises(ValueError, match=r"conv_flat: .*too small"):
         T.conv_flat("generic", np.zeros((1, 2, 2, 2), np.float32), w)
+
+
+@pytest.mark.parametrize("padding", [(3, 3), (2, 4), (0, 3)])
+def test_conv2d_backward_data_with_padding_past_the_kernel(isa, padding):
+    """Few input channels, stride 1, padding > dilation * (kernel - 1): the flat engine cannot take
+    backward-data (the padded dy would be cropped); whichever engine does, dx is the reference's."""
+    from fastdl import _C
+    rng = np.random.default_rng(11)
+    x, w = rand(rng, 2, 3, 6, 7), rand(rng, 4, 3, 3, 3)
+    y = _C.conv2d_forward(x, w, None, (1, 1), padding, (1, 1), 1)
+    dy = rand(rng, *y.shape)
+    dx, dw, _ = _C.conv2d_backward(dy, x, w, (1, 1), padding, (1, 1), 1, True, True, False)
+    rdx, rdw, _ = rc.conv2d_backward(dy, x, w, (1, 1), padding, (1, 1))
+    np.testing.assert_allclose(dx, rdx, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dw, rdw, rtol=1e-4, atol=1e-3)
