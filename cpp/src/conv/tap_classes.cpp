@@ -105,19 +105,23 @@ void scatter_columns(float* dx, const float* dcolT, const Conv2dParams& p, const
   });
 }
 
-// Which of the R*S taps some class uses.
-std::vector<char> live_taps(const Conv2dParams& p, const std::vector<Class>& cs) {
-  std::vector<char> live(p.R * p.S, 0);
+// The slot of each of the R*S taps among the taps some class uses (-1: none does), and *count
+// of those: the tap-major buffers hold the live taps only (1 of 9 on a 1x1 map).
+std::vector<int64_t> tap_slots(const Conv2dParams& p, const std::vector<Class>& cs, int64_t* count) {
+  std::vector<int64_t> slot(p.R * p.S, -1);
   for (const Class& c : cs)
     for (int64_t r = c.a.t0; r < c.a.t1; ++r)
-      for (int64_t s = c.b.t0; s < c.b.t1; ++s) live[r * p.S + s] = 1;
-  return live;
+      for (int64_t s = c.b.t0; s < c.b.t1; ++s) slot[r * p.S + s] = 0;
+  *count = 0;
+  for (int64_t& v : slot)
+    if (v == 0) v = (*count)++;
+  return slot;
 }
 
-// The weight (K, C, R, S) as R*S tap matrices (K, C), live taps only (ToTaps); or the tap
-// matrices written back as a weight-shaped gradient, zero at the taps no class uses.
+// The weight (K, C, R, S) as tap matrices (K, C), one per live tap at its slot (ToTaps); or the
+// tap matrices written back as a weight-shaped gradient, zero at the taps no class uses.
 template <bool ToTaps>
-void tap_major(float* taps, float* w, const Conv2dParams& p, const std::vector<char>& live) {
+void tap_major(float* taps, float* w, const Conv2dParams& p, const std::vector<int64_t>& slot) {
   // In blocks of kBlock (k, c) pairs: the tap matrices lie K*C floats apart (a multiple of
   // 4 KiB), so storing the taps of one pair in the inner loop made every store alias the
   // previous ones (4K aliasing: 20x slower); the gradient goes back in storage order, one
@@ -130,37 +134,39 @@ void tap_major(float* taps, float* w, const Conv2dParams& p, const std::vector<c
       const int64_t b1 = std::min(KC, b0 + kBlock);
       if (ToTaps) {
         for (int64_t t = 0; t < RS; ++t)
-          if (live[t])
-            for (int64_t kc = b0; kc < b1; ++kc) taps[t * KC + kc] = w[kc * RS + t];
+          if (slot[t] >= 0)
+            for (int64_t kc = b0; kc < b1; ++kc) taps[slot[t] * KC + kc] = w[kc * RS + t];
       } else {
         for (int64_t kc = b0; kc < b1; ++kc)
-          for (int64_t t = 0; t < RS; ++t) w[kc * RS + t] = live[t] ? taps[t * KC + kc] : 0.0f;
+          for (int64_t t = 0; t < RS; ++t) w[kc * RS + t] = slot[t] >= 0 ? taps[slot[t] * KC + kc] : 0.0f;
       }
     }
   });
 }
 
 // The class's weight slice (K, taps * C), tap-major columns, from the tap matrices.
-void class_weights(float* ws, const float* taps, const Conv2dParams& p, const Class& c) {
+void class_weights(float* ws, const float* taps, const Conv2dParams& p, const Class& c,
+                   const std::vector<int64_t>& slot) {
   const int64_t KC = p.K * p.C, T = p.C * c.taps();
   parallel_for(0, p.K, 1 + kMoveGrain / std::max<int64_t>(1, T), [&](int64_t lo, int64_t hi) {
     for (int64_t k = lo; k < hi; ++k) {
       float* dst = ws + k * T;
       for (int64_t r = c.a.t0; r < c.a.t1; ++r)
-        for (int64_t s = c.b.t0; s < c.b.t1; ++s, dst += p.C) std::copy_n(taps + (r * p.S + s) * KC + k * p.C, p.C, dst);
+        for (int64_t s = c.b.t0; s < c.b.t1; ++s, dst += p.C) std::copy_n(taps + slot[r * p.S + s] * KC + k * p.C, p.C, dst);
     }
   });
 }
 
 // The transpose of class_weights, added: taps += the class's slice.
-void add_class_weights(float* taps, const float* ws, const Conv2dParams& p, const Class& c) {
+void add_class_weights(float* taps, const float* ws, const Conv2dParams& p, const Class& c,
+                       const std::vector<int64_t>& slot) {
   const int64_t KC = p.K * p.C, T = p.C * c.taps();
   parallel_for(0, p.K, 1 + kMoveGrain / std::max<int64_t>(1, T), [&](int64_t lo, int64_t hi) {
     for (int64_t k = lo; k < hi; ++k) {
       const float* src = ws + k * T;
       for (int64_t r = c.a.t0; r < c.a.t1; ++r)
         for (int64_t s = c.b.t0; s < c.b.t1; ++s, src += p.C) {
-          float* dst = taps + (r * p.S + s) * KC + k * p.C;
+          float* dst = taps + slot[r * p.S + s] * KC + k * p.C;
           for (int64_t ch = 0; ch < p.C; ++ch) dst[ch] += src[ch];
         }
     }
@@ -186,13 +192,14 @@ bool tap_classes_apply(const Conv2dParams& p) {
 void tap_classes_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
   const int64_t KC = p.K * p.C, PQ = p.P * p.Q;
   const std::vector<Class> cs = classes(p);
-  const std::vector<char> live = live_taps(p, cs);
-  float* taps = scratch(ScratchKey::conv_class_taps, p.R * p.S * KC);
-  tap_major<true>(taps, const_cast<float*>(w), p, live);
+  int64_t nlive = 0;
+  const std::vector<int64_t> slot = tap_slots(p, cs, &nlive);
+  float* taps = scratch(ScratchKey::conv_class_taps, nlive * KC);
+  tap_major<true>(taps, const_cast<float*>(w), p, slot);
   for (const Class& c : cs) {
     const int64_t T = p.C * c.taps(), nb_max = images_per_chunk(p, c);
     float* ws = T ? scratch(ScratchKey::conv_class_w, p.K * T) : nullptr;
-    if (T) class_weights(ws, taps, p, c);
+    if (T) class_weights(ws, taps, p, c, slot);
     float* colT = scratch(ScratchKey::conv_class_col, (T + p.K) * nb_max * c.positions());
     for (int64_t n0 = 0; n0 < p.N; n0 += nb_max) {
       const int64_t nb = std::min(nb_max, p.N - n0), M = nb * c.positions();
@@ -214,23 +221,23 @@ void tap_classes_forward(float* y, const float* x, const float* w, const float* 
 
 void tap_classes_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
                           const Conv2dParams& p) {
-  const int64_t KC = p.K * p.C, RS = p.R * p.S, PQ = p.P * p.Q;
+  const int64_t KC = p.K * p.C, PQ = p.P * p.Q;
   // tap-major weights (for dx) and tap-major weight gradient (for dw), one buffer
-  float* taps = scratch(ScratchKey::conv_class_taps, 2 * RS * KC);
-  float* dtaps = taps + RS * KC;
   const std::vector<Class> cs = classes(p);
-  const std::vector<char> live = live_taps(p, cs);
+  int64_t nlive = 0;
+  const std::vector<int64_t> slot = tap_slots(p, cs, &nlive);
+  float* taps = scratch(ScratchKey::conv_class_taps, 2 * nlive * KC);
+  float* dtaps = taps + nlive * KC;
   if (dx) {
-    tap_major<true>(taps, const_cast<float*>(w), p, live);
+    tap_major<true>(taps, const_cast<float*>(w), p, slot);
     std::fill(dx, dx + p.N * p.C * p.H * p.W, 0.0f);
   }
-  for (int64_t t = 0; dw && t < RS; ++t)
-    if (live[t]) std::fill(dtaps + t * KC, dtaps + (t + 1) * KC, 0.0f);
+  if (dw) std::fill(dtaps, dtaps + nlive * KC, 0.0f);
   for (const Class& c : cs) {
     const int64_t T = p.C * c.taps(), nb_max = images_per_chunk(p, c);
     if (T == 0) continue;  // no live taps: no gradient flows
     float* ws = scratch(ScratchKey::conv_class_w, p.K * T);
-    if (dx) class_weights(ws, taps, p, c);
+    if (dx) class_weights(ws, taps, p, c, slot);
     const int64_t Mmax = nb_max * c.positions();
     float* colT = scratch(ScratchKey::conv_class_col, (T + p.K) * Mmax + (dw ? p.K * T : 0));
     float* dws = colT + (T + p.K) * Mmax;
@@ -251,9 +258,9 @@ void tap_classes_backward(float* dx, float* dw, const float* dy, const float* x,
         scatter_columns(dx, colT, p, c, n0, nb);
       }
     }
-    if (dw) add_class_weights(dtaps, dws, p, c);
+    if (dw) add_class_weights(dtaps, dws, p, c, slot);
   }
-  if (dw) tap_major<false>(dtaps, dw, p, live);
+  if (dw) tap_major<false>(dtaps, dw, p, slot);
 }
 
 }  // namespace fastdl
