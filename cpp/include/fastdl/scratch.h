@@ -30,9 +30,31 @@ enum class ScratchKey : int {
 const char* scratch_name(ScratchKey key);
 
 // A 64-byte aligned buffer of at least n_floats floats, private to the calling thread and
-// reused between calls (grows, never shrinks). Valid until the same thread asks for the same
-// key again. Throws OutOfMemory naming the key and the bytes asked for when memory runs out (the
-// bindings add the op); the thread's previous buffer for the key is kept.
+// reused between calls (grows, never shrinks; inside a ScratchScope it is a slice of the thread's
+// arena). Valid until the same thread asks for the same key again, or until the thread's
+// outermost ScratchScope ends. Throws OutOfMemory naming the key and the bytes asked for when
+// memory runs out (the bindings add the op); the thread's previous buffer for the key is kept.
 float* scratch(ScratchKey key, int64_t n_floats);
+
+// Marks one top-level kernel call on the calling thread (the bindings' run_kernel opens one per
+// op; scopes nest). Inside a scope the thread's buffers are slices of one per-thread arena: each
+// key gets its own slice (two kernels that nest still never share memory), and when the
+// outermost scope ends every slice is handed back at once, so the next op reuses the same bytes.
+// The arena is sized to the largest single op's scratch (it grows at the end of a scope that
+// needed more), not to the sum of every key's largest request over all ops: ResNet-18 held
+// ~16 MB of per-key buffers at its training peak, where one op needs a few MB. The arena is
+// mapped apart from the malloc heap and stays resident, so it adds no page faults per op.
+// Outside any scope (OpenMP workers inside a kernel, C++ benchmarks) a thread keeps one
+// growing buffer per key, as described above.
+class ScratchScope {
+ public:
+  ScratchScope();
+  ~ScratchScope();
+  ScratchScope(const ScratchScope&) = delete;
+  ScratchScope& operator=(const ScratchScope&) = delete;
+};
+
+// Bytes the calling thread's scratch buffers hold now (for tests and memory reports).
+int64_t scratch_bytes();
 
 }  // namespace fastdl

@@ -1,23 +1,123 @@
-// Named per-thread scratch buffers (scratch.h).
+// Named per-thread scratch buffers and the per-thread scratch arena (scratch.h).
 #include "fastdl/scratch.h"
 
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "fastdl/common.h"
 
 namespace fastdl {
 namespace {
+constexpr int kKeys = static_cast<int>(ScratchKey::count_);
+
 struct AlignedFree {
   void operator()(float* p) const { std::free(p); }
 };
+
+// Outside a scope: one growing buffer per key.
 struct Buffer {
   std::unique_ptr<float, AlignedFree> ptr;
-  int64_t size = 0;
+  int64_t size = 0;   // floats asked for
+  int64_t bytes = 0;  // bytes allocated
 };
-constexpr int kKeys = static_cast<int>(ScratchKey::count_);
+
+// 64-byte aligned memory of `bytes` (a multiple of 64), or nullptr. Large blocks are mapped on
+// their own (page aligned, outside the malloc heap, returned to the system when freed).
+void* map_bytes(int64_t bytes) {
+#if defined(__linux__)
+  void* p = mmap(nullptr, static_cast<size_t>(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+#else
+  return std::aligned_alloc(64, static_cast<size_t>(bytes));
+#endif
+}
+void unmap_bytes(void* p, int64_t bytes) {
+  if (!p) return;
+#if defined(__linux__)
+  munmap(p, static_cast<size_t>(bytes));
+#else
+  (void)bytes;
+  std::free(p);
+#endif
+}
+
+// Inside a scope: slices of one arena, all handed back when the outermost scope ends. A request
+// the arena cannot hold gets a block of its own (`extra`); the scope's total demand sizes the
+// arena for the next scope.
+struct Arena {
+  char* base = nullptr;
+  int64_t cap = 0;     // bytes mapped
+  int64_t used = 0;    // bytes sliced in this scope
+  int64_t demand = 0;  // bytes asked for in this scope (arena + extra blocks)
+  std::vector<std::pair<void*, int64_t>> extra;
+  float* slice[kKeys] = {};
+  int64_t slice_floats[kKeys] = {};
+
+  ~Arena() {
+    release_extra();
+    unmap_bytes(base, cap);
+  }
+  void release_extra() {
+    for (auto& e : extra) unmap_bytes(e.first, e.second);
+    extra.clear();
+  }
+  // End of the outermost scope: every slice back; the arena grows to this scope's demand.
+  void reset() {
+    release_extra();
+    for (int k = 0; k < kKeys; ++k) {
+      slice[k] = nullptr;
+      slice_floats[k] = 0;
+    }
+    if (demand > cap) {
+      unmap_bytes(base, cap);
+      const int64_t bytes = (demand + 4095) / 4096 * 4096;
+      base = static_cast<char*>(map_bytes(bytes));
+      cap = base ? bytes : 0;  // out of memory: the next scope works from extra blocks
+    }
+    used = 0;
+    demand = 0;
+  }
+  int64_t bytes_held() const {
+    int64_t total = cap;
+    for (const auto& e : extra) total += e.second;
+    return total;
+  }
+};
+
 thread_local Buffer t_buffers[kKeys];
+thread_local Arena t_arena;
+thread_local int t_scope_depth = 0;
+
+int64_t rounded_bytes(ScratchKey key, int64_t n_floats) {
+  const int64_t bytes = checked_mul(n_floats, static_cast<int64_t>(sizeof(float)), scratch_name(key));
+  return checked_add(bytes, 63, scratch_name(key)) / 64 * 64;
+}
+
+float* arena_scratch(int k, ScratchKey key, int64_t n_floats) {
+  Arena& a = t_arena;
+  if (a.slice[k] && n_floats <= a.slice_floats[k]) return a.slice[k];
+  const int64_t rounded = rounded_bytes(key, n_floats);
+  void* p = nullptr;
+  if (a.base && rounded <= a.cap - a.used) {
+    p = a.base + a.used;
+    a.used += rounded;
+  } else {
+    const int64_t mapped = (rounded + 4095) / 4096 * 4096;
+    p = map_bytes(mapped);
+    if (!p) throw out_of_memory(std::string("scratch buffer ") + scratch_name(key), rounded);
+    a.extra.emplace_back(p, mapped);
+  }
+  a.demand = checked_add(a.demand, rounded, "scratch arena");
+  a.slice[k] = static_cast<float*>(p);
+  a.slice_floats[k] = n_floats;
+  return a.slice[k];
+}
 }  // namespace
 
 const char* scratch_name(ScratchKey key) {
@@ -44,16 +144,29 @@ const char* scratch_name(ScratchKey key) {
 float* scratch(ScratchKey key, int64_t n_floats) {
   const int k = static_cast<int>(key);
   FASTDL_CHECK(k >= 0 && k < kKeys, "scratch: unknown key");
+  if (t_scope_depth > 0) return arena_scratch(k, key, n_floats);
   Buffer& b = t_buffers[k];
   if (n_floats > b.size) {
-    const int64_t bytes = checked_mul(n_floats, static_cast<int64_t>(sizeof(float)), scratch_name(key));
-    const int64_t rounded = checked_add(bytes, 63, scratch_name(key)) / 64 * 64;
+    const int64_t rounded = rounded_bytes(key, n_floats);
     void* p = std::aligned_alloc(64, static_cast<size_t>(rounded));
     if (!p) throw out_of_memory(std::string("scratch buffer ") + scratch_name(key), rounded);
     b.ptr.reset(static_cast<float*>(p));
     b.size = n_floats;
+    b.bytes = rounded;
   }
   return b.ptr.get();
+}
+
+ScratchScope::ScratchScope() { ++t_scope_depth; }
+
+ScratchScope::~ScratchScope() {
+  if (--t_scope_depth == 0) t_arena.reset();
+}
+
+int64_t scratch_bytes() {
+  int64_t total = t_arena.bytes_held();
+  for (const Buffer& b : t_buffers) total += b.bytes;
+  return total;
 }
 
 }  // namespace fastdl
