@@ -54,6 +54,18 @@ class ScratchScope {
   ScratchScope& operator=(const ScratchScope&) = delete;
 };
 
+// Inside it (and any scope it opens) the calling thread keeps one growing buffer per key, as
+// outside a scope. For a call that runs many ops in a row (a compiled plan): arena slices live
+// until the outermost scope ends, so a key whose requests grow from op to op would pile up
+// slices. Entering it with no scope open hands the thread's arena back.
+class ScratchPerKey {
+ public:
+  ScratchPerKey();
+  ~ScratchPerKey();
+  ScratchPerKey(const ScratchPerKey&) = delete;
+  ScratchPerKey& operator=(const ScratchPerKey&) = delete;
+};
+
 // Bytes the calling thread's scratch buffers hold now (for tests and memory reports).
 int64_t scratch_bytes();
 

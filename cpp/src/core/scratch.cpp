@@ -93,6 +93,7 @@ struct Arena {
 thread_local Buffer t_buffers[kKeys];
 thread_local Arena t_arena;
 thread_local int t_scope_depth = 0;
+thread_local int t_per_key_depth = 0;
 
 int64_t rounded_bytes(ScratchKey key, int64_t n_floats) {
   const int64_t bytes = checked_mul(n_floats, static_cast<int64_t>(sizeof(float)), scratch_name(key));
@@ -144,7 +145,7 @@ const char* scratch_name(ScratchKey key) {
 float* scratch(ScratchKey key, int64_t n_floats) {
   const int k = static_cast<int>(key);
   FASTDL_CHECK(k >= 0 && k < kKeys, "scratch: unknown key");
-  if (t_scope_depth > 0) return arena_scratch(k, key, n_floats);
+  if (t_scope_depth > 0 && t_per_key_depth == 0) return arena_scratch(k, key, n_floats);
   Buffer& b = t_buffers[k];
   if (n_floats > b.size) {
     const int64_t rounded = rounded_bytes(key, n_floats);
@@ -162,6 +163,17 @@ ScratchScope::ScratchScope() { ++t_scope_depth; }
 ScratchScope::~ScratchScope() {
   if (--t_scope_depth == 0) t_arena.reset();
 }
+
+ScratchPerKey::ScratchPerKey() {
+  // no arena slice is live when no scope is open, or only the (empty) scope of this call
+  if (t_per_key_depth++ == 0 && t_scope_depth <= 1 && t_arena.used == 0 && t_arena.extra.empty()) {
+    unmap_bytes(t_arena.base, t_arena.cap);
+    t_arena.base = nullptr;
+    t_arena.cap = 0;
+  }
+}
+
+ScratchPerKey::~ScratchPerKey() { --t_per_key_depth; }
 
 int64_t scratch_bytes() {
   int64_t total = t_arena.bytes_held();
