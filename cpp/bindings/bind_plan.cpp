@@ -62,20 +62,14 @@ class PyPlan {
   void run(const py::args& args) {
     bind_inputs(args);
     // The input pointers stay in the table after the run; every run binds all of them again.
-    run_kernel("Plan.run", [&] {
-      ScratchPerKey per_key;  // one call runs every op of the plan (scratch.h)
-      plan_.run();
-    });
+    run_kernel("Plan.run", [&] { plan_.run(); });
   }
 
   // run(*inputs) timing every step: [seconds of step k] (the profiler of bench/compile_ab.py).
   std::vector<double> run_timed(const py::args& args) {
     bind_inputs(args);
     std::vector<double> t(static_cast<size_t>(plan_.n_steps()), 0.0);
-    run_kernel("Plan.run_timed", [&] {
-      ScratchPerKey per_key;
-      plan_.run_timed(t.data());
-    });
+    run_kernel("Plan.run_timed", [&] { plan_.run_timed(t.data()); });
     return t;
   }
 

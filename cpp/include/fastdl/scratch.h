@@ -36,13 +36,15 @@ const char* scratch_name(ScratchKey key);
 // memory runs out (the bindings add the op); the thread's previous buffer for the key is kept.
 float* scratch(ScratchKey key, int64_t n_floats);
 
-// Marks one top-level kernel call on the calling thread (the bindings' run_kernel opens one per
-// op; scopes nest). Inside a scope the thread's buffers are slices of one per-thread arena: each
-// key gets its own slice (two kernels that nest still never share memory), and when the
-// outermost scope ends every slice is handed back at once, so the next op reuses the same bytes.
-// The arena is sized to the largest single op's scratch (it grows at the end of a scope that
-// needed more), not to the sum of every key's largest request over all ops: ResNet-18 held
-// ~16 MB of per-key buffers at its training peak, where one op needs a few MB. The arena is
+// Marks one kernel call on the calling thread (the bindings' run_kernel opens one per op; a
+// compiled plan's run opens one more per step inside it). Inside a scope the thread's buffers
+// are slices of one per-thread arena: each key gets its own slice, so two kernels that nest
+// never share memory, and when a scope ends the slices taken inside it are handed back (the
+// arena is a stack), so the next op reuses the same bytes. When the outermost scope ends the
+// arena grows to the most bytes that were live at once, if that was more than it holds (until
+// then, requests it cannot hold get blocks of their own). So a thread holds the largest single
+// op's scratch, not the sum of every key's largest request over all ops: ResNet-18's training
+// step held 16-20 MB of per-key buffers at its peak, where one op needs a few MB. The arena is
 // mapped apart from the malloc heap and stays resident, so it adds no page faults per op.
 // Outside any scope (OpenMP workers inside a kernel, C++ benchmarks) a thread keeps one
 // growing buffer per key, as described above.
@@ -52,18 +54,13 @@ class ScratchScope {
   ~ScratchScope();
   ScratchScope(const ScratchScope&) = delete;
   ScratchScope& operator=(const ScratchScope&) = delete;
-};
 
-// Inside it (and any scope it opens) the calling thread keeps one growing buffer per key, as
-// outside a scope. For a call that runs many ops in a row (a compiled plan): arena slices live
-// until the outermost scope ends, so a key whose requests grow from op to op would pile up
-// slices. Entering it with no scope open hands the thread's arena back.
-class ScratchPerKey {
- public:
-  ScratchPerKey();
-  ~ScratchPerKey();
-  ScratchPerKey(const ScratchPerKey&) = delete;
-  ScratchPerKey& operator=(const ScratchPerKey&) = delete;
+ private:
+  static constexpr int kKeys = static_cast<int>(ScratchKey::count_);
+  int64_t used_;       // the arena's bump offset at entry
+  int64_t n_extra_;    // its number of own blocks at entry
+  float* slice_[kKeys];  // the slices held at entry
+  int64_t floats_[kKeys];
 };
 
 // Bytes the calling thread's scratch buffers hold now (for tests and memory reports).

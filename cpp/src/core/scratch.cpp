@@ -1,6 +1,7 @@
 // Named per-thread scratch buffers and the per-thread scratch arena (scratch.h).
 #include "fastdl/scratch.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -47,14 +48,15 @@ void unmap_bytes(void* p, int64_t bytes) {
 #endif
 }
 
-// Inside a scope: slices of one arena, all handed back when the outermost scope ends. A request
-// the arena cannot hold gets a block of its own (`extra`); the scope's total demand sizes the
-// arena for the next scope.
+// Inside a scope: slices of one arena, a stack (each scope hands back what it took). A request
+// the arena cannot hold gets a block of its own (`extra`); the most bytes live at once (`high`)
+// size the arena when the outermost scope ends.
 struct Arena {
   char* base = nullptr;
   int64_t cap = 0;     // bytes mapped
-  int64_t used = 0;    // bytes sliced in this scope
-  int64_t demand = 0;  // bytes asked for in this scope (arena + extra blocks)
+  int64_t used = 0;         // bytes sliced by the open scopes
+  int64_t extra_bytes = 0;  // bytes of the own blocks
+  int64_t high = 0;         // most of used + extra_bytes since the outermost scope opened
   std::vector<std::pair<void*, int64_t>> extra;
   float* slice[kKeys] = {};
   int64_t slice_floats[kKeys] = {};
@@ -63,37 +65,34 @@ struct Arena {
     release_extra();
     unmap_bytes(base, cap);
   }
-  void release_extra() {
-    for (auto& e : extra) unmap_bytes(e.first, e.second);
-    extra.clear();
+  void release_extra(size_t keep = 0) {
+    while (extra.size() > keep) {
+      unmap_bytes(extra.back().first, extra.back().second);
+      extra_bytes -= extra.back().second;
+      extra.pop_back();
+    }
   }
-  // End of the outermost scope: every slice back; the arena grows to this scope's demand.
+  // End of the outermost scope: every slice back; the arena grows to the most bytes live at once.
   void reset() {
     release_extra();
     for (int k = 0; k < kKeys; ++k) {
       slice[k] = nullptr;
       slice_floats[k] = 0;
     }
-    if (demand > cap) {
+    if (high > cap) {
       unmap_bytes(base, cap);
-      const int64_t bytes = (demand + 4095) / 4096 * 4096;
+      const int64_t bytes = (high + 4095) / 4096 * 4096;
       base = static_cast<char*>(map_bytes(bytes));
       cap = base ? bytes : 0;  // out of memory: the next scope works from extra blocks
     }
     used = 0;
-    demand = 0;
-  }
-  int64_t bytes_held() const {
-    int64_t total = cap;
-    for (const auto& e : extra) total += e.second;
-    return total;
+    high = 0;
   }
 };
 
 thread_local Buffer t_buffers[kKeys];
 thread_local Arena t_arena;
 thread_local int t_scope_depth = 0;
-thread_local int t_per_key_depth = 0;
 
 int64_t rounded_bytes(ScratchKey key, int64_t n_floats) {
   const int64_t bytes = checked_mul(n_floats, static_cast<int64_t>(sizeof(float)), scratch_name(key));
@@ -113,8 +112,9 @@ float* arena_scratch(int k, ScratchKey key, int64_t n_floats) {
     p = map_bytes(mapped);
     if (!p) throw out_of_memory(std::string("scratch buffer ") + scratch_name(key), rounded);
     a.extra.emplace_back(p, mapped);
+    a.extra_bytes += mapped;
   }
-  a.demand = checked_add(a.demand, rounded, "scratch arena");
+  a.high = std::max(a.high, checked_add(a.used, a.extra_bytes, "scratch arena"));
   a.slice[k] = static_cast<float*>(p);
   a.slice_floats[k] = n_floats;
   return a.slice[k];
@@ -145,7 +145,7 @@ const char* scratch_name(ScratchKey key) {
 float* scratch(ScratchKey key, int64_t n_floats) {
   const int k = static_cast<int>(key);
   FASTDL_CHECK(k >= 0 && k < kKeys, "scratch: unknown key");
-  if (t_scope_depth > 0 && t_per_key_depth == 0) return arena_scratch(k, key, n_floats);
+  if (t_scope_depth > 0) return arena_scratch(k, key, n_floats);
   Buffer& b = t_buffers[k];
   if (n_floats > b.size) {
     const int64_t rounded = rounded_bytes(key, n_floats);
@@ -158,25 +158,29 @@ float* scratch(ScratchKey key, int64_t n_floats) {
   return b.ptr.get();
 }
 
-ScratchScope::ScratchScope() { ++t_scope_depth; }
-
-ScratchScope::~ScratchScope() {
-  if (--t_scope_depth == 0) t_arena.reset();
+ScratchScope::ScratchScope() : used_(t_arena.used), n_extra_(static_cast<int64_t>(t_arena.extra.size())) {
+  for (int k = 0; k < kKeys; ++k) {
+    slice_[k] = t_arena.slice[k];
+    floats_[k] = t_arena.slice_floats[k];
+  }
+  ++t_scope_depth;
 }
 
-ScratchPerKey::ScratchPerKey() {
-  // no arena slice is live when no scope is open, or only the (empty) scope of this call
-  if (t_per_key_depth++ == 0 && t_scope_depth <= 1 && t_arena.used == 0 && t_arena.extra.empty()) {
-    unmap_bytes(t_arena.base, t_arena.cap);
-    t_arena.base = nullptr;
-    t_arena.cap = 0;
+ScratchScope::~ScratchScope() {
+  if (--t_scope_depth == 0) {
+    t_arena.reset();
+    return;
+  }
+  t_arena.release_extra(static_cast<size_t>(n_extra_));
+  t_arena.used = used_;
+  for (int k = 0; k < kKeys; ++k) {
+    t_arena.slice[k] = slice_[k];
+    t_arena.slice_floats[k] = floats_[k];
   }
 }
 
-ScratchPerKey::~ScratchPerKey() { --t_per_key_depth; }
-
 int64_t scratch_bytes() {
-  int64_t total = t_arena.bytes_held();
+  int64_t total = t_arena.cap + t_arena.extra_bytes;
   for (const Buffer& b : t_buffers) total += b.bytes;
   return total;
 }
