@@ -53,7 +53,7 @@ void unmap_bytes(void* p, int64_t bytes) {
 // size the arena when the outermost scope ends.
 struct Arena {
   char* base = nullptr;
-  int64_t cap = 0;     // bytes mapped
+  int64_t cap = 0;          // bytes mapped
   int64_t used = 0;         // bytes sliced by the open scopes
   int64_t extra_bytes = 0;  // bytes of the own blocks
   int64_t high = 0;         // most of used + extra_bytes since the outermost scope opened
@@ -81,7 +81,7 @@ struct Arena {
     }
     if (high > cap) {
       unmap_bytes(base, cap);
-      const int64_t bytes = (high + 4095) / 4096 * 4096;
+      const int64_t bytes = (high + 4095) / 4096 * 4096;  // high <= bytes mapped: no overflow
       base = static_cast<char*>(map_bytes(bytes));
       cap = base ? bytes : 0;  // out of memory: the next scope works from extra blocks
     }
@@ -108,7 +108,7 @@ float* arena_scratch(int k, ScratchKey key, int64_t n_floats) {
     p = a.base + a.used;
     a.used += rounded;
   } else {
-    const int64_t mapped = (rounded + 4095) / 4096 * 4096;
+    const int64_t mapped = checked_add(rounded, 4095, scratch_name(key)) / 4096 * 4096;
     p = map_bytes(mapped);
     if (!p) throw out_of_memory(std::string("scratch buffer ") + scratch_name(key), rounded);
     a.extra.emplace_back(p, mapped);
