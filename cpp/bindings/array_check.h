@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "fastdl/common.h"
+#include "fastdl/scratch.h"
 
 namespace fastdl {
 namespace bind {
@@ -149,6 +150,7 @@ inline FArray zeros(const std::vector<int64_t>& shape) {
 constexpr double kGilFlops = 2.5e5;
 template <class F>
 void run_kernel_gil(const char* op, F&& f) {
+  ScratchScope scratch_scope;  // the op's large scratch buffers are released when it returns
   try {
     f();
   } catch (const OutOfMemory& e) {

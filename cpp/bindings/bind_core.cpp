@@ -35,6 +35,7 @@ void bind_core(py::module_& m) {
   m.def("cpu_supports", [](const std::string& name) { return cpu_supports(parse_isa(name)); },
         py::arg("name"));
   m.def("get_num_threads", &get_num_threads);
+  m.def("_scratch_bytes", &scratch_bytes, "Bytes held by the calling thread's kernel scratch buffers.");
   m.def("set_num_threads", [](int64_t n) {
     if (n < 1 || n > 4096) throw ArgumentError("set_num_threads: n must be in [1, 4096], got " + std::to_string(n));
     set_num_threads(static_cast<int>(n));

@@ -13,6 +13,7 @@
 #endif
 
 #include "fastdl/common.h"
+#include "fastdl/scratch.h"
 
 namespace fastdl {
 
@@ -112,13 +113,17 @@ void Plan::validate() const {
 
 void Plan::run() const {
   if (!checked_) validate();
-  for (const PlanStep& st : steps_) plan_run_step(st, ptr_.data(), scalars_);
+  for (const PlanStep& st : steps_) {
+    ScratchScope step_scope;  // each step's scratch is handed back for the next (scratch.h)
+    plan_run_step(st, ptr_.data(), scalars_);
+  }
 }
 
 void Plan::run_timed(double* seconds) const {
   if (!checked_) validate();
   for (size_t k = 0; k < steps_.size(); ++k) {
     const auto t0 = std::chrono::steady_clock::now();
+    ScratchScope step_scope;
     plan_run_step(steps_[k], ptr_.data(), scalars_);
     seconds[k] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
