@@ -73,6 +73,27 @@ def test_outputs_seeing_only_padding_are_the_bias():
     assert not dx.any() and not dw.any()
 
 
+def test_outputs_seeing_only_padding_on_a_fresh_thread():
+    # no live tap: an empty scratch request on a thread whose scratch arena is still unmapped
+    import threading
+    x, w, b, st, pad = case_arrays((2, 4, 3, 1, 1, 1, 2, 1))
+    got = {}
+
+    def run():
+        try:
+            got["y"] = _C.conv2d_forward(x, w, b, st, pad, (1, 1), 1)
+            got["grads"] = _C.conv2d_backward(np.ones_like(got["y"]), x, w, st, pad, (1, 1), 1, True, True, True)
+        except Exception as e:  # reported below, not swallowed
+            got["error"] = e
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    assert "error" not in got, got.get("error")
+    np.testing.assert_array_equal(got["y"], np.broadcast_to(b[None, :, None, None], got["y"].shape))
+    assert not got["grads"][0].any() and not got["grads"][1].any()
+
+
 def test_batch_chunks_and_thread_count_independence():
     # 300 images of 256 channels: two image chunks per class (fixed by the shape: 1 MB columns)
     case = (300, 256, 16, 2, 2, 3, 1, 1)

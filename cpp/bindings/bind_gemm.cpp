@@ -103,22 +103,12 @@ static py::object gemm_checked(const py::object& a_obj, const py::object& b_obj,
 // takes, reads shapes and pointers straight from the array structs. Anything else - other
 // types, conversions, every error - goes through gemm_checked above.
 
-// `h` is a 2-D ndarray of native float32, C-contiguous and aligned (and writeable when
-// `writeable`): its data and dims, else nullptr.
+// `h` is a 2-D array that FArray takes as it is (is_float_array), and writeable when
+// `writeable`: its data and dims, else nullptr.
 static char* plain_f32_2d(PyObject* h, bool writeable, const py::ssize_t** dims) {
-  if (!py::detail::npy_api::get().PyArray_Check_(h)) return nullptr;
+  if (!is_float_array(h)) return nullptr;
   const auto* arr = py::detail::array_proxy(h);
-  const auto* d = reinterpret_cast<const py::detail::PyArrayDescr_Proxy*>(arr->descr);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  const bool native = d->byteorder == '=' || d->byteorder == '<';
-#else
-  const bool native = d->byteorder == '=' || d->byteorder == '>';
-#endif
-  int need = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | kAligned;
-  if (writeable) need |= py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
-  if (arr->nd != 2 || d->type_num != py::detail::npy_api::NPY_FLOAT_ || !native ||
-      (arr->flags & need) != need)
-    return nullptr;
+  if (arr->nd != 2 || (writeable && !(arr->flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_))) return nullptr;
   *dims = arr->dimensions;
   return arr->data;
 }

@@ -273,7 +273,6 @@ static void forward_impl(float* y, const float* x, const float* w, const float* 
   const Isa isa = active_isa();
   const ConvKernels& kt = conv_kernels(isa);
   if (p.N == 0) return;
-  if (tap_classes_apply(p)) return tap_classes_forward(y, x, w, b, p);
   if (conv_direct_choice(p, isa).fwd) return conv_direct_forward(conv_direct_kernels(isa), y, x, w, b, p);
   if (conv_flat_choice(p).fwd) return conv_flat_forward(kt, y, x, w, b, p);
   // Work in blocks of G images fixed by the shape (block j = images [jG, min(N, (j+1)G))), so
@@ -306,25 +305,27 @@ static float sum_plane(const float* r, int64_t n) {
   return s;
 }
 
+// db[k] = sum over n, p, q of dy[n, k, p, q]; one thread per channel range, fixed order.
+static void bias_gradient(float* db, const float* dy, const Conv2dParams& p) {
+  const int64_t PQ = p.col_cols;
+  parallel_for(0, p.K, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, p.N * PQ)), [&](int64_t lo, int64_t hi) {
+    for (int64_t k = lo; k < hi; ++k) {
+      double acc = 0.0;
+      for (int64_t n = 0; n < p.N; ++n) acc += sum_plane(dy + (n * p.K + k) * PQ, PQ);
+      db[k] = static_cast<float>(acc);
+    }
+  });
+}
+
 static void backward_impl(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
                           const Conv2dParams& p) {
   const Isa isa = active_isa();
   const ConvKernels& kt = conv_kernels(isa);
-  const int64_t PQ = p.col_cols, WS = p.K * p.col_rows;
-  if (db) {
-    // db[k] = sum over n, p, q of dy[n, k, p, q]; one thread per channel range, fixed order.
-    parallel_for(0, p.K, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, p.N * PQ)), [&](int64_t lo, int64_t hi) {
-      for (int64_t k = lo; k < hi; ++k) {
-        double acc = 0.0;
-        for (int64_t n = 0; n < p.N; ++n) acc += sum_plane(dy + (n * p.K + k) * PQ, PQ);
-        db[k] = static_cast<float>(acc);
-      }
-    });
-  }
+  const int64_t WS = p.K * p.col_rows;
+  if (db) bias_gradient(db, dy, p);
   if (dw && p.N == 0)
     for (int64_t i = 0; i < WS; ++i) dw[i] = 0.0f;
   if (p.N == 0 || (!dx && !dw)) return;
-  if (tap_classes_apply(p)) return tap_classes_backward(dx, dw, dy, x, w, p);
   // The flat engine's weight gradient (small layers), then the direct engine takes the
   // gradients it wins on; im2col + SGEMM computes the rest.
   const FlatChoice fc = conv_flat_choice(p);
@@ -443,9 +444,11 @@ void copy_slice(const float* src, float* dst, const Conv2dParams& p, const Trim&
 
 }  // namespace
 
+// Tap classes skip every padding tap, also those trimming would: they take the map whole (a
+// trimmed shape never qualifies when the whole one does not: same P, Q, fewer padding taps).
 void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
-  // Tap classes skip every padding tap, also those trimming would: they take the map whole.
-  const Trim t = tap_classes_apply(p) ? Trim{} : trim_padding_taps(p);
+  if (tap_classes_apply(p)) return tap_classes_forward(y, x, w, b, p);
+  const Trim t = trim_padding_taps(p);
   if (!t.on) return forward_impl(y, x, w, b, p);
   float* ws = scratch(ScratchKey::conv_trim, p.K * t.q.col_rows);
   copy_slice<true>(w, ws, p, t);
@@ -454,7 +457,12 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
 
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
                      const Conv2dParams& p) {
-  const Trim t = tap_classes_apply(p) ? Trim{} : trim_padding_taps(p);
+  if (tap_classes_apply(p)) {  // N > 0
+    if (db) bias_gradient(db, dy, p);
+    if (dx || dw) tap_classes_backward(dx, dw, dy, x, w, p);
+    return;
+  }
+  const Trim t = trim_padding_taps(p);
   if (!t.on) return backward_impl(dx, dw, db, dy, x, w, p);
   const int64_t WS2 = p.K * t.q.col_rows;
   float* ws = scratch(ScratchKey::conv_trim, 2 * WS2);

@@ -118,10 +118,11 @@ std::vector<int64_t> tap_slots(const Conv2dParams& p, const std::vector<Class>& 
   return slot;
 }
 
-// The weight (K, C, R, S) as tap matrices (K, C), one per live tap at its slot (ToTaps); or the
-// tap matrices written back as a weight-shaped gradient, zero at the taps no class uses.
+// ToTaps: the weight src (K, C, R, S) as tap matrices (K, C) in dst, one per live tap at its
+// slot. Else: the tap matrices src written back to dst as a weight-shaped gradient, zero at the
+// taps no class uses.
 template <bool ToTaps>
-void tap_major(float* taps, float* w, const Conv2dParams& p, const std::vector<int64_t>& slot) {
+void tap_major(const float* src, float* dst, const Conv2dParams& p, const std::vector<int64_t>& slot) {
   // In blocks of kBlock (k, c) pairs: the tap matrices lie K*C floats apart (a multiple of
   // 4 KiB), so storing the taps of one pair in the inner loop made every store alias the
   // previous ones (4K aliasing: 20x slower); the gradient goes back in storage order, one
@@ -135,10 +136,10 @@ void tap_major(float* taps, float* w, const Conv2dParams& p, const std::vector<i
       if (ToTaps) {
         for (int64_t t = 0; t < RS; ++t)
           if (slot[t] >= 0)
-            for (int64_t kc = b0; kc < b1; ++kc) taps[slot[t] * KC + kc] = w[kc * RS + t];
+            for (int64_t kc = b0; kc < b1; ++kc) dst[slot[t] * KC + kc] = src[kc * RS + t];
       } else {
         for (int64_t kc = b0; kc < b1; ++kc)
-          for (int64_t t = 0; t < RS; ++t) w[kc * RS + t] = slot[t] >= 0 ? taps[slot[t] * KC + kc] : 0.0f;
+          for (int64_t t = 0; t < RS; ++t) dst[kc * RS + t] = slot[t] >= 0 ? src[slot[t] * KC + kc] : 0.0f;
       }
     }
   });
@@ -195,7 +196,7 @@ void tap_classes_forward(float* y, const float* x, const float* w, const float* 
   int64_t nlive = 0;
   const std::vector<int64_t> slot = tap_slots(p, cs, &nlive);
   float* taps = scratch(ScratchKey::conv_class_taps, nlive * KC);
-  tap_major<true>(taps, const_cast<float*>(w), p, slot);
+  tap_major<true>(w, taps, p, slot);
   for (const Class& c : cs) {
     const int64_t T = p.C * c.taps(), nb_max = images_per_chunk(p, c);
     float* ws = T ? scratch(ScratchKey::conv_class_w, p.K * T) : nullptr;
@@ -229,7 +230,7 @@ void tap_classes_backward(float* dx, float* dw, const float* dy, const float* x,
   float* taps = scratch(ScratchKey::conv_class_taps, 2 * nlive * KC);
   float* dtaps = taps + nlive * KC;
   if (dx) {
-    tap_major<true>(taps, const_cast<float*>(w), p, slot);
+    tap_major<true>(w, taps, p, slot);
     std::fill(dx, dx + p.N * p.C * p.H * p.W, 0.0f);
   }
   if (dw) std::fill(dtaps, dtaps + nlive * KC, 0.0f);

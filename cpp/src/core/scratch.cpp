@@ -94,9 +94,11 @@ thread_local Buffer t_buffers[kKeys];
 thread_local Arena t_arena;
 thread_local int t_scope_depth = 0;
 
+// Bytes of a buffer of n_floats, a multiple of 64 and at least 64: an empty request still gets
+// memory (aligned_alloc and mmap of 0 bytes fail, which read as out of memory).
 int64_t rounded_bytes(ScratchKey key, int64_t n_floats) {
   const int64_t bytes = checked_mul(n_floats, static_cast<int64_t>(sizeof(float)), scratch_name(key));
-  return checked_add(bytes, 63, scratch_name(key)) / 64 * 64;
+  return std::max<int64_t>(64, checked_add(bytes, 63, scratch_name(key)) / 64 * 64);
 }
 
 float* arena_scratch(int k, ScratchKey key, int64_t n_floats) {
