@@ -9,6 +9,7 @@ from ..tensor import as_float_tensor
 __all__ = ["conv2d"]
 
 class _Conv2d(Function):
+    fresh_grads = True  # dx, dw, db are new arrays from _C.conv2d_backward
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
         unbatched = x.ndim == 3
