@@ -137,9 +137,13 @@ void tap_major(const float* src, float* dst, const Conv2dParams& p, const std::v
         for (int64_t t = 0; t < RS; ++t)
           if (slot[t] >= 0)
             for (int64_t kc = b0; kc < b1; ++kc) dst[slot[t] * KC + kc] = src[kc * RS + t];
-      } else {
-        for (int64_t kc = b0; kc < b1; ++kc)
-          for (int64_t t = 0; t < RS; ++t) dst[kc * RS + t] = slot[t] >= 0 ? src[slot[t] * KC + kc] : 0.0f;
+      } else {  // the block zeroed, then each live tap's column stored into it (in L1)
+        std::fill(dst + b0 * RS, dst + b1 * RS, 0.0f);
+        for (int64_t t = 0; t < RS; ++t)
+          if (slot[t] >= 0) {
+            const float* s = src + slot[t] * KC;
+            for (int64_t kc = b0; kc < b1; ++kc) dst[kc * RS + t] = s[kc];
+          }
       }
     }
   });
