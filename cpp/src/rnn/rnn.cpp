@@ -82,14 +82,12 @@ static void step_fused(const RnnKernels& k, RnnMode mode, const std::vector<Pack
   });
 }
 
-// One backward step in two parallel passes: the cell backward by bands of 4-row units (gate
-// gradients into dG_t, dc updated; every row needs only its own row of dh), then dh_{t-1} =
-// dGh_t W_hh (+ the GRU's direct part the cell left in dhc) by sgemm_packed, which splits the
-// columns of W_hh over the threads. Splitting the product by columns rather than by rows keeps
-// each thread on its own part of W_hh (the 1 MB of the LSTM LM's W_hh is one core's whole L2:
-// with row bands every thread streamed all of it at every step) and gives every thread all N
-// rows (whole 12-row tiles instead of 16-row bands cut into 12 + 4). Each element of dh is
-// computed by the same tile and summation order on any thread count (sgemm_packed).
+// One backward step, fused per band of batch rows (one parallel_for per step, no barrier
+// inside: every row of dh_{t-1} needs only the same row of the gate gradients): the cell
+// backward of the band (gate gradients into dG_t, dc updated), then, while those rows are
+// cache-hot, dh_{t-1} of the band = dGh_t W_hh (+ the GRU's direct part the cell left in dhc).
+// Bands are 4-row units, so the micro-kernel tiles and the summation order of every element
+// are those of one thread.
 static void step_backward(const RnnKernels& k, RnnMode mode, const PackedB& whh, float* dG_t, float* dGh_t,
                           float* dc, float* dhc, const float* dy_t, const float* gates_t, const float* extra_t,
                           const float* c_prev, const float* h_prev, const float* y_t, int64_t N, int64_t H) {
@@ -105,8 +103,9 @@ static void step_backward(const RnnKernels& k, RnnMode mode, const PackedB& whh,
       k.gru_cell_backward(dG_t, dGh_t, dhc, dy_t, dhc, gates_t, extra_t, h_prev, n0, n1, H);
     else
       k.rnn_cell_backward(mode == RnnMode::rnn_relu, dG_t, dy_t, dhc, y_t, n0, n1, H);
+    sgemm_packed(false, n1 - n0, 1.0f, dGh_t + n0 * GH, GH, whh, gru ? 1.0f : 0.0f, dhc + n0 * H, H,
+                 /*allow_threads=*/false);
   });
-  sgemm_packed(false, N, 1.0f, dGh_t, GH, whh, gru ? 1.0f : 0.0f, dhc, H);
 }
 
 // ---- sequence drivers
