@@ -233,12 +233,14 @@ static void forward_fused_input(const RnnKernels& k, RnnMode mode, float* pre, f
   const int64_t G = rnn_num_gates(mode), GH = G * H, NH = N * H, K = I + H + 1;
   // [W_ih | W_hh | b] (GH x K), packed once per gate as its transpose.
   const auto wcat = uninit(checked_mul(GH, K, "weights"));
-  for (int64_t j = 0; j < GH; ++j) {
-    float* row = wcat.get() + j * K;
-    std::memcpy(row, w_ih + j * I, sizeof(float) * I);
-    std::memcpy(row + I, w_hh + j * H, sizeof(float) * H);
-    row[I + H] = bias ? bias[j] : 0.0f;
-  }
+  parallel_for(0, GH, row_grain(K), [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      float* row = wcat.get() + j * K;
+      std::memcpy(row, w_ih + j * I, sizeof(float) * I);
+      std::memcpy(row + I, w_hh + j * H, sizeof(float) * H);
+      row[I + H] = bias ? bias[j] : 0.0f;
+    }
+  });
   std::vector<PackedB> whg;
   for (int64_t g = 0; g < G; ++g) whg.push_back(pack_b(active_isa(), true, K, H, wcat.get() + g * H * K, K));
   std::vector<float> acat(static_cast<size_t>(N * K));
@@ -316,13 +318,15 @@ static void dw_fused_input(float* dw_ih, float* dw_hh, float* db_ih, float* db_h
   });
   const auto dw = uninit(GH * K);
   sgemm(true, false, GH, K, T * N, 1.0f, dG, GH, z.get(), K, 0.0f, dw.get(), K);
-  for (int64_t j = 0; j < GH; ++j) {
-    const float* row = dw.get() + j * K;
-    std::memcpy(dw_ih + j * I, row, sizeof(float) * I);
-    std::memcpy(dw_hh + j * H, row + I, sizeof(float) * H);
-    if (db_ih) db_ih[j] = row[I + H];
-    if (db_hh) db_hh[j] = row[I + H];
-  }
+  parallel_for(0, GH, row_grain(K), [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      const float* row = dw.get() + j * K;
+      std::memcpy(dw_ih + j * I, row, sizeof(float) * I);
+      std::memcpy(dw_hh + j * H, row + I, sizeof(float) * H);
+      if (db_ih) db_ih[j] = row[I + H];
+      if (db_hh) db_hh[j] = row[I + H];
+    }
+  });
 }
 
 void rnn_sequence_backward(RnnMode mode, float* dx, float* dh0, float* dc0, float* dw_ih,
