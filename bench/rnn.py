@@ -75,7 +75,9 @@ def make_weights(cell, seed=0):
 
 
 # ------------------------------------------------------------------------------ fastdl
-def fastdl_step_fn(cell, weights, x, y):
+def fastdl_step_fn(cell, weights, x, y, mark=None):
+    """(step, params) closures; ``mark(phase)``, when given, is called after each phase of the
+    step (bench/rnn_profile.py times them)."""
     import fastdl
     import fastdl.functional as F
     from fastdl import nn
@@ -105,10 +107,25 @@ def fastdl_step_fn(cell, weights, x, y):
         opt.step()
         return loss.item()
 
+    def step_marked():
+        out = model(xt)
+        mark("forward")
+        loss = F.cross_entropy(out, y)
+        mark("loss")
+        opt.zero_grad()
+        mark("zero_grad")
+        loss.backward()
+        mark("backward")
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        mark("clip")
+        opt.step()
+        mark("optimizer")
+        return loss.item()
+
     def params():
         return {n: p.data.copy() for n, p in model.named_parameters()}
 
-    return step, params
+    return (step if mark is None else step_marked), params
 
 
 # ------------------------------------------------------------------------------ torch

@@ -1,6 +1,8 @@
 """Helpers for layers: output-size arithmetic, gradient clipping."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from .._args import is_int
 
@@ -57,6 +59,9 @@ def _grads(parameters):
 def _vector_norm(x, p):
     """torch.linalg.vector_norm: p-norm of |x| in float64; inf = max, -inf = min, 0 = number
     of nonzero entries (0.0 for an empty x)."""
+    if p == 2:  # the common case (clip_grad_norm_'s default): one float64 dot, cast in buffered chunks
+        flat = np.asarray(x).ravel()
+        return math.sqrt(float(np.einsum("i,i->", flat, flat, dtype=np.float64)))
     a = np.abs(np.asarray(x, np.float64)).ravel()
     if not a.size:
         return 0.0
