@@ -25,6 +25,7 @@ struct V {  // 3 x 3 tile: 9 accumulators + 4 operands of the 16 ymm registers
   static reg load_n(const float* p, int64_t n) {
     return n == kLanes ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, tail_mask(n));
   }
+  static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
   static reg fma(reg a, reg b, reg acc) { return _mm256_fmadd_ps(a, b, acc); }
   static float hsum(reg v) { return avx2::hsum(v); }
 };
@@ -33,7 +34,8 @@ struct V {  // 3 x 3 tile: 9 accumulators + 4 operands of the 16 ymm registers
 }  // namespace
 
 const ConvKernels& conv_kernels() {
-  static const ConvKernels k{&im2col, &col2im, &dw_small, &flat, &flat_dw, &flat_dw_tiles, V::kMR * V::kNR * V::kLanes};
+  static const ConvKernels k{&im2col, &col2im, &dw_small, &flat, &flat_dw, &flat_dw_tiles, V::kMR * V::kNR * V::kLanes,
+                             &flat_scatter};
   return k;
 }
 }  // namespace avx2

@@ -24,6 +24,7 @@ struct V {  // 4 x 5 tile: 20 accumulators + 6 operands of the 32 zmm registers
   static reg load_n(const float* p, int64_t n) {
     return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1u), p);  // n <= 16
   }
+  static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
   static reg fma(reg a, reg b, reg acc) { return _mm512_fmadd_ps(a, b, acc); }
   static float hsum(reg v) { return _mm512_reduce_add_ps(v); }
 };
@@ -32,7 +33,8 @@ struct V {  // 4 x 5 tile: 20 accumulators + 6 operands of the 32 zmm registers
 }  // namespace
 
 const ConvKernels& conv_kernels() {
-  static const ConvKernels k{&im2col, &col2im, &dw_small, &flat, &flat_dw, &flat_dw_tiles, V::kMR * V::kNR * V::kLanes};
+  static const ConvKernels k{&im2col, &col2im, &dw_small, &flat, &flat_dw, &flat_dw_tiles, V::kMR * V::kNR * V::kLanes,
+                             &flat_scatter};
   return k;
 }
 }  // namespace avx512

@@ -101,18 +101,37 @@ void conv_flat_forward(const ConvKernels& kt, float* y, const float* x, const fl
   run_images(kt, y, x, w, b, f, p, p.H, p.W, p.pad_w, p.P, p.Q);
 }
 
+// Per image: dy into zero-padded wide planes of the padded dx's width (scratch conv_pad), the
+// scatter kernel into the padded dx planes (scratch conv_col, zeroed), the inner H x W copied
+// out. Only real taps are multiplied (flat_impl.h, flat_scatter).
 void conv_flat_backward_data(const ConvKernels& kt, float* dx, const float* dy, const float* w,
                              const Conv2dParams& p) {
-  const int64_t ph = p.dil_h * (p.R - 1) - p.pad_h, pw = p.dil_w * (p.S - 1) - p.pad_w;
-  const int64_t Hp = p.P + 2 * ph, Wp = p.Q + 2 * pw;
-  const FlatConv f = make_flat(p, p.C, p.K, Hp, Wp, ph, p.P, p.H);
-  // wf (C, K, R, S) = w (K, C, R, S) transposed and flipped in both kernel dimensions.
-  const int64_t RS = p.R * p.S;
-  std::vector<float> wf(static_cast<size_t>(p.K * p.C * RS));
-  for (int64_t k = 0; k < p.K; ++k)
-    for (int64_t c = 0; c < p.C; ++c)
-      for (int64_t t = 0; t < RS; ++t) wf[(c * p.K + k) * RS + t] = w[(k * p.C + c) * RS + (RS - 1 - t)];
-  run_images(kt, dx, dy, wf.data(), nullptr, f, p, p.P, p.Q, pw, p.H, p.W);
+  const int64_t Hp = p.H + 2 * p.pad_h, Wp = p.W + 2 * p.pad_w;
+  FlatConv f = make_flat(p, p.C, p.K, Hp, Wp, 0, Hp, p.P);
+  f.ldi = (f.n + 2 * kFlatSlack - 1) / kFlatSlack * kFlatSlack;  // positions up to n's last vector, zero past n
+  f.ldo = (checked_mul(Hp, Wp, "conv2d wide plane") + p.dil_w * (p.S - 1) + 2 * kFlatSlack - 1) / kFlatSlack *
+          kFlatSlack;
+  const int64_t in_floats = checked_mul(f.J, f.ldi, "conv2d wide plane");
+  const int64_t out_floats = checked_mul(f.M, f.ldo, "conv2d wide plane");
+  parallel_for(0, p.N, image_grain(p), [&](int64_t lo, int64_t hi) {
+    float* in = scratch(ScratchKey::conv_pad, in_floats);
+    float* out = scratch(ScratchKey::conv_col, out_floats);
+    std::memset(in, 0, sizeof(float) * static_cast<size_t>(in_floats));  // garbage columns and the tail stay zero
+    for (int64_t n = lo; n < hi; ++n) {
+      for (int64_t k = 0; k < p.K; ++k) {
+        const float* src = dy + (n * p.K + k) * p.P * p.Q;
+        float* d = in + k * f.ldi;
+        for (int64_t h = 0; h < p.P; ++h) std::memcpy(d + h * Wp, src + h * p.Q, sizeof(float) * p.Q);
+      }
+      std::memset(out, 0, sizeof(float) * static_cast<size_t>(out_floats));
+      kt.flat_scatter(out, in, w, f);
+      for (int64_t c = 0; c < p.C; ++c) {
+        float* d = dx + (n * p.C + c) * p.H * p.W;
+        const float* src = out + c * f.ldo + p.pad_h * Wp + p.pad_w;
+        for (int64_t h = 0; h < p.H; ++h) std::memcpy(d + h * p.W, src + h * Wp, sizeof(float) * p.W);
+      }
+    }
+  });
 }
 
 // The whole batch is laid out once (scratch conv_pad: padded inputs; conv_col: the output

@@ -20,6 +20,7 @@ struct V {  // one lane: the dot products in plain scalar order
   static void storeu(float* p, reg v) { *p = v; }
   static reg zero() { return 0.0f; }
   static reg load_n(const float* p, int64_t) { return *p; }
+  static reg add(reg a, reg b) { return a + b; }
   static reg fma(reg a, reg b, reg acc) { return a * b + acc; }
   static float hsum(reg v) { return v; }
 };
@@ -28,7 +29,8 @@ struct V {  // one lane: the dot products in plain scalar order
 }  // namespace
 
 const ConvKernels& conv_kernels() {
-  static const ConvKernels k{&im2col, &col2im, &dw_small, &flat, &flat_dw, &flat_dw_tiles, V::kMR * V::kNR * V::kLanes};
+  static const ConvKernels k{&im2col, &col2im, &dw_small, &flat, &flat_dw, &flat_dw_tiles, V::kMR * V::kNR * V::kLanes,
+                             &flat_scatter};
   return k;
 }
 }  // namespace generic

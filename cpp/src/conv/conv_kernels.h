@@ -43,6 +43,9 @@ struct ConvKernels {
                   int64_t images, const FlatConv& f, int64_t tile, bool first, bool last);
   int64_t (*flat_dw_tiles)(const FlatConv& f);
   int64_t flat_dw_acc;
+  // Backward-data as a scatter on the wide planes (flat_impl.h): out (M planes of ldo floats,
+  // zeroed by the caller) += each tap of w (J, M, R, S) times in (J planes of ldi floats).
+  void (*flat_scatter)(float* out, const float* in, const float* w, const FlatConv& f);
 };
 
 // The zero-padded input rows and columns dw_small reads (stride_w == 1).
