@@ -17,6 +17,7 @@ struct V {  // 4 x 5 tile: 20 accumulators + 6 operands of the 32 zmm registers
   static constexpr int kMR = 4, kNR = 5;
   static constexpr int64_t kLanes = 16;
   static constexpr int kFM = 6, kFV = 4;  // flat tile: 24 accumulators, 6 weights, 1 input
+  static constexpr int kDwMV = 1, kDwNR = 5, kDwNS = 5;  // weight-gradient tile: 16 channels x 5x5 taps
   static reg set1(float f) { return _mm512_set1_ps(f); }
   static reg loadu(const float* p) { return _mm512_loadu_ps(p); }
   static void storeu(float* p, reg v) { _mm512_storeu_ps(p, v); }
@@ -33,8 +34,8 @@ struct V {  // 4 x 5 tile: 20 accumulators + 6 operands of the 32 zmm registers
 }  // namespace
 
 const ConvKernels& conv_kernels() {
-  static const ConvKernels k{&im2col, &col2im, &dw_small, &flat, &flat_dw, &flat_dw_tiles, V::kMR * V::kNR * V::kLanes,
-                             &flat_scatter};
+  static const ConvKernels k{&im2col, &col2im, &dw_small, &flat, &flat_scatter, &flat_dwv,
+                             V::kDwMV * V::kLanes, V::kDwNR, V::kDwNS, V::kLanes};
   return k;
 }
 }  // namespace avx512

@@ -15,6 +15,7 @@ struct V {  // one lane: the dot products in plain scalar order
   static constexpr int kMR = 4, kNR = 5;
   static constexpr int64_t kLanes = 1;
   static constexpr int kFM = 4, kFV = 2;
+  static constexpr int kDwMV = 4, kDwNR = 2, kDwNS = 2;  // weight-gradient tile: 4 channels x 2x2 taps
   static reg set1(float f) { return f; }
   static reg loadu(const float* p) { return *p; }
   static void storeu(float* p, reg v) { *p = v; }
@@ -29,8 +30,8 @@ struct V {  // one lane: the dot products in plain scalar order
 }  // namespace
 
 const ConvKernels& conv_kernels() {
-  static const ConvKernels k{&im2col, &col2im, &dw_small, &flat, &flat_dw, &flat_dw_tiles, V::kMR * V::kNR * V::kLanes,
-                             &flat_scatter};
+  static const ConvKernels k{&im2col, &col2im, &dw_small, &flat, &flat_scatter, &flat_dwv,
+                             V::kDwMV * V::kLanes, V::kDwNR, V::kDwNS, V::kLanes};
   return k;
 }
 }  // namespace generic

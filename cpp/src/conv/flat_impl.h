@@ -183,85 +183,59 @@ void flat_scatter(float* out, const float* in, const float* w, const FlatConv& f
   }
 }
 
-// Weight gradient on the same wide planes, for one tile of FM output planes x FT taps (tap t =
-// (j, r, s) in the weight's order) over `images` images: acc (FM*FT vectors, kept between calls)
-// += sum_i g[m, i] * in[j, i + off(r, s)] over the vectors of positions [0, n). g must be zero
-// at the garbage columns and past n to the end of the last vector.
-template <int FM, int FT>
-void flat_dw_tile(typename V::reg* acc, const float* g, int64_t g_img, const float* in, int64_t in_img,
-                  int64_t images, const FlatConv& f, int64_t m0, int64_t t0) {
-  typename V::reg a[FM][FT];
-  for (int i = 0; i < FM; ++i)
-    for (int t = 0; t < FT; ++t) a[i][t] = acc[i * FT + t];
-  int64_t off[FT];
-  const int64_t RS = f.R * f.S;
-  for (int t = 0; t < FT; ++t) {
-    const int64_t tap = t0 + t, j = tap / RS, r = tap / f.S % f.R, s = tap % f.S;
-    off[t] = j * f.ldi + r * f.row_step + s * f.col_step;
-  }
-  const int64_t nvec = (f.n + V::kLanes - 1) / V::kLanes;
-  for (int64_t img = 0; img < images; ++img) {
-    const float* gi = g + img * g_img + m0 * f.ldo;
-    const float* xi = in + img * in_img;
-    for (int64_t v = 0; v < nvec; ++v) {
-      const int64_t i = v * V::kLanes;
-      typename V::reg xv[FT];
+// Weight gradient of one image on the zero-padded input planes, vectorised over output
+// channels (LeNet's 16 output channels are one 16-lane vector; no position is wasted): gT holds
+// the image's output gradient position-major, (P*Q, ldg) with ldg >= the tile's channels and
+// zero past K; `in` the J padded input planes (ldi floats, row stride Wp). A tile is MV vectors
+// of output channels (from m0) x NR tap rows (row[i]: the offset in `in` of tap row (j, r) =
+// j*ldi + r*row_step) x NS columns s0 + s (column offset s*cs; Unit: cs == 1, so the offsets
+// are displacements). acc (MV*NR*NS vectors, [v][i][s][lane], kept between images) +=
+//   sum over positions (p, q) in order of gT[p*Q + q, m] * in[row[i] + (s0 + s)*cs + p*Wp + q].
+// Each accumulator is one running sum in a fixed order: results follow the shape only.
+template <int MV, int NR, int NS, bool Unit>
+void flat_dwv_tile(typename V::reg* acc, const float* gT, int64_t ldg, const float* in, const int64_t* row,
+                   int64_t s0, int64_t cs, const FlatConv& f, int64_t P, int64_t Q, int64_t m0) {
+  typename V::reg a[MV][NR][NS];
+  for (int v = 0; v < MV; ++v)
+    for (int i = 0; i < NR; ++i)
+      for (int c = 0; c < NS; ++c) a[v][i][c] = acc[(v * NR + i) * NS + c];
+  const float* xp[NR];
+  for (int i = 0; i < NR; ++i) xp[i] = in + row[i] + s0 * cs;
+  for (int64_t p = 0; p < P; ++p) {
+    const float* gr = gT + p * Q * ldg + m0;
+    const int64_t xr = p * f.Wp;
+    for (int64_t q = 0; q < Q; ++q) {
+      typename V::reg g[MV];
+#pragma GCC unroll 4
+      for (int v = 0; v < MV; ++v) g[v] = V::loadu(gr + q * ldg + v * V::kLanes);
 #pragma GCC unroll 8
-      for (int t = 0; t < FT; ++t) xv[t] = V::loadu(xi + off[t] + i);
+      for (int i = 0; i < NR; ++i) {
+        const float* x = xp[i] + xr + q;
 #pragma GCC unroll 8
-      for (int m = 0; m < FM; ++m) {
-        const typename V::reg gv = V::loadu(gi + m * f.ldo + i);
-#pragma GCC unroll 8
-        for (int t = 0; t < FT; ++t) a[m][t] = V::fma(gv, xv[t], a[m][t]);
+        for (int c = 0; c < NS; ++c) {
+          const typename V::reg xv = V::set1(x[Unit ? c : c * cs]);
+#pragma GCC unroll 4
+          for (int v = 0; v < MV; ++v) a[v][i][c] = V::fma(g[v], xv, a[v][i][c]);
+        }
       }
     }
   }
-#pragma GCC unroll 8
-  for (int i = 0; i < FM; ++i)
-#pragma GCC unroll 8
-    for (int t = 0; t < FT; ++t) acc[i * FT + t] = a[i][t];
+  for (int v = 0; v < MV; ++v)
+    for (int i = 0; i < NR; ++i)
+      for (int c = 0; c < NS; ++c) acc[(v * NR + i) * NS + c] = a[v][i][c];
 }
 
-using FlatDwTileFn = void (*)(typename V::reg*, const float*, int64_t, const float*, int64_t, int64_t,
-                              const FlatConv&, int64_t, int64_t);
-
-template <int FM>
-FlatDwTileFn flat_dw_tile_ft(int64_t ft) {
-  switch (ft) {
-    case 1: return &flat_dw_tile<FM, 1>;
-    case 2: return &flat_dw_tile<FM, (V::kNR >= 2 ? 2 : 1)>;
-    case 3: return &flat_dw_tile<FM, (V::kNR >= 3 ? 3 : 1)>;
-    case 4: return &flat_dw_tile<FM, (V::kNR >= 4 ? 4 : 1)>;
-    default: return &flat_dw_tile<FM, V::kNR>;
-  }
-}
-
-// Tiles of the weight gradient: output planes in blocks of kMR, taps in blocks of kNR.
-int64_t flat_dw_tiles(const FlatConv& f) {
-  const int64_t T = f.J * f.R * f.S;
-  return ((f.M + V::kMR - 1) / V::kMR) * ((T + V::kNR - 1) / V::kNR);
-}
-
-// Tile `tile`: accumulates images [0, images) of g / in into its accumulators `acc` (zeroed
-// when `first`), and when `last` writes dw (M, J*R*S) of its weights from the lanes' sums.
-// acc holds kMR*kNR vectors.
-void flat_dw(float* dw, float* acc_mem, const float* g, int64_t g_img, const float* in, int64_t in_img,
-             int64_t images, const FlatConv& f, int64_t tile, bool first, bool last) {
-  const int64_t T = f.J * f.R * f.S, tb = (T + V::kNR - 1) / V::kNR;
-  const int64_t m0 = tile / tb * V::kMR, t0 = tile % tb * V::kNR;
-  const int64_t fm = f.M - m0 < V::kMR ? f.M - m0 : V::kMR, ft = T - t0 < V::kNR ? T - t0 : V::kNR;
-  typename V::reg* acc = reinterpret_cast<typename V::reg*>(acc_mem);
-  if (first)
-    for (int64_t i = 0; i < fm * ft; ++i) acc[i] = V::zero();
-  FlatDwTileFn fn;
-  switch (fm) {
-    case 1: fn = flat_dw_tile_ft<1>(ft); break;
-    case 2: fn = flat_dw_tile_ft<(V::kMR >= 2 ? 2 : 1)>(ft); break;
-    case 3: fn = flat_dw_tile_ft<(V::kMR >= 3 ? 3 : 1)>(ft); break;
-    default: fn = flat_dw_tile_ft<V::kMR>(ft); break;
-  }
-  fn(acc, g, g_img, in, in_img, images, f, m0, t0);
-  if (last)
-    for (int64_t i = 0; i < fm; ++i)
-      for (int64_t t = 0; t < ft; ++t) dw[(m0 + i) * T + t0 + t] = V::hsum(acc[i * ft + t]);
+// Tile (mb, rb, cb) of one image: output channels [mb*kDwMV*kLanes, +kDwMV*kLanes) x tap rows
+// [rb*kDwNR, +kDwNR) (tap row (j, r) = j*R + r; row_off: its offset in `in`, past the last one
+// repeated) x columns [cb*kDwNS, +kDwNS) (columns past S read the plane's slack; the caller drops
+// them). acc: kDwMV*kDwNR*kDwNS vectors.
+void flat_dwv(float* acc_mem, const float* gT, int64_t ldg, const float* in, const int64_t* row_off,
+              const FlatConv& f, int64_t P, int64_t Q, int64_t mb, int64_t rb, int64_t cb) {
+  auto* acc = reinterpret_cast<typename V::reg*>(acc_mem);
+  const int64_t m0 = mb * V::kDwMV * V::kLanes, s0 = cb * V::kDwNS;
+  if (f.col_step == 1)
+    flat_dwv_tile<V::kDwMV, V::kDwNR, V::kDwNS, true>(acc, gT, ldg, in, row_off + rb * V::kDwNR, s0, 1, f, P, Q, m0);
+  else
+    flat_dwv_tile<V::kDwMV, V::kDwNR, V::kDwNS, false>(acc, gT, ldg, in, row_off + rb * V::kDwNR, s0, f.col_step, f,
+                                                         P, Q, m0);
 }
