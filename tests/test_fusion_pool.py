@@ -5,8 +5,6 @@ the BatchNorm channel and column paths), bitwise against the unfused chains, thr
 nn.fusion rules (whole LeNet), and their bad-input errors."""
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 
@@ -16,6 +14,7 @@ from fastdl import _C, nn
 from fastdl.nn import fusion
 
 from reference import activation as ref_act
+from test_fusion import _assert_fusion_is_bitwise
 from reference import batchnorm as ref_bn
 from reference import pool as ref_pool
 
@@ -104,28 +103,9 @@ def test_batch_norm_sigmoid_avg_pool2d_matches_reference_and_unfused(isa, thread
     np.testing.assert_allclose(bt.grad.data, db, rtol=1e-4, atol=tol)
 
 
-def _run(model, x, dy, fused):
-    xt = fastdl.tensor(x, requires_grad=True)
-    if fused:
-        y = model(xt)
-    else:
-        with fusion.disabled():
-            y = model(xt)
-    y.backward(dy)
-    return [y.data.copy(), xt.grad.numpy()] + [p.grad.numpy().copy() for p in model.parameters()] + \
-        [np.array(v) for v in model.state_dict().values()]
-
-
 @pytest.mark.parametrize("make", [fastdl.models.lenet, fastdl.models.lenet_bn], ids=["lenet", "lenet_bn"])
 def test_lenet_models_fused_bitwise(isa, rng, make):
-    x = rng.standard_normal((5, 1, 28, 28)).astype(np.float32)
-    for training in (True, False):
-        fastdl.manual_seed(0)
-        a = make().train(training)
-        b = copy.deepcopy(a)
-        dy = rng.standard_normal((5, 10)).astype(np.float32)
-        for got, want in zip(_run(a, x, dy, True), _run(b, x, dy, False)):
-            np.testing.assert_array_equal(got, want)
+    _assert_fusion_is_bitwise(make, (5, 1, 28, 28), rng)
 
 
 def test_rules_pick_runs_of_three_then_two(rng):

@@ -90,12 +90,19 @@ void avg_pool2d_backward(float* dx, const float* dy, const Pool2dParams& p, bool
   });
 }
 
+namespace {
+// The activations avg_pool2d_act fuses: those whose backward reads their output.
+void check_pooled_activation(Activation act) {
+  FASTDL_CHECK(act == Activation::relu || act == Activation::sigmoid || act == Activation::tanh,
+               "avg_pool2d_act: activation must be relu, sigmoid or tanh");
+}
+}  // namespace
+
 // Plane by plane, so the activated plane is still in L1 when it is pooled (forward) and the
 // pooled gradient's plane when the activation's backward reads it (backward).
 void avg_pool2d_act_forward(float* y, float* s, const float* x, const Pool2dParams& p, bool count_include_pad,
                             int64_t divisor_override, Activation act) {
-  FASTDL_CHECK(act == Activation::relu || act == Activation::sigmoid || act == Activation::tanh,
-               "avg_pool2d_act: activation must be relu, sigmoid or tanh");
+  check_pooled_activation(act);
   const int64_t HW = p.H * p.W, PQ = p.P * p.Q;
   const auto pool = pool_kernels(active_isa()).avg_plane;
   const auto& ak = activation_kernels(active_isa());
@@ -111,8 +118,7 @@ void avg_pool2d_act_forward(float* y, float* s, const float* x, const Pool2dPara
 
 void avg_pool2d_act_backward(float* dx, const float* dy, const float* s, const Pool2dParams& p,
                              bool count_include_pad, int64_t divisor_override, Activation act) {
-  FASTDL_CHECK(act == Activation::relu || act == Activation::sigmoid || act == Activation::tanh,
-               "avg_pool2d_act: activation must be relu, sigmoid or tanh");
+  check_pooled_activation(act);
   const int64_t HW = p.H * p.W, PQ = p.P * p.Q;
   const auto pool = pool_kernels(active_isa()).avg_backward_plane;
   const auto& ak = activation_kernels(active_isa());
