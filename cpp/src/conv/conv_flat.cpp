@@ -87,8 +87,12 @@ FlatChoice conv_flat_choice(const Conv2dParams& p) {
   FlatChoice c;
   if (p.groups != 1 || p.N == 0 || p.stride_h != 1 || p.stride_w != 1 || p.R * p.S == 1) return c;
   if (const char* e = std::getenv("FASTDL_CONV_ENGINE"))
-    if (std::strcmp(e, "im2col") == 0) return c;
-  c.fwd = p.K < 16 && p.W + 2 * p.pad_w <= 2 * p.Q;
+    if (std::strcmp(e, "im2col") == 0 || std::strcmp(e, "direct") == 0) return c;  // a forced engine
+  // Forward: up to 8 output channels on the wide planes (vectors of positions); 9-16 output
+  // channels from fewer than 16 input channels vectorised over the channels (forward_by_channels:
+  // LeNet's 6 -> 16, 1.6-1.7 vs the direct engine's 2.0-2.1 ms on 14x14, 1.0 vs 1.3 ms on 12x12,
+  // avx512, 1 thread; the direct engine's blocks are mostly padding with 6 input channels).
+  c.fwd = (p.K < 9 && p.W + 2 * p.pad_w <= 2 * p.Q) || (p.K <= 16 && p.C < 16);
   c.dx = p.C < 16 && conv_flat_dx_supported(p) && p.Q + 2 * (p.dil_w * (p.S - 1) - p.pad_w) <= 2 * p.W;
   // Weight gradient (vectorised over the output channels): from 9 channels on; with fewer, most
   // of a 16-lane vector is idle and the dw_small kernel wins (LeNet conv1, 6 channels: 1.7 vs
@@ -97,8 +101,56 @@ FlatChoice conv_flat_choice(const Conv2dParams& p) {
   return c;
 }
 
+namespace {
+
+// Forward vectorised over the output channels (9..fwdv_m of them): per image, x into zero-padded
+// planes (scratch conv_pad) wide and tall enough for whole tiles, the flat_fwdv kernel into yT
+// (scratch conv_col, position-major), transposed into y. The tile shape wasting the fewest
+// positions on P x Q is used. Images are independent: any thread split gives the same bits.
+void forward_by_channels(const ConvKernels& kt, float* y, const float* x, const float* w, const float* b,
+                         const Conv2dParams& p) {
+  auto waste = [&](int s) {
+    const int64_t nr = kt.fwdv_tile[s][0], nc = kt.fwdv_tile[s][1];
+    return ((p.P + nr - 1) / nr * nr) * ((p.Q + nc - 1) / nc * nc);
+  };
+  const int shape = waste(1) < waste(0) ? 1 : 0;
+  const int64_t nr = kt.fwdv_tile[shape][0], nc = kt.fwdv_tile[shape][1], L = kt.fwdv_m;
+  const int64_t Hp = std::max(p.H + 2 * p.pad_h, (p.P + nr - 1) / nr * nr + p.dil_h * (p.R - 1));
+  const int64_t Wp = std::max(p.W + 2 * p.pad_w, (p.Q + nc - 1) / nc * nc + p.dil_w * (p.S - 1));
+  FlatConv f = make_flat(p, p.K, p.C, Hp, Wp, p.pad_h, p.H, p.P);
+  f.ldi = checked_mul(Hp, Wp, "conv2d wide plane");
+  const int64_t T = p.C * p.R * p.S, PQ = p.P * p.Q;
+  std::vector<float> wT(static_cast<size_t>(T * L), 0.0f), bias(static_cast<size_t>(L), 0.0f);
+  std::vector<int64_t> off(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t k = 0; k < p.K; ++k) wT[static_cast<size_t>(t * L + k)] = w[k * T + t];
+    off[static_cast<size_t>(t)] = t / (p.R * p.S) * f.ldi + t / p.S % p.R * f.row_step + t % p.S * f.col_step;
+  }
+  if (b) std::copy(b, b + p.K, bias.begin());
+  const int64_t in_floats = checked_mul(p.C, f.ldi, "conv2d wide plane"), y_floats = checked_mul(PQ, L, "conv2d");
+  parallel_for(0, p.N, image_grain(p), [&](int64_t lo, int64_t hi) {
+    float* in = scratch(ScratchKey::conv_pad, in_floats);
+    float* yT = scratch(ScratchKey::conv_col, y_floats);
+    std::memset(in, 0, sizeof(float) * static_cast<size_t>(in_floats));  // the padding stays zero
+    for (int64_t n = lo; n < hi; ++n) {
+      for (int64_t j = 0; j < p.C; ++j) {
+        const float* src = x + (n * p.C + j) * p.H * p.W;
+        float* d = in + j * f.ldi + p.pad_h * Wp + p.pad_w;
+        for (int64_t h = 0; h < p.H; ++h) std::memcpy(d + h * Wp, src + h * p.W, sizeof(float) * p.W);
+      }
+      kt.flat_fwdv(yT, wT.data(), bias.data(), in, off.data(), T, f, p.P, p.Q, shape);
+      float* yn = y + n * p.K * PQ;
+      for (int64_t k = 0; k < p.K; ++k)  // contiguous writes; the strided reads hit L1
+        for (int64_t i = 0; i < PQ; ++i) yn[k * PQ + i] = yT[i * L + k];
+    }
+  });
+}
+
+}  // namespace
+
 void conv_flat_forward(const ConvKernels& kt, float* y, const float* x, const float* w, const float* b,
                        const Conv2dParams& p) {
+  if (p.K >= 9 && p.K <= kt.fwdv_m) return forward_by_channels(kt, y, x, w, b, p);
   const int64_t Hp = p.H + 2 * p.pad_h, Wp = p.W + 2 * p.pad_w;
   const FlatConv f = make_flat(p, p.K, p.C, Hp, Wp, p.pad_h, p.H, p.P);
   run_images(kt, y, x, w, b, f, p, p.H, p.W, p.pad_w, p.P, p.Q);

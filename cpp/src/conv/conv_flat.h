@@ -14,8 +14,9 @@ namespace fastdl {
 struct FlatChoice {
   bool fwd = false, dx = false, dw = false;
 };
-// Which passes the flat engine takes (measured rule in conv_flat.cpp); the direct engine's
-// choice is made first and wins. FASTDL_CONV_ENGINE=im2col turns it off.
+// Which passes the flat engine takes (measured rule in conv_flat.cpp); its forward is chosen
+// before the direct engine's, its backward passes after (the direct engine's choice wins there).
+// FASTDL_CONV_ENGINE=im2col or direct turns it off.
 FlatChoice conv_flat_choice(const Conv2dParams& p);
 
 // y (N, K, P, Q) = conv(x, w) + b (b may be null); needs conv_flat_choice(p).fwd.

@@ -16,6 +16,7 @@ struct V {  // one lane: the dot products in plain scalar order
   static constexpr int64_t kLanes = 1;
   static constexpr int kFM = 4, kFV = 2;
   static constexpr int kDwMV = 4, kDwNR = 2, kDwNS = 2;  // weight-gradient tile: 4 channels x 2x2 taps
+  static constexpr int kFwdMV = 16, kFwdA[2] = {1, 1}, kFwdB[2] = {1, 2};  // forward tiles (rows x columns)
   static reg set1(float f) { return f; }
   static reg loadu(const float* p) { return *p; }
   static void storeu(float* p, reg v) { *p = v; }
@@ -31,7 +32,8 @@ struct V {  // one lane: the dot products in plain scalar order
 
 const ConvKernels& conv_kernels() {
   static const ConvKernels k{&im2col, &col2im, &dw_small, &flat, &flat_scatter, &flat_dwv,
-                             V::kDwMV * V::kLanes, V::kDwNR, V::kDwNS, V::kLanes};
+                             V::kDwMV * V::kLanes, V::kDwNR, V::kDwNS, V::kLanes,
+                             &flat_fwdv, V::kFwdMV * V::kLanes, {{V::kFwdA[0], V::kFwdA[1]}, {V::kFwdB[0], V::kFwdB[1]}}};
   return k;
 }
 }  // namespace generic

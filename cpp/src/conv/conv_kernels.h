@@ -45,6 +45,13 @@ struct ConvKernels {
   void (*flat_dwv)(float* acc, const float* gT, int64_t ldg, const float* in, const int64_t* row_off,
                    const FlatConv& f, int64_t P, int64_t Q, int64_t mb, int64_t rb, int64_t cb);
   int64_t dwv_m, dwv_r, dwv_s, dwv_lanes;
+  // Forward of one image vectorised over output channels (flat_impl.h, flat_fwdv): yT (P*Q,
+  // fwdv_m) position-major = bias + conv of the padded planes `in` (tap t at in + off[t]) with
+  // wT (T, fwdv_m), in tiles of fwdv_tile[shape] = {rows, columns} of output positions.
+  void (*flat_fwdv)(float* yT, const float* wT, const float* bias, const float* in, const int64_t* off, int64_t T,
+                    const FlatConv& f, int64_t P, int64_t Q, int shape);
+  int64_t fwdv_m;
+  int64_t fwdv_tile[2][2];
 };
 
 // The zero-padded input rows and columns dw_small reads (stride_w == 1).

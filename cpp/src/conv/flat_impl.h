@@ -183,6 +183,63 @@ void flat_scatter(float* out, const float* in, const float* w, const FlatConv& f
   }
 }
 
+// Forward of one image vectorised over output channels (LeNet's 6 -> 16 layer: 16 channels are
+// one avx512 vector, so no output position is wasted on the wide planes' garbage columns): a tile
+// of NR output rows x NC output columns from (p0, q0), MV vectors of channels, accumulates over
+// the T taps in order (tap t at offset off[t] = j*ldi + r*row_step + s*col_step in `in`, the
+// padded planes of row stride Wp):
+//   yT[(p*Q + q)*ldw + m] = bias[m] + sum_t wT[t*ldw + m] * in[off[t] + p*Wp + q]
+// (wT, bias: ldw = MV*kLanes floats per tap, zero past K). Positions past (np, nq) are computed
+// from the planes' slack and not stored.
+template <int MV, int NR, int NC>
+void flat_fwdv_tile(float* yT, const float* wT, const float* bias, const float* in, const int64_t* off, int64_t T,
+                    const FlatConv& f, int64_t Q, int64_t p0, int64_t q0, int64_t np, int64_t nq) {
+  constexpr int64_t ldw = MV * V::kLanes;
+  typename V::reg a[NR][NC][MV];
+  for (int v = 0; v < MV; ++v) {
+    const typename V::reg b = V::loadu(bias + v * V::kLanes);
+    for (int r = 0; r < NR; ++r)
+      for (int c = 0; c < NC; ++c) a[r][c][v] = b;
+  }
+  const float* base = in + p0 * f.Wp + q0;
+  for (int64_t t = 0; t < T; ++t) {
+    typename V::reg w[MV];
+#pragma GCC unroll 4
+    for (int v = 0; v < MV; ++v) w[v] = V::loadu(wT + t * ldw + v * V::kLanes);
+    const float* bt = base + off[t];
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; ++r) {
+      const float* x = bt + r * f.Wp;
+#pragma GCC unroll 16
+      for (int c = 0; c < NC; ++c) {
+        const typename V::reg xv = V::set1(x[c]);
+#pragma GCC unroll 4
+        for (int v = 0; v < MV; ++v) a[r][c][v] = V::fma(w[v], xv, a[r][c][v]);
+      }
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int c = 0; c < NC; ++c)
+      if (r < np && c < nq)
+        for (int v = 0; v < MV; ++v) V::storeu(yT + ((p0 + r) * Q + q0 + c) * ldw + v * V::kLanes, a[r][c][v]);
+}
+
+// The whole image in tiles of shape `shape` (0: kFwdA rows x columns, 1: kFwdB); in must be
+// readable up to ceil(P / rows) * rows - 1 + (R-1)*dil_h rows and ceil(Q / cols) * cols - 1 +
+// (S-1)*dil_w columns of row stride Wp.
+void flat_fwdv(float* yT, const float* wT, const float* bias, const float* in, const int64_t* off, int64_t T,
+               const FlatConv& f, int64_t P, int64_t Q, int shape) {
+  const int NR = shape == 0 ? V::kFwdA[0] : V::kFwdB[0], NC = shape == 0 ? V::kFwdA[1] : V::kFwdB[1];
+  for (int64_t p0 = 0; p0 < P; p0 += NR)
+    for (int64_t q0 = 0; q0 < Q; q0 += NC) {
+      const int64_t np = P - p0 < NR ? P - p0 : NR, nq = Q - q0 < NC ? Q - q0 : NC;
+      if (shape == 0)
+        flat_fwdv_tile<V::kFwdMV, V::kFwdA[0], V::kFwdA[1]>(yT, wT, bias, in, off, T, f, Q, p0, q0, np, nq);
+      else
+        flat_fwdv_tile<V::kFwdMV, V::kFwdB[0], V::kFwdB[1]>(yT, wT, bias, in, off, T, f, Q, p0, q0, np, nq);
+    }
+}
+
 // Weight gradient of one image on the zero-padded input planes, vectorised over output
 // channels (LeNet's 16 output channels are one 16-lane vector; no position is wasted): gT holds
 // the image's output gradient position-major, (P*Q, ldg) with ldg >= the tile's channels and
