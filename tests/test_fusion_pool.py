@@ -152,3 +152,17 @@ def test_bad_inputs_raise():
         F.batch_norm_sigmoid_avg_pool2d(np.zeros((2, 3, 1, 1), np.float32), None, None, kernel_size=2)
     unbatched = F.activation_avg_pool2d(np.ones((3, 4, 4), np.float32), "relu", 2)
     np.testing.assert_array_equal(unbatched.data, np.ones((3, 2, 2), np.float32))
+
+
+def test_compiled_lenet_runs_the_fused_op(rng):
+    """fastdl.compile_step lowers the Sigmoid -> AvgPool2d rule to its own plan op (the zoo
+    tests in test_compile.py check the compiled step against eager)."""
+    model = fastdl.models.lenet()
+    opt = fastdl.optim.SGD(model.parameters(), lr=0.1)
+    step = fastdl.compile_step(model, nn.CrossEntropyLoss(), opt)
+    x = rng.standard_normal((4, 1, 28, 28)).astype(np.float32)
+    step(x, rng.integers(0, 10, 4))
+    (entry,) = step._plans.values()
+    names = [name for name, _, _ in entry.plan.steps()]
+    assert names.count("avg_pool2d_act_forward") == 2 and names.count("avg_pool2d_act_backward") == 2
+    assert "avg_pool2d_forward" not in names

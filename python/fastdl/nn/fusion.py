@@ -101,9 +101,9 @@ _ACT_NAMES = {ReLU: "relu", Sigmoid: "sigmoid", Tanh: "tanh"}
 
 
 def _act_pool(act, pool, x):
-    """avg_pool2d(act(x)) in one pass (F.activation_avg_pool2d); NotImplemented for an
-    in-place activation and while fastdl.compile traces a step (its plan lowers the ops)."""
-    if act.inplace or autograd._tracer is not None:
+    """avg_pool2d(act(x)) in one pass (F.activation_avg_pool2d, also in fastdl.compile's plans);
+    NotImplemented for an in-place activation."""
+    if act.inplace:
         return NotImplemented
     return F.activation_avg_pool2d(x, _ACT_NAMES[type(act)], *_pool_args(pool))
 
