@@ -1,7 +1,7 @@
-// The flat engine's drivers (conv_flat.h): per image, copy the input into zero-padded wide
-// planes (scratch conv_pad), run the ISA's flat kernel into wide output planes (scratch
-// conv_col), copy the valid columns out. Images are independent, so any split over threads
-// gives the same bits.
+// The flat engine's drivers (conv_flat.h): per image, copy the input into zero-padded planes
+// (scratch conv_pad), run one of the ISA's flat kernels (flat_impl.h), copy the valid outputs
+// out. Images are independent (forward, backward-data), and the weight gradient sums image
+// chunks fixed by the shape in order, so any split over threads gives the same bits.
 #include "conv_flat.h"
 
 #include <algorithm>
