@@ -44,6 +44,17 @@ FlatConv make_flat(const Conv2dParams& p, int64_t M, int64_t J, int64_t Hp, int6
   return f;
 }
 
+// J planes of rows x cols from src into the planes of dst (ldi floats apart, row stride Wp) at
+// (top, left); the rest of dst is left as it is (the zero padding).
+void copy_planes(float* dst, int64_t ldi, int64_t Wp, const float* src, int64_t J, int64_t rows, int64_t cols,
+                 int64_t top, int64_t left) {
+  for (int64_t j = 0; j < J; ++j) {
+    const float* s = src + j * rows * cols;
+    float* d = dst + j * ldi + top * Wp + left;
+    for (int64_t h = 0; h < rows; ++h) std::memcpy(d + h * Wp, s + h * cols, sizeof(float) * cols);
+  }
+}
+
 // Runs the flat kernel over the N images: src (N, J, rows, cols) is copied into the padded
 // planes at (top, left), dst (N, M, out_rows, out_cols) receives the first out_cols columns of
 // each wide output row.
@@ -57,11 +68,7 @@ void run_images(const ConvKernels& kt, float* dst, const float* src, const float
     float* out = scratch(ScratchKey::conv_col, out_floats);
     std::memset(in, 0, sizeof(float) * static_cast<size_t>(in_floats));  // the padding stays zero
     for (int64_t n = lo; n < hi; ++n) {
-      for (int64_t j = 0; j < f.J; ++j) {
-        const float* s = src + (n * f.J + j) * rows * cols;
-        float* d = in + j * f.ldi + f.top * f.Wp + left;
-        for (int64_t h = 0; h < rows; ++h) std::memcpy(d + h * f.Wp, s + h * cols, sizeof(float) * cols);
-      }
+      copy_planes(in, f.ldi, f.Wp, src + n * f.J * rows * cols, f.J, rows, cols, f.top, left);
       kt.flat(out, in, w, b, f);
       for (int64_t m = 0; m < f.M; ++m) {
         float* d = dst + (n * f.M + m) * out_rows * out_cols;
@@ -133,11 +140,7 @@ void forward_by_channels(const ConvKernels& kt, float* y, const float* x, const 
     float* yT = scratch(ScratchKey::conv_col, y_floats);
     std::memset(in, 0, sizeof(float) * static_cast<size_t>(in_floats));  // the padding stays zero
     for (int64_t n = lo; n < hi; ++n) {
-      for (int64_t j = 0; j < p.C; ++j) {
-        const float* src = x + (n * p.C + j) * p.H * p.W;
-        float* d = in + j * f.ldi + p.pad_h * Wp + p.pad_w;
-        for (int64_t h = 0; h < p.H; ++h) std::memcpy(d + h * Wp, src + h * p.W, sizeof(float) * p.W);
-      }
+      copy_planes(in, f.ldi, Wp, x + n * p.C * p.H * p.W, p.C, p.H, p.W, p.pad_h, p.pad_w);
       kt.flat_fwdv(yT, wT.data(), bias.data(), in, off.data(), T, f, p.P, p.Q, shape);
       float* yn = y + n * p.K * PQ;
       for (int64_t k = 0; k < p.K; ++k)  // contiguous writes; the strided reads hit L1
@@ -219,11 +222,7 @@ void conv_flat_backward_weights(const ConvKernels& kt, float* dw, const float* d
     std::memset(gT, 0, sizeof(float) * static_cast<size_t>(g_floats));  // channels past K stay zero
     std::memset(a, 0, sizeof(float) * static_cast<size_t>(acc_chunk));
     for (int64_t n = lo; n < hi; ++n) {
-      for (int64_t j = 0; j < p.C; ++j) {
-        const float* src = x + (n * p.C + j) * p.H * p.W;
-        float* d = in + j * f.ldi + p.pad_h * Wp + p.pad_w;
-        for (int64_t h = 0; h < p.H; ++h) std::memcpy(d + h * Wp, src + h * p.W, sizeof(float) * p.W);
-      }
+      copy_planes(in, f.ldi, Wp, x + n * p.C * p.H * p.W, p.C, p.H, p.W, p.pad_h, p.pad_w);
       const float* dyn = dy + n * p.K * PQ;
       for (int64_t i = 0; i < PQ; ++i)
         for (int64_t k = 0; k < p.K; ++k) gT[i * ldg + k] = dyn[k * PQ + i];
