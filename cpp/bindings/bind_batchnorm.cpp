@@ -6,6 +6,7 @@
 
 #include "array_check.h"
 #include "fastdl/batchnorm.h"
+#include "pool_args.h"
 
 namespace fastdl {
 namespace bind {
@@ -101,10 +102,13 @@ py::tuple py_batch_norm_forward(const FArray& x, const std::optional<FArray>& we
 template <class Kernel>
 py::tuple backward_call(const char* op, const FArray& dy, const FArray& x, const std::optional<FArray>& weight,
                         const std::optional<FArray>& bias, const FArray& save_mean, const FArray& save_rstd,
-                        Kernel&& kernel) {
+                        Kernel&& kernel, const std::vector<int64_t>* dy_shape = nullptr) {
   const std::string name(op);
   const Dims d = input_dims(x, "input");
-  check_same_shape(dy, (name + ": grad_output").c_str(), x, "input");
+  if (dy_shape)  // the pooled gradient of the BatchNorm -> Sigmoid -> AvgPool2d chain
+    check_shape(dy, (name + ": grad_output").c_str(), *dy_shape);
+  else
+    check_same_shape(dy, (name + ": grad_output").c_str(), x, "input");
   const float* w = opt_vec(weight, "weight", d.C, x);
   const float* b = opt_vec(bias, "bias", d.C, x);
   check_shape(save_mean, (name + ": save_mean").c_str(), {d.C});
@@ -202,9 +206,69 @@ py::tuple py_sigmoid_backward(const FArray& dy, const FArray& y, const FArray& x
                        });
 }
 
+// avg_pool2d(sigmoid(batch_norm(x))): x must be (N, C, H, W).
+Pool2dParams bn_pool_params(const char* op, const FArray& x, Pair kernel, Pair stride, Pair padding, bool ceil_mode) {
+  check_ndim(x, (std::string(op) + ": input").c_str(), {4});
+  return pool_params(op, shape_of(x), kernel, stride, padding, {1, 1}, ceil_mode);
+}
+
+py::tuple py_sigmoid_pool_forward(const FArray& x, const std::optional<FArray>& weight,
+                                  const std::optional<FArray>& bias, std::optional<FOut> running_mean,
+                                  std::optional<FOut> running_var, bool training, double momentum, double eps,
+                                  Pair kernel, Pair stride, Pair padding, bool ceil_mode, bool count_include_pad,
+                                  const py::object& divisor_override) {
+  const Pool2dParams pp = bn_pool_params("batch_norm_sigmoid_avg_pool2d", x, kernel, stride, padding, ceil_mode);
+  const int64_t div = divisor_arg(divisor_override);
+  const auto [d, w, b, rm, rv] = forward_args(x, weight, bias, running_mean, running_var, training, eps);
+  FArray yp = new_array({d.N, d.C, pp.P, pp.Q});
+  FArray y = new_array(shape_of(x));
+  FArray mean = new_array({d.C});
+  FArray rstd = new_array({d.C});
+  float *pyp = yp.mutable_data(), *py = y.mutable_data(), *pm = mean.mutable_data(), *pr = rstd.mutable_data();
+  const float* px = x.data();
+  run_kernel("batch_norm_sigmoid_avg_pool2d_forward", [&] {
+    batch_norm_sigmoid_avg_pool2d_forward(pyp, py, pm, pr, rm, rv, px, w, b, d.N, d.C, pp, count_include_pad, div,
+                                          static_cast<float>(eps), static_cast<float>(momentum), training);
+  });
+  return py::make_tuple(yp, y, mean, rstd);
+}
+
+py::tuple py_sigmoid_pool_backward(const FArray& dy, const FArray& y, const FArray& x,
+                                   const std::optional<FArray>& weight, const std::optional<FArray>& bias,
+                                   const FArray& save_mean, const FArray& save_rstd, bool training, Pair kernel,
+                                   Pair stride, Pair padding, bool ceil_mode, bool count_include_pad,
+                                   const py::object& divisor_override) {
+  const char* op = "batch_norm_sigmoid_avg_pool2d_backward";
+  const Pool2dParams pp = bn_pool_params(op, x, kernel, stride, padding, ceil_mode);
+  const int64_t div = divisor_arg(divisor_override);
+  check_same_shape(y, "batch_norm_sigmoid_avg_pool2d_backward: output", x, "input");
+  const std::vector<int64_t> dy_shape{x.shape(0), x.shape(1), pp.P, pp.Q};
+  const float* py = y.data();
+  return backward_call(op, dy, x, weight, bias, save_mean, save_rstd,
+                       [&](float* dx, float* dw, float* db, const float* pdy, const float* px, const float* w,
+                           const float* b, const float* pm, const float* pr, const Dims& d) {
+                         batch_norm_sigmoid_avg_pool2d_backward(dx, dw, db, pdy, py, px, w, b, pm, pr, d.N, d.C, pp,
+                                                                count_include_pad, div, training);
+                       },
+                       &dy_shape);
+}
+
 }  // namespace
 
 void bind_batchnorm(py::module_& m) {
+  m.def("batch_norm_sigmoid_avg_pool2d_forward", &py_sigmoid_pool_forward, py::arg("input"),
+        py::arg("weight").none(true), py::arg("bias").none(true), py::arg("running_mean").none(true).noconvert(),
+        py::arg("running_var").none(true).noconvert(), py::arg("training"), py::arg("momentum"), py::arg("eps"),
+        py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
+        py::arg("count_include_pad"), py::arg("divisor_override"),
+        "avg_pool2d(sigmoid(batch_norm(input))), input (N, C, H, W): returns (pooled (N, C, P, Q), "
+        "sigmoid(batch_norm(input)) (N, C, H, W), save_mean (C,), save_rstd (C,)).");
+  m.def("batch_norm_sigmoid_avg_pool2d_backward", &py_sigmoid_pool_backward, py::arg("grad_output"),
+        py::arg("output"), py::arg("input"), py::arg("weight").none(true), py::arg("bias").none(true),
+        py::arg("save_mean"), py::arg("save_rstd"), py::arg("training"), py::arg("kernel_size"), py::arg("stride"),
+        py::arg("padding"), py::arg("ceil_mode"), py::arg("count_include_pad"), py::arg("divisor_override"),
+        "Backward of batch_norm_sigmoid_avg_pool2d_forward from the pooled gradient (N, C, P, Q) and its saved "
+        "sigmoid output; returns those of batch_norm_backward.");
   m.def("batch_norm_sigmoid_forward", &py_sigmoid_forward, py::arg("input"), py::arg("weight").none(true),
         py::arg("bias").none(true), py::arg("running_mean").none(true).noconvert(),
         py::arg("running_var").none(true).noconvert(), py::arg("training"), py::arg("momentum"), py::arg("eps"),

@@ -5,11 +5,11 @@
 
 #include "array_check.h"
 #include "fastdl/pool.h"
+#include "pool_args.h"
 
 namespace fastdl {
 namespace bind {
 
-using Pair = std::pair<int64_t, int64_t>;
 using I64Out = py::array_t<int64_t, py::array::c_style>;
 
 static std::vector<int64_t> input_shape4(const std::vector<int64_t>& s, const char* op) {
@@ -19,7 +19,7 @@ static std::vector<int64_t> input_shape4(const std::vector<int64_t>& s, const ch
   return s;
 }
 
-static Pool2dParams pool_params(const char* op, const std::vector<int64_t>& xs, Pair kernel, Pair stride,
+Pool2dParams pool_params(const char* op, const std::vector<int64_t>& xs, Pair kernel, Pair stride,
                                 Pair padding, Pair dilation, bool ceil_mode) {
   try {
     return make_pool2d_params(op, checked_mul(xs[0], xs[1], "planes"), xs[2], xs[3], kernel.first, kernel.second,
@@ -62,7 +62,7 @@ static FArray max_pool2d_backward(const FArray& dy, const IArray& indices, const
   return dx;
 }
 
-static int64_t divisor_arg(const py::object& d) {
+int64_t divisor_arg(const py::object& d) {
   if (d.is_none()) return 0;
   const int64_t v = d.cast<int64_t>();
   if (v == 0) fail("avg_pool2d: divisor_override must be non-zero, got 0");
@@ -114,6 +114,49 @@ static void check_adaptive(const std::vector<int64_t>& xs, Pair out, const char*
   checked_mul(out.second + 1, xs[3], "adaptive pooling bounds");
 }
 
+static Activation pooled_activation(int act) {
+  if (act != static_cast<int>(Activation::relu) && act != static_cast<int>(Activation::sigmoid) &&
+      act != static_cast<int>(Activation::tanh))
+    fail("avg_pool2d_act: activation must be relu (0), sigmoid (3) or tanh (4), got " + std::to_string(act));
+  return static_cast<Activation>(act);
+}
+
+static py::tuple avg_pool2d_act_forward(const FArray& x, int act, Pair kernel, Pair stride, Pair padding,
+                                        bool ceil_mode, bool count_include_pad, const py::object& divisor_override,
+                                        bool save_output) {
+  check_ndim(x, "avg_pool2d_act: input", {4});
+  const Activation a = pooled_activation(act);
+  const auto xs = shape_of(x);
+  const Pool2dParams p = pool_params("avg_pool2d", xs, kernel, stride, padding, {1, 1}, ceil_mode);
+  const int64_t div = divisor_arg(divisor_override);
+  FArray y = new_array({xs[0], xs[1], p.P, p.Q});
+  const OptionalOut s = optional_output(save_output, xs);
+  const float* px = x.data();
+  float* py_ = y.mutable_data();
+  run_kernel("avg_pool2d_act_forward", [&] {
+    fastdl::avg_pool2d_act_forward(py_, s.data, px, p, count_include_pad, div, a);
+  });
+  return py::make_tuple(y, s.array);
+}
+
+static FArray avg_pool2d_act_backward(const FArray& dy, const FArray& output, int act, Pair kernel, Pair stride,
+                                      Pair padding, bool ceil_mode, bool count_include_pad,
+                                      const py::object& divisor_override) {
+  check_ndim(output, "avg_pool2d_act_backward: output", {4});
+  const Activation a = pooled_activation(act);
+  const auto xs = shape_of(output);
+  const Pool2dParams p = pool_params("avg_pool2d_act_backward", xs, kernel, stride, padding, {1, 1}, ceil_mode);
+  const int64_t div = divisor_arg(divisor_override);
+  check_shape(dy, "avg_pool2d_act_backward: grad_output", {xs[0], xs[1], p.P, p.Q});
+  FArray dx = new_array(xs);
+  const float *pdy = dy.data(), *ps = output.data();
+  float* pdx = dx.mutable_data();
+  run_kernel("avg_pool2d_act_backward", [&] {
+    fastdl::avg_pool2d_act_backward(pdx, pdy, ps, p, count_include_pad, div, a);
+  });
+  return dx;
+}
+
 static FArray adaptive_avg_pool2d_forward(const FArray& x, Pair output_size) {
   check_ndim(x, "adaptive_avg_pool2d: input", {4});
   const auto xs = shape_of(x);
@@ -156,6 +199,15 @@ void bind_pool(py::module_& m) {
   m.def("avg_pool2d_backward", &avg_pool2d_backward, py::arg("grad_output"), py::arg("input_shape"),
         py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
         py::arg("count_include_pad"), py::arg("divisor_override"), "Gradient of avg_pool2d_forward.");
+  m.def("avg_pool2d_act_forward", &avg_pool2d_act_forward, py::arg("input"), py::arg("activation"),
+        py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
+        py::arg("count_include_pad"), py::arg("divisor_override"), py::arg("save_output") = true,
+        "avg_pool2d(act(input)) in one pass, act = relu (0), sigmoid (3) or tanh (4): input (N, C, H, W) -> "
+        "(pooled (N, C, P, Q), act(input) (N, C, H, W) for the backward, or None when not save_output).");
+  m.def("avg_pool2d_act_backward", &avg_pool2d_act_backward, py::arg("grad_output"), py::arg("output"),
+        py::arg("activation"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
+        py::arg("count_include_pad"), py::arg("divisor_override"),
+        "Gradient of avg_pool2d_act_forward from its saved act(input) `output` (N, C, H, W).");
   m.def("adaptive_avg_pool2d_forward", &adaptive_avg_pool2d_forward, py::arg("input"), py::arg("output_size"),
         "torch.nn.functional.adaptive_avg_pool2d: input (N, C, H, W) -> (N, C, P, Q).");
   m.def("adaptive_avg_pool2d_backward", &adaptive_avg_pool2d_backward, py::arg("grad_output"),

@@ -28,6 +28,8 @@
 #pragma once
 #include <cstdint>
 
+#include "fastdl/pool.h"
+
 namespace fastdl {
 
 // Training-mode forward. Writes y (N, C, S), save_mean (C) and save_rstd (C) (the batch
@@ -82,5 +84,22 @@ void batch_norm_sigmoid_forward(float* y, float* save_mean, float* save_rstd, fl
 void batch_norm_sigmoid_backward(float* dx, float* dweight, float* dbias, const float* dy, const float* y,
                                  const float* x, const float* weight, const float* bias, const float* mean,
                                  const float* rstd, int64_t N, int64_t C, int64_t S, bool training);
+
+// avg_pool2d(sigmoid(batch_norm(x))) (LeNet-BN's BatchNorm2d -> Sigmoid -> AvgPool2d), bitwise
+// the three layers one after the other: x (N, C, H, W) with H, W = pp.H, pp.W (pp.NC = N * C);
+// y (N, C, H, W) = sigmoid(batch_norm(x)), kept for the backward; y_pool (N, C, P, Q). In
+// training each (n, c) plane is pooled right after its sigmoid (while in cache). The backward
+// forms each plane of dy from dy_pool (avg_pool2d_backward) in dx and continues as
+// batch_norm_sigmoid_backward. dx must not alias dy_pool, y or x.
+void batch_norm_sigmoid_avg_pool2d_forward(float* y_pool, float* y, float* save_mean, float* save_rstd,
+                                           float* running_mean, float* running_var, const float* x,
+                                           const float* weight, const float* bias, int64_t N, int64_t C,
+                                           const Pool2dParams& pp, bool count_include_pad, int64_t divisor_override,
+                                           float eps, float momentum, bool training);
+void batch_norm_sigmoid_avg_pool2d_backward(float* dx, float* dweight, float* dbias, const float* dy_pool,
+                                            const float* y, const float* x, const float* weight, const float* bias,
+                                            const float* mean, const float* rstd, int64_t N, int64_t C,
+                                            const Pool2dParams& pp, bool count_include_pad, int64_t divisor_override,
+                                            bool training);
 
 }  // namespace fastdl

@@ -5,6 +5,8 @@
 #pragma once
 #include <cstdint>
 
+#include "fastdl/activation.h"
+
 namespace fastdl {
 
 // One pooling window description. make_pool2d_params validates the arguments (kernel, stride,
@@ -36,6 +38,18 @@ void avg_pool2d_forward(float* y, const float* x, const Pool2dParams& p, bool co
                         int64_t divisor_override);
 void avg_pool2d_backward(float* dx, const float* dy, const Pool2dParams& p, bool count_include_pad,
                          int64_t divisor_override);
+
+// avg_pool2d(act(x)) in one pass (fastdl.nn.fusion's Sigmoid -> AvgPool2d rule; LeNet):
+// y (NC, P, Q) and, when s is non-null, s = act(x) (NC, H, W) saved for the backward. act is
+// one whose backward reads its output: relu, sigmoid or tanh. The activation and pooling
+// kernels run plane by plane while the plane is in L1, so the results are bitwise those of
+// activation_forward followed by avg_pool2d_forward.
+void avg_pool2d_act_forward(float* y, float* s, const float* x, const Pool2dParams& p, bool count_include_pad,
+                            int64_t divisor_override, Activation act);
+// dx (NC, H, W) = the activation's backward (from s) of avg_pool2d_backward(dy), plane by plane
+// (bitwise the two backward kernels one after the other).
+void avg_pool2d_act_backward(float* dx, const float* dy, const float* s, const Pool2dParams& p,
+                             bool count_include_pad, int64_t divisor_override, Activation act);
 
 // torch.nn.functional.adaptive_avg_pool2d(x, (P, Q)): output cell (i, j) averages rows
 // [floor(i*H/P), ceil((i+1)*H/P)) and columns [floor(j*W/Q), ceil((j+1)*W/Q)).

@@ -22,6 +22,7 @@ enum class ScratchKey : int {
   conv_direct_w,    // blocked weights, blocked weight gradient (conv_direct)
   conv_direct_row,  // one blocked output row of a chunk (conv_direct)
   batchnorm_work,   // expanded per-element coefficients / partial sums (batchnorm)
+  pool_act_plane,   // one activated plane of avg_pool2d_act without a saved output (pool)
   count_            // number of keys (not a key)
 };
 

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "../activation/activation_kernels.h"
+#include "../pool/pool_kernels.h"
 #include "batchnorm_kernels.h"
 #include "fastdl/common.h"
 #include "fastdl/cpu.h"
@@ -122,18 +123,37 @@ inline int64_t mask_bytes(int64_t n) { return (n + 7) / 8; }
 // the channel path, rows n of C*S values on the column path).
 // With `sig`, y = sigmoid(affine) through the activation family's kernel, applied to each run
 // while it is in cache (bitwise the unfused BatchNorm -> Sigmoid).
+// Average pooling of the output planes (batch_norm_sigmoid_avg_pool2d): forward, y_pool from
+// each (H, W) plane of y; backward, each plane of dy from the pooled gradient dy_pool.
+struct PoolPlanes {
+  const PoolKernels* kt;
+  const Pool2dParams* p;
+  bool cip;
+  int64_t div;
+  float* y_pool;
+  const float* dy_pool;
+  void forward(const float* y, int64_t plane) const {
+    kt->avg_plane(y_pool + plane * p->P * p->Q, y + plane * p->H * p->W, *p, cip, div);
+  }
+  void backward(float* dy, int64_t plane) const {
+    kt->avg_backward_plane(dy + plane * p->H * p->W, dy_pool + plane * p->P * p->Q, *p, cip, div);
+  }
+};
+
 struct Out {
   float* y;
   const float* r;
   uint8_t* bits;
   bool relu;
   const ActivationKernels* sig = nullptr;
+  const PoolPlanes* pool = nullptr;  // channel path only: each row (a plane) pooled while in cache
   // channel path: row (n, c) of S values, row = n*C + c
   void row(const BatchnormKernels& kt, const float* x, int64_t row, int64_t S, const Coef& k) const {
     const int64_t off = row * S;
     if (r) kt.row_affine_add_relu(y + off, bits + row * mask_bytes(S), x + off, r + off, S, k.m, k.a, k.b);
     else kt.row_affine(y + off, x + off, S, k.m, k.a, k.b, relu);
     if (sig) sig->forward(Activation::sigmoid, y + off, y + off, S, 0.0f);
+    if (pool) pool->forward(y, row);
   }
   // column path: row n of L = C*S values with per-element coefficients
   void col(const BatchnormKernels& kt, const float* x, int64_t n, int64_t L, const float* em, const float* ea,
@@ -290,12 +310,20 @@ namespace {
 // channel row at a time, and summed while the row is in cache; then the plain backward of e.
 void backward_impl(float* dx, float* dweight, float* dbias, const float* dy, const float* x, const float* weight,
                    const float* bias, const float* mean, const float* rstd, int64_t N, int64_t C, int64_t S,
-                   bool training, bool relu, const ActivationKernels* sig, const float* s_out) {
+                   bool training, bool relu, const ActivationKernels* sig, const float* s_out,
+                   const PoolPlanes* pool = nullptr) {
   check_sizes(N, C, S);
   if (C == 0) return;
   const int64_t M = N * S;
   const BatchnormKernels& kt = batchnorm_kernels(active_isa());
   const bool need_sums = training || dweight || dbias;
+  if (pool && S < kSmallS) {  // column path: the pooled gradient's planes into dx first, then from dx
+    parallel_for(0, N * C, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(S, 1)), [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) pool->backward(dx, r);
+    });
+    dy = dx;
+    pool = nullptr;
+  }
   if (S >= kSmallS || M == 0) {
     const int64_t grain = std::max<int64_t>(1, kGrainElems / std::max<int64_t>(M, 1));
     parallel_for(0, C, grain, [&](int64_t lo, int64_t hi) {
@@ -305,7 +333,8 @@ void backward_impl(float* dx, float* dweight, float* dbias, const float* dy, con
         const float* e = sig ? dx : dy;
         for (int64_t n = 0; n < N; ++n) {
           const int64_t off = (n * C + c) * S;
-          if (sig) sig->backward(Activation::sigmoid, dx + off, dy + off, s_out + off, S, 0.0f);
+          if (pool) pool->backward(dx, n * C + c);  // dy's plane from the pooled gradient, in dx
+          if (sig) sig->backward(Activation::sigmoid, dx + off, (pool ? dx : dy) + off, s_out + off, S, 0.0f);
           if (need_sums) kt.row_bwd_stats(e + off, x + off, S, k.m, k.a, k.b, relu, &sdy, &sdx);
         }
         if (dbias) dbias[c] = static_cast<float>(sdy);
@@ -400,6 +429,36 @@ void batch_norm_sigmoid_backward(float* dx, float* dweight, float* dbias, const 
                                  const float* rstd, int64_t N, int64_t C, int64_t S, bool training) {
   backward_impl(dx, dweight, dbias, dy, x, weight, bias, mean, rstd, N, C, S, training, false,
                 &activation_kernels(active_isa()), y);
+}
+
+void batch_norm_sigmoid_avg_pool2d_forward(float* y_pool, float* y, float* save_mean, float* save_rstd,
+                                           float* running_mean, float* running_var, const float* x,
+                                           const float* weight, const float* bias, int64_t N, int64_t C,
+                                           const Pool2dParams& pp, bool count_include_pad, int64_t divisor_override,
+                                           float eps, float momentum, bool training) {
+  const int64_t S = pp.H * pp.W;
+  const PoolPlanes pool{&pool_kernels(active_isa()), &pp, count_include_pad, divisor_override, y_pool, nullptr};
+  Out out{y, nullptr, nullptr, false};
+  out.sig = &activation_kernels(active_isa());
+  if (training && S >= kSmallS) out.pool = &pool;  // pooled row by row (forward_train's channel path)
+  if (training)
+    forward_train(out, save_mean, save_rstd, running_mean, running_var, x, weight, bias, N, C, S, eps, momentum);
+  else
+    forward_eval(out, save_mean, save_rstd, x, weight, bias, running_mean, running_var, N, C, S, eps);
+  if (!out.pool)
+    parallel_for(0, N * C, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(S, 1)), [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) pool.forward(y, r);
+    });
+}
+
+void batch_norm_sigmoid_avg_pool2d_backward(float* dx, float* dweight, float* dbias, const float* dy_pool,
+                                            const float* y, const float* x, const float* weight, const float* bias,
+                                            const float* mean, const float* rstd, int64_t N, int64_t C,
+                                            const Pool2dParams& pp, bool count_include_pad, int64_t divisor_override,
+                                            bool training) {
+  const PoolPlanes pool{&pool_kernels(active_isa()), &pp, count_include_pad, divisor_override, nullptr, dy_pool};
+  backward_impl(dx, dweight, dbias, nullptr, x, weight, bias, mean, rstd, N, C, pp.H * pp.W, training, false,
+                &activation_kernels(active_isa()), y, &pool);
 }
 
 }  // namespace fastdl

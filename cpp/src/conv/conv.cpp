@@ -273,8 +273,8 @@ static void forward_impl(float* y, const float* x, const float* w, const float* 
   const Isa isa = active_isa();
   const ConvKernels& kt = conv_kernels(isa);
   if (p.N == 0) return;
+  if (conv_flat_choice(p).fwd) return conv_flat_forward(kt, y, x, w, b, p);  // few channels: before direct
   if (conv_direct_choice(p, isa).fwd) return conv_direct_forward(conv_direct_kernels(isa), y, x, w, b, p);
-  if (conv_flat_choice(p).fwd) return conv_flat_forward(kt, y, x, w, b, p);
   // Work in blocks of G images fixed by the shape (block j = images [jG, min(N, (j+1)G))), so
   // every GEMM has the same size on any thread count and y is bitwise the same.
   const int64_t G = fold_count(p), NB = (p.N + G - 1) / G;

@@ -1,8 +1,10 @@
-// conv2d's flat engine (flat_impl.h): stride-1 convolutions with few output channels
-// (forward) or few input channels (backward-data), computed on zero-padded "wide" planes of one
-// image, vectorised over output positions instead of channels: LeNet's 1 -> 6 forward and its
-// 16 -> 6 backward-data, where a 16-channel block would be mostly padding and im2col's short
-// rows (and col2im's scatter) cost more than the product. No column buffer; groups == 1.
+// conv2d's flat engine (flat_impl.h): stride-1 convolutions with few channels on zero-padded
+// planes of one image, no column buffer, groups == 1 (LeNet's layers, where a 16-channel block
+// of the direct engine would be mostly padding and im2col's short rows cost more than the
+// product). Forward: up to 8 output channels vectorised over output positions of "wide" planes
+// (1 -> 6), 9-16 output channels over the channels (6 -> 16). Backward-data: a scatter of the
+// real taps over wide planes (16 -> 6; no multiplies of the output gradient's zero padding).
+// Backward-weights: vectorised over 9-16 output channels.
 #pragma once
 #include <cstdint>
 
@@ -14,8 +16,9 @@ namespace fastdl {
 struct FlatChoice {
   bool fwd = false, dx = false, dw = false;
 };
-// Which passes the flat engine takes (measured rule in conv_flat.cpp); the direct engine's
-// choice is made first and wins. FASTDL_CONV_ENGINE=im2col turns it off.
+// Which passes the flat engine takes (measured rule in conv_flat.cpp); its forward is chosen
+// before the direct engine's, its backward passes after (the direct engine's choice wins there).
+// FASTDL_CONV_ENGINE=im2col or direct turns it off.
 FlatChoice conv_flat_choice(const Conv2dParams& p);
 
 // y (N, K, P, Q) = conv(x, w) + b (b may be null); needs conv_flat_choice(p).fwd.

@@ -34,15 +34,24 @@ struct ConvKernels {
   void (*dw_small)(float* dw, float beta, const float* dy, const float* x, const Conv2dParams& p, float* pad);
   // out (M, ldo) from in (J, ldi) and w (M, J, R, S) as FlatConv describes; bias (M) or null.
   void (*flat)(float* out, const float* in, const float* w, const float* bias, const FlatConv& f);
-  // The weight gradient dw (M, J*R*S) on the same planes, in tiles (flat_dw_tiles of them, each
-  // with flat_dw_acc floats of accumulators, 64-byte aligned): tile `tile` adds images
-  // [0, images) of g (M planes of ldo floats per image, zero at the garbage columns) against in
-  // (J planes of ldi floats per image) to its accumulators (zeroed when `first`) and writes its
-  // weights when `last`. Each weight sums the images in order: the same bits on any split.
-  void (*flat_dw)(float* dw, float* acc, const float* g, int64_t g_img, const float* in, int64_t in_img,
-                  int64_t images, const FlatConv& f, int64_t tile, bool first, bool last);
-  int64_t (*flat_dw_tiles)(const FlatConv& f);
-  int64_t flat_dw_acc;
+  // Backward-data as a scatter on the wide planes (flat_impl.h): out (M planes of ldo floats,
+  // zeroed by the caller) += each tap of w (J, M, R, S) times in (J planes of ldi floats).
+  void (*flat_scatter)(float* out, const float* in, const float* w, const FlatConv& f);
+  // Weight gradient of one image, tile (mb, rb, cb) = output channels [mb*dwv_m, +dwv_m) x tap
+  // rows (j, r) [rb*dwv_r, +dwv_r) (row_off: each tap row's offset in `in`, C*R of them padded to
+  // whole blocks) x kernel columns [cb*dwv_s, +dwv_s) (flat_impl.h, flat_dwv): acc
+  // (dwv_m*dwv_r*dwv_s floats, 64-byte aligned: [channel vector][tap row][column][lane]) += the
+  // image's sums; gT (P*Q, ldg): the output gradient position-major; in: the padded input planes.
+  void (*flat_dwv)(float* acc, const float* gT, int64_t ldg, const float* in, const int64_t* row_off,
+                   const FlatConv& f, int64_t P, int64_t Q, int64_t mb, int64_t rb, int64_t cb);
+  int64_t dwv_m, dwv_r, dwv_s, dwv_lanes;
+  // Forward of one image vectorised over output channels (flat_impl.h, flat_fwdv): yT (P*Q,
+  // fwdv_m) position-major = bias + conv of the padded planes `in` (tap t at in + off[t]) with
+  // wT (T, fwdv_m), in tiles of fwdv_tile[shape] = {rows, columns} of output positions.
+  void (*flat_fwdv)(float* yT, const float* wT, const float* bias, const float* in, const int64_t* off, int64_t T,
+                    const FlatConv& f, int64_t P, int64_t Q, int shape);
+  int64_t fwdv_m;
+  int64_t fwdv_tile[2][2];
 };
 
 // The zero-padded input rows and columns dw_small reads (stride_w == 1).

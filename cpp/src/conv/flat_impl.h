@@ -2,7 +2,8 @@
 // namespace of conv_generic.cpp / conv_avx2.cpp / conv_avx512.cpp after that file defines the
 // vector traits `V`:
 //   V::reg; V::kLanes; V::kFM x V::kFV (the register tile: output planes x vectors of output
-//   positions); V::zero(); V::set1(f); V::loadu(p), V::storeu(p, v) (kLanes floats); V::fma(a, b, acc) = a * b + acc.
+//   positions); V::zero(); V::set1(f); V::loadu(p), V::storeu(p, v) (kLanes floats); V::fma(a, b, acc) = a * b + acc;
+//   V::add(a, b).
 //
 // A stride-1 convolution of one image on "wide" planes (conv_flat.cpp prepares them): every
 // plane is flat, row stride Wp, and an output position i reads input position i + off(r, s)
@@ -106,85 +107,192 @@ void flat(float* out, const float* in, const float* w, const float* bias, const 
   }
 }
 
-// Weight gradient on the same wide planes, for one tile of FM output planes x FT taps (tap t =
-// (j, r, s) in the weight's order) over `images` images: acc (FM*FT vectors, kept between calls)
-// += sum_i g[m, i] * in[j, i + off(r, s)] over the vectors of positions [0, n). g must be zero
-// at the garbage columns and past n to the end of the last vector.
-template <int FM, int FT>
-void flat_dw_tile(typename V::reg* acc, const float* g, int64_t g_img, const float* in, int64_t in_img,
-                  int64_t images, const FlatConv& f, int64_t m0, int64_t t0) {
-  typename V::reg a[FM][FT];
-  for (int i = 0; i < FM; ++i)
-    for (int t = 0; t < FT; ++t) a[i][t] = acc[i * FT + t];
-  int64_t off[FT];
+// Backward-data of a stride-1 convolution as a scatter on wide planes (conv_flat.cpp sets it
+// up): in = the output gradient dy (J planes of row stride Wp: the padded dx's width; the
+// columns past Q and the positions past n are zero), out = the padded input gradient (M planes
+// of ldo floats, zeroed by the caller):
+//   out[m, i + off(r, s)] += sum_{j < J} w[((j*M + m)*R + r)*S + s] * in[j, i]   for i in [0, n)
+// (w in the forward's (K, C, R, S) order: j = k, m = c). Only real taps are multiplied: the
+// backward-data-as-a-forward (`flat` on the flipped weights) also multiplies the taps that
+// fall in dy's zero padding, 2.5x the real work on LeNet's 6 -> 16 layer. Each tap's sum over j
+// stays in registers; the taps are added to out in the order (r, s): a fixed order.
+template <int FM, int FV>
+void flat_scatter_tile(float* out, const float* in, const float* w, const FlatConv& f, int64_t m0, int64_t i0) {
   const int64_t RS = f.R * f.S;
-  for (int t = 0; t < FT; ++t) {
-    const int64_t tap = t0 + t, j = tap / RS, r = tap / f.S % f.R, s = tap % f.S;
-    off[t] = j * f.ldi + r * f.row_step + s * f.col_step;
+  for (int64_t r = 0; r < f.R; ++r)
+    for (int64_t s = 0; s < f.S; ++s) {
+      typename V::reg acc[FM][FV];
+      for (int a = 0; a < FM; ++a)
+        for (int v = 0; v < FV; ++v) acc[a][v] = V::zero();
+      const float* wt = w + m0 * RS + r * f.S + s;
+      for (int64_t j = 0; j < f.J; ++j) {
+        const float* src = in + j * f.ldi + i0;
+        const float* wj = wt + j * f.M * RS;
+        typename V::reg x[FV];
+#pragma GCC unroll 4
+        for (int v = 0; v < FV; ++v) x[v] = V::loadu(src + v * V::kLanes);
+#pragma GCC unroll 8
+        for (int a = 0; a < FM; ++a) {
+          const typename V::reg wv = V::set1(wj[a * RS]);
+#pragma GCC unroll 4
+          for (int v = 0; v < FV; ++v) acc[a][v] = V::fma(wv, x[v], acc[a][v]);
+        }
+      }
+      float* dst = out + m0 * f.ldo + i0 + r * f.row_step + s * f.col_step;
+#pragma GCC unroll 8
+      for (int a = 0; a < FM; ++a)
+#pragma GCC unroll 4
+        for (int v = 0; v < FV; ++v) {
+          float* d = dst + a * f.ldo + v * V::kLanes;
+          V::storeu(d, V::add(V::loadu(d), acc[a][v]));
+        }
+    }
+}
+
+using FlatScatterFn = void (*)(float*, const float*, const float*, const FlatConv&, int64_t, int64_t);
+
+template <int FM>
+FlatScatterFn flat_scatter_fv(int64_t fv) {
+  switch (fv) {
+    case 1: return &flat_scatter_tile<FM, 1>;
+    case 2: return &flat_scatter_tile<FM, (V::kFV >= 2 ? 2 : 1)>;
+    case 3: return &flat_scatter_tile<FM, (V::kFV >= 3 ? 3 : 1)>;
+    default: return &flat_scatter_tile<FM, V::kFV>;
   }
-  const int64_t nvec = (f.n + V::kLanes - 1) / V::kLanes;
-  for (int64_t img = 0; img < images; ++img) {
-    const float* gi = g + img * g_img + m0 * f.ldo;
-    const float* xi = in + img * in_img;
-    for (int64_t v = 0; v < nvec; ++v) {
-      const int64_t i = v * V::kLanes;
-      typename V::reg xv[FT];
-#pragma GCC unroll 8
-      for (int t = 0; t < FT; ++t) xv[t] = V::loadu(xi + off[t] + i);
-#pragma GCC unroll 8
-      for (int m = 0; m < FM; ++m) {
-        const typename V::reg gv = V::loadu(gi + m * f.ldo + i);
-#pragma GCC unroll 8
-        for (int t = 0; t < FT; ++t) a[m][t] = V::fma(gv, xv[t], a[m][t]);
+}
+
+// The scatter over the whole plane: tiles of kFV vectors of positions x kFM output planes. out
+// must hold ldo >= (positions up to n rounded up to whole vectors) + (R-1)*row_step +
+// (S-1)*col_step floats per plane; in must be readable (and zero) up to n rounded up likewise.
+void flat_scatter(float* out, const float* in, const float* w, const FlatConv& f) {
+  const int64_t step = V::kFV * V::kLanes;
+  for (int64_t i0 = 0; i0 < f.n; i0 += step) {
+    const int64_t n = f.n - i0 < step ? f.n - i0 : step, nv = (n + V::kLanes - 1) / V::kLanes;
+    for (int64_t m0 = 0; m0 < f.M; m0 += V::kFM) {
+      FlatScatterFn fn;
+      switch (f.M - m0 < V::kFM ? f.M - m0 : V::kFM) {
+        case 1: fn = flat_scatter_fv<1>(nv); break;
+        case 2: fn = flat_scatter_fv<(V::kFM >= 2 ? 2 : 1)>(nv); break;
+        case 3: fn = flat_scatter_fv<(V::kFM >= 3 ? 3 : 1)>(nv); break;
+        case 4: fn = flat_scatter_fv<(V::kFM >= 4 ? 4 : 1)>(nv); break;
+        case 5: fn = flat_scatter_fv<(V::kFM >= 5 ? 5 : 1)>(nv); break;
+        default: fn = flat_scatter_fv<V::kFM>(nv); break;
+      }
+      fn(out, in, w, f, m0, i0);
+    }
+  }
+}
+
+// Forward of one image vectorised over output channels (LeNet's 6 -> 16 layer: 16 channels are
+// one avx512 vector, so no output position is wasted on the wide planes' garbage columns): a tile
+// of NR output rows x NC output columns from (p0, q0), MV vectors of channels, accumulates over
+// the T taps in order (tap t at offset off[t] = j*ldi + r*row_step + s*col_step in `in`, the
+// padded planes of row stride Wp):
+//   yT[(p*Q + q)*ldw + m] = bias[m] + sum_t wT[t*ldw + m] * in[off[t] + p*Wp + q]
+// (wT, bias: ldw = MV*kLanes floats per tap, zero past K). Positions past (np, nq) are computed
+// from the planes' slack and not stored.
+template <int MV, int NR, int NC>
+void flat_fwdv_tile(float* yT, const float* wT, const float* bias, const float* in, const int64_t* off, int64_t T,
+                    const FlatConv& f, int64_t Q, int64_t p0, int64_t q0, int64_t np, int64_t nq) {
+  constexpr int64_t ldw = MV * V::kLanes;
+  typename V::reg a[NR][NC][MV];
+  for (int v = 0; v < MV; ++v) {
+    const typename V::reg b = V::loadu(bias + v * V::kLanes);
+    for (int r = 0; r < NR; ++r)
+      for (int c = 0; c < NC; ++c) a[r][c][v] = b;
+  }
+  const float* base = in + p0 * f.Wp + q0;
+  for (int64_t t = 0; t < T; ++t) {
+    typename V::reg w[MV];
+#pragma GCC unroll 4
+    for (int v = 0; v < MV; ++v) w[v] = V::loadu(wT + t * ldw + v * V::kLanes);
+    const float* bt = base + off[t];
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; ++r) {
+      const float* x = bt + r * f.Wp;
+#pragma GCC unroll 16
+      for (int c = 0; c < NC; ++c) {
+        const typename V::reg xv = V::set1(x[c]);
+#pragma GCC unroll 4
+        for (int v = 0; v < MV; ++v) a[r][c][v] = V::fma(w[v], xv, a[r][c][v]);
       }
     }
   }
+  for (int r = 0; r < NR; ++r)
+    for (int c = 0; c < NC; ++c)
+      if (r < np && c < nq)
+        for (int v = 0; v < MV; ++v) V::storeu(yT + ((p0 + r) * Q + q0 + c) * ldw + v * V::kLanes, a[r][c][v]);
+}
+
+// The whole image in tiles of shape `shape` (0: kFwdA rows x columns, 1: kFwdB); in must be
+// readable up to ceil(P / rows) * rows - 1 + (R-1)*dil_h rows and ceil(Q / cols) * cols - 1 +
+// (S-1)*dil_w columns of row stride Wp.
+void flat_fwdv(float* yT, const float* wT, const float* bias, const float* in, const int64_t* off, int64_t T,
+               const FlatConv& f, int64_t P, int64_t Q, int shape) {
+  const int NR = shape == 0 ? V::kFwdA[0] : V::kFwdB[0], NC = shape == 0 ? V::kFwdA[1] : V::kFwdB[1];
+  for (int64_t p0 = 0; p0 < P; p0 += NR)
+    for (int64_t q0 = 0; q0 < Q; q0 += NC) {
+      const int64_t np = P - p0 < NR ? P - p0 : NR, nq = Q - q0 < NC ? Q - q0 : NC;
+      if (shape == 0)
+        flat_fwdv_tile<V::kFwdMV, V::kFwdA[0], V::kFwdA[1]>(yT, wT, bias, in, off, T, f, Q, p0, q0, np, nq);
+      else
+        flat_fwdv_tile<V::kFwdMV, V::kFwdB[0], V::kFwdB[1]>(yT, wT, bias, in, off, T, f, Q, p0, q0, np, nq);
+    }
+}
+
+// Weight gradient of one image on the zero-padded input planes, vectorised over output
+// channels (LeNet's 16 output channels are one 16-lane vector; no position is wasted): gT holds
+// the image's output gradient position-major, (P*Q, ldg) with ldg >= the tile's channels and
+// zero past K; `in` the J padded input planes (ldi floats, row stride Wp). A tile is MV vectors
+// of output channels (from m0) x NR tap rows (row[i]: the offset in `in` of tap row (j, r) =
+// j*ldi + r*row_step) x NS columns s0 + s (column offset s*cs; Unit: cs == 1, so the offsets
+// are displacements). acc (MV*NR*NS vectors, [v][i][s][lane], kept between images) +=
+//   sum over positions (p, q) in order of gT[p*Q + q, m] * in[row[i] + (s0 + s)*cs + p*Wp + q].
+// Each accumulator is one running sum in a fixed order: results follow the shape only.
+template <int MV, int NR, int NS, bool Unit>
+void flat_dwv_tile(typename V::reg* acc, const float* gT, int64_t ldg, const float* in, const int64_t* row,
+                   int64_t s0, int64_t cs, const FlatConv& f, int64_t P, int64_t Q, int64_t m0) {
+  typename V::reg a[MV][NR][NS];
+  for (int v = 0; v < MV; ++v)
+    for (int i = 0; i < NR; ++i)
+      for (int c = 0; c < NS; ++c) a[v][i][c] = acc[(v * NR + i) * NS + c];
+  const float* xp[NR];
+  for (int i = 0; i < NR; ++i) xp[i] = in + row[i] + s0 * cs;
+  for (int64_t p = 0; p < P; ++p) {
+    const float* gr = gT + p * Q * ldg + m0;
+    const int64_t xr = p * f.Wp;
+    for (int64_t q = 0; q < Q; ++q) {
+      typename V::reg g[MV];
+#pragma GCC unroll 4
+      for (int v = 0; v < MV; ++v) g[v] = V::loadu(gr + q * ldg + v * V::kLanes);
 #pragma GCC unroll 8
-  for (int i = 0; i < FM; ++i)
+      for (int i = 0; i < NR; ++i) {
+        const float* x = xp[i] + xr + q;
 #pragma GCC unroll 8
-    for (int t = 0; t < FT; ++t) acc[i * FT + t] = a[i][t];
-}
-
-using FlatDwTileFn = void (*)(typename V::reg*, const float*, int64_t, const float*, int64_t, int64_t,
-                              const FlatConv&, int64_t, int64_t);
-
-template <int FM>
-FlatDwTileFn flat_dw_tile_ft(int64_t ft) {
-  switch (ft) {
-    case 1: return &flat_dw_tile<FM, 1>;
-    case 2: return &flat_dw_tile<FM, (V::kNR >= 2 ? 2 : 1)>;
-    case 3: return &flat_dw_tile<FM, (V::kNR >= 3 ? 3 : 1)>;
-    case 4: return &flat_dw_tile<FM, (V::kNR >= 4 ? 4 : 1)>;
-    default: return &flat_dw_tile<FM, V::kNR>;
+        for (int c = 0; c < NS; ++c) {
+          const typename V::reg xv = V::set1(x[Unit ? c : c * cs]);
+#pragma GCC unroll 4
+          for (int v = 0; v < MV; ++v) a[v][i][c] = V::fma(g[v], xv, a[v][i][c]);
+        }
+      }
+    }
   }
+  for (int v = 0; v < MV; ++v)
+    for (int i = 0; i < NR; ++i)
+      for (int c = 0; c < NS; ++c) acc[(v * NR + i) * NS + c] = a[v][i][c];
 }
 
-// Tiles of the weight gradient: output planes in blocks of kMR, taps in blocks of kNR.
-int64_t flat_dw_tiles(const FlatConv& f) {
-  const int64_t T = f.J * f.R * f.S;
-  return ((f.M + V::kMR - 1) / V::kMR) * ((T + V::kNR - 1) / V::kNR);
-}
-
-// Tile `tile`: accumulates images [0, images) of g / in into its accumulators `acc` (zeroed
-// when `first`), and when `last` writes dw (M, J*R*S) of its weights from the lanes' sums.
-// acc holds kMR*kNR vectors.
-void flat_dw(float* dw, float* acc_mem, const float* g, int64_t g_img, const float* in, int64_t in_img,
-             int64_t images, const FlatConv& f, int64_t tile, bool first, bool last) {
-  const int64_t T = f.J * f.R * f.S, tb = (T + V::kNR - 1) / V::kNR;
-  const int64_t m0 = tile / tb * V::kMR, t0 = tile % tb * V::kNR;
-  const int64_t fm = f.M - m0 < V::kMR ? f.M - m0 : V::kMR, ft = T - t0 < V::kNR ? T - t0 : V::kNR;
-  typename V::reg* acc = reinterpret_cast<typename V::reg*>(acc_mem);
-  if (first)
-    for (int64_t i = 0; i < fm * ft; ++i) acc[i] = V::zero();
-  FlatDwTileFn fn;
-  switch (fm) {
-    case 1: fn = flat_dw_tile_ft<1>(ft); break;
-    case 2: fn = flat_dw_tile_ft<(V::kMR >= 2 ? 2 : 1)>(ft); break;
-    case 3: fn = flat_dw_tile_ft<(V::kMR >= 3 ? 3 : 1)>(ft); break;
-    default: fn = flat_dw_tile_ft<V::kMR>(ft); break;
-  }
-  fn(acc, g, g_img, in, in_img, images, f, m0, t0);
-  if (last)
-    for (int64_t i = 0; i < fm; ++i)
-      for (int64_t t = 0; t < ft; ++t) dw[(m0 + i) * T + t0 + t] = V::hsum(acc[i * ft + t]);
+// Tile (mb, rb, cb) of one image: output channels [mb*kDwMV*kLanes, +kDwMV*kLanes) x tap rows
+// [rb*kDwNR, +kDwNR) (tap row (j, r) = j*R + r; row_off: its offset in `in`, past the last one
+// repeated) x columns [cb*kDwNS, +kDwNS) (columns past S read the plane's slack; the caller drops
+// them). acc: kDwMV*kDwNR*kDwNS vectors.
+void flat_dwv(float* acc_mem, const float* gT, int64_t ldg, const float* in, const int64_t* row_off,
+              const FlatConv& f, int64_t P, int64_t Q, int64_t mb, int64_t rb, int64_t cb) {
+  auto* acc = reinterpret_cast<typename V::reg*>(acc_mem);
+  const int64_t m0 = mb * V::kDwMV * V::kLanes, s0 = cb * V::kDwNS;
+  if (f.col_step == 1)
+    flat_dwv_tile<V::kDwMV, V::kDwNR, V::kDwNS, true>(acc, gT, ldg, in, row_off + rb * V::kDwNR, s0, 1, f, P, Q, m0);
+  else
+    flat_dwv_tile<V::kDwMV, V::kDwNR, V::kDwNS, false>(acc, gT, ldg, in, row_off + rb * V::kDwNR, s0, f.col_step, f,
+                                                         P, Q, m0);
 }

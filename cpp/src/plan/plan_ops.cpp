@@ -51,6 +51,9 @@ enum Op : int {
   // ResNet's join relu(batch_norm(x) + residual): mask = batch_norm_mask_bytes(N, C, S) bytes
   kBnAddReluForward,   // buf [y, mask, mean, rstd, running_mean?, running_var?, x, residual, w?, b?]  i [N C S training]  f [eps, momentum]
   kBnAddReluBackward,  // buf [dx, dw?, db?, dresidual, dy, mask, x, w?, mean, rstd]                 i [N C S training]
+  // LeNet's activation -> average pool (avg_pool2d_act_*): s = act(x) kept for the backward
+  kActAvgPoolForward,   // buf [y, s, x]    i (as kAvgPoolForward) + [activation code]
+  kActAvgPoolBackward,  // buf [dx, dy, s]  i (as kActAvgPoolForward)
   kCount
 };
 
@@ -74,6 +77,7 @@ const OpInfo kOps[kCount] = {
     {"batch_norm_forward", 8, 5, 2, 0},   {"batch_norm_backward", 9, 5, 0, 0},
     {"dropout_forward", 3, 1, 1, 1},      {"dropout_backward", 3, 1, 1, 0},
     {"batch_norm_add_relu_forward", 10, 4, 2, 0},  {"batch_norm_add_relu_backward", 10, 4, 0, 0},
+    {"avg_pool2d_act_forward", 3, 13, 0, 0},       {"avg_pool2d_act_backward", 3, 13, 0, 0},
 };
 
 template <class T>
@@ -136,7 +140,9 @@ void plan_check_step(const PlanStep& st) {
       st.op == kBatchNormBackward)
     batch_norm_mask_bytes(st.i[0], st.i[1], st.i[2]);  // validates N, C, S
   if (st.op == kMaxPoolForward || st.op == kMaxPoolBackward) max_pool_params(st.i);
-  if (st.op == kAvgPoolForward || st.op == kAvgPoolBackward) avg_pool_params(st.i);
+  if (st.op == kAvgPoolForward || st.op == kAvgPoolBackward || st.op == kActAvgPoolForward ||
+      st.op == kActAvgPoolBackward)
+    avg_pool_params(st.i);
 }
 
 void plan_run_step(const PlanStep& st, void* const* ptr, const double* sc) {
@@ -283,6 +289,14 @@ void plan_run_step(const PlanStep& st, void* const* ptr, const double* sc) {
                                    P<float>(ptr, b[4]), P<uint8_t>(ptr, b[5]), P<float>(ptr, b[6]),
                                    P<float>(ptr, b[7]), P<float>(ptr, b[8]), P<float>(ptr, b[9]), i[0], i[1], i[2],
                                    i[3] != 0);
+      break;
+    case kActAvgPoolForward:
+      avg_pool2d_act_forward(P<float>(ptr, b[0]), P<float>(ptr, b[1]), P<float>(ptr, b[2]), avg_pool_params(i),
+                             i[10] != 0, i[11], static_cast<Activation>(i[12]));
+      break;
+    case kActAvgPoolBackward:
+      avg_pool2d_act_backward(P<float>(ptr, b[0]), P<float>(ptr, b[1]), P<float>(ptr, b[2]), avg_pool_params(i),
+                              i[10] != 0, i[11], static_cast<Activation>(i[12]));
       break;
     case kDropoutBackward:
       dropout_backward(P<float>(ptr, b[0]), P<float>(ptr, b[1]), P<uint8_t>(ptr, b[2]), i[0],

@@ -10,7 +10,9 @@
 #include "fastdl/cpu.h"
 #include "fastdl/parallel.h"
 
+#include "fastdl/scratch.h"
 #include "pool_kernels.h"
+#include "../activation/activation_kernels.h"
 
 namespace fastdl {
 
@@ -85,6 +87,46 @@ void avg_pool2d_backward(float* dx, const float* dy, const Pool2dParams& p, bool
   const auto fn = pool_kernels(active_isa()).avg_backward_plane;
   parallel_for(0, p.NC, plane_grain(HW + PQ), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) fn(dx + i * HW, dy + i * PQ, p, count_include_pad, divisor_override);
+  });
+}
+
+namespace {
+// The activations avg_pool2d_act fuses: those whose backward reads their output.
+void check_pooled_activation(Activation act) {
+  FASTDL_CHECK(act == Activation::relu || act == Activation::sigmoid || act == Activation::tanh,
+               "avg_pool2d_act: activation must be relu, sigmoid or tanh");
+}
+}  // namespace
+
+// Plane by plane, so the activated plane is still in L1 when it is pooled (forward) and the
+// pooled gradient's plane when the activation's backward reads it (backward).
+void avg_pool2d_act_forward(float* y, float* s, const float* x, const Pool2dParams& p, bool count_include_pad,
+                            int64_t divisor_override, Activation act) {
+  check_pooled_activation(act);
+  const int64_t HW = p.H * p.W, PQ = p.P * p.Q;
+  const auto pool = pool_kernels(active_isa()).avg_plane;
+  const auto& ak = activation_kernels(active_isa());
+  parallel_for(0, p.NC, plane_grain(2 * HW + PQ), [&](int64_t lo, int64_t hi) {
+    float* tmp = s ? nullptr : scratch(ScratchKey::pool_act_plane, HW);
+    for (int64_t i = lo; i < hi; ++i) {
+      float* si = s ? s + i * HW : tmp;
+      ak.forward(act, si, x + i * HW, HW, 0.0f);
+      pool(y + i * PQ, si, p, count_include_pad, divisor_override);
+    }
+  });
+}
+
+void avg_pool2d_act_backward(float* dx, const float* dy, const float* s, const Pool2dParams& p,
+                             bool count_include_pad, int64_t divisor_override, Activation act) {
+  check_pooled_activation(act);
+  const int64_t HW = p.H * p.W, PQ = p.P * p.Q;
+  const auto pool = pool_kernels(active_isa()).avg_backward_plane;
+  const auto& ak = activation_kernels(active_isa());
+  parallel_for(0, p.NC, plane_grain(3 * HW + PQ), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      pool(dx + i * HW, dy + i * PQ, p, count_include_pad, divisor_override);
+      ak.backward(act, dx + i * HW, dx + i * HW, s + i * HW, HW, 0.0f);  // in place: element-wise
+    }
   });
 }
 

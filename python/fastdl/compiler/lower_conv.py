@@ -11,7 +11,7 @@ from ..functional.activation import _Relu
 from ..functional.conv import _Conv2d
 from ..functional.dropout import _Dropout, _DropoutInplace
 from ..functional.normalization import _BatchNorm
-from ..functional.pooling import _AdaptiveAvgPool2d, _AvgPool2d, _MaxPool2d
+from ..functional.pooling import _ActAvgPool2d, _AdaptiveAvgPool2d, _AvgPool2d, _MaxPool2d
 from ..random import next_seed
 from .program import Unsupported
 
@@ -214,6 +214,26 @@ def _simple_pool(name, ints_of):
     return fwd, bwd
 
 
+def _act_pool_ints(rec):  # rec.args: x, activation code, then avg_pool2d's arguments
+    kernel, stride, padding, ceil_mode, count_include_pad, divisor = rec.args[2:]
+    return _pool_dims(rec) + [kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
+                              int(bool(ceil_mode)), int(bool(count_include_pad)), int(divisor or 0), int(rec.args[1])]
+
+
+def _act_pool_fwd(prog, rec):
+    x = rec.args[0]
+    s = prog.buf(x.data.nbytes)  # act(x), read by the backward
+    prog.saved[id(rec)] = s
+    y = prog.new_value(rec.outs[0])
+    prog.emit("avg_pool2d_act_forward", [y, s, prog.value(x)], _act_pool_ints(rec))
+
+
+def _act_pool_bwd(prog, rec, g):
+    if _needs(rec, 0):
+        s, ints = prog.saved[id(rec)], _act_pool_ints(rec)
+        prog.grad_into(rec.args[0], lambda d: prog.emit("avg_pool2d_act_backward", [d, g, s], ints))
+
+
 # ---- dropout: the same seeds as eager, drawn from fastdl.random on every call ----------------------------
 def _dropout_fwd(prog, rec):
     if rec.fn is _DropoutInplace:
@@ -244,6 +264,7 @@ CONV_LOWERINGS = {
     _MaxPool2d: (_max_fwd, _max_bwd),
     _AvgPool2d: _simple_pool("avg_pool2d", _avg_ints),
     _AdaptiveAvgPool2d: _simple_pool("adaptive_avg_pool2d", _adaptive_ints),
+    _ActAvgPool2d: (_act_pool_fwd, _act_pool_bwd),
     _Dropout: (_dropout_fwd, _dropout_bwd),
     _DropoutInplace: (_dropout_fwd, _dropout_bwd),
 }

@@ -28,6 +28,7 @@ OP_OUTPUTS = {"linear_forward": 1, "gemm": 1, "sum_rows": 1, "act_forward": 1, "
               "batch_norm_forward": 5, "batch_norm_backward": 3,  # forward: y, mean, rstd, running stats
               "dropout_forward": 2, "dropout_backward": 1,
               "batch_norm_add_relu_forward": 6, "batch_norm_add_relu_backward": 4,
+              "avg_pool2d_act_forward": 2, "avg_pool2d_act_backward": 1,
               "sgd": "in place", "adam": "in place"}
 
 

@@ -8,8 +8,10 @@ from .. import _C
 from ..autograd import Function
 from ..tensor import Tensor, as_float_tensor
 from .activation import sigmoid
+from .pooling import _pool_args
 
-__all__ = ["batch_norm", "batch_norm_relu", "batch_norm_sigmoid", "batch_norm_add_relu"]
+__all__ = ["batch_norm", "batch_norm_relu", "batch_norm_sigmoid", "batch_norm_sigmoid_avg_pool2d",
+           "batch_norm_add_relu"]
 
 
 class _BatchNorm(Function):
@@ -49,6 +51,29 @@ class _BatchNormSigmoid(Function):
     def backward(ctx, dy):
         x, y, weight, bias, mean, rstd, training = ctx.saved
         dx, dw, db = _C.batch_norm_sigmoid_backward(dy, y, x, weight, bias, mean, rstd, training)
+        need = ctx.needs_input_grad
+        return (dx if need[0] else None, dw if need[1] else None, db if need[2] else None,
+                None, None, None, None, None)
+
+
+class _BatchNormSigmoidAvgPool2d(Function):
+    """avg_pool2d(sigmoid(batch_norm(x))) for a 4-D x in training mode: the statistics, the
+    sigmoid and the pooling of each plane in one kernel; saves BatchNorm's input and the sigmoid's
+    output (as the unfused chain). The backward reads the pooled gradient directly."""
+
+    fresh_grads = True
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps, pool):
+        y, s, mean, rstd = _C.batch_norm_sigmoid_avg_pool2d_forward(x, weight, bias, running_mean, running_var,
+                                                                    True, momentum, eps, *pool)
+        ctx.save(x, s, weight, bias, mean, rstd, pool)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, s, weight, bias, mean, rstd, pool = ctx.saved
+        dx, dw, db = _C.batch_norm_sigmoid_avg_pool2d_backward(dy, s, x, weight, bias, mean, rstd, True, *pool)
         need = ctx.needs_input_grad
         return (dx if need[0] else None, dw if need[1] else None, db if need[2] else None,
                 None, None, None, None, None)
@@ -161,6 +186,24 @@ def batch_norm_sigmoid(input, running_mean, running_var, weight=None, bias=None,
     weight, bias = _param(weight, "weight"), _param(bias, "bias")
     running_mean, running_var = _stat(running_mean, "running_mean"), _stat(running_var, "running_var")
     return _BatchNormSigmoid.apply(input, weight, bias, running_mean, running_var, True, mom, float(eps))
+
+
+def batch_norm_sigmoid_avg_pool2d(input, running_mean, running_var, weight=None, bias=None, momentum=0.1,
+                                  eps=1e-5, kernel_size=2, stride=None, padding=0, ceil_mode=False,
+                                  count_include_pad=True, divisor_override=None):
+    """``avg_pool2d(sigmoid(batch_norm(input, ..., training=True)), kernel_size, ...)`` for an
+    (N, C, H, W) input in one kernel (LeNet-BN's BatchNorm2d -> Sigmoid -> AvgPool2d, fused by
+    nn.fusion while training): the arguments of ``batch_norm`` (training mode) and
+    ``avg_pool2d``; bitwise the three ops one after the other, forward and backward.
+    """
+    input = as_float_tensor(input, "batch_norm: input")
+    if input.data.ndim != 4:
+        raise ValueError(f"batch_norm_sigmoid_avg_pool2d: input must be (N, C, H, W), got shape {input.data.shape}")
+    mom = 0.0 if momentum is None else float(momentum)
+    weight, bias = _param(weight, "weight"), _param(bias, "bias")
+    running_mean, running_var = _stat(running_mean, "running_mean"), _stat(running_var, "running_var")
+    pool = _pool_args(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    return _BatchNormSigmoidAvgPool2d.apply(input, weight, bias, running_mean, running_var, mom, float(eps), pool)
 
 
 def batch_norm_add_relu(input, residual, running_mean, running_var, weight=None, bias=None, training=False,

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _C
+from .. import _C, autograd
 from ..autograd import Function
 from .._args import int_arg, pair
 from ..tensor import Tensor, as_float_tensor
 
-__all__ = ["max_pool2d", "max_unpool2d", "avg_pool2d", "adaptive_avg_pool2d"]
+__all__ = ["max_pool2d", "max_unpool2d", "avg_pool2d", "adaptive_avg_pool2d", "activation_avg_pool2d"]
 
 
 def _batched(x, op):
@@ -56,6 +56,26 @@ class _AvgPool2d(Function):
         dy = dy[None] if ctx.unbatched else dy
         dx = _C.avg_pool2d_backward(dy, *ctx.args)
         return (dx[0] if ctx.unbatched else dx), None, None, None, None, None, None
+
+
+class _ActAvgPool2d(Function):
+    """avg_pool2d(act(x)) for a 4-D x in one kernel pass; saves act(x) for the backward."""
+
+    fresh_grads = True
+
+    @staticmethod
+    def forward(ctx, x, act, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+        y, s = _C.avg_pool2d_act_forward(x, act, kernel, stride, padding, ceil_mode, count_include_pad,
+                                         divisor_override,
+                                         bool(ctx.needs_input_grad[0]) and autograd.is_grad_enabled())
+        ctx.save(s)
+        ctx.args = (act, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        (s,) = ctx.saved
+        return (_C.avg_pool2d_act_backward(dy, s, *ctx.args),) + (None,) * 7
 
 
 class _AdaptiveAvgPool2d(Function):
@@ -155,14 +175,43 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     The divisor is the window size clipped to the padded input (count_include_pad=True) or to the
     input (False), or divisor_override when given (non-zero).
     """
-    op = "avg_pool2d"
     x = as_float_tensor(input, "input")
-    _batched(x, op)
+    _batched(x, "avg_pool2d")
+    return _AvgPool2d.apply(x, *_pool_args(kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                           divisor_override))
+
+
+def _pool_args(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    """avg_pool2d's arguments, checked: (kernel, stride, padding, ceil_mode, count_include_pad,
+    divisor_override) as the kernels take them."""
+    op = "avg_pool2d"
     kernel = pair(kernel_size, "kernel_size", op)
     stride = kernel if stride is None or stride == () or stride == [] else pair(stride, "stride", op)
     div = None if divisor_override is None else int_arg(divisor_override, "divisor_override", op)
-    return _AvgPool2d.apply(x, kernel, stride, pair(padding, "padding", op), bool(ceil_mode),
-                            bool(count_include_pad), div)
+    return kernel, stride, pair(padding, "padding", op), bool(ceil_mode), bool(count_include_pad), div
+
+
+# The activations avg_pool2d_act fuses (their backward reads their output): fastdl::Activation.
+_POOLED_ACTIVATIONS = {"relu": 0, "sigmoid": 3, "tanh": 4}
+
+
+def activation_avg_pool2d(input, activation, kernel_size, stride=None, padding=0, ceil_mode=False,
+                          count_include_pad=True, divisor_override=None):
+    """``avg_pool2d(activation(input), ...)`` in one pass over memory (``activation``: "relu",
+    "sigmoid" or "tanh"; the other arguments those of :func:`avg_pool2d`): bitwise the two
+    ops one after the other, forward and backward. nn.fusion runs LeNet's Sigmoid -> AvgPool2d
+    through it.
+    """
+    op = "avg_pool2d"
+    if activation not in _POOLED_ACTIVATIONS:
+        raise ValueError(f"activation_avg_pool2d: activation must be one of {sorted(_POOLED_ACTIVATIONS)}, "
+                         f"got {activation!r}")
+    x = as_float_tensor(input, "input")
+    if _batched(x, op):  # (C, H, W): the kernels take a batch
+        return activation_avg_pool2d(x.reshape((1,) + x.shape), activation, kernel_size, stride, padding,
+                                     ceil_mode, count_include_pad, divisor_override)[0]
+    return _ActAvgPool2d.apply(x, _POOLED_ACTIVATIONS[activation],
+                               *_pool_args(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override))
 
 
 def adaptive_avg_pool2d(input, output_size):

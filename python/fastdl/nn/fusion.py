@@ -4,10 +4,13 @@ Models are written with standard layers (``nn.Sequential(conv, BatchNorm2d, ReLU
 ``Residual`` block); fusion is invisible: the same children, names, ``state_dict`` keys and
 results (bitwise) as the layers run one by one, with fewer passes over memory.
 
-* ``RULES`` maps the exact types of two adjacent children of a ``Sequential`` to the fused
-  call that replaces them (today: ``BatchNorm1d/2d -> ReLU`` and, in training mode,
-  ``BatchNorm1d/2d -> Sigmoid``, LeNet-BN's pairs: ``F.batch_norm_sigmoid``). ``Sequential.forward`` looks
-  every adjacent pair up in it (``run_sequential``).
+* ``RULES`` maps the exact types of two or three adjacent children of a ``Sequential`` to the
+  fused call that replaces them (today: ``BatchNorm1d/2d -> ReLU``; in training mode
+  ``BatchNorm1d/2d -> Sigmoid``, LeNet-BN's pairs: ``F.batch_norm_sigmoid``, and
+  ``BatchNorm2d -> Sigmoid -> AvgPool2d``: ``F.batch_norm_sigmoid_avg_pool2d``; ``ReLU / Sigmoid /
+  Tanh -> AvgPool2d``, LeNet's: ``F.activation_avg_pool2d``). ``Sequential.forward`` looks up
+  every run of three adjacent children, then of two (``run_sequential``); a rule may return
+  ``NotImplemented`` for inputs it does not cover, and the next shorter rule is tried.
 * ``batch_norm(bn, x, relu=..., residual=...)`` is the fused call itself:
   ``relu(bn(x) [+ residual])`` through one BatchNorm kernel (``F.batch_norm_relu``,
   ``F.batch_norm_add_relu``); the ``Sequential`` rule and ``Residual`` both use it.
@@ -24,8 +27,9 @@ import contextlib
 
 from .. import autograd
 from .. import functional as F
-from .activation import ReLU, Sigmoid
+from .activation import ReLU, Sigmoid, Tanh
 from .normalization import BatchNorm1d, BatchNorm2d
+from .pooling import AvgPool2d
 
 __all__ = ["RULES", "batch_norm", "run_sequential", "disabled", "is_enabled"]
 
@@ -88,12 +92,42 @@ def _bn_sigmoid(bn, sig, x):
     return F.batch_norm_sigmoid(*args)
 
 
-# (type of child i, type of child i+1) -> fused(child_i, child_i+1, input) -> output
+def _pool_args(pool):
+    return (pool.kernel_size, pool.stride, pool.padding, pool.ceil_mode, pool.count_include_pad,
+            pool.divisor_override)
+
+
+_ACT_NAMES = {ReLU: "relu", Sigmoid: "sigmoid", Tanh: "tanh"}
+
+
+def _act_pool(act, pool, x):
+    """avg_pool2d(act(x)) in one pass (F.activation_avg_pool2d, also in fastdl.compile's plans);
+    NotImplemented for an in-place activation."""
+    if act.inplace:
+        return NotImplemented
+    return F.activation_avg_pool2d(x, _ACT_NAMES[type(act)], *_pool_args(pool))
+
+
+def _bn_sigmoid_pool(bn, sig, pool, x):
+    """avg_pool2d(sigmoid(bn(x))) in one BatchNorm kernel while training on an (N, C, H, W)
+    input (F.batch_norm_sigmoid_avg_pool2d); NotImplemented otherwise (the pair rules then run)."""
+    if sig.inplace or autograd._tracer is not None or not bn.training or len(getattr(x, "shape", ())) != 4:
+        return NotImplemented
+    args = bn._args(x)  # training: the batch's statistics (args[5] is True)
+    return F.batch_norm_sigmoid_avg_pool2d(args[0], args[1], args[2], args[3], args[4], args[6], args[7],
+                                           *_pool_args(pool))
+
+
+# (types of children i, i+1[, i+2]) -> fused(child_i, child_i+1[, child_i+2], input) -> output
 RULES = {
     (BatchNorm1d, ReLU): _bn_relu,
     (BatchNorm2d, ReLU): _bn_relu,
     (BatchNorm1d, Sigmoid): _bn_sigmoid,
     (BatchNorm2d, Sigmoid): _bn_sigmoid,
+    (ReLU, AvgPool2d): _act_pool,
+    (Sigmoid, AvgPool2d): _act_pool,
+    (Tanh, AvgPool2d): _act_pool,
+    (BatchNorm2d, Sigmoid, AvgPool2d): _bn_sigmoid_pool,
 }
 
 
@@ -105,15 +139,21 @@ def run_sequential(mods, input):
         for m in mods:
             input = m(input)
         return input
+    types = [type(m) for m in mods]
     i = 0
     while i < n:
         m = mods[i]
-        if i + 1 < n:
-            rule = RULES.get((type(m), type(mods[i + 1])))
-            if rule is not None and not _hooked(m) and not _hooked(mods[i + 1]):
-                input = rule(m, mods[i + 1], input)
-                i += 2
-                continue
-        input = m(input)
-        i += 1
+        for k in (3, 2):
+            if i + k <= n:
+                rule = RULES.get(tuple(types[i:i + k]))
+                run = mods[i:i + k]
+                if rule is not None and not any(_hooked(c) for c in run):
+                    out = rule(*run, input)
+                    if out is not NotImplemented:
+                        input = out
+                        i += k
+                        break
+        else:
+            input = m(input)
+            i += 1
     return input
