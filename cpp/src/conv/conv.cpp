@@ -11,8 +11,10 @@
 #include "fastdl/gemm.h"
 #include "fastdl/parallel.h"
 #include "fastdl/scratch.h"
+#include "conv_epilogue.h"
 #include "conv_flat.h"
 #include "conv_kernels.h"
+#include "pointwise.h"
 #include "tap_classes.h"
 #include "../conv_direct/conv_direct.h"
 
@@ -289,40 +291,12 @@ static void forward_impl(float* y, const float* x, const float* w, const float* 
   }
 }
 
-// Sum of n floats in kSumLanes interleaved partial sums (element i goes to lane i % kSumLanes,
-// each lane in index order), then the lanes in order: a fixed order the compiler can
-// vectorize (one running sum is a chain of dependent adds, ~4x slower: LeNet conv1's bias
-// gradient took 1 ms of its 2.7 ms backward).
-static constexpr int64_t kSumLanes = 16;
-static float sum_plane(const float* r, int64_t n) {
-  float lane[kSumLanes] = {};
-  int64_t i = 0;
-  for (; i + kSumLanes <= n; i += kSumLanes)
-    for (int64_t l = 0; l < kSumLanes; ++l) lane[l] += r[i + l];
-  for (int64_t l = 0; i + l < n; ++l) lane[l] += r[i + l];
-  float s = 0.0f;
-  for (int64_t l = 0; l < kSumLanes; ++l) s += lane[l];
-  return s;
-}
-
-// db[k] = sum over n, p, q of dy[n, k, p, q]; one thread per channel range, fixed order.
-static void bias_gradient(float* db, const float* dy, const Conv2dParams& p) {
-  const int64_t PQ = p.col_cols;
-  parallel_for(0, p.K, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, p.N * PQ)), [&](int64_t lo, int64_t hi) {
-    for (int64_t k = lo; k < hi; ++k) {
-      double acc = 0.0;
-      for (int64_t n = 0; n < p.N; ++n) acc += sum_plane(dy + (n * p.K + k) * PQ, PQ);
-      db[k] = static_cast<float>(acc);
-    }
-  });
-}
-
 static void backward_impl(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
                           const Conv2dParams& p) {
   const Isa isa = active_isa();
   const ConvKernels& kt = conv_kernels(isa);
   const int64_t WS = p.K * p.col_rows;
-  if (db) bias_gradient(db, dy, p);
+  if (db) conv_bias_gradient(db, dy, p);
   if (dw && p.N == 0)
     for (int64_t i = 0; i < WS; ++i) dw[i] = 0.0f;
   if (p.N == 0 || (!dx && !dw)) return;
@@ -446,7 +420,8 @@ void copy_slice(const float* src, float* dst, const Conv2dParams& p, const Trim&
 
 // Tap classes skip every padding tap, also those trimming would: they take the map whole (a
 // trimmed shape never qualifies when the whole one does not: same P, Q, fewer padding taps).
-void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
+// 1x1 / stride 1 / unpadded layers go to the pointwise engine (batched GEMMs, no im2col).
+static void forward_any(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
   if (tap_classes_apply(p)) return tap_classes_forward(y, x, w, b, p);
   const Trim t = trim_padding_taps(p);
   if (!t.on) return forward_impl(y, x, w, b, p);
@@ -455,10 +430,27 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
   forward_impl(y, x, ws, b, t.q);
 }
 
+void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p, bool relu) {
+  if (pointwise_apply(p)) return pointwise_forward(y, x, w, b, p, relu);
+  forward_any(y, x, w, b, p);
+  if (relu) conv_relu_inplace(y, p);
+}
+
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
-                     const Conv2dParams& p) {
+                     const Conv2dParams& p, const float* relu_y) {
+  if (relu_y && p.N > 0) {  // dy through the fused ReLU's mask (and db from it) in one pass
+    float* dym = scratch(ScratchKey::conv_relu_dy, p.N * p.K * p.col_cols);
+    conv_relu_mask(dym, db, dy, relu_y, p);
+    dy = dym;
+    db = nullptr;
+  }
+  if (pointwise_apply(p)) {  // N > 0
+    if (db) conv_bias_gradient(db, dy, p);
+    if (dx || dw) pointwise_backward(dx, dw, dy, x, w, p);
+    return;
+  }
   if (tap_classes_apply(p)) {  // N > 0
-    if (db) bias_gradient(db, dy, p);
+    if (db) conv_bias_gradient(db, dy, p);
     if (dx || dw) tap_classes_backward(dx, dw, dy, x, w, p);
     return;
   }

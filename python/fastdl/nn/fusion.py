@@ -5,9 +5,11 @@ Models are written with standard layers (``nn.Sequential(conv, BatchNorm2d, ReLU
 results (bitwise) as the layers run one by one, with fewer passes over memory.
 
 * ``RULES`` maps the exact types of two adjacent children of a ``Sequential`` to the fused
-  call that replaces them (today: ``BatchNorm1d/2d -> ReLU`` and, in training mode,
-  ``BatchNorm1d/2d -> Sigmoid``, LeNet-BN's pairs: ``F.batch_norm_sigmoid``). ``Sequential.forward`` looks
-  every adjacent pair up in it (``run_sequential``).
+  call that replaces them (today: ``BatchNorm1d/2d -> ReLU``; in training mode
+  ``BatchNorm1d/2d -> Sigmoid``, LeNet-BN's pairs: ``F.batch_norm_sigmoid``; ``Conv2d -> ReLU``,
+  NiN's pairs: ``F.conv2d_relu``, the ReLU in the convolution's output write and its mask in
+  the convolution's backward). ``Sequential.forward`` looks every adjacent pair up in it
+  (``run_sequential``).
 * ``batch_norm(bn, x, relu=..., residual=...)`` is the fused call itself:
   ``relu(bn(x) [+ residual])`` through one BatchNorm kernel (``F.batch_norm_relu``,
   ``F.batch_norm_add_relu``); the ``Sequential`` rule and ``Residual`` both use it.
@@ -25,6 +27,7 @@ import contextlib
 from .. import autograd
 from .. import functional as F
 from .activation import ReLU, Sigmoid
+from .conv import Conv2d
 from .normalization import BatchNorm1d, BatchNorm2d
 
 __all__ = ["RULES", "batch_norm", "run_sequential", "disabled", "is_enabled"]
@@ -88,8 +91,17 @@ def _bn_sigmoid(bn, sig, x):
     return F.batch_norm_sigmoid(*args)
 
 
+def _conv_relu(conv, relu, x):
+    """relu(conv(x)) through one convolution call (F.conv2d_relu); the two layers' own calls
+    while fastdl.compile traces a step (its plan lowers the two ops itself)."""
+    if autograd._tracer is not None:
+        return relu(conv(x))
+    return F.conv2d_relu(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
 # (type of child i, type of child i+1) -> fused(child_i, child_i+1, input) -> output
 RULES = {
+    (Conv2d, ReLU): _conv_relu,
     (BatchNorm1d, ReLU): _bn_relu,
     (BatchNorm2d, ReLU): _bn_relu,
     (BatchNorm1d, Sigmoid): _bn_sigmoid,
