@@ -439,8 +439,9 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
                      const Conv2dParams& p, const float* relu_y) {
   if (relu_y && p.N > 0) {  // dy through the fused ReLU's mask (and db from it) in one pass
-    float* dym = scratch(ScratchKey::conv_relu_dy, p.N * p.K * p.col_cols);
-    conv_relu_mask(dym, db, dy, relu_y, p);
+    const int64_t n_out = p.N * p.K * p.col_cols;
+    float* dym = scratch(ScratchKey::conv_relu_dy, n_out + p.N * p.K);
+    conv_relu_mask(dym, db, dym + n_out, dy, relu_y, p);
     dy = dym;
     db = nullptr;
   }

@@ -51,22 +51,32 @@ void conv_relu_inplace(float* y, const Conv2dParams& p) {
   });
 }
 
-void conv_relu_mask(float* dym, float* db, const float* dy, const float* y, const Conv2dParams& p) {
-  const int64_t PQ = p.col_cols;
-  parallel_for(0, p.K, channel_grain(p), [&](int64_t lo, int64_t hi) {
-    for (int64_t k = lo; k < hi; ++k) {
-      double acc = 0.0;
-      for (int64_t n = 0; n < p.N; ++n) {
-        const int64_t off = (n * p.K + k) * PQ;
-        const float* g = dy + off;
-        const float* s = y + off;
-        float* d = dym + off;
-        for (int64_t i = 0; i < PQ; ++i) d[i] = s[i] <= 0.0f ? 0.0f : g[i];
-        if (db) acc += sum_plane(d, PQ);
+// Image by image (sequential streams: a channel-major walk jumps K*P*Q floats between planes
+// and waits on memory for every one), each plane's sum kept in sums (N*K); then per channel the
+// sums are added in image order in double, as conv_bias_gradient does: the same bits.
+void conv_relu_mask(float* dym, float* db, float* sums, const float* dy, const float* y, const Conv2dParams& p) {
+  const int64_t PQ = p.col_cols, K = p.K;
+  parallel_for(0, p.N, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, K * PQ)), [&](int64_t lo, int64_t hi) {
+    for (int64_t n = lo; n < hi; ++n) {
+      for (int64_t k = 0; k < K; ++k) {
+        const int64_t off = (n * K + k) * PQ;
+        const float* __restrict g = dy + off;
+        const float* __restrict s = y + off;
+        float* __restrict d = dym + off;
+        for (int64_t i = 0; i < PQ; ++i) {  // both loads unconditional: a branch-free select
+          const float gv = g[i], sv = s[i];
+          d[i] = sv <= 0.0f ? 0.0f : gv;
+        }
+        if (db) sums[n * K + k] = sum_plane(d, PQ);
       }
-      if (db) db[k] = static_cast<float>(acc);
     }
   });
+  if (!db) return;
+  for (int64_t k = 0; k < K; ++k) {
+    double acc = 0.0;
+    for (int64_t n = 0; n < p.N; ++n) acc += sums[n * K + k];
+    db[k] = static_cast<float>(acc);
+  }
 }
 
 }  // namespace fastdl

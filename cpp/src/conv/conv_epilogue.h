@@ -17,7 +17,8 @@ void conv_bias_gradient(float* db, const float* dy, const Conv2dParams& p);
 void conv_relu_inplace(float* y, const Conv2dParams& p);
 
 // dym = 0 where y <= 0, else dy (relu's backward from its output; a NaN y passes dy), and, when
-// db is not null, db = conv_bias_gradient of dym, in one pass over dy and y.
-void conv_relu_mask(float* dym, float* db, const float* dy, const float* y, const Conv2dParams& p);
+// db is not null, db = conv_bias_gradient of dym (bit for bit), in one pass over dy and y.
+// sums: N*K floats of workspace (the per-plane sums).
+void conv_relu_mask(float* dym, float* db, float* sums, const float* dy, const float* y, const Conv2dParams& p);
 
 }  // namespace fastdl
