@@ -22,8 +22,6 @@ enum class ScratchKey : int {
   conv_direct_dy,   // output gradient of an image group in the blocked layout (conv_direct)
   conv_direct_w,    // blocked weights, blocked weight gradient (conv_direct)
   conv_direct_row,  // one blocked output row of a chunk (conv_direct)
-  conv_pw_a,        // packed weights / packed output-gradient band (conv pointwise engine)
-  conv_pw_b,        // packed image columns and the output tile of a column block (conv pointwise)
   conv_relu_dy,     // output gradient masked by a fused ReLU (conv backward)
   batchnorm_work,   // expanded per-element coefficients / partial sums (batchnorm)
   count_            // number of keys (not a key)

@@ -14,7 +14,6 @@
 #include "conv_epilogue.h"
 #include "conv_flat.h"
 #include "conv_kernels.h"
-#include "pointwise.h"
 #include "tap_classes.h"
 #include "../conv_direct/conv_direct.h"
 
@@ -420,7 +419,6 @@ void copy_slice(const float* src, float* dst, const Conv2dParams& p, const Trim&
 
 // Tap classes skip every padding tap, also those trimming would: they take the map whole (a
 // trimmed shape never qualifies when the whole one does not: same P, Q, fewer padding taps).
-// 1x1 / stride 1 / unpadded layers go to the pointwise engine (batched GEMMs, no im2col).
 static void forward_any(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
   if (tap_classes_apply(p)) return tap_classes_forward(y, x, w, b, p);
   const Trim t = trim_padding_taps(p);
@@ -431,7 +429,6 @@ static void forward_any(float* y, const float* x, const float* w, const float* b
 }
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p, bool relu) {
-  if (pointwise_apply(p)) return pointwise_forward(y, x, w, b, p, relu);
   forward_any(y, x, w, b, p);
   if (relu) conv_relu_inplace(y, p);
 }
@@ -444,11 +441,6 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     conv_relu_mask(dym, db, dym + n_out, dy, relu_y, p);
     dy = dym;
     db = nullptr;
-  }
-  if (pointwise_apply(p)) {  // N > 0
-    if (db) conv_bias_gradient(db, dy, p);
-    if (dx || dw) pointwise_backward(dx, dw, dy, x, w, p);
-    return;
   }
   if (tap_classes_apply(p)) {  // N > 0
     if (db) conv_bias_gradient(db, dy, p);

@@ -138,8 +138,6 @@ const char* scratch_name(ScratchKey key) {
     case ScratchKey::conv_direct_dy: return "conv_direct_dy";
     case ScratchKey::conv_direct_w: return "conv_direct_w";
     case ScratchKey::conv_direct_row: return "conv_direct_row";
-    case ScratchKey::conv_pw_a: return "conv_pw_a";
-    case ScratchKey::conv_pw_b: return "conv_pw_b";
     case ScratchKey::conv_relu_dy: return "conv_relu_dy";
     case ScratchKey::batchnorm_work: return "batchnorm_work";
     case ScratchKey::count_: break;

@@ -1,12 +1,12 @@
-"""The pointwise engine (cpp/src/conv/pointwise.cpp: 1x1 / stride 1 / unpadded convolutions as
-batched GEMMs over NCHW) and the fused Conv2d + ReLU (conv2d_forward(relu=True),
-conv2d_backward(relu_output=...), F.conv2d_relu, the (Conv2d, ReLU) fusion rule).
+"""The fused Conv2d + ReLU (conv2d_forward(relu=True), conv2d_backward(relu_output=...),
+F.conv2d_relu, the (Conv2d, ReLU) fusion rule; cpp/src/conv/conv_epilogue.cpp) and NiN's 1x1
+convolutions (the GEMM per image, no im2col).
 
-Against the float64 reference within the K-scaled bound of docs/kernels.md §4 on every ISA
-level, at channel counts around the register tiles (1, 3, 7, 8, 9, 15, 16, 17, 33), maps down to
-1x1, column blocks and depth blocks past one; bitwise the same on 1, 2 and 3 threads; the fused
-layer bitwise equal to conv2d followed by relu on every engine (pointwise, direct, im2col, tap
-classes), forward and every gradient."""
+1x1 layers against the float64 reference within the K-scaled bound of docs/kernels.md §4 on every
+ISA level, at channel counts around the register tiles (1, 3, 7, 8, 9, 15, 16, 17, 33), maps down
+to 1x1, image folds and depth past one GEMM block; the fused layer bitwise equal to conv2d
+followed by relu (and relu's backward before conv2d's) on every engine (direct, flat, im2col, tap
+classes, groups), forward and every gradient, and bitwise the same on 1, 2 and 3 threads."""
 import numpy as np
 import pytest
 
@@ -44,7 +44,7 @@ def arrays(case, seed=0):
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "N{}C{}K{}_{}x{}".format(*c))
-def test_pointwise_vs_reference(isa, case):
+def test_1x1_and_fused_relu_vs_reference(isa, case):
     x, w, b, dy = arrays(case)
     N, C, K, H, W = case
     y = _C.conv2d_forward(x, w, b, ONE, ZERO, ONE, 1)
@@ -67,7 +67,7 @@ def test_pointwise_vs_reference(isa, case):
         np.testing.assert_array_equal(g, r)
 
 
-def test_pointwise_thread_count_independence():
+def test_fused_relu_thread_count_independence():
     x, w, b, dy = arrays((9, 33, 40, 14, 14))
     old = fastdl.get_num_threads()
     try:
@@ -83,18 +83,9 @@ def test_pointwise_thread_count_independence():
             np.testing.assert_array_equal(g, r)
 
 
-def test_pointwise_same_numbers_as_im2col(monkeypatch):
-    x, w, b, dy = arrays((4, 17, 9, 6, 6))
-    got = (_C.conv2d_forward(x, w, b, ONE, ZERO, ONE, 1), *_C.conv2d_backward(dy, x, w, ONE, ZERO, ONE, 1))
-    monkeypatch.setenv("FASTDL_CONV_ENGINE", "im2col")
-    want = (_C.conv2d_forward(x, w, b, ONE, ZERO, ONE, 1), *_C.conv2d_backward(dy, x, w, ONE, ZERO, ONE, 1))
-    for g, r in zip(got, want):
-        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-4)
-
-
 # (x shape, weight shape, stride, padding): one layer per engine conv2d picks
 ENGINE_CASES = {
-    "pointwise": ((3, 8, 5, 5), (9, 8, 1, 1), 1, 0),
+    "1x1": ((3, 8, 5, 5), (9, 8, 1, 1), 1, 0),
     "direct": ((2, 16, 7, 7), (16, 16, 3, 3), 1, 1),
     "im2col_1x1_s2": ((2, 8, 6, 6), (5, 8, 1, 1), 2, 0),
     "flat": ((3, 1, 12, 12), (6, 1, 5, 5), 1, 0),
