@@ -5,7 +5,9 @@ run's alone and the fastdl process never imports torch. The PyTorch run writes i
 weights (safetensors); the fastdl run loads them, so both start from the same weights and see
 the same fixed batch. Before timing, results are verified: the eval-mode outputs of both
 frameworks on the batch, and (models without dropout) the losses of the first three SGD steps,
-must agree.
+must agree. The %limit column puts each step beside the machine's limit: the step's real
+convolution and linear FLOPs (taps in the zero padding excluded; see ``step_flops``) over the
+time, as a fraction of the measured FMA peak on the same thread count (``--peak`` overrides it).
 
     python bench/train.py                      # all models, 1 and 2 threads
     python bench/train.py --models lenet,lenet_bn --threads 1 --quick
@@ -149,6 +151,46 @@ MODELS: dict[str, Spec] = {
 }
 
 
+# ---- real FLOPs of a step (the limit) ---------------------------------------------------------
+def _live_taps(size, k, s, p, d):
+    """Sum over output positions of the kernel offsets that land inside the input (one dim)."""
+    out = (size + 2 * p - d * (k - 1) - 1) // s + 1
+    return sum(1 for o in range(out) for r in range(k) if 0 <= o * s - p + r * d < size)
+
+
+def step_flops(model, x, mode):
+    """Real FLOPs of one step of ``model`` on ``x`` (fastdl): 2 x MACs of every Conv2d (taps in
+    the zero padding are no work) and Linear; a training step adds backward-data and
+    backward-weights (2 x forward), minus the first layer's backward-data (the input needs no
+    gradient). Elementwise layers, pooling, BatchNorm and the update are not counted (memory-bound:
+    the limit for them is bandwidth, not FLOPs)."""
+    import fastdl
+    from fastdl import nn
+
+    macs = []
+
+    def hook(m, inp, out):
+        xin = inp[0].data
+        if isinstance(m, nn.Conv2d):
+            (kh, kw), (sh, sw), (dh, dw) = m.kernel_size, m.stride, m.dilation
+            ph, pw = m.padding if not isinstance(m.padding, str) else \
+                ((dh * (kh - 1) // 2, dw * (kw - 1) // 2) if m.padding == "same" else (0, 0))
+            n, c, h, w = xin.shape
+            macs.append(n * m.out_channels * (c // m.groups) * _live_taps(h, kh, sh, ph, dh) * _live_taps(w, kw, sw, pw, dw))
+        else:
+            macs.append(int(np.prod(xin.shape[:-1])) * m.in_features * m.out_features)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        with fastdl.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    fwd = 2.0 * sum(macs)
+    return fwd if mode != "train" else 3 * fwd - (2.0 * macs[0] if macs else 0.0)
+
+
 # ---- worker (one framework, one model, one thread count, one mode) ----------------------
 def _peak_rss_mb():
     import resource
@@ -261,6 +303,7 @@ def worker_fastdl(args, spec):
     model.eval()
     with fastdl.no_grad():
         eval_out = np.array(model(x).data)
+    flops = step_flops(model, x, args.mode)
     params = list(model.parameters())
     opt = optim.SGD(params, lr=spec.lr) if spec.optimizer == "sgd" else optim.Adam(params, lr=spec.lr)
     model.train(args.mode == "train")
@@ -291,7 +334,8 @@ def worker_fastdl(args, spec):
             losses.append(float(step().item()))
     times = _time_steps(step, args.warmup, args.steps, args.cpu_time)
     assert "torch" not in sys.modules, "the fastdl run imported torch"
-    return {"times": times, "eval_out": eval_out.ravel()[:64].tolist(), "losses": losses, "first_call_s": first_s}
+    return {"times": times, "eval_out": eval_out.ravel()[:64].tolist(), "losses": losses, "first_call_s": first_s,
+            "flops": flops}
 
 
 def run_worker(args):
@@ -436,6 +480,9 @@ def main(argv=None):
     ap.add_argument("--compile", action="store_true",
                     help="also time fastdl.compile_step / fastdl.compile and torch.compile")
     ap.add_argument("--no-torch-compile", action="store_true", help="with --compile: skip torch.compile")
+    ap.add_argument("--peak", type=float, default=None,
+                    help="1-core FMA peak in GFLOP/s for the %%limit column (default: best of 3 "
+                         "fastdl.ops.fma_peak runs per thread count; pass the quiet-machine value on a loaded one)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--framework", help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
@@ -461,7 +508,10 @@ def main(argv=None):
     print(f"bench/train.py  isa={fastdl.get_isa()}  (median {'CPU' if args.cpu_time else 'wall'} ms per step; "
           f"ratio = torch / fastdl; RSS = peak resident MB of each run's process)")
     print(f"{'model':<10} {'mode':<6} {'thr':>3} {'batch':>5} {'fastdl ms':>10} {'torch ms':>10} {'ratio':>6} "
-          f"{'fastdl MB':>10} {'torch MB':>9} {'RSS ratio':>9}  verified")
+          f"{'fastdl MB':>10} {'torch MB':>9} {'RSS ratio':>9} {'%limit':>7}  verified")
+    print("(%limit: the step's real conv + linear FLOPs / (fastdl's time x the measured FMA peak on those threads); "
+          "fastdl | torch)")
+    peaks = {}
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
@@ -477,10 +527,15 @@ def main(argv=None):
                     ok, msg = _verify(name, spec, rt, rf, mode)
                     failures += not ok
                     tf, tt = np.median(rf["times"]) * 1e3, np.median(rt["times"]) * 1e3
+                    if th not in peaks:
+                        fastdl.set_num_threads(th)
+                        peaks[th] = (args.peak * th if args.peak else
+                                     max(fastdl.ops.fma_peak(seconds=0.3) for _ in range(3))) * 1e9
+                    lim = rf["flops"] / peaks[th] * 1e3  # ms at the peak
                     print(f"{name:<10} {mode:<6} {th:>3} {spec.batch:>5} {tf:10.2f} {tt:10.2f} {tt / tf:6.2f} "
                           f"{rf['peak_rss_mb']:10.1f} {rt['peak_rss_mb']:9.1f} "
-                          f"{rf['peak_rss_mb'] / rt['peak_rss_mb']:9.2f}  {'ok' if ok else 'MISMATCH'} ({msg})",
-                          flush=True)
+                          f"{rf['peak_rss_mb'] / rt['peak_rss_mb']:9.2f} {100 * lim / tf:3.0f}|{100 * lim / tt:<3.0f} "
+                          f" {'ok' if ok else 'MISMATCH'} ({msg})", flush=True)
                     if args.compile:
                         failures += _compiled_row(args, name, spec, mode, th, weights, steps, warmup, rf, rt)
     if failures:

@@ -288,3 +288,23 @@ def test_float64_mode_for_gradcheck_is_scoped():
     assert fastdl.get_default_dtype() == np.float32 and fastdl.ones(1).dtype == np.float32
     with pytest.raises(TypeError):
         fastdl.set_default_dtype(np.int64)
+
+
+@pytest.mark.parametrize("make", [lambda: fastdl.nn.Conv2d(3, 4, 3, padding=1),
+                                  lambda: fastdl.nn.BatchNorm2d(3)], ids=["conv2d", "batch_norm"])
+def test_fresh_kernel_gradients_are_adopted_once_and_accumulate(make, rng):
+    """Conv2d and BatchNorm hand their kernels' new gradient arrays to the leaves without a copy:
+    each leaf owns a separate array, and a module applied twice (a shared weight) sums both."""
+    m = make()
+    x = fastdl.tensor(rng.standard_normal((2, 3, 5, 5)).astype(np.float32), requires_grad=True)
+    m(x).sum().backward()
+    first = {n: p.grad.data.copy() for n, p in m.named_parameters()}
+    first_x = x.grad.data.copy()
+    grads = [p.grad.data for p in m.parameters()] + [x.grad.data]
+    for a in grads:
+        assert a.flags.writeable and a.flags.c_contiguous
+        assert not any(np.shares_memory(a, o) for o in grads if o is not a)
+    (m(x) + m(x)).sum().backward()  # the module twice in one graph, on top of the first pass
+    for n, p in m.named_parameters():
+        np.testing.assert_allclose(p.grad.data, 3 * first[n], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(x.grad.data, 3 * first_x, rtol=1e-5, atol=1e-5)

@@ -17,7 +17,6 @@ enum class ScratchKey : int {
   conv_pad,         // zero-padded input image of the small weight-gradient kernel (conv)
   conv_class_col,   // columns and outputs of one class of output positions (conv tap classes)
   conv_class_w,     // weight slice of one class (conv tap classes)
-  conv_class_taps,  // tap-major weights and weight gradient (conv tap classes)
   conv_direct_x,    // input of an image group in the blocked layout (conv_direct)
   conv_direct_dy,   // output gradient of an image group in the blocked layout (conv_direct)
   conv_direct_w,    // blocked weights, blocked weight gradient (conv_direct)

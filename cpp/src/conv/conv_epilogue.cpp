@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "fastdl/parallel.h"
 
@@ -35,6 +36,23 @@ int64_t channel_grain(const Conv2dParams& p) {
 // One thread per channel range; each channel's order is fixed, so any thread count gives the same bits.
 void conv_bias_gradient(float* db, const float* dy, const Conv2dParams& p) {
   const int64_t PQ = p.col_cols;
+  if (PQ < kSumLanes) {
+    // Small maps (ResNet's 2x2 and 1x1): sum_plane is then the plane's sequential float sum, so
+    // the same sums run image-major over a range of channels (contiguous in dy), same order.
+    parallel_for(0, p.K, std::max<int64_t>(channel_grain(p), 16), [&](int64_t lo, int64_t hi) {
+      std::vector<double> acc(static_cast<size_t>(hi - lo), 0.0);
+      for (int64_t n = 0; n < p.N; ++n) {
+        const float* r = dy + (n * p.K + lo) * PQ;
+        for (int64_t k = 0; k < hi - lo; ++k, r += PQ) {
+          float s = 0.0f;
+          for (int64_t i = 0; i < PQ; ++i) s += r[i];
+          acc[static_cast<size_t>(k)] += s;
+        }
+      }
+      for (int64_t k = lo; k < hi; ++k) db[k] = static_cast<float>(acc[static_cast<size_t>(k - lo)]);
+    });
+    return;
+  }
   parallel_for(0, p.K, channel_grain(p), [&](int64_t lo, int64_t hi) {
     for (int64_t k = lo; k < hi; ++k) {
       double acc = 0.0;

@@ -133,7 +133,6 @@ const char* scratch_name(ScratchKey key) {
     case ScratchKey::conv_pad: return "conv_pad";
     case ScratchKey::conv_class_col: return "conv_class_col";
     case ScratchKey::conv_class_w: return "conv_class_w";
-    case ScratchKey::conv_class_taps: return "conv_class_taps";
     case ScratchKey::conv_direct_x: return "conv_direct_x";
     case ScratchKey::conv_direct_dy: return "conv_direct_dy";
     case ScratchKey::conv_direct_w: return "conv_direct_w";

@@ -100,27 +100,27 @@ void packed_serial(const Kernels& kr, const Problem& p, const GemmConfig& cfg) {
   }
 }
 
-// Largest op(B) the direct path transposes into a workspace (floats). Its scalar strided
-// copy costs more than the packed path's transposing packers once B outgrows L1: measured
-// (1 thread, GFLOP/s direct vs packed) 32x1024x256 NT avx512 19 vs 134, avx2 17 vs 69;
-// 12x500x300 NT 39 vs 83; while 256x10x784 NT (K*N = 7840) is 71 vs 52.
+// Largest op(B) the direct path packs (floats). Above it the packed path's blocking wins:
+// measured (1 thread, GFLOP/s direct vs packed, with the old scalar transposing copy)
+// 32x1024x256 NT avx512 19 vs 134, avx2 17 vs 69; 12x500x300 NT 39 vs 83; while 256x10x784 NT
+// (K*N = 7840) is 71 vs 52.
 constexpr int64_t kDirectTransposeMax = int64_t(1) << 14;
 
 // Direct (unpacked) path on one thread. The direct kernel needs unit column stride in B; a
-// transposed B is first copied into K x N row-major scratch (scratch gemm_pack_b).
+// transposed B is first packed (the table's vectorised packer) into NR-column panels, each a
+// K x NR row-major matrix (scratch gemm_pack_b), and the product runs panel by panel: every
+// output is the same k-ordered sum as on an unpacked B.
 void direct_serial(const Kernels& kr, const Problem& p) {
-  const float* B = p.B;
-  int64_t ldb = p.b_rs;
-  if (p.b_cs != 1) {
-    float* Bt = scratch(ScratchKey::gemm_pack_b, p.K * p.N + kPackSlack);
-    for (int64_t j = 0; j < p.N; ++j) {
-      const float* src = p.B + j * p.b_cs;
-      for (int64_t k = 0; k < p.K; ++k) Bt[k * p.N + j] = src[k * p.b_rs];
-    }
-    B = Bt;
-    ldb = p.N;
+  if (p.b_cs == 1) {
+    kr.direct(p.M, p.N, p.K, p.A, p.a_rs, p.a_cs, p.B, p.b_rs, p.C, p.ldc, p.alpha, p.beta);
+    return;
   }
-  kr.direct(p.M, p.N, p.K, p.A, p.a_rs, p.a_cs, B, ldb, p.C, p.ldc, p.alpha, p.beta);
+  const int64_t NR = kr.nr;
+  float* Bp = scratch(ScratchKey::gemm_pack_b, round_up(p.N, NR) * p.K + kPackSlack);
+  kr.pack_b(p.K, p.N, p.B, p.b_rs, p.b_cs, Bp);
+  for (int64_t j0 = 0; j0 < p.N; j0 += NR)
+    kr.direct(p.M, std::min(NR, p.N - j0), p.K, p.A, p.a_rs, p.a_cs, Bp + j0 * p.K, NR, p.C + j0, p.ldc,
+              p.alpha, p.beta);
 }
 
 // The dot path: a row-major op(B) is transposed into scratch gemm_pack_b (N * K floats).

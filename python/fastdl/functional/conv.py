@@ -37,6 +37,7 @@ def _backward(ctx, dy):
 
 
 class _Conv2d(Function):
+    fresh_grads = True  # dx, dw, db are new arrays from _C.conv2d_backward
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
         return _forward(ctx, x, weight, bias, stride, padding, dilation, groups, False)
@@ -46,6 +47,7 @@ class _Conv2d(Function):
 
 class _Conv2dRelu(Function):
     """relu(conv2d) in one kernel call per pass (conv2d_relu)."""
+    fresh_grads = True
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
         return _forward(ctx, x, weight, bias, stride, padding, dilation, groups, True)

@@ -13,6 +13,7 @@ __all__ = ["batch_norm", "batch_norm_relu", "batch_norm_sigmoid", "batch_norm_ad
 
 
 class _BatchNorm(Function):
+    fresh_grads = True  # dx, dw, db are new arrays from the kernel (or _eval_dx)
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps, relu):
         y, mean, rstd = _C.batch_norm_forward(x, weight, bias, running_mean, running_var, training,
