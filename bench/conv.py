@@ -7,7 +7,7 @@ Each case is verified against PyTorch first (outputs and all gradients), then ti
 (fastdl.ops.fma_peak on the same thread count) on the layer's real FLOPs: taps that fall in the
 zero padding are not counted.
 
-    PYTHONPATH=python python bench/conv.py [--reps 7] [--threads 1 2] [--only conv|pool] [--cpu-time]
+    PYTHONPATH=python python bench/conv.py [--reps 7] [--threads 1 2] [--only conv|pool] [--match nin] [--cpu-time]
                                            [--peak GFLOPS_PER_CORE]
 
 --cpu-time measures process CPU time instead of wall time (useful on a shared, oversubscribed
@@ -40,6 +40,9 @@ CONVS = [
     ("1x1 256->64 @14", 32, 256, 64, 14, 14, 1, 1, 0),
     ("3x3/2 64->128 @28", 32, 64, 128, 28, 28, 3, 2, 1),
     ("nin 5x5 96->256 p2 @12", 32, 96, 256, 12, 12, 5, 1, 2),
+    ("nin 1x1 96->96 @14", 64, 96, 96, 14, 14, 1, 1, 0),
+    ("nin 1x1 256->256 @6", 64, 256, 256, 6, 6, 1, 1, 0),
+    ("nin 1x1 384->384 @2", 64, 384, 384, 2, 2, 1, 1, 0),
 ]
 # name, activation shape, op, args
 POOLS = [
@@ -51,6 +54,9 @@ POOLS = [
     ("max 2x2 64@28", (32, 64, 28, 28), "max", (2, 2, 0)),
     ("avg 2x2 128@14", (32, 128, 14, 14), "avg", (2, 2, 0)),
     ("global avg 256@7", (32, 256, 7, 7), "adaptive", (1,)),
+    ("max 3x3/2 nin 96@14", (64, 96, 14, 14), "max", (3, 2, 0)),
+    ("max 3x3/2 nin 256@6", (64, 256, 6, 6), "max", (3, 2, 0)),
+    ("max 3x3/2 p1 nin 384@2", (64, 384, 2, 2), "max", (3, 2, 1)),
 ]
 
 
@@ -167,6 +173,7 @@ def main():
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--only", choices=["conv", "pool"], default=None)
+    ap.add_argument("--match", default=None, help="only the cases whose name contains this text (e.g. nin)")
     ap.add_argument("--cpu-time", action="store_true", help="time with process CPU time instead of wall time")
     ap.add_argument("--peak", type=float, default=None,
                     help="1-core FMA peak in GFLOP/s (default: best of 3 fastdl.ops.fma_peak runs; on a loaded "
@@ -185,6 +192,7 @@ def main():
         jobs += [(c[0], conv_case, c) for c in CONVS]
     if args.only in (None, "pool"):
         jobs += [(c[0], pool_case, c) for c in POOLS]
+    jobs = [j for j in jobs if args.match is None or args.match in j[0]]
     for t in args.threads:
         fastdl.set_num_threads(t)
         if torch is not None:

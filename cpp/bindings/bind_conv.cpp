@@ -40,7 +40,7 @@ static py::tuple conv2d_output_shape(const std::vector<int64_t>& input_shape, co
 }
 
 static FArray conv2d_forward(const FArray& x, const FArray& w, const py::object& bias, Pair stride, Pair padding,
-                             Pair dilation, int64_t groups) {
+                             Pair dilation, int64_t groups, bool relu) {
   check_ndim(x, "conv2d: input", {4});
   check_ndim(w, "conv2d: weight", {4});
   const Conv2dParams p = conv_params(shape_of(x), shape_of(w), stride, padding, dilation, groups);
@@ -58,17 +58,25 @@ static FArray conv2d_forward(const FArray& x, const FArray& w, const py::object&
   const float* pw = w.data();
   float* py_ = y.mutable_data();
   run_kernel("conv2d_forward", [&] {
-    fastdl::conv2d_forward(py_, px, pw, pb, p);
+    fastdl::conv2d_forward(py_, px, pw, pb, p, relu);
   });
   return y;
 }
 
 static py::tuple conv2d_backward(const FArray& dy, const FArray& x, const FArray& w, Pair stride, Pair padding,
-                                 Pair dilation, int64_t groups, bool need_input, bool need_weight, bool need_bias) {
+                                 Pair dilation, int64_t groups, bool need_input, bool need_weight, bool need_bias,
+                                 const py::object& relu_output) {
   check_ndim(x, "conv2d_backward: input", {4});
   check_ndim(w, "conv2d_backward: weight", {4});
   const Conv2dParams p = conv_params(shape_of(x), shape_of(w), stride, padding, dilation, groups);
   check_shape(dy, "conv2d_backward: grad_output", {p.N, p.K, p.P, p.Q});
+  FArray ry;
+  const float* pry = nullptr;
+  if (!relu_output.is_none()) {  // the output of a fused conv2d + relu forward
+    ry = relu_output.cast<FArray>();
+    check_shape(ry, "conv2d_backward: relu_output", {p.N, p.K, p.P, p.Q});
+    pry = ry.data();
+  }
   const OptionalOut dx = optional_output(need_input, {p.N, p.C, p.H, p.W});
   const OptionalOut dw = optional_output(need_weight, shape_of(w));
   const OptionalOut db = optional_output(need_bias, {p.K});
@@ -76,7 +84,7 @@ static py::tuple conv2d_backward(const FArray& dy, const FArray& x, const FArray
   const float* px = x.data();
   const float* pw = w.data();
   run_kernel("conv2d_backward", [&] {
-    fastdl::conv2d_backward(dx.data, dw.data, db.data, pdy, px, pw, p);
+    fastdl::conv2d_backward(dx.data, dw.data, db.data, pdy, px, pw, p, pry);
   });
   return py::make_tuple(dx.array, dw.array, db.array);
 }
@@ -116,13 +124,14 @@ void bind_conv(py::module_& m) {
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
         "(N, K, P, Q) of conv2d for these shapes; raises as conv2d_forward would, allocating nothing.");
   m.def("conv2d_forward", &conv2d_forward, py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("stride"),
-        py::arg("padding"), py::arg("dilation"), py::arg("groups"),
+        py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("relu") = false,
         "torch.nn.functional.conv2d: input (N, C, H, W), weight (K, C/groups, R, S), bias (K,) or None "
-        "-> (N, K, P, Q). stride, padding, dilation: (h, w) pairs.");
+        "-> (N, K, P, Q). stride, padding, dilation: (h, w) pairs. relu: max(conv2d + bias, 0) in the same call.");
   m.def("conv2d_backward", &conv2d_backward, py::arg("grad_output"), py::arg("input"), py::arg("weight"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("need_input") = true,
-        py::arg("need_weight") = true, py::arg("need_bias") = true,
-        "Gradients (grad_input, grad_weight, grad_bias) of conv2d_forward; None where not requested.");
+        py::arg("need_weight") = true, py::arg("need_bias") = true, py::arg("relu_output") = py::none(),
+        "Gradients (grad_input, grad_weight, grad_bias) of conv2d_forward; None where not requested. "
+        "relu_output: the output of conv2d_forward(..., relu=True), for the fused layer's gradients.");
   m.def("im2col", &im2col_py, py::arg("input"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
         py::arg("dilation"), "One image (C, H, W) -> columns (C*R*S, P*Q), zero padding.");
   m.def("col2im", &col2im_py, py::arg("col"), py::arg("input_shape"), py::arg("kernel"), py::arg("stride"),

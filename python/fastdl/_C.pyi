@@ -126,12 +126,13 @@ def conv2d_output_shape(input_shape: Tuple[int, int, int, int], weight_shape: Tu
                         stride: Tuple[int, int], padding: Tuple[int, int], dilation: Tuple[int, int], groups: int) -> Tuple[int, int, int, int]:
     """(N, K, P, Q); raises ValueError / OverflowError as conv2d_forward would, allocating nothing."""
 def conv2d_forward(input: F32, weight: F32, bias: Optional[F32], stride: Tuple[int, int], padding: Tuple[int, int], dilation: Tuple[int, int],
-                   groups: int) -> F32:
-    """input (N, C, H, W), weight (K, C/groups, R, S), bias (K,) -> (N, K, P, Q)."""
+                   groups: int, relu: bool = False) -> F32:
+    """input (N, C, H, W), weight (K, C/groups, R, S), bias (K,) -> (N, K, P, Q); relu: max(., 0) fused."""
 def conv2d_backward(grad_output: F32, input: F32, weight: F32, stride: Tuple[int, int], padding: Tuple[int, int], dilation: Tuple[int, int],
                     groups: int, need_input: bool = True, need_weight: bool = True,
-                    need_bias: bool = True) -> Tuple[Optional[F32], Optional[F32], Optional[F32]]:
-    """grad_output (N, K, P, Q) -> (grad_input (N, C, H, W), grad_weight (K, C/groups, R, S), grad_bias (K,))."""
+                    need_bias: bool = True, relu_output: Optional[F32] = None) -> Tuple[Optional[F32], Optional[F32], Optional[F32]]:
+    """grad_output (N, K, P, Q) -> (grad_input (N, C, H, W), grad_weight (K, C/groups, R, S), grad_bias (K,)).
+    relu_output (N, K, P, Q): the forward's output with relu=True (gradients of the fused layer)."""
 def im2col(input: F32, kernel: Tuple[int, int], stride: Tuple[int, int], padding: Tuple[int, int], dilation: Tuple[int, int]) -> F32:
     """One image (C, H, W) -> columns (C*R*S, P*Q)."""
 def col2im(col: F32, input_shape: Tuple[int, int, int], kernel: Tuple[int, int], stride: Tuple[int, int], padding: Tuple[int, int],

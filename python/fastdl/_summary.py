@@ -61,7 +61,8 @@ def summary(model, input_shape, batch_size=1, print_fn=print):
     was_training = model.training
     try:
         model.eval()
-        with no_grad():
+        from .nn import fusion  # every layer's own forward must run (fused pairs bypass it)
+        with no_grad(), fusion.disabled():
             model(Tensor(np.zeros((batch_size, *input_shape), dtype=np.float32)))
     finally:
         for m in patched:

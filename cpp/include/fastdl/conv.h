@@ -54,13 +54,18 @@ Conv2dParams make_conv2d_params(int64_t N, int64_t C, int64_t H, int64_t W, int6
                                 int64_t pad_h, int64_t pad_w, int64_t dil_h, int64_t dil_w,
                                 int64_t groups);
 
-// y: (N, K, P, Q) (overwritten). b may be null.
-void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p);
+// y: (N, K, P, Q) (overwritten). b may be null. relu: y = max(conv2d(x) + b, 0) (NaN stays
+// NaN), bitwise equal to conv2d followed by relu.
+void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p,
+                    bool relu = false);
 
 // Gradients of conv2d_forward; each output may be null (not computed). Overwrites
-// dx (N, C, H, W), dw (K, Cg, R, S), db (K). With N == 0, dw and db are zeros.
+// dx (N, C, H, W), dw (K, Cg, R, S), db (K). With N == 0, dw and db are zeros. relu_y (N, K,
+// P, Q), when not null, is the output of conv2d_forward(..., relu = true): the gradients are
+// those of the fused layer (dy where relu_y > 0, else 0, as relu's backward), bitwise equal to
+// relu's backward followed by conv2d_backward.
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
-                     const Conv2dParams& p);
+                     const Conv2dParams& p, const float* relu_y = nullptr);
 
 // Building blocks (one image, one group; exposed for tests and benchmarks).
 // col: (Cg*R*S, P*Q) with row stride ld >= P*Q; x: (Cg, H, W). Zero padding is written as zeros.

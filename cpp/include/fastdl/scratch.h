@@ -21,6 +21,7 @@ enum class ScratchKey : int {
   conv_direct_dy,   // output gradient of an image group in the blocked layout (conv_direct)
   conv_direct_w,    // blocked weights, blocked weight gradient (conv_direct)
   conv_direct_row,  // one blocked output row of a chunk (conv_direct)
+  conv_relu_dy,     // output gradient masked by a fused ReLU (conv backward)
   batchnorm_work,   // expanded per-element coefficients / partial sums (batchnorm)
   pool_act_plane,   // one activated plane of avg_pool2d_act without a saved output (pool)
   count_            // number of keys (not a key)

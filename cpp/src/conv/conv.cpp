@@ -11,6 +11,7 @@
 #include "fastdl/gemm.h"
 #include "fastdl/parallel.h"
 #include "fastdl/scratch.h"
+#include "conv_epilogue.h"
 #include "conv_flat.h"
 #include "conv_kernels.h"
 #include "tap_classes.h"
@@ -289,58 +290,12 @@ static void forward_impl(float* y, const float* x, const float* w, const float* 
   }
 }
 
-// Sum of n floats in kSumLanes interleaved partial sums (element i goes to lane i % kSumLanes,
-// each lane in index order), then the lanes in order: a fixed order the compiler can
-// vectorize (one running sum is a chain of dependent adds, ~4x slower: LeNet conv1's bias
-// gradient took 1 ms of its 2.7 ms backward).
-static constexpr int64_t kSumLanes = 16;
-static float sum_plane(const float* r, int64_t n) {
-  float lane[kSumLanes] = {};
-  int64_t i = 0;
-  for (; i + kSumLanes <= n; i += kSumLanes)
-    for (int64_t l = 0; l < kSumLanes; ++l) lane[l] += r[i + l];
-  for (int64_t l = 0; i + l < n; ++l) lane[l] += r[i + l];
-  float s = 0.0f;
-  for (int64_t l = 0; l < kSumLanes; ++l) s += lane[l];
-  return s;
-}
-
-// db[k] = sum over n, p, q of dy[n, k, p, q]; one thread per channel range, fixed order.
-static void bias_gradient(float* db, const float* dy, const Conv2dParams& p) {
-  const int64_t PQ = p.col_cols;
-  const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, p.N * PQ));
-  if (PQ < kSumLanes) {
-    // Small maps (ResNet's 2x2 and 1x1): sum_plane is then the plane's sequential float sum, so
-    // the same sums run image-major over a range of channels (contiguous in dy), same order.
-    parallel_for(0, p.K, std::max<int64_t>(grain, 16), [&](int64_t lo, int64_t hi) {
-      std::vector<double> acc(static_cast<size_t>(hi - lo), 0.0);
-      for (int64_t n = 0; n < p.N; ++n) {
-        const float* r = dy + (n * p.K + lo) * PQ;
-        for (int64_t k = 0; k < hi - lo; ++k, r += PQ) {
-          float s = 0.0f;
-          for (int64_t i = 0; i < PQ; ++i) s += r[i];
-          acc[static_cast<size_t>(k)] += s;
-        }
-      }
-      for (int64_t k = lo; k < hi; ++k) db[k] = static_cast<float>(acc[static_cast<size_t>(k - lo)]);
-    });
-    return;
-  }
-  parallel_for(0, p.K, grain, [&](int64_t lo, int64_t hi) {
-    for (int64_t k = lo; k < hi; ++k) {
-      double acc = 0.0;
-      for (int64_t n = 0; n < p.N; ++n) acc += sum_plane(dy + (n * p.K + k) * PQ, PQ);
-      db[k] = static_cast<float>(acc);
-    }
-  });
-}
-
 static void backward_impl(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
                           const Conv2dParams& p) {
   const Isa isa = active_isa();
   const ConvKernels& kt = conv_kernels(isa);
   const int64_t WS = p.K * p.col_rows;
-  if (db) bias_gradient(db, dy, p);
+  if (db) conv_bias_gradient(db, dy, p);
   if (dw && p.N == 0)
     for (int64_t i = 0; i < WS; ++i) dw[i] = 0.0f;
   if (p.N == 0 || (!dx && !dw)) return;
@@ -464,7 +419,7 @@ void copy_slice(const float* src, float* dst, const Conv2dParams& p, const Trim&
 
 // Tap classes skip every padding tap, also those trimming would: they take the map whole (a
 // trimmed shape never qualifies when the whole one does not: same P, Q, fewer padding taps).
-void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
+static void forward_any(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p) {
   if (tap_classes_apply(p)) return tap_classes_forward(y, x, w, b, p);
   const Trim t = trim_padding_taps(p);
   if (!t.on) return forward_impl(y, x, w, b, p);
@@ -473,10 +428,22 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b, co
   forward_impl(y, x, ws, b, t.q);
 }
 
+void conv2d_forward(float* y, const float* x, const float* w, const float* b, const Conv2dParams& p, bool relu) {
+  forward_any(y, x, w, b, p);
+  if (relu) conv_relu_inplace(y, p);
+}
+
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x, const float* w,
-                     const Conv2dParams& p) {
+                     const Conv2dParams& p, const float* relu_y) {
+  if (relu_y && p.N > 0) {  // dy through the fused ReLU's mask (and db from it) in one pass
+    const int64_t n_out = p.N * p.K * p.col_cols;
+    float* dym = scratch(ScratchKey::conv_relu_dy, n_out + p.N * p.K);
+    conv_relu_mask(dym, db, dym + n_out, dy, relu_y, p);
+    dy = dym;
+    db = nullptr;
+  }
   if (tap_classes_apply(p)) {  // N > 0
-    if (db) bias_gradient(db, dy, p);
+    if (db) conv_bias_gradient(db, dy, p);
     if (dx || dw) tap_classes_backward(dx, dw, dy, x, w, p);
     return;
   }

@@ -137,6 +137,7 @@ const char* scratch_name(ScratchKey key) {
     case ScratchKey::conv_direct_dy: return "conv_direct_dy";
     case ScratchKey::conv_direct_w: return "conv_direct_w";
     case ScratchKey::conv_direct_row: return "conv_direct_row";
+    case ScratchKey::conv_relu_dy: return "conv_relu_dy";
     case ScratchKey::batchnorm_work: return "batchnorm_work";
     case ScratchKey::pool_act_plane: return "pool_act_plane";
     case ScratchKey::count_: break;

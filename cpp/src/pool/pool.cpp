@@ -58,9 +58,10 @@ int64_t plane_grain(int64_t per_plane) { return 1 + 65536 / (per_plane > 0 ? per
 
 void max_pool2d_forward(float* y, int64_t* idx, const float* x, const Pool2dParams& p) {
   const int64_t HW = p.H * p.W, PQ = p.P * p.Q;
-  const auto fn = pool_kernels(active_isa()).max_plane;
+  const PoolKernels& kt = pool_kernels(active_isa());
   parallel_for(0, p.NC, plane_grain(HW + PQ), [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) fn(y + i * PQ, idx + i * PQ, x + i * HW, p);
+    for (int64_t i = lo + kt.max_planes8(y + lo * PQ, idx + lo * PQ, x + lo * HW, p, hi - lo); i < hi; ++i)
+      kt.max_plane(y + i * PQ, idx + i * PQ, x + i * HW, p);
   });
 }
 

@@ -4,6 +4,7 @@
 // scalar compare-and-update mispredict about half the time).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "pool_kernels.h"
@@ -123,6 +124,84 @@ bool max_window_plane_simd(float* y, int64_t* idx, const float* x, const Pool2dP
     }
   }
   return true;
+}
+
+// Planes of at most this many inputs go through max_planes8 (its transposed tile: 8 KB).
+constexpr int64_t kPlanes8MaxInputs = 256;
+
+// dst[i * 8 + l] = src[l * stride + i] for i < n, l < 8: eight planes into one tile of
+// 8-lane rows (8x8 register transposes, a scalar tail).
+void transpose_planes8(float* dst, const float* src, int64_t stride, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 r[8];
+    for (int l = 0; l < 8; ++l) r[l] = _mm256_loadu_ps(src + l * stride + i);
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    float* d = dst + i * 8;
+    _mm256_storeu_ps(d + 0, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(d + 8, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(d + 16, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(d + 24, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(d + 32, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(d + 40, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(d + 48, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(d + 56, _mm256_permute2f128_ps(u3, u7, 0x31));
+  }
+  for (; i < n; ++i)
+    for (int l = 0; l < 8; ++l) dst[i * 8 + l] = src[l * stride + i];
+}
+
+// Eight planes per step, one per lane: the planes share the window geometry, so each output's
+// in-plane taps are known without masks and read as plain 8-lane loads from the transposed tile,
+// in row-major order with PyTorch's rule (start at -inf with the first in-plane tap's index,
+// -1 when none; a greater value or a NaN replaces the running max), as the per-plane kernels.
+int64_t max_planes8(float* y, int64_t* idx, const float* x, const Pool2dParams& p, int64_t planes) {
+  const int64_t H = p.H, W = p.W, HW = H * W, P = p.P, Q = p.Q, PQ = P * Q;
+  if (HW > kPlanes8MaxInputs || HW == 0 || planes < 8) return 0;
+  alignas(32) float tile[kPlanes8MaxInputs * 8];
+  alignas(32) float yv[8];
+  alignas(32) int32_t iv[8];
+  const __m256 neg_inf = _mm256_set1_ps(-__builtin_inff());
+  int64_t g = 0;
+  for (; g + 8 <= planes; g += 8) {
+    transpose_planes8(tile, x + g * HW, HW, HW);
+    for (int64_t oh = 0; oh < P; ++oh) {
+      int64_t h0 = oh * p.sh - p.ph;
+      const int64_t h1 = std::min<int64_t>(h0 + (p.kh - 1) * p.dh + 1, H);
+      if (h0 < 0) h0 += ((-h0 + p.dh - 1) / p.dh) * p.dh;  // first tap inside the plane
+      for (int64_t ow = 0; ow < Q; ++ow) {
+        int64_t w0 = ow * p.sw - p.pw;
+        const int64_t w1 = std::min<int64_t>(w0 + (p.kw - 1) * p.dw + 1, W);
+        if (w0 < 0) w0 += ((-w0 + p.dw - 1) / p.dw) * p.dw;
+        __m256 m = neg_inf;
+        __m256i mi = _mm256_set1_epi32(h0 < H && w0 < W ? static_cast<int32_t>(h0 * W + w0) : -1);
+        for (int64_t ih = h0; ih < h1; ih += p.dh)
+          for (int64_t iw = w0; iw < w1; iw += p.dw) {
+            const int32_t t = static_cast<int32_t>(ih * W + iw);
+            const __m256 v = _mm256_load_ps(tile + t * 8);
+            const __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+            m = _mm256_blendv_ps(m, v, take);
+            mi = _mm256_castps_si256(
+                _mm256_blendv_ps(_mm256_castsi256_ps(mi), _mm256_castsi256_ps(_mm256_set1_epi32(t)), take));
+          }
+        _mm256_store_ps(yv, m);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(iv), mi);
+        const int64_t o = oh * Q + ow;
+        for (int l = 0; l < 8; ++l) {
+          y[(g + l) * PQ + o] = yv[l];
+          idx[(g + l) * PQ + o] = iv[l];
+        }
+      }
+    }
+  }
+  return g;
 }
 
 // One output row of the 2x2/2 average pool: y[q] = ((((0 + a) + b) + c) + d) / div (the scalar

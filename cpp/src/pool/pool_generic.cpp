@@ -11,6 +11,7 @@ int64_t max2x2_row_simd(float*, int64_t*, const float*, const float*, int64_t, i
 bool max_window_plane_simd(float*, int64_t*, const float*, const Pool2dParams&) { return false; }
 int64_t avg2x2_row_simd(float*, const float*, const float*, int64_t, float) { return 0; }
 int64_t avg2x2_bwd_row_simd(float*, const float*, int64_t, float) { return 0; }
+int64_t max_planes8(float*, int64_t*, const float*, const Pool2dParams&, int64_t) { return 0; }
 #include "pool_impl.h"
 }  // namespace
 

@@ -12,7 +12,8 @@
 // loop below, or returns false to leave it to that loop; and, like max2x2_row_simd,
 //   int64_t avg2x2_row_simd(float* y, const float* r0, const float* r1, int64_t Q, float div)
 //   int64_t avg2x2_bwd_row_simd(float* row, const float* g, int64_t Q, float div)
-// for the 2x2/2 average pool's forward row and backward row.
+// for the 2x2/2 average pool's forward row and backward row, and the table's max_planes8
+// (pool_kernels.h).
 
 static inline int64_t pool_min(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t pool_max(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -254,4 +255,5 @@ void adaptive_avg_pool2d_backward_plane(float* dx, const float* dy, int64_t H, i
 // This ISA's table (returned by <isa>::pool_kernels()).
 const PoolKernels kPoolKernels{&max_pool2d_plane,          &max_pool2d_backward_plane,
                                &avg_pool2d_plane,          &avg_pool2d_backward_plane,
-                               &adaptive_avg_pool2d_plane, &adaptive_avg_pool2d_backward_plane};
+                               &adaptive_avg_pool2d_plane, &adaptive_avg_pool2d_backward_plane,
+                               &max_planes8};

@@ -6,33 +6,53 @@ from ..autograd import Function
 from .._args import int_arg, pair
 from ..tensor import as_float_tensor
 
-__all__ = ["conv2d"]
+__all__ = ["conv2d", "conv2d_relu"]
+
+def _forward(ctx, x, weight, bias, stride, padding, dilation, groups, relu):
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x[None]
+    y = _C.conv2d_forward(x, weight, bias, stride, padding, dilation, groups, relu=relu)
+    if relu:  # the output's sign masks dy in backward (relu's backward from its output)
+        ctx.save(x, weight, y)
+    else:
+        ctx.save(x, weight)
+    ctx.args = (stride, padding, dilation, groups)
+    ctx.unbatched = unbatched
+    ctx.has_bias = bias is not None
+    return y[0] if unbatched else y
+
+
+def _backward(ctx, dy):
+    x, weight, *y = ctx.saved
+    if ctx.unbatched:
+        dy = dy[None]
+    need = ctx.needs_input_grad
+    dx, dw, db = _C.conv2d_backward(dy, x, weight, *ctx.args, need_input=bool(need[0]),
+                                    need_weight=bool(need[1]), need_bias=bool(ctx.has_bias and need[2]),
+                                    relu_output=y[0] if y else None)
+    if ctx.unbatched and dx is not None:
+        dx = dx[0]
+    return dx, dw, db, None, None, None, None
+
 
 class _Conv2d(Function):
     fresh_grads = True  # dx, dw, db are new arrays from _C.conv2d_backward
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
-        unbatched = x.ndim == 3
-        if unbatched:
-            x = x[None]
-        y = _C.conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
-        ctx.save(x, weight)
-        ctx.args = (stride, padding, dilation, groups)
-        ctx.unbatched = unbatched
-        ctx.has_bias = bias is not None
-        return y[0] if unbatched else y
+        return _forward(ctx, x, weight, bias, stride, padding, dilation, groups, False)
 
+    backward = staticmethod(_backward)
+
+
+class _Conv2dRelu(Function):
+    """relu(conv2d) in one kernel call per pass (conv2d_relu)."""
+    fresh_grads = True
     @staticmethod
-    def backward(ctx, dy):
-        x, weight = ctx.saved
-        if ctx.unbatched:
-            dy = dy[None]
-        need = ctx.needs_input_grad
-        dx, dw, db = _C.conv2d_backward(dy, x, weight, *ctx.args, need_input=bool(need[0]),
-                                        need_weight=bool(need[1]), need_bias=bool(ctx.has_bias and need[2]))
-        if ctx.unbatched and dx is not None:
-            dx = dx[0]
-        return dx, dw, db, None, None, None, None
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
+        return _forward(ctx, x, weight, bias, stride, padding, dilation, groups, True)
+
+    backward = staticmethod(_backward)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -47,6 +67,18 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     than the padded input, stride/dilation < 1, padding < 0 or groups not dividing the channels,
     and OverflowError when a size overflows int64.
     """
+    return _conv2d(input, weight, bias, stride, padding, dilation, groups, False)
+
+
+def conv2d_relu(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """``relu(conv2d(input, weight, bias, ...))`` in one convolution call: the ReLU is applied
+    as the convolution writes its output, and backward masks the output gradient by the saved
+    output's sign inside the convolution's backward (together with the bias gradient). Same
+    arguments, errors and results (bit for bit) as the two calls."""
+    return _conv2d(input, weight, bias, stride, padding, dilation, groups, True)
+
+
+def _conv2d(input, weight, bias, stride, padding, dilation, groups, relu):
     op = "conv2d"
     x = as_float_tensor(input, "input")
     w = as_float_tensor(weight, "weight")
@@ -56,12 +88,13 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     stride = pair(stride, "stride", op)
     dilation = pair(dilation, "dilation", op)
     groups = int_arg(groups, "groups", op)
+    fn = _Conv2dRelu if relu else _Conv2d
     if not isinstance(padding, str):
-        return _Conv2d.apply(x, w, b, stride, pair(padding, "padding", op), dilation, groups)
+        return fn.apply(x, w, b, stride, pair(padding, "padding", op), dilation, groups)
     if w.ndim != 4:
         raise ValueError(f"conv2d: expected 4-D weight (K, C/groups, R, S), got shape {w.shape}")
     padding, crop = same_padding(padding, w.shape[2:], stride, dilation, RuntimeError)
-    y = _Conv2d.apply(x, w, b, stride, padding, dilation, groups)
+    y = fn.apply(x, w, b, stride, padding, dilation, groups)
     if crop != (0, 0):  # odd total padding: pad the larger side both ways, drop the first row/col
         y = y[..., crop[0]:, crop[1]:]
     return y

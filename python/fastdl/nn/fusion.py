@@ -8,7 +8,9 @@ results (bitwise) as the layers run one by one, with fewer passes over memory.
   fused call that replaces them (today: ``BatchNorm1d/2d -> ReLU``; in training mode
   ``BatchNorm1d/2d -> Sigmoid``, LeNet-BN's pairs: ``F.batch_norm_sigmoid``, and
   ``BatchNorm2d -> Sigmoid -> AvgPool2d``: ``F.batch_norm_sigmoid_avg_pool2d``; ``ReLU / Sigmoid /
-  Tanh -> AvgPool2d``, LeNet's: ``F.activation_avg_pool2d``). ``Sequential.forward`` looks up
+  Tanh -> AvgPool2d``, LeNet's: ``F.activation_avg_pool2d``; ``Conv2d -> ReLU``, NiN's
+  pairs: ``F.conv2d_relu``, the ReLU in the convolution's output write and its mask in the
+  convolution's backward). ``Sequential.forward`` looks up
   every run of three adjacent children, then of two (``run_sequential``); a rule may return
   ``NotImplemented`` for inputs it does not cover, and the next shorter rule is tried.
 * ``batch_norm(bn, x, relu=..., residual=...)`` is the fused call itself:
@@ -28,6 +30,7 @@ import contextlib
 from .. import autograd
 from .. import functional as F
 from .activation import ReLU, Sigmoid, Tanh
+from .conv import Conv2d
 from .normalization import BatchNorm1d, BatchNorm2d
 from .pooling import AvgPool2d
 
@@ -118,8 +121,17 @@ def _bn_sigmoid_pool(bn, sig, pool, x):
                                            *_pool_args(pool))
 
 
+def _conv_relu(conv, relu, x):
+    """relu(conv(x)) through one convolution call (F.conv2d_relu); NotImplemented (the two
+    layers' own calls) while fastdl.compile traces a step (its plan lowers the two ops itself)."""
+    if autograd._tracer is not None:
+        return NotImplemented
+    return F.conv2d_relu(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
 # (types of children i, i+1[, i+2]) -> fused(child_i, child_i+1[, child_i+2], input) -> output
 RULES = {
+    (Conv2d, ReLU): _conv_relu,
     (BatchNorm1d, ReLU): _bn_relu,
     (BatchNorm2d, ReLU): _bn_relu,
     (BatchNorm1d, Sigmoid): _bn_sigmoid,
