@@ -15,6 +15,7 @@ import fastdl.functional as F
 from fastdl import _C, nn
 from fastdl.nn import fusion
 from reference import conv as rc
+from test_fusion import _assert_fusion_is_bitwise
 from ukernel_cases import rand
 
 U = 2.0 ** -24
@@ -135,22 +136,5 @@ def test_relu_output_is_checked():
 
 def test_conv_relu_fusion_rule_nin(isa):
     # the rule table fuses NiN's (Conv2d, ReLU) pairs: bitwise the layers run one by one
-    rng = np.random.default_rng(0)
-    fastdl.manual_seed(0)
-    m = fastdl.models.nin().eval()
-    x = rng.random((3, 1, 28, 28), dtype=np.float32)
-    outs = []
-    for fused in (True, False):
-        for prm in m.parameters():
-            prm.grad = None
-        xt = fastdl.tensor(x, requires_grad=True)
-        if fused:
-            y = m(xt)
-        else:
-            with fusion.disabled():
-                y = m(xt)
-        y.backward(np.ones(y.shape, np.float32))
-        outs.append([y.data, xt.grad.numpy()] + [prm.grad.numpy() for prm in m.parameters()])
-    for g, r in zip(*outs):
-        np.testing.assert_array_equal(g, r)
     assert fusion.RULES[(nn.Conv2d, nn.ReLU)] is not None
+    _assert_fusion_is_bitwise(fastdl.models.nin, (3, 1, 28, 28), np.random.default_rng(0), modes=(False,))
