@@ -32,6 +32,20 @@ def threads(request):
     fastdl.set_num_threads(prev)
 
 
+def on_thread_counts(fn, counts=(1, 2, 3)):
+    """[fn() run on each thread count of ``counts``] (for bitwise thread-independence checks);
+    restores the previous count."""
+    prev = fastdl.get_num_threads()
+    try:
+        out = []
+        for t in counts:
+            fastdl.set_num_threads(t)
+            out.append(fn())
+        return out
+    finally:
+        fastdl.set_num_threads(prev)
+
+
 @pytest.fixture
 def rng(request):
     """A numpy Generator seeded from the test name (reproducible, different per test)."""

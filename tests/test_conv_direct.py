@@ -10,10 +10,10 @@ import os
 import numpy as np
 import pytest
 
-import fastdl
 from fastdl import _C
 from reference import conv as rc
 from ukernel_cases import ALL_ISAS, T, rand, run
+from conftest import on_thread_counts
 
 U = 2.0 ** -24
 
@@ -107,14 +107,7 @@ def test_direct_reorders(isa, shape):
 def test_direct_weight_gradient_is_thread_count_independent(isa):
     x, w, _, st, pad, dil = case_arrays((5, 33, 40, 9, 11, 3, 1, 1, 1))
     dy = rand(np.random.default_rng(3), 5, 40, 9, 11)
-    old = fastdl.get_num_threads()
-    try:
-        outs = []
-        for t in (1, 2, 3):
-            fastdl.set_num_threads(t)
-            outs.append(run(T.conv_direct_backward, isa, dy, x, w, st, pad, dil, True, True))
-    finally:
-        fastdl.set_num_threads(old)
+    outs = on_thread_counts(lambda: run(T.conv_direct_backward, isa, dy, x, w, st, pad, dil, True, True))
     for dx, dw in outs[1:]:
         np.testing.assert_array_equal(dx, outs[0][0])
         np.testing.assert_array_equal(dw, outs[0][1])

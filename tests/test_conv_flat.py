@@ -57,16 +57,22 @@ def test_flat_forward(isa, case):
     assert np.all(np.abs(got - want0) <= bound + 4e-7 * np.abs(b)[:, None, None])
 
 
+def _backward_arrays(case, seed):
+    """x, w and a gradient dy of the stride-1 output for CASES[case]."""
+    N, C, K, H, W, kernel, padding, dilation = CASES[case]
+    rng = np.random.default_rng(seed + case)
+    x, w = rand(rng, N, C, H, W), rand(rng, K, C, *kernel)
+    P, Q = (rc.out_size(s, k, p, 1, d) for s, k, p, d in zip((H, W), kernel, padding, dilation))
+    return x, w, rand(rng, N, K, P, Q)
+
+
 @pytest.mark.parametrize("case", range(len(CASES)))
 @pytest.mark.parametrize("isa", ALL_ISAS)
 def test_flat_backward_data(isa, case):
     N, C, K, H, W, kernel, padding, dilation = CASES[case]
     if any(p > d * (k - 1) for p, d, k in zip(padding, dilation, kernel)):
         pytest.skip("backward-data as a forward needs padding <= dilation * (kernel - 1)")
-    rng = np.random.default_rng(100 + case)
-    x, w = rand(rng, N, C, H, W), rand(rng, K, C, *kernel)
-    P, Q = (rc.out_size(s, k, p, 1, d) for s, k, p, d in zip((H, W), kernel, padding, dilation))
-    dy = rand(rng, N, K, P, Q)
+    x, w, dy = _backward_arrays(case, 100)
     want = rc.conv2d_backward(dy.astype(np.float64), x.astype(np.float64), w.astype(np.float64), (1, 1), padding,
                               dilation)[0]
     absref = rc.conv2d_backward(np.abs(dy).astype(np.float64), x.astype(np.float64), np.abs(w).astype(np.float64),
@@ -82,10 +88,8 @@ def test_flat_backward_weights(isa, case):
     """Weight gradient over the batch (tiles of output channels x taps around the 4 x 5 / 3 x 3
     tiles, images in L2-sized blocks) against the float64 reference."""
     N, C, K, H, W, kernel, padding, dilation = CASES[case]
-    rng = np.random.default_rng(200 + case)
-    x, w = rand(rng, N, C, H, W), rand(rng, K, C, *kernel)
-    P, Q = (rc.out_size(s, k, p, 1, d) for s, k, p, d in zip((H, W), kernel, padding, dilation))
-    dy = rand(rng, N, K, P, Q)
+    x, w, dy = _backward_arrays(case, 200)
+    P, Q = dy.shape[2:]
     want = rc.conv2d_backward(dy.astype(np.float64), x.astype(np.float64), w.astype(np.float64), (1, 1), padding,
                               dilation)[1]
     absref = rc.conv2d_backward(np.abs(dy).astype(np.float64), np.abs(x).astype(np.float64), w.astype(np.float64),

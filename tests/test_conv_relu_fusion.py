@@ -17,6 +17,7 @@ from fastdl.nn import fusion
 from reference import conv as rc
 from test_fusion import _assert_fusion_is_bitwise
 from ukernel_cases import rand
+from conftest import on_thread_counts
 
 U = 2.0 ** -24
 ONE = (1, 1)
@@ -70,15 +71,11 @@ def test_1x1_and_fused_relu_vs_reference(isa, case):
 
 def test_fused_relu_thread_count_independence():
     x, w, b, dy = arrays((9, 33, 40, 14, 14))
-    old = fastdl.get_num_threads()
-    try:
-        outs = []
-        for t in (1, 2, 3):
-            fastdl.set_num_threads(t)
-            y = _C.conv2d_forward(x, w, b, ONE, ZERO, ONE, 1, relu=True)
-            outs.append((y, *_C.conv2d_backward(dy, x, w, ONE, ZERO, ONE, 1, relu_output=y)))
-    finally:
-        fastdl.set_num_threads(old)
+    def fused():
+        y = _C.conv2d_forward(x, w, b, ONE, ZERO, ONE, 1, relu=True)
+        return (y, *_C.conv2d_backward(dy, x, w, ONE, ZERO, ONE, 1, relu_output=y))
+
+    outs = on_thread_counts(fused)
     for got in outs[1:]:
         for g, r in zip(got, outs[0]):
             np.testing.assert_array_equal(g, r)

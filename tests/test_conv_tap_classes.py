@@ -8,10 +8,10 @@ the kernel, outputs that see only padding (the bias alone), batch chunks; bitwis
 import numpy as np
 import pytest
 
-import fastdl
 from fastdl import _C
 from reference import conv as rc
 from ukernel_cases import rand
+from conftest import on_thread_counts
 
 U = 2.0 ** -24
 
@@ -99,15 +99,8 @@ def test_batch_chunks_and_thread_count_independence():
     case = (300, 256, 16, 2, 2, 3, 1, 1)
     x, w, b, st, pad = case_arrays(case)
     dy = rand(np.random.default_rng(3), 300, 16, 2, 2)
-    old = fastdl.get_num_threads()
-    try:
-        outs = []
-        for t in (1, 2, 3):
-            fastdl.set_num_threads(t)
-            outs.append((_C.conv2d_forward(x, w, b, st, pad, (1, 1), 1),
-                         *_C.conv2d_backward(dy, x, w, st, pad, (1, 1), 1, True, True, True)))
-    finally:
-        fastdl.set_num_threads(old)
+    outs = on_thread_counts(lambda: (_C.conv2d_forward(x, w, b, st, pad, (1, 1), 1),
+                                     *_C.conv2d_backward(dy, x, w, st, pad, (1, 1), 1, True, True, True)))
     for got in outs[1:]:
         for g, r in zip(got, outs[0]):
             np.testing.assert_array_equal(g, r)

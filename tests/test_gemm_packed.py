@@ -9,6 +9,7 @@ import pytest
 import fastdl
 from fastdl import _C, ops
 from test_gemm import DEFAULT, check_close, operands, reference, set_config
+from conftest import on_thread_counts
 
 EDGES_M = [1, 6, 7, 12, 13, 33]
 EDGES_N = [1, 10, 16, 17, 32, 33, 65]
@@ -38,15 +39,7 @@ def test_packed_reused_and_thread_invariant(isa, rng):
     b = rng.standard_normal((256, 1024)).astype(np.float32)
     pb = ops.pack_b(b, trans_b=True, isa=isa)  # op(b) = b.T: 1024 x 256
     a = rng.standard_normal((32, 1024)).astype(np.float32)
-    prev = fastdl.get_num_threads()
-    try:
-        outs = []
-        for t in (1, 2, 3):
-            fastdl.set_num_threads(t)
-            outs.append(ops.gemm_packed(a, pb))
-            outs.append(ops.gemm_packed(a, pb))
-    finally:
-        fastdl.set_num_threads(prev)
+    outs = [o for pair in on_thread_counts(lambda: (ops.gemm_packed(a, pb), ops.gemm_packed(a, pb))) for o in pair]
     for o in outs[1:]:
         assert np.array_equal(o, outs[0])
     ref, mag = reference(a, b, np.zeros((32, 256), np.float32), False, True, 1.0, 0.0)

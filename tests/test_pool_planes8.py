@@ -6,9 +6,9 @@ ceil mode, NaN and -inf windows; bitwise the same on 1, 2 and 3 threads."""
 import numpy as np
 import pytest
 
-import fastdl
 from fastdl import _C
 from reference import pool as rp
+from conftest import on_thread_counts
 
 # (kernel, stride, padding, dilation, ceil_mode)
 WINDOWS = ((3, 2, 0, 1, False), (3, 2, 1, 1, False), (2, 2, 0, 1, True), (3, 1, 1, 2, False), (1, 1, 0, 1, False))
@@ -35,14 +35,7 @@ def test_max_pool_small_planes_vs_reference(isa, planes):
 
 def test_max_pool_small_planes_thread_count_independence():
     x = np.random.default_rng(5).standard_normal((7, 45, 14, 14)).astype(np.float32)
-    old = fastdl.get_num_threads()
-    try:
-        outs = []
-        for t in (1, 2, 3):
-            fastdl.set_num_threads(t)
-            outs.append(_C.max_pool2d_forward(x, (3, 3), (2, 2), (0, 0), (1, 1), False))
-    finally:
-        fastdl.set_num_threads(old)
+    outs = on_thread_counts(lambda: _C.max_pool2d_forward(x, (3, 3), (2, 2), (0, 0), (1, 1), False))
     for y, idx in outs[1:]:
         np.testing.assert_array_equal(y, outs[0][0])
         np.testing.assert_array_equal(idx, outs[0][1])

@@ -14,8 +14,15 @@ __all__ = ["batch_norm", "batch_norm_relu", "batch_norm_sigmoid", "batch_norm_si
            "batch_norm_add_relu"]
 
 
+def _wanted(ctx, dx, dw, db):
+    """The gradients of (input, weight, bias) the graph asked for; None for the other arguments."""
+    need = ctx.needs_input_grad
+    return (dx if need[0] else None, dw if need[1] else None, db if need[2] else None) + (None,) * (len(need) - 3)
+
+
 class _BatchNorm(Function):
     fresh_grads = True  # dx, dw, db are new arrays from the kernel (or _eval_dx)
+
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps, relu):
         y, mean, rstd = _C.batch_norm_forward(x, weight, bias, running_mean, running_var, training,
@@ -27,11 +34,9 @@ class _BatchNorm(Function):
     def backward(ctx, dy):
         x, weight, bias, mean, rstd, training, relu = ctx.saved
         dx, dw, db = _C.batch_norm_backward(dy, x, weight, bias, mean, rstd, training, relu)
-        need = ctx.needs_input_grad
-        if need[0] and not training and not relu:
+        if ctx.needs_input_grad[0] and not training and not relu:
             dx = _eval_dx(dy, weight, rstd)
-        return (dx if need[0] else None, dw if need[1] else None, db if need[2] else None,
-                None, None, None, None, None, None)
+        return _wanted(ctx, dx, dw, db)
 
 
 class _BatchNormSigmoid(Function):
@@ -50,10 +55,7 @@ class _BatchNormSigmoid(Function):
     @staticmethod
     def backward(ctx, dy):
         x, y, weight, bias, mean, rstd, training = ctx.saved
-        dx, dw, db = _C.batch_norm_sigmoid_backward(dy, y, x, weight, bias, mean, rstd, training)
-        need = ctx.needs_input_grad
-        return (dx if need[0] else None, dw if need[1] else None, db if need[2] else None,
-                None, None, None, None, None)
+        return _wanted(ctx, *_C.batch_norm_sigmoid_backward(dy, y, x, weight, bias, mean, rstd, training))
 
 
 class _BatchNormSigmoidAvgPool2d(Function):
@@ -73,10 +75,8 @@ class _BatchNormSigmoidAvgPool2d(Function):
     @staticmethod
     def backward(ctx, dy):
         x, s, weight, bias, mean, rstd, pool = ctx.saved
-        dx, dw, db = _C.batch_norm_sigmoid_avg_pool2d_backward(dy, s, x, weight, bias, mean, rstd, True, *pool)
-        need = ctx.needs_input_grad
-        return (dx if need[0] else None, dw if need[1] else None, db if need[2] else None,
-                None, None, None, None, None)
+        return _wanted(ctx, *_C.batch_norm_sigmoid_avg_pool2d_backward(dy, s, x, weight, bias, mean, rstd, True,
+                                                                       *pool))
 
 
 def _eval_dx(g, weight, rstd):
